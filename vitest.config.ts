@@ -1,13 +1,33 @@
+import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
-// GPU tests share one Dawn instance per worker process; keep workers few (2 cores, software GPU).
+// The GPU suite runs once per software adapter present, each in its own project with
+// WEBATTN_VK_ICD set (the Vulkan driver is chosen per process): SwiftShader exercises the
+// packed-f16 path, lavapipe the shader-f16 path. With neither installed it runs once on whatever
+// createContext() finds (a real GPU), and fails loudly if there is none.
+const adapters = [
+  ['lavapipe', '/usr/share/vulkan/icd.d/lvp_icd.json'],
+  ['swiftshader', '/usr/lib/chromium/vk_swiftshader_icd.json'],
+].filter(([, icd]) => existsSync(icd));
+
+const gpuProjects = (adapters.length ? adapters : [['default', '']]).map(([name, icd]) => ({
+  extends: true as const,
+  test: {
+    name: `gpu-${name}`,
+    include: ['test/gpu/**/*.test.ts'],
+    env: icd ? { WEBATTN_VK_ICD: icd } : {},
+  },
+}));
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    testTimeout: 120_000,
+    testTimeout: 300_000,
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
-    fileParallelism: true,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/gpu/**', 'node_modules/**'] } },
+      ...gpuProjects,
+    ],
   },
 });

@@ -1,0 +1,130 @@
+// attentionTile: the FlashAttention-2 inner loop shared by flashPrefill and splitKvDecode.
+// Not a kernel on its own: each kernel file is appended after this snippet and supplies `main`,
+// which calls attendTile() and then writes its own epilogue from `acc`, rowM and rowL.
+//
+// One workgroup owns BLOCK_M "rows" of one KV head: a row is (query token, head in group), flattened
+// as row = token * GROUP_SIZE + g, so the G query heads that share a KV head are packed into the
+// tile and every K/V tile loaded from the pages serves all of them. Worked example, GQA 32/8 heads
+// (G = 4), BLOCK_M = 16: rows 0..15 = tokens 0..3 x heads 4*kvHead + 0..3.
+//
+// Per KV tile of BLOCK_N keys: load K (unpacked to f32) into kvTile; S = Q K^T (scale folded into Q);
+// online softmax per row (running max rowM, sum rowL, rescale factor rowAlpha) while V overwrites K
+// in kvTile; acc = acc * alpha + P V. Keys past the causal diagonal or outside the window are never
+// loaded: the KV loop is bounded by the first and last row of the tile.
+//
+// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + this + kernel.
+// Binding 7: work  read  WorkItem [numWorkgroupsX]
+// Overrides beyond pagedKv's: BLOCK_M, BLOCK_N,
+//   WORKGROUP_SIZE (the kernel's @workgroup_size), ACC_PER_THREAD = ceil(BLOCK_M * DV4 / WORKGROUP_SIZE)
+//   which must be <= ACC_MAX.
+
+override BLOCK_M: u32 = 16u;
+override BLOCK_N: u32 = 32u;
+override WORKGROUP_SIZE: u32 = 64u;
+override ACC_PER_THREAD: u32 = 8u;
+override KV_W4: u32 = max(D4, DV4);    // derived: width of a kvTile row
+const ACC_MAX = 8u;
+
+// One workgroup's job: rows [rowStart, rowStart + BLOCK_M) of sequence seq against keys
+// [kvStart, kvEnd); slot is where splitKvDecode writes its partial (unused by flashPrefill).
+struct WorkItem { seq: u32, rowStart: u32, kvStart: u32, kvEnd: u32, slot: u32 }
+
+@group(0) @binding(7) var<storage, read> work: array<WorkItem>;
+
+var<workgroup> qTile: array<vec4<f32>, BLOCK_M * D4>;     // scaled Q rows
+var<workgroup> kvTile: array<vec4<f32>, BLOCK_N * KV_W4>; // K tile, then V tile
+var<workgroup> sTile: array<f32, BLOCK_M * BLOCK_N>;      // scores, then probabilities
+var<workgroup> rowM: array<f32, BLOCK_M>;
+var<workgroup> rowL: array<f32, BLOCK_M>;
+var<workgroup> rowAlpha: array<f32, BLOCK_M>;
+var<private> acc: array<vec4<f32>, ACC_MAX>;  // element e = lid + k * WORKGROUP_SIZE of the
+                                              // BLOCK_M x DV4 output tile: row e / DV4, col e % DV4
+
+// Key range [lo, hi) this tile must visit: [kvStart, kvEnd) cut by the causal diagonal of the
+// tile's last row and the window of its first row.
+fn keyRange(s: SeqView, rowStart: u32, kvStart: u32, kvEnd: u32) -> vec2<u32> {
+  let lastRow = min(rowStart + BLOCK_M, s.rows) - 1u;
+  var hi = kvEnd;
+  if (params.causal != 0u) { hi = min(hi, rowPos(s, lastRow) + 1u); }
+  var lo = kvStart;
+  let firstPos = rowPos(s, rowStart);
+  if (params.window > 0u && firstPos + 1u > params.window) { lo = max(lo, firstPos + 1u - params.window); }
+  return vec2<u32>(lo, max(lo, hi));
+}
+
+// Runs the online-softmax loop over keys [kvStart, kvEnd) for rows [rowStart, rowStart+BLOCK_M)
+// of kvHead h. On return (after a barrier) acc, rowM and rowL hold the unnormalised result.
+fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: u32) {
+  // Q tile: row r = token * G + g  ->  q[(qStart + token) * H + h * G + g]
+  for (var e = lid; e < BLOCK_M * D4; e += WORKGROUP_SIZE) {
+    let row = rowStart + e / D4;
+    var v = vec4<f32>(0.0);
+    if (row < s.rows) {
+      let head = h * GROUP_SIZE + row % GROUP_SIZE;
+      v = q[((s.qStart + row / GROUP_SIZE) * NUM_KV_HEADS * GROUP_SIZE + head) * D4 + e % D4] * params.scale;
+    }
+    qTile[e] = v;
+  }
+  for (var r = lid; r < BLOCK_M; r += WORKGROUP_SIZE) { rowM[r] = NEG; rowL[r] = 0.0; }
+  for (var k = 0u; k < ACC_MAX; k++) { acc[k] = vec4<f32>(0.0); }
+  let range = keyRange(s, rowStart, kvStart, kvEnd);
+
+  for (var k0 = range.x; k0 < range.y; k0 += BLOCK_N) {
+    workgroupBarrier(); // previous tile's P V is done with kvTile and sTile
+    for (var e = lid; e < BLOCK_N * D4; e += WORKGROUP_SIZE) {
+      let key = k0 + e / D4;
+      var v = vec4<f32>(0.0);
+      if (key < range.y) { v = unpackKV(kPages[kvRowBase(s, key, h, D4) + e % D4]); }
+      kvTile[(e / D4) * KV_W4 + e % D4] = v;
+    }
+    workgroupBarrier();
+    for (var e = lid; e < BLOCK_M * BLOCK_N; e += WORKGROUP_SIZE) {
+      let r = e / BLOCK_N;
+      let j = e % BLOCK_N;
+      let key = k0 + j;
+      var score = NEG;
+      if (key < range.y && rowStart + r < s.rows && keyVisible(s, rowStart + r, key)) {
+        var d = 0.0;
+        for (var c = 0u; c < D4; c++) { d += dot(qTile[r * D4 + c], kvTile[j * KV_W4 + c]); }
+        score = d;
+      }
+      sTile[e] = score;
+    }
+    workgroupBarrier();
+    // Online softmax, one thread per row, while the other threads load V over K.
+    for (var r = lid; r < BLOCK_M; r += WORKGROUP_SIZE) {
+      let mOld = rowM[r];
+      var mNew = mOld;
+      for (var j = 0u; j < BLOCK_N; j++) { mNew = max(mNew, sTile[r * BLOCK_N + j]); }
+      var sum = 0.0;
+      for (var j = 0u; j < BLOCK_N; j++) {
+        let sc = sTile[r * BLOCK_N + j];
+        let p = select(0.0, exp(sc - mNew), sc > 0.5 * NEG);
+        sTile[r * BLOCK_N + j] = p;
+        sum += p;
+      }
+      let alpha = exp(mOld - mNew); // 1 while the row has seen nothing (both NEG)
+      rowAlpha[r] = alpha;
+      rowL[r] = rowL[r] * alpha + sum;
+      rowM[r] = mNew;
+    }
+    for (var e = lid; e < BLOCK_N * DV4; e += WORKGROUP_SIZE) {
+      let key = k0 + e / DV4;
+      var v = vec4<f32>(0.0); // zero, not garbage: p = 0 times NaN would still be NaN
+      if (key < range.y) { v = unpackKV(vPages[kvRowBase(s, key, h, DV4) + e % DV4]); }
+      kvTile[(e / DV4) * KV_W4 + e % DV4] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < ACC_PER_THREAD; k++) {
+      let e = lid + k * WORKGROUP_SIZE;
+      if (e < BLOCK_M * DV4) {
+        let r = e / DV4;
+        let c = e % DV4;
+        var a = acc[k] * rowAlpha[r];
+        for (var j = 0u; j < BLOCK_N; j++) { a += sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c]; }
+        acc[k] = a;
+      }
+    }
+  }
+  workgroupBarrier(); // rowM / rowL final for the epilogue
+}

@@ -1,0 +1,50 @@
+// mergePartials: combines splitKvDecode's partials of each (sequence, head) into the output row.
+//   M = max_s m_s;  w_s = exp(m_s - M);  L = sum_s w_s l_s
+//   out = sum_s w_s o_s / L;  lse = M + log(L)
+// Worked example: two chunks with (m, l) = (2, 3) and (1, 5): M = 2, L = 3 + 5e^-1 = 4.84.
+//
+// Workgroup: 64 threads over the HEAD_DIM_V / 4 columns of one (sequence, head).
+// Grid: (numSeqs, NUM_HEADS).
+// Bindings:
+//   0 partialO    read        f32 [numSlots][NUM_HEADS][HEAD_DIM_V] (as vec4)
+//   1 partialML   read        vec2<f32> [numSlots][NUM_HEADS]
+//   2 slotIndptr  read        u32 [numSeqs + 1]  slots of sequence i: slotIndptr[i] .. slotIndptr[i+1]
+//   3 qoIndptr    read        u32 [numSeqs + 1]  output row of sequence i is qoIndptr[i]
+//   4 out         read_write  f32 [numQ][NUM_HEADS][HEAD_DIM_V] (as vec4)
+//   5 lse         read_write  f32 [numQ][NUM_HEADS]
+// Overrides: NUM_HEADS, HEAD_DIM_V.
+
+override NUM_HEADS: u32 = 1u;
+override HEAD_DIM_V: u32 = 128u;
+override DV4: u32 = HEAD_DIM_V / 4u; // derived
+
+@group(0) @binding(0) var<storage, read> partialO: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> partialML: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read> slotIndptr: array<u32>;
+@group(0) @binding(3) var<storage, read> qoIndptr: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let seq = wid.x;
+  let head = wid.y;
+  let s0 = slotIndptr[seq];
+  let s1 = slotIndptr[seq + 1u];
+  var mMax = -1.0e30;
+  for (var s = s0; s < s1; s++) { mMax = max(mMax, partialML[s * NUM_HEADS + head].x); }
+  var total = 0.0;
+  for (var s = s0; s < s1; s++) {
+    let ml = partialML[s * NUM_HEADS + head];
+    total += exp(ml.x - mMax) * ml.y;
+  }
+  let token = qoIndptr[seq];
+  for (var c = lid; c < DV4; c += 64u) {
+    var o = vec4<f32>(0.0);
+    for (var s = s0; s < s1; s++) {
+      o += exp(partialML[s * NUM_HEADS + head].x - mMax) * partialO[(s * NUM_HEADS + head) * DV4 + c];
+    }
+    out[(token * NUM_HEADS + head) * DV4 + c] = select(vec4<f32>(0.0), o / total, total > 0.0);
+  }
+  if (lid == 0u) { lse[token * NUM_HEADS + head] = mMax + log(total); }
+}

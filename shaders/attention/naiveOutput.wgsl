@@ -1,0 +1,34 @@
+// naiveOutput: pass 3 of the naive three-pass attention: out = P V with P read back from the
+// materialised probabilities. Composed as: KV storage snippet + pagedKv.wgsl + this.
+// Workgroup: 64 threads, one per (chunk row, vec4 column of V). Grid: x * y >= numTokens * H * DV4 / 64.
+// Extra bindings:
+//   9  scores    read        f32 [numTokens * H][maxKv]   probabilities after naiveSoftmax
+//   10 out       read_write  f32 [numQ][H][HEAD_DIM_V] (as vec4)
+//   12 naive     uniform     NaiveParams
+//   13 tokenSeq  read        u32 [numQ]
+
+struct NaiveParams { tokenStart: u32, numTokens: u32, maxKv: u32 }
+
+@group(0) @binding(9) var<storage, read> scores: array<f32>;
+@group(0) @binding(10) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(12) var<uniform> naive: NaiveParams;
+@group(0) @binding(13) var<storage, read> tokenSeq: array<u32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let numHeads = NUM_KV_HEADS * GROUP_SIZE;
+  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  if (i >= naive.numTokens * numHeads * DV4) { return; }
+  let c = i % DV4;
+  let chunkRow = i / DV4;
+  let token = naive.tokenStart + chunkRow / numHeads;
+  let head = chunkRow % numHeads;
+  let s = seqView(tokenSeq[token]);
+  var o = vec4<f32>(0.0);
+  for (var key = 0u; key < s.kvLen; key++) {
+    let p = scores[chunkRow * naive.maxKv + key];
+    if (p > 0.0) { o += p * unpackKV(vPages[kvRowBase(s, key, head / GROUP_SIZE, DV4) + c]); }
+  }
+  out[(token * numHeads + head) * DV4 + c] = o;
+}

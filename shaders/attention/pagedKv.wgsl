@@ -1,0 +1,76 @@
+// pagedKv: overrides, uniform params, bindings and index helpers shared by every attention kernel
+// that reads the paged KV cache (flashPrefill, splitKvDecode, the naive three-pass baseline).
+// Not a kernel on its own: kernels are composed as storage snippet + this + their own file.
+//
+// Page table (FlashInfer's CSR layout, built once per step by src/kv/pageTable.ts):
+//   sequence i owns pages kvPageIndices[kvIndptr[i] .. kvIndptr[i+1]], in logical order;
+//   kvLen_i = (numPages_i - 1) * PAGE_SIZE + kvLastPageLen[i]   (every listed page non-empty);
+//   its queries are rows qoIndptr[i] .. qoIndptr[i+1] of q, the LAST qLen_i positions of the sequence.
+// Page layout: KVWord [page][NUM_KV_HEADS][PAGE_SIZE][width4], width4 = D4 for K, DV4 for V.
+//
+// Bindings (group 0; a kernel that calls none of the helpers that use one leaves it out):
+//   0 q             read     f32 [numQ][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_QK] (as vec4)
+//   1 kPages        read     KVWord [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]
+//   2 vPages        read     KVWord [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]
+//   3 qoIndptr      read     u32 [numSeqs + 1]
+//   4 kvIndptr      read     u32 [numSeqs + 1]
+//   5 kvPageIndices read     u32 [total pages]
+//   6 kvLastPageLen read     u32 [numSeqs]
+//   8 params        uniform  Params
+// Overrides: NUM_KV_HEADS, GROUP_SIZE (query heads per KV head), HEAD_DIM_QK, HEAD_DIM_V
+//   (multiples of 4), PAGE_SIZE.
+
+override NUM_KV_HEADS: u32 = 1u;
+override GROUP_SIZE: u32 = 1u;
+override HEAD_DIM_QK: u32 = 128u;
+override HEAD_DIM_V: u32 = 128u;
+override PAGE_SIZE: u32 = 16u;
+override D4: u32 = HEAD_DIM_QK / 4u;   // derived: vec4 words per K row
+override DV4: u32 = HEAD_DIM_V / 4u;   // derived: vec4 words per V row
+const NEG = -1.0e30;                   // masked score; finite so no inf arithmetic is needed
+
+struct Params {
+  numSeqs: u32,
+  scale: f32,    // softmax scale, folded into Q (flash) or applied to q.k (naive)
+  causal: u32,   // 1: query at position p sees keys <= p
+  window: u32,   // > 0: query at position p sees keys in (p - window, p]
+}
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> kPages: array<KVWord>;
+@group(0) @binding(2) var<storage, read> vPages: array<KVWord>;
+@group(0) @binding(3) var<storage, read> qoIndptr: array<u32>;
+@group(0) @binding(4) var<storage, read> kvIndptr: array<u32>;
+@group(0) @binding(5) var<storage, read> kvPageIndices: array<u32>;
+@group(0) @binding(6) var<storage, read> kvLastPageLen: array<u32>;
+@group(0) @binding(8) var<uniform> params: Params;
+
+// Everything a tile needs to know about its sequence.
+struct SeqView { qStart: u32, qLen: u32, pageStart: u32, kvLen: u32, rows: u32 }
+
+fn seqView(seq: u32) -> SeqView {
+  let qStart = qoIndptr[seq];
+  let qLen = qoIndptr[seq + 1u] - qStart;
+  let pageStart = kvIndptr[seq];
+  let numPages = kvIndptr[seq + 1u] - pageStart;
+  let kvLen = (numPages - 1u) * PAGE_SIZE + kvLastPageLen[seq];
+  return SeqView(qStart, qLen, pageStart, kvLen, qLen * GROUP_SIZE);
+}
+
+// Position of a row's query token: queries are the last qLen positions of the sequence.
+// e.g. kvLen 100, qLen 4 (chunked prefill), row 9 with G 4 -> token 2 -> position 98.
+fn rowPos(s: SeqView, row: u32) -> u32 { return s.kvLen - s.qLen + row / GROUP_SIZE; }
+
+// Index of the first KVWord of key `key`'s row for kvHead h, through the page table.
+fn kvRowBase(s: SeqView, key: u32, h: u32, width4: u32) -> u32 {
+  let page = kvPageIndices[s.pageStart + key / PAGE_SIZE];
+  return ((page * NUM_KV_HEADS + h) * PAGE_SIZE + key % PAGE_SIZE) * width4;
+}
+
+fn keyVisible(s: SeqView, row: u32, key: u32) -> bool {
+  let p = rowPos(s, row);
+  if (params.causal != 0u && key > p) { return false; }
+  if (params.window > 0u && key + params.window <= p) { return false; }
+  return true;
+}
+

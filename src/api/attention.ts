@@ -1,0 +1,197 @@
+/**
+ * attention(ctx, args): attention on host arrays, routed through the same paged cache and kernels
+ * the model uses: the K/V rows are appended into pages of a KvPool by kvAppend (slots from the
+ * KvCacheManager), the page table is built by buildPageTable, and the result comes from
+ * flashPrefill, or splitKvDecode + mergePartials when every sequence has one query token.
+ * Not a hot path: it allocates its buffers per call (a model step never does).
+ */
+import type { GpuContext } from '../gpu/context';
+import { readFloat32, uploadBuffer, UNIFORM, STORAGE } from '../gpu/buffers';
+import { ShapeError } from '../gpu/errors';
+import { KvCacheManager } from '../kv/kvCacheManager';
+import { KvPool } from '../kv/kvPool';
+import { buildPageTable } from '../kv/pageTable';
+import { FlashPrefill } from '../kernels/flashPrefill';
+import { SplitKvDecode } from '../kernels/splitKvDecode';
+import { MergePartials } from '../kernels/mergePartials';
+import { NaiveAttention } from '../kernels/naiveAttention';
+import { KvAppend } from '../kernels/kvAppend';
+import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+
+export interface AttentionArgs {
+  q: Float32Array; // [Tq, H, Dqk]
+  k: Float32Array; // [Tk, Hkv, Dqk]
+  v: Float32Array; // [Tk, Hkv, Dv]
+  numHeads: number;
+  numKvHeads: number;
+  headDimQK: number;
+  headDimV: number;
+  /** Query tokens per sequence: the last seqLensQ[i] positions of sequence i. */
+  seqLensQ: number[];
+  /** Keys per sequence (rows of k and v, concatenated in sequence order). */
+  seqLensKV: number[];
+  causal?: boolean; // default true
+  scale?: number; // default 1 / sqrt(headDimQK)
+  window?: number; // default 0 = none
+  pageSize?: number; // default 16
+  kvDtype?: 'f32' | 'f16'; // default 'f32'
+  /** Which kernel: 'auto' (decode when every seqLensQ is 1, else prefill), or force one. */
+  kernel?: 'auto' | 'prefill' | 'decode' | 'naive';
+}
+
+export interface AttentionResult {
+  out: Float32Array; // [Tq, H, Dv]
+  lse: Float32Array; // [Tq, H], natural log of sum exp of the scaled scores
+}
+
+/** Checks every field and throws a ShapeError naming the first one that is wrong. */
+export function checkAttentionArgs(a: AttentionArgs): void {
+  const fail = (field: string, why: string): never => {
+    throw new ShapeError(`attention: ${field}: ${why}`);
+  };
+  for (const f of ['numHeads', 'numKvHeads', 'headDimQK', 'headDimV'] as const) {
+    if (!Number.isInteger(a[f]) || a[f] < 1) fail(f, `must be a positive integer (got ${a[f]})`);
+  }
+  if (a.numHeads % a.numKvHeads) fail('numKvHeads', `${a.numKvHeads} does not divide numHeads ${a.numHeads}`);
+  if (a.headDimQK % 4) fail('headDimQK', `must be a multiple of 4 (got ${a.headDimQK})`);
+  if (a.headDimV % 4) fail('headDimV', `must be a multiple of 4 (got ${a.headDimV})`);
+  if (!Array.isArray(a.seqLensQ) || !Array.isArray(a.seqLensKV)) fail('seqLensQ', 'seqLensQ and seqLensKV must be arrays');
+  if (a.seqLensQ.length !== a.seqLensKV.length || a.seqLensQ.length === 0) {
+    fail('seqLensQ', `${a.seqLensQ.length} sequences but seqLensKV has ${a.seqLensKV.length} (need the same, >= 1)`);
+  }
+  a.seqLensKV.forEach((n, i) => {
+    if (!Number.isInteger(n) || n < 1) fail(`seqLensKV[${i}]`, `must be an integer >= 1 (got ${n})`);
+  });
+  a.seqLensQ.forEach((n, i) => {
+    if (!Number.isInteger(n) || n < 0 || n > a.seqLensKV[i]) {
+      fail(`seqLensQ[${i}]`, `must be an integer in 0..seqLensKV[${i}] = ${a.seqLensKV[i]} (got ${n})`);
+    }
+  });
+  const tq = a.seqLensQ.reduce((x, y) => x + y, 0);
+  const tk = a.seqLensKV.reduce((x, y) => x + y, 0);
+  const want = (field: 'q' | 'k' | 'v', shape: number[]) => {
+    const n = shape.reduce((x, y) => x * y, 1);
+    if (!(a[field] instanceof Float32Array)) fail(field, 'must be a Float32Array');
+    if (a[field].length !== n) fail(field, `has ${a[field].length} values, shape [${shape}] needs ${n}`);
+  };
+  want('q', [tq, a.numHeads, a.headDimQK]);
+  want('k', [tk, a.numKvHeads, a.headDimQK]);
+  want('v', [tk, a.numKvHeads, a.headDimV]);
+  const pageSize = a.pageSize ?? 16;
+  if (!Number.isInteger(pageSize) || pageSize < 1) fail('pageSize', `must be a positive integer (got ${pageSize})`);
+  if (a.window !== undefined && (!Number.isInteger(a.window) || a.window < 0)) fail('window', `must be an integer >= 0 (got ${a.window})`);
+  if (a.scale !== undefined && !Number.isFinite(a.scale)) fail('scale', `must be finite (got ${a.scale})`);
+  if (a.kvDtype !== undefined && a.kvDtype !== 'f32' && a.kvDtype !== 'f16') fail('kvDtype', `must be f32 or f16 (got ${a.kvDtype})`);
+}
+
+export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<AttentionResult> {
+  checkAttentionArgs(args);
+  ctx.assertAlive();
+  const H = args.numHeads;
+  const numSeqs = args.seqLensQ.length;
+  const spec: AttentionSpec = {
+    numKvHeads: args.numKvHeads,
+    groupSize: H / args.numKvHeads,
+    headDimQK: args.headDimQK,
+    headDimV: args.headDimV,
+    pageSize: args.pageSize ?? 16,
+    kvDtype: args.kvDtype ?? 'f32',
+  };
+  const tq = args.seqLensQ.reduce((x, y) => x + y, 0);
+  const tk = args.seqLensKV.reduce((x, y) => x + y, 0);
+  let kernel = args.kernel ?? 'auto';
+  if (kernel === 'auto') kernel = args.seqLensQ.every((n) => n === 1) ? 'decode' : 'prefill';
+
+  // Pages and slots from the same bookkeeping the engine uses.
+  const numPages = args.seqLensKV.reduce((s, n) => s + Math.ceil(n / spec.pageSize), 0);
+  const cache = new KvCacheManager({ numPages, pageSize: spec.pageSize, enablePrefixCache: false });
+  const slotMapping = new Int32Array(tk);
+  let row = 0;
+  for (let i = 0; i < numSeqs; i++) {
+    cache.addSequence(i);
+    const r = cache.appendSlots(i, args.seqLensKV[i]);
+    if (!r.ok) throw new ShapeError(`attention: sequence ${i}: ${r.reason}`); // cannot happen: pool sized exactly
+    slotMapping.set(r.slots, row);
+    row += args.seqLensKV[i];
+  }
+  const meta = buildPageTable(
+    args.seqLensKV.map((kvLen, i) => ({ blockTable: cache.blockTable(i), kvLen, qLen: args.seqLensQ[i] })),
+    spec.pageSize,
+  );
+
+  const owned: { destroy(): void }[] = [];
+  const upload = async (label: string, data: ArrayBufferView, usage = STORAGE) => {
+    const b = await uploadBuffer(ctx, `attention.${label}`, data, usage);
+    owned.push(b);
+    return b;
+  };
+  const poisoned = (n: number) => new Float32Array(n).fill(NaN); // an unwritten output shows as NaN
+  try {
+    const pool = await KvPool.create(ctx, { ...spec, numLayers: 1, numPages });
+    owned.push(pool);
+    const kv = pool.layers[0];
+    const append = await KvAppend.create(ctx, spec);
+    const step: StepBuffers = {
+      qoIndptr: await upload('qoIndptr', meta.qoIndptr),
+      kvIndptr: await upload('kvIndptr', meta.kvIndptr),
+      kvPageIndices: await upload('kvPageIndices', meta.kvPageIndices),
+      kvLastPageLen: await upload('kvLastPageLen', meta.kvLastPageLen),
+      params: await upload(
+        'params',
+        new Uint8Array(attentionParams(numSeqs, {
+          scale: args.scale ?? 1 / Math.sqrt(args.headDimQK),
+          causal: args.causal ?? true,
+          window: args.window ?? 0,
+        })),
+        UNIFORM,
+      ),
+    };
+    const q = await upload('q', args.q);
+    const out = await upload('out', poisoned(tq * H * args.headDimV));
+    const lse = await upload('lse', poisoned(tq * H));
+    const appendBind = append.bind(
+      await upload('k', args.k),
+      await upload('v', args.v),
+      await upload('slotMapping', slotMapping),
+      kv,
+      await upload('appendParams', new Uint32Array([tk, 0, 0, 0]), UNIFORM),
+    );
+
+    const encoder = ctx.device.createCommandEncoder({ label: 'attention' });
+    let pass = encoder.beginComputePass({ label: 'attention.kvAppend' });
+    append.encode(pass, appendBind, tk);
+    pass.end();
+    if (kernel === 'prefill') {
+      const prefill = await FlashPrefill.create(ctx, spec);
+      const work = prefill.planWork(meta);
+      const bind = prefill.bind(q, kv, step, await upload('work', work), out, lse);
+      pass = encoder.beginComputePass({ label: 'attention.flashPrefill' });
+      prefill.encode(pass, bind, work.length / WORK_ITEM_U32);
+      pass.end();
+    } else if (kernel === 'decode') {
+      const decode = await SplitKvDecode.create(ctx, spec);
+      const merge = await MergePartials.create(ctx, H, args.headDimV);
+      const plan = decode.plan(meta);
+      const bytes = decode.partialBytes(plan.numSlots);
+      const partialO = await upload('partialO', poisoned(bytes.o / 4));
+      const partialML = await upload('partialML', poisoned(bytes.ml / 4));
+      const decodeBind = decode.bind(q, kv, step, await upload('work', plan.work), partialO, partialML);
+      const mergeBind = merge.bind(partialO, partialML, await upload('slotIndptr', plan.slotIndptr), step.qoIndptr, out, lse);
+      pass = encoder.beginComputePass({ label: 'attention.splitKvDecode' });
+      decode.encode(pass, decodeBind, plan.work.length / WORK_ITEM_U32);
+      merge.encode(pass, mergeBind, numSeqs);
+      pass.end();
+    } else {
+      const naive = await NaiveAttention.create(ctx, spec);
+      const plan = naive.plan(meta);
+      const scores = await upload('scores', poisoned(plan.scoresBytes / 4));
+      const binding = await naive.bind(plan, q, kv, step, await upload('tokenSeq', plan.tokenSeq), scores, out, lse);
+      owned.push(...binding.chunks.map((c) => c.uniform));
+      naive.encode(encoder, binding);
+    }
+    ctx.device.queue.submit([encoder.finish()]);
+    return { out: await readFloat32(ctx, out, tq * H * args.headDimV), lse: await readFloat32(ctx, lse, tq * H) };
+  } finally {
+    for (const b of owned) b.destroy();
+  }
+}

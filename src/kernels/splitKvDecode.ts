@@ -1,0 +1,122 @@
+/**
+ * splitKvDecode wrapper (Flash-Decoding): one query token per sequence, each sequence's KV range
+ * split into chunks handled by separate workgroups; mergePartials combines the partials.
+ */
+import type { GpuContext } from '../gpu/context';
+import { bindBuffers } from '../gpu/buffers';
+import { ShapeError } from '../gpu/errors';
+import type { PageTableMetadata } from '../kv/pageTable';
+import { checkSpec, pagedConstants, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
+import { kvStorage, pagedKernelSource } from './sources';
+import { chooseTiles, decodeRows, type TileConfig } from './tiling';
+
+/** Workgroups a decode step aims for: enough to fill a large GPU, few enough that merging is cheap. */
+const TARGET_WORKGROUPS = 512;
+const MIN_CHUNK = 128;
+
+export interface DecodePlan {
+  /** WorkItem [numItems]: (seq, rowStart, kvStart, kvEnd, slot). */
+  work: Uint32Array;
+  /** Slots (sequence, chunk) of sequence i: slotIndptr[i] .. slotIndptr[i+1]. */
+  slotIndptr: Uint32Array;
+  numSlots: number;
+  chunkSize: number;
+}
+
+export class SplitKvDecode {
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly spec: AttentionSpec,
+    readonly tiles: TileConfig,
+    readonly pipeline: GPUComputePipeline,
+  ) {}
+
+  static async create(ctx: GpuContext, spec: AttentionSpec): Promise<SplitKvDecode> {
+    checkSpec(spec);
+    const tiles = chooseTiles(
+      spec.headDimQK,
+      spec.headDimV,
+      ctx.limits.maxComputeWorkgroupStorageSize,
+      ctx.limits.maxComputeInvocationsPerWorkgroup,
+      decodeRows(spec.groupSize),
+    );
+    const pipeline = await ctx.pipelines.get(pagedKernelSource('splitKvDecode', kvStorage(ctx, spec.kvDtype)), {
+      ...pagedConstants(spec),
+      BLOCK_M: tiles.blockM,
+      BLOCK_N: tiles.blockN,
+      WORKGROUP_SIZE: tiles.workgroupSize,
+      ACC_PER_THREAD: tiles.accPerThread,
+    });
+    return new SplitKvDecode(ctx, spec, tiles, pipeline);
+  }
+
+  /**
+   * Chunk size: the total KV work spread over about TARGET_WORKGROUPS workgroups, a multiple of
+   * BLOCK_N, at least MIN_CHUNK. Worked example: batch 1 at 16384 keys, 8 KV heads, one row tile:
+   * 16384 * 8 / 512 = 256 -> chunks of 256 keys, 64 slots, 64 * 8 = 512 workgroups.
+   */
+  plan(meta: PageTableMetadata): DecodePlan {
+    const rowTiles = Math.ceil(this.spec.groupSize / this.tiles.blockM);
+    let totalKv = 0;
+    for (let i = 0; i < meta.numSeqs; i++) {
+      if (meta.qLens[i] !== 1) {
+        throw new ShapeError(`splitKvDecode: sequence ${i} has ${meta.qLens[i]} query tokens; decode takes exactly 1`);
+      }
+      totalKv += meta.kvLens[i];
+    }
+    const n = this.tiles.blockN;
+    const ideal = Math.ceil((totalKv * this.spec.numKvHeads * rowTiles) / TARGET_WORKGROUPS);
+    const chunkSize = Math.max(MIN_CHUNK, Math.ceil(ideal / n) * n);
+    const items: number[] = [];
+    const slotIndptr = new Uint32Array(meta.numSeqs + 1);
+    let slot = 0;
+    for (let i = 0; i < meta.numSeqs; i++) {
+      for (let start = 0; start < meta.kvLens[i]; start += chunkSize, slot++) {
+        const end = Math.min(meta.kvLens[i], start + chunkSize);
+        for (let r = 0; r < this.spec.groupSize; r += this.tiles.blockM) items.push(i, r, start, end, slot);
+      }
+      slotIndptr[i + 1] = slot;
+    }
+    const work = new Uint32Array(items);
+    if (work.length / 5 > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(`splitKvDecode: ${work.length / 5} work items exceed the dispatch limit`);
+    }
+    return { work, slotIndptr, numSlots: slot, chunkSize };
+  }
+
+  /** Bytes of the partial buffers for `numSlots` slots: o [slots][H][Dv] f32 and (m, l) [slots][H]. */
+  partialBytes(numSlots: number): { o: number; ml: number } {
+    const h = this.spec.numKvHeads * this.spec.groupSize;
+    return { o: numSlots * h * this.spec.headDimV * 4, ml: numSlots * h * 8 };
+  }
+
+  bind(
+    q: GPUBuffer,
+    kv: PagedKvBuffers,
+    step: StepBuffers,
+    work: GPUBuffer,
+    partialO: GPUBuffer,
+    partialML: GPUBuffer,
+  ): GPUBindGroup {
+    return bindBuffers(this.ctx, this.pipeline, 'splitKvDecode.bindGroup', {
+      0: q,
+      1: kv.kPages,
+      2: kv.vPages,
+      3: step.qoIndptr,
+      4: step.kvIndptr,
+      5: step.kvPageIndices,
+      6: step.kvLastPageLen,
+      7: work,
+      8: step.params,
+      9: partialO,
+      10: partialML,
+    });
+  }
+
+  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numWorkItems: number): void {
+    if (numWorkItems === 0) return;
+    pass.setPipeline(this.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(numWorkItems, this.spec.numKvHeads);
+  }
+}

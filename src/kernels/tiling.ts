@@ -1,0 +1,63 @@
+/**
+ * Tile sizes for the flash kernels, chosen from the head dims and the adapter's workgroup storage
+ * (16 KiB on some devices, 32 KiB on most).
+ *
+ * Workgroup memory (bytes) = 16 * (BLOCK_M * D4 + BLOCK_N * max(D4, DV4)) + 4 * (BLOCK_M * BLOCK_N + 3 * BLOCK_M)
+ * Worked example, D = Dv = 128 (D4 = 32), BLOCK_M 16, BLOCK_N 32:
+ *   16 * (512 + 1024) + 4 * (512 + 48) = 24576 + 2240 = 26816 bytes: fits 32 KiB, not 16 KiB.
+ * Per-thread accumulator: ceil(BLOCK_M * DV4 / WORKGROUP_SIZE) vec4s <= ACC_MAX (8, in attentionTile.wgsl).
+ */
+import { ShapeError } from '../gpu/errors';
+
+export const ACC_MAX = 8;
+
+export interface TileConfig {
+  blockM: number;
+  blockN: number;
+  workgroupSize: number;
+  accPerThread: number;
+  workgroupBytes: number;
+}
+
+export function workgroupBytes(blockM: number, blockN: number, d4: number, dv4: number): number {
+  return 16 * (blockM * d4 + blockN * Math.max(d4, dv4)) + 4 * (blockM * blockN + 3 * blockM);
+}
+
+/**
+ * Largest tiles that fit: BLOCK_M from maxRows down (rows = query tokens x heads per KV head),
+ * then BLOCK_N from 64 down. `maxRows` lets decode use BLOCK_M = group size instead of wasting rows.
+ */
+export function chooseTiles(
+  headDimQK: number,
+  headDimV: number,
+  maxWorkgroupBytes: number,
+  maxInvocations: number,
+  maxRows = 32,
+): TileConfig {
+  const d4 = headDimQK / 4;
+  const dv4 = headDimV / 4;
+  const workgroupSize = Math.min(128, maxInvocations);
+  for (let blockM = pow2Floor(Math.min(32, Math.max(1, maxRows))); blockM >= 1; blockM /= 2) {
+    const accPerThread = Math.ceil((blockM * dv4) / workgroupSize);
+    if (accPerThread > ACC_MAX) continue;
+    for (let blockN = 64; blockN >= 4; blockN /= 2) {
+      const bytes = workgroupBytes(blockM, blockN, d4, dv4);
+      if (bytes <= maxWorkgroupBytes) return { blockM, blockN, workgroupSize, accPerThread, workgroupBytes: bytes };
+    }
+  }
+  throw new ShapeError(
+    `head dims ${headDimQK}/${headDimV} do not fit this adapter's ${maxWorkgroupBytes}-byte workgroup storage`,
+  );
+}
+
+function pow2Ceil(x: number): number {
+  return 2 ** Math.ceil(Math.log2(x));
+}
+function pow2Floor(x: number): number {
+  return 2 ** Math.floor(Math.log2(x));
+}
+
+/** Rows per decode tile: the group size rounded up to a power of two, at most 32. */
+export function decodeRows(groupSize: number): number {
+  return Math.min(32, pow2Ceil(groupSize));
+}

@@ -1,0 +1,74 @@
+/**
+ * The GPU side of the paged cache: one K and one V page buffer per layer (MLA later: one latent
+ * buffer), sized once at start-up and never grown or copied. Layout of each buffer:
+ *   KVWord [numPages][numKvHeads][pageSize][headDim / 4]
+ * Bytes per page per layer (K + V) = numKvHeads * pageSize * (headDimQK + headDimV) * bytesPerValue;
+ * e.g. GQA with 8 KV heads, d 128, page 16, f16: 8 * 16 * 256 * 2 = 64 KiB.
+ *
+ * Splitting: each layer has its own buffers, so the pool as a whole can pass
+ * maxStorageBufferBindingSize; a single layer's K (or V) buffer must fit one binding, and
+ * maxPagesPerLayer() says how many pages that allows.
+ */
+import type { GpuContext } from '../gpu/context';
+import { STORAGE } from '../gpu/buffers';
+import { ShapeError } from '../gpu/errors';
+import type { AttentionSpec, PagedKvBuffers } from '../kernels/pagedAttention';
+
+export interface KvPoolSpec extends AttentionSpec {
+  numLayers: number;
+  numPages: number;
+}
+
+export function bytesPerValue(dtype: 'f32' | 'f16'): number {
+  return dtype === 'f32' ? 4 : 2;
+}
+
+/** Bytes of one page of K (or V with headDimV) for one layer. */
+export function pageBytes(spec: AttentionSpec, headDim: number): number {
+  return spec.numKvHeads * spec.pageSize * headDim * bytesPerValue(spec.kvDtype);
+}
+
+export function maxPagesPerLayer(ctx: GpuContext, spec: AttentionSpec): number {
+  const limit = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  return Math.floor(limit / pageBytes(spec, Math.max(spec.headDimQK, spec.headDimV)));
+}
+
+export class KvPool {
+  private constructor(
+    readonly spec: KvPoolSpec,
+    readonly layers: PagedKvBuffers[],
+  ) {}
+
+  static async create(ctx: GpuContext, spec: KvPoolSpec): Promise<KvPool> {
+    const max = maxPagesPerLayer(ctx, spec);
+    if (spec.numPages > max) {
+      throw new ShapeError(
+        `KV pool: ${spec.numPages} pages of ${pageBytes(spec, Math.max(spec.headDimQK, spec.headDimV))} bytes pass this adapter's storage binding limit; at most ${max} pages per layer`,
+      );
+    }
+    const layers: PagedKvBuffers[] = [];
+    try {
+      for (let l = 0; l < spec.numLayers; l++) {
+        layers.push({
+          kPages: await ctx.createBuffer(`kvPool.k.${l}`, spec.numPages * pageBytes(spec, spec.headDimQK), STORAGE),
+          vPages: await ctx.createBuffer(`kvPool.v.${l}`, spec.numPages * pageBytes(spec, spec.headDimV), STORAGE),
+        });
+      }
+    } catch (e) {
+      for (const l of layers) { l.kPages.destroy(); l.vPages.destroy(); }
+      throw e;
+    }
+    return new KvPool(spec, layers);
+  }
+
+  get totalBytes(): number {
+    return this.spec.numLayers * this.spec.numPages * (pageBytes(this.spec, this.spec.headDimQK) + pageBytes(this.spec, this.spec.headDimV));
+  }
+
+  destroy(): void {
+    for (const l of this.layers) {
+      l.kPages.destroy();
+      l.vPages.destroy();
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { describeMemory, kvBytesPerToken, kvValuesPerTokenPerLayer, pageBytes, type KvSpec } from '../../src/kv/accounting';
+
+const llama2_7b: KvSpec = { variant: 'mha', numLayers: 32, numKvHeads: 32, headDimQK: 128, headDimV: 128, dtype: 'f16' };
+const mistral7b: KvSpec = { variant: 'gqa', numLayers: 32, numKvHeads: 8, headDimQK: 128, headDimV: 128, dtype: 'f16' };
+const gemma2b: KvSpec = { variant: 'mqa', numLayers: 18, numKvHeads: 1, headDimQK: 256, headDimV: 256, dtype: 'f16' };
+// Absorbed MLA runs as MQA with d_k 576 and d_v 512, but stores one 576-wide row.
+const deepseekV3: KvSpec = {
+  variant: 'mla', numLayers: 61, numKvHeads: 1, headDimQK: 576, headDimV: 512, latentDim: 512, ropeDim: 64, dtype: 'f16',
+};
+
+describe('kv accounting', () => {
+  it('matches the DESIGN table', () => {
+    expect(kvBytesPerToken(llama2_7b)).toBe(512 * 1024);
+    expect(kvBytesPerToken(llama2_7b) * 128 * 1024).toBe(64 * 1024 ** 3); // 128K context = 64 GiB
+    expect(kvBytesPerToken(mistral7b)).toBe(128 * 1024);
+    expect(kvBytesPerToken(gemma2b)).toBe(18 * 1024);
+    expect(kvValuesPerTokenPerLayer(deepseekV3)).toBe(576);
+    expect(kvBytesPerToken(deepseekV3)).toBe(576 * 2 * 61);
+  });
+
+  it('scales with dtype and with unequal K and V head dims', () => {
+    expect(kvBytesPerToken({ ...llama2_7b, dtype: 'f32' })).toBe(1024 * 1024);
+    const unequal: KvSpec = { variant: 'gqa', numLayers: 2, numKvHeads: 4, headDimQK: 192, headDimV: 128, dtype: 'f32' };
+    expect(kvBytesPerToken(unequal)).toBe(2 * 4 * (192 + 128) * 4);
+    expect(kvBytesPerToken({ ...deepseekV3, dtype: 'f32' })).toBe(576 * 4 * 61);
+  });
+
+  it('gives page bytes per layer and memory by page counts', () => {
+    expect(pageBytes(llama2_7b, 16)).toBe(256 * 1024);
+    expect(pageBytes(deepseekV3, 64)).toBe(576 * 2 * 64);
+    const memory = describeMemory({ totalPages: 10, usedPages: 6, freePages: 4, cachedPages: 3 }, llama2_7b, 16);
+    expect(memory.bytesPerPage).toBe(8 * 1024 * 1024); // 16 tokens x 512 KiB
+    expect(memory).toEqual({
+      bytesPerPage: 8 * 1024 ** 2,
+      totalBytes: 80 * 1024 ** 2,
+      usedBytes: 48 * 1024 ** 2,
+      freeBytes: 32 * 1024 ** 2,
+      cachedBytes: 24 * 1024 ** 2,
+    });
+  });
+
+  it('rejects specs that cannot be sized', () => {
+    expect(() => kvBytesPerToken({ ...deepseekV3, ropeDim: undefined })).toThrow(/latentDim and ropeDim/);
+    expect(() => kvBytesPerToken({ ...gemma2b, numKvHeads: 2 })).toThrow(/MQA has exactly 1 KV head/);
+    expect(() => kvBytesPerToken({ ...llama2_7b, numLayers: 0 })).toThrow(/numLayers/);
+    expect(() => kvBytesPerToken({ ...llama2_7b, headDimV: 1.5 })).toThrow(/headDimV/);
+    expect(() => kvBytesPerToken({ ...llama2_7b, dtype: 'bf16' as never })).toThrow(/unknown dtype/);
+    expect(() => kvBytesPerToken({ ...llama2_7b, variant: 'xla' as never })).toThrow(/unknown attention variant/);
+    expect(() => pageBytes(llama2_7b, 0)).toThrow(/pageSize/);
+  });
+});
