@@ -257,7 +257,7 @@ export class KvCacheManager {
       totalPages: this.numPages,
       usedPages: this.pool.numInUse,
       freePages: this.pool.numAllocatable,
-      cachedPages: this.pool.numCachedFree + (this.pool.numInUse > 0 ? 1 : 0),
+      cachedPages: this.pool.numCachedFree,
     };
   }
 
