@@ -157,39 +157,41 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<A
       await upload('appendParams', new Uint32Array([tk, 0, 0, 0]), UNIFORM),
     );
 
-    const encoder = ctx.device.createCommandEncoder({ label: 'attention' });
-    let pass = encoder.beginComputePass({ label: 'attention.kvAppend' });
-    append.encode(pass, appendBind, tk);
-    pass.end();
-    if (kernel === 'prefill') {
-      const prefill = await FlashPrefill.create(ctx, spec);
-      const work = prefill.planWork(meta);
-      const bind = prefill.bind(q, kv, step, await upload('work', work), out, lse);
-      pass = encoder.beginComputePass({ label: 'attention.flashPrefill' });
-      prefill.encode(pass, bind, work.length / WORK_ITEM_U32);
+    await ctx.validated(`attention (${kernel})`, async () => {
+      const encoder = ctx.device.createCommandEncoder({ label: 'attention' });
+      let pass = encoder.beginComputePass({ label: 'attention.kvAppend' });
+      append.encode(pass, appendBind, tk);
       pass.end();
-    } else if (kernel === 'decode') {
-      const decode = await SplitKvDecode.create(ctx, spec);
-      const merge = await MergePartials.create(ctx, H, args.headDimV);
-      const plan = decode.plan(meta);
-      const bytes = decode.partialBytes(plan.numSlots);
-      const partialO = await upload('partialO', poisoned(bytes.o / 4));
-      const partialML = await upload('partialML', poisoned(bytes.ml / 4));
-      const decodeBind = decode.bind(q, kv, step, await upload('work', plan.work), partialO, partialML);
-      const mergeBind = merge.bind(partialO, partialML, await upload('slotIndptr', plan.slotIndptr), step.qoIndptr, out, lse);
-      pass = encoder.beginComputePass({ label: 'attention.splitKvDecode' });
-      decode.encode(pass, decodeBind, plan.work.length / WORK_ITEM_U32);
-      merge.encode(pass, mergeBind, numSeqs);
-      pass.end();
-    } else {
-      const naive = await NaiveAttention.create(ctx, spec);
-      const plan = naive.plan(meta);
-      const scores = await upload('scores', poisoned(plan.scoresBytes / 4));
-      const binding = await naive.bind(plan, q, kv, step, await upload('tokenSeq', plan.tokenSeq), scores, out, lse);
-      owned.push(...binding.chunks.map((c) => c.uniform));
-      naive.encode(encoder, binding);
-    }
-    ctx.device.queue.submit([encoder.finish()]);
+      if (kernel === 'prefill') {
+        const prefill = await FlashPrefill.create(ctx, spec);
+        const work = prefill.planWork(meta);
+        const bind = prefill.bind(q, kv, step, await upload('work', work), out, lse);
+        pass = encoder.beginComputePass({ label: 'attention.flashPrefill' });
+        prefill.encode(pass, bind, work.length / WORK_ITEM_U32);
+        pass.end();
+      } else if (kernel === 'decode') {
+        const decode = await SplitKvDecode.create(ctx, spec);
+        const merge = await MergePartials.create(ctx, H, args.headDimV);
+        const plan = decode.plan(meta);
+        const bytes = decode.partialBytes(plan.numSlots);
+        const partialO = await upload('partialO', poisoned(bytes.o / 4));
+        const partialML = await upload('partialML', poisoned(bytes.ml / 4));
+        const decodeBind = decode.bind(q, kv, step, await upload('work', plan.work), partialO, partialML);
+        const mergeBind = merge.bind(partialO, partialML, await upload('slotIndptr', plan.slotIndptr), step.qoIndptr, out, lse);
+        pass = encoder.beginComputePass({ label: 'attention.splitKvDecode' });
+        decode.encode(pass, decodeBind, plan.work.length / WORK_ITEM_U32);
+        merge.encode(pass, mergeBind, numSeqs);
+        pass.end();
+      } else {
+        const naive = await NaiveAttention.create(ctx, spec);
+        const plan = naive.plan(meta);
+        const scores = await upload('scores', poisoned(plan.scoresBytes / 4));
+        const binding = await naive.bind(plan, q, kv, step, await upload('tokenSeq', plan.tokenSeq), scores, out, lse);
+        owned.push(...binding.chunks.map((c) => c.uniform));
+        naive.encode(encoder, binding);
+      }
+      ctx.device.queue.submit([encoder.finish()]);
+    });
     return { out: await readFloat32(ctx, out, tq * H * args.headDimV), lse: await readFloat32(ctx, lse, tq * H) };
   } finally {
     for (const b of owned) b.destroy();

@@ -2,7 +2,7 @@
  * The GPU context: one adapter + device, its real limits and optional features, and the pipeline
  * cache. Works in the browser (`navigator.gpu`) and in Node (Dawn through the `webgpu` package).
  */
-import { DeviceLostError, NoWebGpuError, OutOfMemoryError } from './errors';
+import { DeviceLostError, NoWebGpuError, OutOfMemoryError, WebAttnError } from './errors';
 import { PipelineCache } from './pipelineCache';
 
 export interface ContextOptions {
@@ -73,6 +73,24 @@ export class GpuContext {
       throw new OutOfMemoryError(`${label}: ${what} allocating ${bytes} bytes`);
     }
     return buffer;
+  }
+
+  /**
+   * Runs `fn` (which creates bind groups, encodes, submits) inside a validation error scope and
+   * throws a WebAttnError naming `label` if WebGPU rejected anything: without the scope such errors
+   * only reach the console and the result would silently be garbage.
+   */
+  async validated<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
+    this.assertAlive();
+    this.device.pushErrorScope('validation');
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      const err = await this.device.popErrorScope();
+      if (err) throw new WebAttnError(`${label}: WebGPU validation failed: ${err.message.split('\n')[0]}`);
+    }
+    return result;
   }
 
   destroy(): void {

@@ -75,15 +75,16 @@ export class NaiveAttention {
       const numTokens = Math.min(plan.chunkTokens, plan.numQ - start);
       const naive = await this.ctx.createBuffer(`naive.params.${start}`, 16, UNIFORM);
       writeBuffer(this.ctx, naive, new Uint32Array([start, numTokens, plan.maxKv, 0]));
-      const paged = { 0: q, 1: kv.kPages, 2: kv.vPages, 3: step.qoIndptr, 4: step.kvIndptr, 5: step.kvPageIndices, 6: step.kvLastPageLen, 8: step.params };
+      const table = { 3: step.qoIndptr, 4: step.kvIndptr, 5: step.kvPageIndices, 6: step.kvLastPageLen };
       chunks.push({
         numTokens,
         uniform: naive,
-        scores: bindBuffers(this.ctx, this.scoresPipeline, 'naiveScores.bindGroup', { ...paged, 9: scores, 12: naive, 13: tokenSeq }),
+        scores: bindBuffers(this.ctx, this.scoresPipeline, 'naiveScores.bindGroup', {
+          ...table, 0: q, 1: kv.kPages, 8: step.params, 9: scores, 12: naive, 13: tokenSeq,
+        }),
         softmax: bindBuffers(this.ctx, this.softmaxPipeline, 'naiveSoftmax.bindGroup', { 9: scores, 11: lse, 12: naive }),
         output: bindBuffers(this.ctx, this.outputPipeline, 'naiveOutput.bindGroup', {
-          2: kv.vPages, 3: step.qoIndptr, 4: step.kvIndptr, 5: step.kvPageIndices, 6: step.kvLastPageLen,
-          9: scores, 10: out, 12: naive, 13: tokenSeq,
+          ...table, 2: kv.vPages, 9: scores, 10: out, 12: naive, 13: tokenSeq,
         }),
       });
     }

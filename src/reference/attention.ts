@@ -18,7 +18,7 @@ export interface ReferenceAttentionArgs {
   headDimV: number;
   seqLensQ: readonly number[];
   seqLensKV: readonly number[];
-  causal: boolean;
+  causal?: boolean; // default true
   scale?: number;
   window?: number;
 }
@@ -45,7 +45,7 @@ export function referenceAttention(a: ReferenceAttentionArgs): { out: Float64Arr
         const qOff = (t * H + h) * D;
         let m = -Infinity;
         for (let key = 0; key < kvLen; key++) {
-          const visible = (!a.causal || key <= pos) && (window <= 0 || key > pos - window);
+          const visible = (a.causal === false || key <= pos) && (window <= 0 || key > pos - window);
           if (!visible) {
             scores[key] = -Infinity;
             continue;
