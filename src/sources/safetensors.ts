@@ -217,9 +217,14 @@ function elementCount(shape: number[]): number | undefined {
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** A copy of a tensor's bytes in a fresh (aligned) buffer. */
+/**
+ * A copy of a tensor's bytes in a fresh (aligned) ArrayBuffer of exactly that size. Not
+ * `bytes.slice()`: on a Node Buffer (what readFile returns) slice is a view, not a copy.
+ */
 function tensorBytes(file: SafetensorsFile, t: TensorInfo): Uint8Array {
-  return file.bytes.slice(t.begin, t.end);
+  const copy = new Uint8Array(t.end - t.begin);
+  copy.set(file.bytes.subarray(t.begin, t.end));
+  return copy;
 }
 
 /** Reads an F32, F16 or BF16 tensor as a new Float32Array (always a copy). */

@@ -145,6 +145,23 @@ describe('writeSafetensors + parseSafetensors', () => {
     expect(() => readTensorF32(f, 'z')).toThrow('<buffer>: tensor "z": has dtype I32; only F32, F16 and BF16 convert to float');
   });
 
+  it('reads from a Node Buffer at a non-zero offset in a larger pool (as readFile returns)', () => {
+    const bytes = writeSafetensors({
+      a: { dtype: 'F32', shape: [3], data: new Float32Array([1.5, -2, 3]) },
+      h: { dtype: 'F16', shape: [2], data: new Float32Array([0.5, -4]) },
+    });
+    const pool = Buffer.alloc(bytes.length + 13);
+    pool.fill(0xee);
+    pool.set(bytes, 13);
+    const view = pool.subarray(13); // a Buffer whose slice() is a view, not a copy
+    const f = parseSafetensors(view);
+    const a = readTensorF32(f, 'a');
+    expect([...a]).toEqual([1.5, -2, 3]);
+    expect([...readTensorF32(f, 'h')]).toEqual([0.5, -4]);
+    a[0] = 99; // a copy: the file is untouched
+    expect(readTensorF32(f, 'a')[0]).toBe(1.5);
+  });
+
   it('accepts every dtype of the format and a header with only metadata', () => {
     for (const [dtype, bits] of Object.entries(DTYPE_BITS)) {
       const n = 8; // 8 elements is a whole number of bytes for every width incl. F4 and F6
