@@ -188,7 +188,9 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<A
         const scores = await upload('scores', poisoned(plan.scoresBytes / 4));
         const binding = await naive.bind(plan, q, kv, step, await upload('tokenSeq', plan.tokenSeq), scores, out, lse);
         owned.push(...binding.chunks.map((c) => c.uniform));
-        naive.encode(encoder, binding);
+        pass = encoder.beginComputePass({ label: 'attention.naive' });
+        naive.encode(pass, binding);
+        pass.end();
       }
       ctx.device.queue.submit([encoder.finish()]);
     });

@@ -91,8 +91,11 @@ export class NaiveAttention {
     return { maxKv: plan.maxKv, chunks };
   }
 
-  /** Encodes the three passes of every chunk; each pass its own compute pass so they order. */
-  encode(encoder: GPUCommandEncoder, binding: NaiveBinding): void {
+  /**
+   * Encodes the three dispatches of every chunk into one compute pass. WebGPU orders dispatches of
+   * a pass that write and read the same storage buffer, so no pass boundaries are needed.
+   */
+  encode(pass: GPUComputePassEncoder, binding: NaiveBinding): void {
     const h = this.spec.numKvHeads * this.spec.groupSize;
     const dv4 = this.spec.headDimV / 4;
     for (const c of binding.chunks) {
@@ -102,12 +105,10 @@ export class NaiveAttention {
         [this.outputPipeline, c.output, c.numTokens * h * dv4],
       ];
       for (const [pipeline, bg, threads] of passes) {
-        const pass = encoder.beginComputePass({ label: 'naiveAttention' });
         pass.setPipeline(pipeline);
         pass.setBindGroup(0, bg);
         const [x, y] = grid1D(this.ctx, threads, 64);
         pass.dispatchWorkgroups(x, y);
-        pass.end();
       }
     }
   }

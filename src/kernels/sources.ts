@@ -57,7 +57,7 @@ export function pagedKernelSource(name: PagedKernel, storage: KvStorage): Kernel
   const parts: Record<PagedKernel, ShaderPart[]> = {
     kvAppend: [P.kvAppend],
     flashPrefill: [P.pagedKv, P.attentionTile, P.flashPrefill],
-    splitKvDecode: [P.pagedKv, P.attentionTile, P.splitKvDecode],
+    splitKvDecode: [P.pagedKv, P.splitKvDecode],
     naiveScores: [P.pagedKv, P.naiveScores],
     naiveOutput: [P.pagedKv, P.naiveOutput],
   };

@@ -8,7 +8,7 @@ import { ShapeError } from '../gpu/errors';
 import type { PageTableMetadata } from '../kv/pageTable';
 import { checkSpec, pagedConstants, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
 import { kvStorage, pagedKernelSource } from './sources';
-import { chooseTiles, decodeRows, type TileConfig } from './tiling';
+import { chooseDecodeTiles, type TileConfig } from './tiling';
 
 /** Workgroups a decode step aims for: enough to fill a large GPU, few enough that merging is cheap. */
 const TARGET_WORKGROUPS = 512;
@@ -33,18 +33,11 @@ export class SplitKvDecode {
 
   static async create(ctx: GpuContext, spec: AttentionSpec): Promise<SplitKvDecode> {
     checkSpec(spec);
-    const tiles = chooseTiles(
-      spec.headDimQK,
-      spec.headDimV,
-      ctx.limits.maxComputeWorkgroupStorageSize,
-      ctx.limits.maxComputeInvocationsPerWorkgroup,
-      decodeRows(spec.groupSize),
-    );
+    const tiles = chooseDecodeTiles(spec.groupSize, spec.headDimQK, spec.headDimV, ctx.limits.maxComputeWorkgroupStorageSize);
     const pipeline = await ctx.pipelines.get(pagedKernelSource('splitKvDecode', kvStorage(ctx, spec.kvDtype)), {
       ...pagedConstants(spec),
       BLOCK_M: tiles.blockM,
       BLOCK_N: tiles.blockN,
-      WORKGROUP_SIZE: tiles.workgroupSize,
       ACC_PER_THREAD: tiles.accPerThread,
     });
     return new SplitKvDecode(ctx, spec, tiles, pipeline);

@@ -57,7 +57,22 @@ function pow2Floor(x: number): number {
   return 2 ** Math.floor(Math.log2(x));
 }
 
-/** Rows per decode tile: the group size rounded up to a power of two, at most 32. */
-export function decodeRows(groupSize: number): number {
-  return Math.min(32, pow2Ceil(groupSize));
+/**
+ * splitKvDecode tiles: one key per lane (BLOCK_N = workgroup size = 64), BLOCK_M = the group size
+ * rounded up to a power of two, halved until the accumulator fits ACC_MAX vec4s per lane
+ * (BLOCK_M * DV4 <= 64 * ACC_MAX) and the workgroup memory the adapter's limit.
+ * Worked example: GQA 32/8 (G = 4), Dv 128: BLOCK_M 4, 4 * 32 / 64 = 2 vec4s per lane.
+ */
+export function chooseDecodeTiles(groupSize: number, headDimQK: number, headDimV: number, maxWorkgroupBytes: number): TileConfig {
+  const blockN = 64;
+  const d4 = headDimQK / 4;
+  const dv4 = headDimV / 4;
+  for (let blockM = Math.min(32, pow2Ceil(groupSize)); blockM >= 1; blockM /= 2) {
+    const accPerThread = Math.ceil((blockM * dv4) / blockN);
+    const bytes = 16 * blockM * d4 + 4 * blockM * (blockN + 3);
+    if (accPerThread <= ACC_MAX && bytes <= maxWorkgroupBytes) {
+      return { blockM, blockN, workgroupSize: blockN, accPerThread, workgroupBytes: bytes };
+    }
+  }
+  throw new ShapeError(`decode: head dims ${headDimQK}/${headDimV} do not fit ${maxWorkgroupBytes} bytes of workgroup storage`);
 }

@@ -1,0 +1,315 @@
+/**
+ * The attention benchmark: one set of definitions run by `npm run bench` in Node and by the demo's
+ * bench page in the browser. GQA 32/8 heads, d 128, f16 KV in 16-token pages (Llama-3-8B's shape):
+ *   - copy: a plain device copy, the bandwidth ceiling;
+ *   - decode at 1K/4K/16K context, batch 1 and 8: splitKvDecode + mergePartials vs naive three-pass;
+ *   - prefill (causal) at 512/1K/2K tokens: flashPrefill vs naive three-pass.
+ * Every shape is checked before it is timed: the flash and naive outputs must agree (each is tested
+ * against the float64 reference in the test suite; here the shapes are too big for it).
+ * Ratios are measured in the same run: vsNaive = naive time / flash time;
+ * vsCopyBandwidth = this row's GB/s / the copy kernel's GB/s.
+ */
+import type { GpuContext } from '../gpu/context';
+import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../gpu/buffers';
+import { median, PassTimer, type TimingSource } from '../gpu/timer';
+import { buildPageTable, type PageTableMetadata } from '../kv/pageTable';
+import { KvPool, maxPagesPerLayer, pageBytes } from '../kv/kvPool';
+import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+import { FlashPrefill } from '../kernels/flashPrefill';
+import { SplitKvDecode } from '../kernels/splitKvDecode';
+import { MergePartials } from '../kernels/mergePartials';
+import { NaiveAttention } from '../kernels/naiveAttention';
+import { CopyKernel } from '../kernels/copy';
+import { relL2 } from '../reference/attention';
+import { f32ArrayToF16 } from '../sources/halfFloat';
+
+export interface BenchRow {
+  name: string;
+  variant: string;
+  phase: 'prefill' | 'decode' | 'copy';
+  kernel: 'flash' | 'naive' | 'copy';
+  batch: number;
+  contextLength: number;
+  medianMs: number;
+  gbPerSecond: number;
+  gflopPerSecond: number;
+  vsNaive: number | null;
+  vsCopyBandwidth: number | null;
+  /** rel L2 between flash and naive outputs on this shape (null for copy). */
+  checkRelL2: number | null;
+  adapter: string;
+}
+
+export interface BenchReport {
+  adapter: string;
+  features: string[];
+  timing: TimingSource;
+  date: string;
+  rows: BenchRow[];
+  /** Shapes not run on this adapter, with the reason (e.g. a pool past the binding limit). */
+  skipped: string[];
+}
+
+export interface BenchOptions {
+  quick?: boolean;
+  reps?: number;
+  onProgress?: (msg: string) => void;
+  onRow?: (row: BenchRow) => void;
+  signal?: AbortSignal;
+}
+
+interface Shapes {
+  numHeads: number;
+  spec: AttentionSpec;
+  prefill: number[];
+  decode: number[];
+  batches: number[];
+  copyMiB: number;
+}
+
+const FULL: Shapes = {
+  numHeads: 32,
+  spec: { numKvHeads: 8, groupSize: 4, headDimQK: 128, headDimV: 128, pageSize: 16, kvDtype: 'f16' },
+  prefill: [512, 1024, 2048],
+  decode: [1024, 4096, 16384],
+  batches: [1, 8],
+  copyMiB: 64,
+};
+const QUICK: Shapes = { ...FULL, prefill: [128, 256], decode: [256, 1024], batches: [1, 4], copyMiB: 8 };
+
+/** Flash and naive compute the same thing with f32 arithmetic over the same f16 pages. */
+const CHECK_TOL = 1e-3;
+
+export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}): Promise<BenchReport> {
+  const shapes = opts.quick ? QUICK : FULL;
+  const reps = opts.reps ?? (opts.quick ? 3 : 5);
+  const timer = PassTimer.create(ctx);
+  const progress = opts.onProgress ?? (() => {});
+  const report: BenchReport = {
+    adapter: ctx.adapterDescription,
+    features: [...ctx.device.features].sort(),
+    timing: timer.source,
+    date: new Date().toISOString(),
+    rows: [],
+    skipped: [],
+  };
+  const variant = `gqa${shapes.numHeads}/${shapes.spec.numKvHeads} d${shapes.spec.headDimQK} ${shapes.spec.kvDtype}`;
+  const emit = (row: Omit<BenchRow, 'adapter' | 'variant'>) => {
+    const full = { ...row, variant, adapter: report.adapter };
+    report.rows.push(full);
+    opts.onRow?.(full);
+  };
+  const timeReps = async (label: string, encode: (pass: GPUComputePassEncoder) => void) => {
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      opts.signal?.throwIfAborted();
+      times.push(await timer.time(label, encode));
+    }
+    return median(times);
+  };
+
+  try {
+    progress('copy kernel');
+    const copyMs = await benchCopy(ctx, shapes.copyMiB, timeReps);
+    const copyGbps = (2 * shapes.copyMiB * 2 ** 20) / (copyMs * 1e6);
+    emit({
+      name: `copy ${shapes.copyMiB} MiB`, phase: 'copy', kernel: 'copy', batch: 1, contextLength: 0,
+      medianMs: copyMs, gbPerSecond: copyGbps, gflopPerSecond: 0, vsNaive: null, vsCopyBandwidth: 1, checkRelL2: null,
+    });
+
+    for (const batch of shapes.batches) {
+      for (const ctxLen of shapes.decode) {
+        const name = `decode b${batch} ctx${ctxLen}`;
+        progress(name);
+        const r = await benchShape(ctx, shapes, Array(batch).fill(1), Array(batch).fill(ctxLen), timeReps);
+        if (typeof r === 'string') { report.skipped.push(`${name}: ${r}`); continue; }
+        const gb = (n: number) => r.bytes / (n * 1e6);
+        const common = { phase: 'decode' as const, batch, contextLength: ctxLen, checkRelL2: r.check };
+        emit({ ...common, name: `${name} flash`, kernel: 'flash', medianMs: r.flashMs, gbPerSecond: gb(r.flashMs), gflopPerSecond: r.flop / (r.flashMs * 1e6), vsNaive: r.naiveMs / r.flashMs, vsCopyBandwidth: gb(r.flashMs) / copyGbps });
+        emit({ ...common, name: `${name} naive`, kernel: 'naive', medianMs: r.naiveMs, gbPerSecond: gb(r.naiveMs), gflopPerSecond: r.flop / (r.naiveMs * 1e6), vsNaive: 1, vsCopyBandwidth: gb(r.naiveMs) / copyGbps });
+      }
+    }
+    for (const len of shapes.prefill) {
+      const name = `prefill b1 len${len}`;
+      progress(name);
+      const r = await benchShape(ctx, shapes, [len], [len], timeReps);
+      if (typeof r === 'string') { report.skipped.push(`${name}: ${r}`); continue; }
+      const gb = (n: number) => r.bytes / (n * 1e6);
+      const common = { phase: 'prefill' as const, batch: 1, contextLength: len, checkRelL2: r.check };
+      emit({ ...common, name: `${name} flash`, kernel: 'flash', medianMs: r.flashMs, gbPerSecond: gb(r.flashMs), gflopPerSecond: r.flop / (r.flashMs * 1e6), vsNaive: r.naiveMs / r.flashMs, vsCopyBandwidth: gb(r.flashMs) / copyGbps });
+      emit({ ...common, name: `${name} naive`, kernel: 'naive', medianMs: r.naiveMs, gbPerSecond: gb(r.naiveMs), gflopPerSecond: r.flop / (r.naiveMs * 1e6), vsNaive: 1, vsCopyBandwidth: gb(r.naiveMs) / copyGbps });
+    }
+  } finally {
+    timer.destroy();
+  }
+  return report;
+}
+
+type TimeReps = (label: string, encode: (pass: GPUComputePassEncoder) => void) => Promise<number>;
+
+async function benchCopy(ctx: GpuContext, mib: number, timeReps: TimeReps): Promise<number> {
+  const n = (mib * 2 ** 20) / 16;
+  const src = await uploadBuffer(ctx, 'bench.copy.src', randomF32(4 * n, 7));
+  const dst = await ctx.createBuffer('bench.copy.dst', 16 * n, STORAGE);
+  const params = await uploadBuffer(ctx, 'bench.copy.params', new Uint32Array([n, 0, 0, 0]), UNIFORM);
+  try {
+    const copy = await CopyKernel.create(ctx);
+    const bind = copy.bind(src, dst, params);
+    return await timeReps('bench.copy', (pass) => copy.encode(pass, bind, n));
+  } finally {
+    src.destroy(); dst.destroy(); params.destroy();
+  }
+}
+
+interface ShapeResult { flashMs: number; naiveMs: number; bytes: number; flop: number; check: number }
+
+/** Sets up a pool holding the sequences' KV, checks flash against naive, then times both. */
+async function benchShape(
+  ctx: GpuContext,
+  shapes: Shapes,
+  qLens: number[],
+  kvLens: number[],
+  timeReps: TimeReps,
+): Promise<ShapeResult | string> {
+  const spec = shapes.spec;
+  const H = shapes.numHeads;
+  const pagesPer = kvLens.map((n) => Math.ceil(n / spec.pageSize));
+  const numPages = pagesPer.reduce((a, b) => a + b, 0);
+  if (numPages > maxPagesPerLayer(ctx, spec)) {
+    return `${numPages} pages of ${pageBytes(spec, spec.headDimQK)} bytes pass this adapter's storage binding limit (${ctx.limits.maxStorageBufferBindingSize} bytes)`;
+  }
+  // Pages handed out in a shuffled order, as a long-running pool would.
+  const order = shuffled(numPages, 11);
+  let next = 0;
+  const meta: PageTableMetadata = buildPageTable(
+    kvLens.map((kvLen, i) => ({ kvLen, qLen: qLens[i], blockTable: order.slice(next, (next += pagesPer[i])) })),
+    spec.pageSize,
+  );
+  const tq = qLens.reduce((a, b) => a + b, 0);
+  const owned: { destroy(): void }[] = [];
+  const up = async (label: string, data: ArrayBufferView, usage = STORAGE) => {
+    const b = await uploadBuffer(ctx, `bench.${label}`, data, usage);
+    owned.push(b);
+    return b;
+  };
+  try {
+    const pool = await KvPool.create(ctx, { ...spec, numLayers: 1, numPages });
+    owned.push(pool);
+    const kv = pool.layers[0];
+    await fillRandom(ctx, kv.kPages, 1);
+    await fillRandom(ctx, kv.vPages, 2);
+    const step: StepBuffers = {
+      qoIndptr: await up('qoIndptr', meta.qoIndptr),
+      kvIndptr: await up('kvIndptr', meta.kvIndptr),
+      kvPageIndices: await up('kvPageIndices', meta.kvPageIndices),
+      kvLastPageLen: await up('kvLastPageLen', meta.kvLastPageLen),
+      params: await up('params', new Uint8Array(attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(spec.headDimQK), causal: true, window: 0 })), UNIFORM),
+    };
+    const q = await up('q', randomF32(tq * H * spec.headDimQK, 3));
+    const outFlash = await up('outFlash', new Float32Array(tq * H * spec.headDimV).fill(NaN));
+    const outNaive = await up('outNaive', new Float32Array(tq * H * spec.headDimV).fill(NaN));
+    const lse = await up('lse', new Float32Array(tq * H));
+
+    let flash: (pass: GPUComputePassEncoder) => void;
+    const decode = qLens.every((n) => n === 1);
+    if (decode) {
+      const k = await SplitKvDecode.create(ctx, spec);
+      const merge = await MergePartials.create(ctx, H, spec.headDimV);
+      const plan = k.plan(meta);
+      const bytes = k.partialBytes(plan.numSlots);
+      const po = await ctx.createBuffer('bench.partialO', bytes.o, STORAGE);
+      const pml = await ctx.createBuffer('bench.partialML', bytes.ml, STORAGE);
+      owned.push(po, pml);
+      const bind = k.bind(q, kv, step, await up('work', plan.work), po, pml);
+      const mergeBind = merge.bind(po, pml, await up('slotIndptr', plan.slotIndptr), step.qoIndptr, outFlash, lse);
+      flash = (pass) => {
+        k.encode(pass, bind, plan.work.length / WORK_ITEM_U32);
+        merge.encode(pass, mergeBind, meta.numSeqs);
+      };
+    } else {
+      const k = await FlashPrefill.create(ctx, spec);
+      const work = k.planWork(meta);
+      const bind = k.bind(q, kv, step, await up('work', work), outFlash, lse);
+      flash = (pass) => k.encode(pass, bind, work.length / WORK_ITEM_U32);
+    }
+    const naiveK = await NaiveAttention.create(ctx, spec);
+    const nplan = naiveK.plan(meta);
+    const scores = await ctx.createBuffer('bench.scores', nplan.scoresBytes, STORAGE);
+    owned.push(scores);
+    const nbind = await naiveK.bind(nplan, q, kv, step, await up('tokenSeq', nplan.tokenSeq), scores, outNaive, lse);
+    owned.push(...nbind.chunks.map((c) => c.uniform));
+    const naive = (pass: GPUComputePassEncoder) => naiveK.encode(pass, nbind);
+
+    // Check before timing (this first run also compiles the pipelines).
+    await ctx.validated('bench', () => timeReps('bench.check.flash', flash));
+    await ctx.validated('bench', () => timeReps('bench.check.naive', naive));
+    const n = tq * H * spec.headDimV;
+    const check = relL2(await readFloat32(ctx, outFlash, n), await readFloat32(ctx, outNaive, n));
+    if (!(check < CHECK_TOL)) {
+      throw new Error(`bench: flash and naive disagree on this shape (rel L2 ${check}); not timing a wrong kernel`);
+    }
+    const flashMs = await timeReps('bench.flash', flash);
+    const naiveMs = await timeReps('bench.naive', naive);
+
+    const kvBytesPerToken = spec.numKvHeads * (spec.headDimQK + spec.headDimV) * 2;
+    const totalKv = kvLens.reduce((a, b) => a + b, 0);
+    const bytes = totalKv * kvBytesPerToken + tq * H * (spec.headDimQK + spec.headDimV) * 4;
+    // Visible (query, key) pairs: all keys for decode, the causal triangle for prefill.
+    let pairs = 0;
+    for (let i = 0; i < qLens.length; i++) {
+      const off = kvLens[i] - qLens[i];
+      for (let j = 0; j < qLens[i]; j++) pairs += off + j + 1;
+    }
+    const flop = 2 * pairs * H * (spec.headDimQK + spec.headDimV);
+    return { flashMs, naiveMs, bytes, flop, check };
+  } finally {
+    for (const b of owned) b.destroy();
+  }
+}
+
+/** Fills an f16 page buffer with random values, writing one random block repeatedly. */
+async function fillRandom(ctx: GpuContext, buffer: GPUBuffer, seed: number): Promise<void> {
+  const blockBytes = Math.min(buffer.size, 4 << 20);
+  const f16 = f32ArrayToF16(randomF32(blockBytes / 2, seed));
+  for (let off = 0; off < buffer.size; off += blockBytes) {
+    const len = Math.min(blockBytes, buffer.size - off);
+    writeBuffer(ctx, buffer, new Uint8Array(f16.buffer, 0, len), off);
+  }
+  await ctx.device.queue.onSubmittedWorkDone();
+}
+
+function randomF32(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = s / 2 ** 31 - 1;
+  }
+  return a;
+}
+
+function shuffled(n: number, seed: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  let s = seed >>> 0;
+  for (let i = n - 1; i > 0; i--) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const j = s % (i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** The report as a markdown table (README, CLI). */
+export function formatBenchTable(report: BenchReport): string {
+  const f = (x: number | null, d = 2) => (x === null ? '' : x.toFixed(d));
+  const lines = [
+    `Adapter: ${report.adapter} (timing: ${report.timing})`,
+    '',
+    '| row | median ms | GB/s | GFLOP/s | vs naive | vs copy BW | check rel L2 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...report.rows.map((r) =>
+      `| ${r.name} | ${f(r.medianMs, 3)} | ${f(r.gbPerSecond)} | ${f(r.gflopPerSecond)} | ${f(r.vsNaive)} | ${f(r.vsCopyBandwidth)} | ${r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1)} |`),
+  ];
+  if (report.skipped.length) lines.push('', ...report.skipped.map((s) => `- skipped ${s}`));
+  return lines.join('\n');
+}
