@@ -23,7 +23,10 @@ override BLOCK_N: u32 = 32u;
 override WORKGROUP_SIZE: u32 = 64u;
 override ACC_PER_THREAD: u32 = 8u;
 override KV_W4: u32 = max(D4, DV4);    // derived: width of a kvTile row
+override ROW_GROUPS: u32 = WORKGROUP_SIZE / BLOCK_N;                   // derived (BLOCK_N divides it)
+override ROWS_PER_LANE: u32 = (BLOCK_M + ROW_GROUPS - 1u) / ROW_GROUPS; // derived, <= SROWS_MAX
 const ACC_MAX = 8u;
+const SROWS_MAX = 32u;
 
 // One workgroup's job: rows [rowStart, rowStart + BLOCK_M) of sequence seq against keys
 // [kvStart, kvEnd); slot is where splitKvDecode writes its partial (unused by flashPrefill).
@@ -78,17 +81,29 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
       kvTile[(e / D4) * KV_W4 + e % D4] = v;
     }
     workgroupBarrier();
-    for (var e = lid; e < BLOCK_M * BLOCK_N; e += WORKGROUP_SIZE) {
-      let r = e / BLOCK_N;
-      let j = e % BLOCK_N;
-      let key = k0 + j;
-      var score = NEG;
-      if (key < range.y && rowStart + r < s.rows && keyVisible(s, rowStart + r, key)) {
-        var d = 0.0;
-        for (var c = 0u; c < D4; c++) { d += dot(qTile[r * D4 + c], kvTile[j * KV_W4 + c]); }
-        score = d;
+    // S = Q K^T, register-blocked: lane -> key j = lid % BLOCK_N and rows rg, rg + ROW_GROUPS, ...
+    // (rg = lid / BLOCK_N), so each K word read from kvTile serves ROWS_PER_LANE rows and the Q
+    // word is the same for all lanes of a row group (a broadcast). Worked example, WORKGROUP_SIZE
+    // 128, BLOCK_N 16, BLOCK_M 32: 8 row groups, lane 37 -> key 5, rows 2, 10, 18, 26.
+    {
+      let j = lid % BLOCK_N;
+      let rg = lid / BLOCK_N;
+      var d: array<f32, SROWS_MAX>;
+      for (var t = 0u; t < ROWS_PER_LANE; t++) { d[t] = 0.0; }
+      for (var c = 0u; c < D4; c++) {
+        let kw = kvTile[j * KV_W4 + c];
+        for (var t = 0u; t < ROWS_PER_LANE; t++) {
+          d[t] += dot(qTile[min(rg + t * ROW_GROUPS, BLOCK_M - 1u) * D4 + c], kw);
+        }
       }
-      sTile[e] = score;
+      let key = k0 + j;
+      for (var t = 0u; t < ROWS_PER_LANE; t++) {
+        let r = rg + t * ROW_GROUPS;
+        if (r < BLOCK_M) {
+          let visible = key < range.y && rowStart + r < s.rows && keyVisible(s, rowStart + r, key);
+          sTile[r * BLOCK_N + j] = select(NEG, d[t], visible);
+        }
+      }
     }
     workgroupBarrier();
     // Online softmax, one thread per row, while the other threads load V over K.
@@ -115,14 +130,30 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
       kvTile[(e / DV4) * KV_W4 + e % DV4] = v;
     }
     workgroupBarrier();
-    for (var k = 0u; k < ACC_PER_THREAD; k++) {
-      let e = lid + k * WORKGROUP_SIZE;
-      if (e < BLOCK_M * DV4) {
-        let r = e / DV4;
-        let c = e % DV4;
-        var a = acc[k] * rowAlpha[r];
-        for (var j = 0u; j < BLOCK_N; j++) { a += sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c]; }
-        acc[k] = a;
+    // acc += P V. Element e = lid + k * WORKGROUP_SIZE of the output tile is (row e / DV4, col
+    // e % DV4). When DV4 divides the workgroup every k of a lane shares one column, so each V word
+    // read from kvTile serves ACC_PER_THREAD rows (register blocking, as in S above).
+    if (WORKGROUP_SIZE % DV4 == 0u) {
+      let c = lid % DV4;
+      for (var k = 0u; k < ACC_PER_THREAD; k++) {
+        acc[k] *= rowAlpha[min((lid + k * WORKGROUP_SIZE) / DV4, BLOCK_M - 1u)];
+      }
+      for (var j = 0u; j < BLOCK_N; j++) {
+        let vw = kvTile[j * KV_W4 + c];
+        for (var k = 0u; k < ACC_PER_THREAD; k++) {
+          acc[k] += sTile[min((lid + k * WORKGROUP_SIZE) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
+        }
+      }
+    } else {
+      for (var k = 0u; k < ACC_PER_THREAD; k++) {
+        let e = lid + k * WORKGROUP_SIZE;
+        if (e < BLOCK_M * DV4) {
+          let r = e / DV4;
+          let c = e % DV4;
+          var a = acc[k] * rowAlpha[r];
+          for (var j = 0u; j < BLOCK_N; j++) { a += sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c]; }
+          acc[k] = a;
+        }
       }
     }
   }
