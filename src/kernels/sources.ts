@@ -18,6 +18,7 @@ import naiveScores from '../../shaders/attention/naiveScores.wgsl?raw';
 import naiveSoftmax from '../../shaders/attention/naiveSoftmax.wgsl?raw';
 import naiveOutput from '../../shaders/attention/naiveOutput.wgsl?raw';
 import copy from '../../shaders/util/copy.wgsl?raw';
+import copyPages from '../../shaders/kv/copyPages.wgsl?raw';
 
 export type KvDtype = 'f32' | 'f16';
 
@@ -37,6 +38,7 @@ const P = {
   naiveSoftmax: part('attention/naiveSoftmax.wgsl', naiveSoftmax),
   naiveOutput: part('attention/naiveOutput.wgsl', naiveOutput),
   copy: part('util/copy.wgsl', copy),
+  copyPages: part('kv/copyPages.wgsl', copyPages),
 };
 
 /** How KV pages are stored in this context: f32, f16 through `shader-f16`, or f16 packed in u32. */
@@ -65,6 +67,6 @@ export function pagedKernelSource(name: PagedKernel, storage: KvStorage): Kernel
 }
 
 /** A kernel with no KV storage dependence. */
-export function plainKernelSource(name: 'mergePartials' | 'naiveSoftmax' | 'copy'): KernelSource {
+export function plainKernelSource(name: 'mergePartials' | 'naiveSoftmax' | 'copy' | 'copyPages'): KernelSource {
   return { name, variant: 'plain', parts: [P[name]] };
 }
