@@ -95,17 +95,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       rowM[r] = mNew;
     }
     workgroupBarrier();
+    // acc += P V: element e = lid + k * BLOCK_N of the BLOCK_M x DV4 tile is (row e / DV4, col
+    // e % DV4). When DV4 divides BLOCK_N all k of a lane share one column, so each V word read
+    // from the page serves ACC_PER_THREAD rows.
     let n = min(BLOCK_N, hi - k0);
-    for (var k = 0u; k < ACC_PER_THREAD; k++) {
-      let e = lid + k * BLOCK_N;
-      if (e < BLOCK_M * DV4) {
-        let r = e / DV4;
-        let c = e % DV4;
-        var a = acc[k] * rowAlpha[r];
-        for (var j = 0u; j < n; j++) {
-          a += pTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
+    if (BLOCK_N % DV4 == 0u) {
+      let c = lid % DV4;
+      for (var k = 0u; k < ACC_PER_THREAD; k++) {
+        acc[k] *= rowAlpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
+      }
+      for (var j = 0u; j < n; j++) {
+        let vw = unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
+        for (var k = 0u; k < ACC_PER_THREAD; k++) {
+          acc[k] += pTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
         }
-        acc[k] = a;
+      }
+    } else {
+      for (var k = 0u; k < ACC_PER_THREAD; k++) {
+        let e = lid + k * BLOCK_N;
+        if (e < BLOCK_M * DV4) {
+          let r = e / DV4;
+          let c = e % DV4;
+          var a = acc[k] * rowAlpha[r];
+          for (var j = 0u; j < n; j++) {
+            a += pTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
+          }
+          acc[k] = a;
+        }
       }
     }
   }
