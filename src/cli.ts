@@ -52,6 +52,21 @@ options:
 exit codes: 0 ok, 1 runtime failure, 2 malformed input or usage`,
     run: attentionCommand,
   },
+  bench: {
+    summary: 'benchmark the attention kernels on this adapter (flash vs naive, decode vs copy bandwidth)',
+    usage: `usage: webattn bench [--quick] [--reps N] [--json FILE]
+
+Runs the benchmark definitions of src/bench/attentionBench.ts (the demo's bench page runs the same
+ones): GQA 32/8 heads, d 128, f16 KV; a copy kernel (bandwidth ceiling); split-KV decode at
+1K/4K/16K context, batch 1 and 8; causal prefill at 512/1K/2K tokens; each against the naive
+three-pass attention, checked before it is timed. Prints a markdown table.
+
+options:
+  --quick       small shapes (a minute on a software adapter)
+  --reps N      timed repetitions per row (default 5, quick 3); the median is reported
+  --json FILE   also write the report: { adapter, features, timing, date, rows, skipped }`,
+    run: benchCommand,
+  },
 };
 
 function mainUsage(): string {
@@ -175,6 +190,35 @@ async function attentionCommand(argv: string[]): Promise<number> {
       ),
     );
     console.log(`wrote out [${Tq}, ${H}, ${args.headDimV}] and lse [${Tq}, ${H}] to ${opts.out} (${ms.toFixed(1)} ms)`);
+    return 0;
+  } finally {
+    ctx.destroy();
+  }
+}
+
+async function benchCommand(argv: string[]): Promise<number> {
+  const opts = options(argv, { quick: { type: 'boolean' }, reps: { type: 'string' }, json: { type: 'string' } });
+  let reps: number | undefined;
+  if (opts.reps !== undefined) {
+    reps = /^[1-9][0-9]*$/.test(opts.reps) ? Number(opts.reps) : NaN;
+    if (!Number.isSafeInteger(reps)) throw new UsageError(`--reps must be a positive integer, got '${opts.reps}'`);
+  }
+  const { createContext } = await import('./gpu/context');
+  const { runAttentionBench, formatBenchTable } = await import('./bench/attentionBench');
+  const ctx = await createContext();
+  console.error(`webattn bench: adapter: ${ctx.adapterDescription}`);
+  try {
+    const report = await runAttentionBench(ctx, {
+      quick: opts.quick === true,
+      reps,
+      onProgress: (m) => console.error(`webattn bench: ${m}`),
+      onRow: (r) => console.error(`webattn bench:   ${r.name}: ${r.medianMs.toFixed(3)} ms, ${r.gbPerSecond.toFixed(2)} GB/s`),
+    });
+    console.log(formatBenchTable(report));
+    if (opts.json !== undefined) {
+      await writeFile(opts.json, JSON.stringify(report, null, 2) + '\n');
+      console.error(`webattn bench: wrote ${opts.json}`);
+    }
     return 0;
   } finally {
     ctx.destroy();

@@ -12,7 +12,8 @@
 // in kvTile; acc = acc * alpha + P V. Keys past the causal diagonal or outside the window are never
 // loaded: the KV loop is bounded by the first and last row of the tile.
 //
-// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + this + kernel.
+// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl
+// + this + kernel.
 // Binding 7: work  read  WorkItem [numWorkgroupsX]
 // Overrides beyond pagedKv's: BLOCK_M, BLOCK_N,
 //   WORKGROUP_SIZE (the kernel's @workgroup_size), ACC_PER_THREAD = ceil(BLOCK_M * DV4 / WORKGROUP_SIZE)
@@ -106,23 +107,8 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
       }
     }
     workgroupBarrier();
-    // Online softmax, one thread per row, while the other threads load V over K.
-    for (var r = lid; r < BLOCK_M; r += WORKGROUP_SIZE) {
-      let mOld = rowM[r];
-      var mNew = mOld;
-      for (var j = 0u; j < BLOCK_N; j++) { mNew = max(mNew, sTile[r * BLOCK_N + j]); }
-      var sum = 0.0;
-      for (var j = 0u; j < BLOCK_N; j++) {
-        let sc = sTile[r * BLOCK_N + j];
-        let p = select(0.0, exp(sc - mNew), sc > 0.5 * NEG);
-        sTile[r * BLOCK_N + j] = p;
-        sum += p;
-      }
-      let alpha = exp(mOld - mNew); // 1 while the row has seen nothing (both NEG)
-      rowAlpha[r] = alpha;
-      rowL[r] = rowL[r] * alpha + sum;
-      rowM[r] = mNew;
-    }
+    // Online softmax (onlineSoftmax.wgsl), one lane per row, while the other lanes load V over K.
+    onlineSoftmaxRows(lid, WORKGROUP_SIZE);
     for (var e = lid; e < BLOCK_N * DV4; e += WORKGROUP_SIZE) {
       let key = k0 + e / DV4;
       var v = vec4<f32>(0.0); // zero, not garbage: p = 0 times NaN would still be NaN

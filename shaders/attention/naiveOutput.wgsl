@@ -1,5 +1,5 @@
 // naiveOutput: pass 3 of the naive three-pass attention: out = P V with P read back from the
-// materialised probabilities. Composed as: KV storage snippet + pagedKv.wgsl + this.
+// materialised probabilities. Composed as: KV storage snippet + pagedKv.wgsl + naive.wgsl + this.
 // Workgroup: 64 threads, one per (chunk row, vec4 column of V). Grid: x * y >= numTokens * H * DV4 / 64.
 // Extra bindings:
 //   9  scores    read        f32 [numTokens * H][maxKv]   probabilities after naiveSoftmax
@@ -7,18 +7,13 @@
 //   12 naive     uniform     NaiveParams
 //   13 tokenSeq  read        u32 [numQ]
 
-struct NaiveParams { tokenStart: u32, numTokens: u32, maxKv: u32 }
-
-@group(0) @binding(9) var<storage, read> scores: array<f32>;
 @group(0) @binding(10) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(12) var<uniform> naive: NaiveParams;
-@group(0) @binding(13) var<storage, read> tokenSeq: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let numHeads = NUM_KV_HEADS * GROUP_SIZE;
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = flatIndex(wid, nwg, lid);
   if (i >= naive.numTokens * numHeads * DV4) { return; }
   let c = i % DV4;
   let chunkRow = i / DV4;

@@ -1,6 +1,6 @@
 // naiveScores: pass 1 of the naive three-pass attention (the benchmark baseline a runtime without
 // flash kernels has): materialise every scaled score q.k into a global buffer, masked ones as NEG.
-// Composed as: KV storage snippet + pagedKv.wgsl + this.
+// Composed as: KV storage snippet + pagedKv.wgsl + naive.wgsl + this.
 //
 // Rows are (query token, head) pairs of the token chunk [tokenStart, tokenStart + numTokens):
 //   chunk row R = (token - tokenStart) * H + head;  scores[R * maxKv + key]
@@ -11,17 +11,11 @@
 //   12 naive     uniform    NaiveParams
 //   13 tokenSeq  read       u32 [numQ]  sequence of each query token
 
-struct NaiveParams { tokenStart: u32, numTokens: u32, maxKv: u32 }
-
-@group(0) @binding(9) var<storage, read_write> scores: array<f32>;
-@group(0) @binding(12) var<uniform> naive: NaiveParams;
-@group(0) @binding(13) var<storage, read> tokenSeq: array<u32>;
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let numHeads = NUM_KV_HEADS * GROUP_SIZE;
-  let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let i = flatIndex(wid, nwg, lid);
   if (i >= naive.numTokens * numHeads * naive.maxKv) { return; }
   let key = i % naive.maxKv;
   let chunkRow = i / naive.maxKv;

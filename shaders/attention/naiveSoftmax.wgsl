@@ -1,5 +1,5 @@
 // naiveSoftmax: pass 2 of the naive three-pass attention: normalise each materialised score row in
-// place (max, exp, sum, divide) and write its log-sum-exp.
+// place (max, exp, sum, divide) and write its log-sum-exp. Composed as: naive.wgsl + this.
 // Workgroup: 64 threads, one per chunk row. Grid: ceil(numTokens * NUM_HEADS / 64) (x, y split).
 // Bindings:
 //   9  scores  read_write  f32 [numTokens * NUM_HEADS][maxKv]   (see naiveScores.wgsl)
@@ -10,16 +10,12 @@
 override NUM_HEADS: u32 = 1u;
 const NEG = -1.0e30;
 
-struct NaiveParams { tokenStart: u32, numTokens: u32, maxKv: u32 }
-
-@group(0) @binding(9) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(11) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(12) var<uniform> naive: NaiveParams;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let r = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let r = flatIndex(wid, nwg, lid);
   if (r >= naive.numTokens * NUM_HEADS) { return; }
   let base = r * naive.maxKv;
   var m = NEG;

@@ -1,7 +1,7 @@
 // splitKvDecode: Flash-Decoding. One query token per sequence; the KV range of each
 // (sequence, KV head) is split into chunks handled by separate workgroups, each writing an
 // unnormalised partial (o, m, l) that mergePartials combines by log-sum-exp weights.
-// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + this.
+// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl + this.
 //
 // Decode reads every K/V row once and does little arithmetic per byte, so unlike flashPrefill it
 // does not stage K/V tiles in workgroup memory: each lane reads its key's K row straight from the
@@ -36,7 +36,7 @@ struct WorkItem { seq: u32, rowStart: u32, kvStart: u32, kvEnd: u32, slot: u32 }
 @group(0) @binding(10) var<storage, read_write> partialML: array<vec2<f32>>;
 
 var<workgroup> qTile: array<vec4<f32>, BLOCK_M * D4>; // scaled q of the tile's heads
-var<workgroup> pTile: array<f32, BLOCK_M * BLOCK_N>;  // scores, then probabilities [row][key]
+var<workgroup> sTile: array<f32, BLOCK_M * BLOCK_N>;  // scores, then probabilities [row][key]
 var<workgroup> rowM: array<f32, BLOCK_M>;
 var<workgroup> rowL: array<f32, BLOCK_M>;
 var<workgroup> rowAlpha: array<f32, BLOCK_M>;
@@ -63,7 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let hi = item.kvEnd;
 
   for (var k0 = lo; k0 < hi; k0 += BLOCK_N) {
-    workgroupBarrier(); // qTile ready / previous tile's P V done with pTile
+    workgroupBarrier(); // qTile ready / previous tile's P V done with sTile
     let key = k0 + lid;
     var d: array<f32, ROWS_MAX>;
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: relying on zero-init here miscompiled
@@ -75,25 +75,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
     for (var r = 0u; r < BLOCK_M; r++) {
-      pTile[r * BLOCK_N + lid] = select(NEG, d[r], key < hi && item.rowStart + r < s.rows);
+      sTile[r * BLOCK_N + lid] = select(NEG, d[r], key < hi && item.rowStart + r < s.rows);
     }
     workgroupBarrier();
-    for (var r = lid; r < BLOCK_M; r += BLOCK_N) {
-      let mOld = rowM[r];
-      var mNew = mOld;
-      for (var j = 0u; j < BLOCK_N; j++) { mNew = max(mNew, pTile[r * BLOCK_N + j]); }
-      var sum = 0.0;
-      for (var j = 0u; j < BLOCK_N; j++) {
-        let sc = pTile[r * BLOCK_N + j];
-        let p = select(0.0, exp(sc - mNew), sc > 0.5 * NEG);
-        pTile[r * BLOCK_N + j] = p;
-        sum += p;
-      }
-      let alpha = exp(mOld - mNew);
-      rowAlpha[r] = alpha;
-      rowL[r] = rowL[r] * alpha + sum;
-      rowM[r] = mNew;
-    }
+    onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl
     workgroupBarrier();
     // acc += P V: element e = lid + k * BLOCK_N of the BLOCK_M x DV4 tile is (row e / DV4, col
     // e % DV4). When DV4 divides BLOCK_N all k of a lane share one column, so each V word read
@@ -107,7 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var j = 0u; j < n; j++) {
         let vw = unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
         for (var k = 0u; k < ACC_PER_THREAD; k++) {
-          acc[k] += pTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
+          acc[k] += sTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
         }
       }
     } else {
@@ -118,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let c = e % DV4;
           var a = acc[k] * rowAlpha[r];
           for (var j = 0u; j < n; j++) {
-            a += pTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
+            a += sTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
           }
           acc[k] = a;
         }

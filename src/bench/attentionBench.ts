@@ -13,7 +13,7 @@ import type { GpuContext } from '../gpu/context';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../gpu/buffers';
 import { median, PassTimer, type TimingSource } from '../gpu/timer';
 import { buildPageTable, type PageTableMetadata } from '../kv/pageTable';
-import { KvPool, maxPagesPerLayer, pageBytes } from '../kv/kvPool';
+import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kv/kvPool';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
@@ -176,7 +176,7 @@ async function benchShape(
   const pagesPer = kvLens.map((n) => Math.ceil(n / spec.pageSize));
   const numPages = pagesPer.reduce((a, b) => a + b, 0);
   if (numPages > maxPagesPerLayer(ctx, spec)) {
-    return `${numPages} pages of ${pageBytes(spec, spec.headDimQK)} bytes pass this adapter's storage binding limit (${ctx.limits.maxStorageBufferBindingSize} bytes)`;
+    return `${numPages} pages of ${pageBufferBytes(spec, spec.headDimQK)} bytes pass this adapter's storage binding limit (${ctx.limits.maxStorageBufferBindingSize} bytes)`;
   }
   // Pages handed out in a shuffled order, as a long-running pool would.
   const order = shuffled(numPages, 11);

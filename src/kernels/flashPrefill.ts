@@ -4,9 +4,9 @@
  * buffers (bind), encode per layer (encode). Never submits.
  */
 import type { GpuContext } from '../gpu/context';
-import { bindBuffers } from '../gpu/buffers';
+import { ShapeError } from '../gpu/errors';
 import type { PageTableMetadata } from '../kv/pageTable';
-import { checkSpec, pagedConstants, WORK_ITEM_U32, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
+import { bindWorkListKernel, checkSpec, encodeWorkListKernel, pagedConstants, WORK_ITEM_U32, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
 import { kvStorage, pagedKernelSource } from './sources';
 import { chooseTiles, type TileConfig } from './tiling';
 
@@ -46,6 +46,10 @@ export class FlashPrefill {
       const rows = meta.qLens[i] * this.spec.groupSize;
       for (let r = 0; r < rows; r += this.tiles.blockM) items.push(i, r, 0, meta.kvLens[i], 0);
     }
+    const n = items.length / WORK_ITEM_U32;
+    if (n > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(`flashPrefill: ${n} row tiles exceed the dispatch limit; split the step into smaller prefill chunks`);
+    }
     return new Uint32Array(items);
   }
 
@@ -57,27 +61,11 @@ export class FlashPrefill {
     out: GPUBuffer,
     lse: GPUBuffer,
   ): GPUBindGroup {
-    return bindBuffers(this.ctx, this.pipeline, 'flashPrefill.bindGroup', {
-      0: q,
-      1: kv.kPages,
-      2: kv.vPages,
-      3: step.qoIndptr,
-      4: step.kvIndptr,
-      5: step.kvPageIndices,
-      6: step.kvLastPageLen,
-      7: work,
-      8: step.params,
-      9: out,
-      10: lse,
-    });
+    return bindWorkListKernel(this.ctx, this.pipeline, 'flashPrefill.bindGroup', q, kv, step, work, out, lse);
   }
 
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numWorkItems: number): void {
-    if (numWorkItems === 0) return;
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(numWorkItems, this.spec.numKvHeads);
+    encodeWorkListKernel(pass, this.pipeline, bindGroup, numWorkItems, this.spec.numKvHeads);
   }
 }
 
-export const workItemCount = (work: Uint32Array): number => work.length / WORK_ITEM_U32;

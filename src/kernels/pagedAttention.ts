@@ -2,6 +2,8 @@
  * What every paged attention kernel shares: the attention shape it is specialised for, the buffers
  * of a layer's KV pool and of a step's page table, and the uniform params block.
  */
+import type { GpuContext } from '../gpu/context';
+import { bindBuffers } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
 import type { KvDtype } from './sources';
 
@@ -73,3 +75,47 @@ export function pagedConstants(s: AttentionSpec): Record<string, number> {
 
 /** Words per work item: seq, rowStart, kvStart, kvEnd, slot (attentionTile.wgsl WorkItem). */
 export const WORK_ITEM_U32 = 5;
+
+/**
+ * Bind group of a work-list attention kernel (flashPrefill, splitKvDecode): bindings 0..8 are the
+ * pagedKv.wgsl / work-list ones, 9 and 10 the kernel's two outputs (out + lse, or partialO + partialML).
+ */
+export function bindWorkListKernel(
+  ctx: GpuContext,
+  pipeline: GPUComputePipeline,
+  label: string,
+  q: GPUBuffer,
+  kv: PagedKvBuffers,
+  step: StepBuffers,
+  work: GPUBuffer,
+  out0: GPUBuffer,
+  out1: GPUBuffer,
+): GPUBindGroup {
+  return bindBuffers(ctx, pipeline, label, {
+    0: q,
+    1: kv.kPages,
+    2: kv.vPages,
+    3: step.qoIndptr,
+    4: step.kvIndptr,
+    5: step.kvPageIndices,
+    6: step.kvLastPageLen,
+    7: work,
+    8: step.params,
+    9: out0,
+    10: out1,
+  });
+}
+
+/** Dispatches a work-list kernel: one workgroup per (work item, KV head). */
+export function encodeWorkListKernel(
+  pass: GPUComputePassEncoder,
+  pipeline: GPUComputePipeline,
+  bindGroup: GPUBindGroup,
+  numWorkItems: number,
+  numKvHeads: number,
+): void {
+  if (numWorkItems === 0) return;
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(numWorkItems, numKvHeads);
+}

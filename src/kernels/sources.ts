@@ -10,10 +10,12 @@ import storageF16Packed from '../../shaders/kv/storageF16Packed.wgsl?raw';
 import storageF16 from '../../shaders/kv/storageF16.wgsl?raw';
 import kvAppend from '../../shaders/kv/kvAppend.wgsl?raw';
 import pagedKv from '../../shaders/attention/pagedKv.wgsl?raw';
+import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
 import attentionTile from '../../shaders/attention/attentionTile.wgsl?raw';
 import flashPrefill from '../../shaders/attention/flashPrefill.wgsl?raw';
 import splitKvDecode from '../../shaders/attention/splitKvDecode.wgsl?raw';
 import mergePartials from '../../shaders/attention/mergePartials.wgsl?raw';
+import naive from '../../shaders/attention/naive.wgsl?raw';
 import naiveScores from '../../shaders/attention/naiveScores.wgsl?raw';
 import naiveSoftmax from '../../shaders/attention/naiveSoftmax.wgsl?raw';
 import naiveOutput from '../../shaders/attention/naiveOutput.wgsl?raw';
@@ -30,10 +32,12 @@ const P = {
   storageF16: part('kv/storageF16.wgsl', storageF16),
   kvAppend: part('kv/kvAppend.wgsl', kvAppend),
   pagedKv: part('attention/pagedKv.wgsl', pagedKv),
+  onlineSoftmax: part('attention/onlineSoftmax.wgsl', onlineSoftmax),
   attentionTile: part('attention/attentionTile.wgsl', attentionTile),
   flashPrefill: part('attention/flashPrefill.wgsl', flashPrefill),
   splitKvDecode: part('attention/splitKvDecode.wgsl', splitKvDecode),
   mergePartials: part('attention/mergePartials.wgsl', mergePartials),
+  naive: part('attention/naive.wgsl', naive),
   naiveScores: part('attention/naiveScores.wgsl', naiveScores),
   naiveSoftmax: part('attention/naiveSoftmax.wgsl', naiveSoftmax),
   naiveOutput: part('attention/naiveOutput.wgsl', naiveOutput),
@@ -58,15 +62,15 @@ export type PagedKernel = 'kvAppend' | 'flashPrefill' | 'splitKvDecode' | 'naive
 export function pagedKernelSource(name: PagedKernel, storage: KvStorage): KernelSource {
   const parts: Record<PagedKernel, ShaderPart[]> = {
     kvAppend: [P.kvAppend],
-    flashPrefill: [P.pagedKv, P.attentionTile, P.flashPrefill],
-    splitKvDecode: [P.pagedKv, P.splitKvDecode],
-    naiveScores: [P.pagedKv, P.naiveScores],
-    naiveOutput: [P.pagedKv, P.naiveOutput],
+    flashPrefill: [P.pagedKv, P.onlineSoftmax, P.attentionTile, P.flashPrefill],
+    splitKvDecode: [P.pagedKv, P.onlineSoftmax, P.splitKvDecode],
+    naiveScores: [P.pagedKv, P.naive, P.naiveScores],
+    naiveOutput: [P.pagedKv, P.naive, P.naiveOutput],
   };
   return { name, variant: storage, parts: [storagePart(storage), ...parts[name]] };
 }
 
 /** A kernel with no KV storage dependence. */
 export function plainKernelSource(name: 'mergePartials' | 'naiveSoftmax' | 'copy' | 'copyPages'): KernelSource {
-  return { name, variant: 'plain', parts: [P[name]] };
+  return { name, variant: 'plain', parts: name === 'naiveSoftmax' ? [P.naive, P.naiveSoftmax] : [P[name]] };
 }

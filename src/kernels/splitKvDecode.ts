@@ -3,10 +3,9 @@
  * split into chunks handled by separate workgroups; mergePartials combines the partials.
  */
 import type { GpuContext } from '../gpu/context';
-import { bindBuffers } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
 import type { PageTableMetadata } from '../kv/pageTable';
-import { checkSpec, pagedConstants, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
+import { bindWorkListKernel, checkSpec, encodeWorkListKernel, pagedConstants, WORK_ITEM_U32, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
 import { kvStorage, pagedKernelSource } from './sources';
 import { chooseDecodeTiles, type TileConfig } from './tiling';
 
@@ -71,8 +70,8 @@ export class SplitKvDecode {
       slotIndptr[i + 1] = slot;
     }
     const work = new Uint32Array(items);
-    if (work.length / 5 > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
-      throw new ShapeError(`splitKvDecode: ${work.length / 5} work items exceed the dispatch limit`);
+    if (work.length / WORK_ITEM_U32 > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(`splitKvDecode: ${work.length / WORK_ITEM_U32} work items exceed the dispatch limit`);
     }
     return { work, slotIndptr, numSlots: slot, chunkSize };
   }
@@ -91,25 +90,10 @@ export class SplitKvDecode {
     partialO: GPUBuffer,
     partialML: GPUBuffer,
   ): GPUBindGroup {
-    return bindBuffers(this.ctx, this.pipeline, 'splitKvDecode.bindGroup', {
-      0: q,
-      1: kv.kPages,
-      2: kv.vPages,
-      3: step.qoIndptr,
-      4: step.kvIndptr,
-      5: step.kvPageIndices,
-      6: step.kvLastPageLen,
-      7: work,
-      8: step.params,
-      9: partialO,
-      10: partialML,
-    });
+    return bindWorkListKernel(this.ctx, this.pipeline, 'splitKvDecode.bindGroup', q, kv, step, work, partialO, partialML);
   }
 
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numWorkItems: number): void {
-    if (numWorkItems === 0) return;
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(numWorkItems, this.spec.numKvHeads);
+    encodeWorkListKernel(pass, this.pipeline, bindGroup, numWorkItems, this.spec.numKvHeads);
   }
 }

@@ -23,14 +23,14 @@ export function bytesPerValue(dtype: 'f32' | 'f16'): number {
   return dtype === 'f32' ? 4 : 2;
 }
 
-/** Bytes of one page of K (or V with headDimV) for one layer. */
-export function pageBytes(spec: AttentionSpec, headDim: number): number {
+/** Bytes of one page in one layer's K buffer (headDim = headDimQK) or V buffer (headDimV). */
+export function pageBufferBytes(spec: AttentionSpec, headDim: number): number {
   return spec.numKvHeads * spec.pageSize * headDim * bytesPerValue(spec.kvDtype);
 }
 
 export function maxPagesPerLayer(ctx: GpuContext, spec: AttentionSpec): number {
   const limit = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  return Math.floor(limit / pageBytes(spec, Math.max(spec.headDimQK, spec.headDimV)));
+  return Math.floor(limit / pageBufferBytes(spec, Math.max(spec.headDimQK, spec.headDimV)));
 }
 
 export class KvPool {
@@ -43,15 +43,15 @@ export class KvPool {
     const max = maxPagesPerLayer(ctx, spec);
     if (spec.numPages > max) {
       throw new ShapeError(
-        `KV pool: ${spec.numPages} pages of ${pageBytes(spec, Math.max(spec.headDimQK, spec.headDimV))} bytes pass this adapter's storage binding limit; at most ${max} pages per layer`,
+        `KV pool: ${spec.numPages} pages of ${pageBufferBytes(spec, Math.max(spec.headDimQK, spec.headDimV))} bytes pass this adapter's storage binding limit; at most ${max} pages per layer`,
       );
     }
     const layers: PagedKvBuffers[] = [];
     try {
       for (let l = 0; l < spec.numLayers; l++) {
         layers.push({
-          kPages: await ctx.createBuffer(`kvPool.k.${l}`, spec.numPages * pageBytes(spec, spec.headDimQK), STORAGE),
-          vPages: await ctx.createBuffer(`kvPool.v.${l}`, spec.numPages * pageBytes(spec, spec.headDimV), STORAGE),
+          kPages: await ctx.createBuffer(`kvPool.k.${l}`, spec.numPages * pageBufferBytes(spec, spec.headDimQK), STORAGE),
+          vPages: await ctx.createBuffer(`kvPool.v.${l}`, spec.numPages * pageBufferBytes(spec, spec.headDimV), STORAGE),
         });
       }
     } catch (e) {
@@ -62,7 +62,7 @@ export class KvPool {
   }
 
   get totalBytes(): number {
-    return this.spec.numLayers * this.spec.numPages * (pageBytes(this.spec, this.spec.headDimQK) + pageBytes(this.spec, this.spec.headDimV));
+    return this.spec.numLayers * this.spec.numPages * (pageBufferBytes(this.spec, this.spec.headDimQK) + pageBufferBytes(this.spec, this.spec.headDimV));
   }
 
   destroy(): void {

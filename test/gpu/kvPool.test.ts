@@ -9,7 +9,7 @@ import { KvAppend } from '../../src/kernels/kvAppend';
 import { CopyPages } from '../../src/kernels/copyPages';
 import type { AttentionSpec } from '../../src/kernels/pagedAttention';
 import { KvCacheManager } from '../../src/kv/kvCacheManager';
-import { KvPool, pageBytes } from '../../src/kv/kvPool';
+import { KvPool, pageBufferBytes } from '../../src/kv/kvPool';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/sources/halfFloat';
 import { gpu, randomArray, rng } from './harness';
 
@@ -106,7 +106,7 @@ describe.each(['f32', 'f16'] as const)('paged KV pool [%s]', (kvDtype) => {
     const pairs = await uploadBuffer(ctx, 'test.pairs', Uint32Array.from(b.copies.flatMap((c) => [c.src, c.dst])));
     const params = await uploadBuffer(ctx, 'test.params', new Uint32Array([b.copies.length, 0, 0, 0]), UNIFORM);
     for (const [buffer, dim] of [[pool.layers[0].kPages, D], [pool.layers[0].vPages, Dv]] as const) {
-      const copy = await CopyPages.create(ctx, pageBytes(spec, dim));
+      const copy = await CopyPages.create(ctx, pageBufferBytes(spec, dim));
       await ctx.validated('copyPages test', () => {
         const enc = ctx.device.createCommandEncoder();
         const pass = enc.beginComputePass();
