@@ -112,7 +112,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     for (var e = lid; e < BLOCK_N * DV4; e += WORKGROUP_SIZE) {
       let key = k0 + e / DV4;
       var v = vec4<f32>(0.0); // zero, not garbage: p = 0 times NaN would still be NaN
-      if (key < range.y) { v = unpackKV(vPages[kvRowBase(s, key, h, DV4) + e % DV4]); }
+      if (key < range.y) { v = unpackKV(vPages[kvRowBase(s, key, h, V_ROW4) + e % DV4]); }
       kvTile[(e / DV4) * KV_W4 + e % DV4] = v;
     }
     workgroupBarrier();

@@ -23,7 +23,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var o = vec4<f32>(0.0);
   for (var key = 0u; key < s.kvLen; key++) {
     let p = scores[chunkRow * naive.maxKv + key];
-    if (p > 0.0) { o += p * unpackKV(vPages[kvRowBase(s, key, head / GROUP_SIZE, DV4) + c]); }
+    if (p > 0.0) { o += p * unpackKV(vPages[kvRowBase(s, key, head / GROUP_SIZE, V_ROW4) + c]); }
   }
   out[(token * numHeads + head) * DV4 + c] = o;
 }

@@ -6,7 +6,7 @@
 //   sequence i owns pages kvPageIndices[kvIndptr[i] .. kvIndptr[i+1]], in logical order;
 //   kvLen_i = (numPages_i - 1) * PAGE_SIZE + kvLastPageLen[i]   (every listed page non-empty);
 //   its queries are rows qoIndptr[i] .. qoIndptr[i+1] of q, the LAST qLen_i positions of the sequence.
-// Page layout: KVWord [page][NUM_KV_HEADS][PAGE_SIZE][width4], width4 = D4 for K, DV4 for V.
+// Page layout: KVWord [page][NUM_KV_HEADS][PAGE_SIZE][width4], width4 = D4 for K, V_ROW4 for V.
 //
 // Bindings (group 0; a kernel that calls none of the helpers that use one leaves it out):
 //   0 q             read     f32 [numQ][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_QK] (as vec4)
@@ -18,7 +18,7 @@
 //   6 kvLastPageLen read     u32 [numSeqs]
 //   8 params        uniform  Params
 // Overrides: NUM_KV_HEADS, GROUP_SIZE (query heads per KV head), HEAD_DIM_QK, HEAD_DIM_V
-//   (multiples of 4), PAGE_SIZE.
+//   (multiples of 4), PAGE_SIZE, V_ROW4 (MLA only).
 
 override NUM_KV_HEADS: u32 = 1u;
 override GROUP_SIZE: u32 = 1u;
@@ -27,6 +27,9 @@ override HEAD_DIM_V: u32 = 128u;
 override PAGE_SIZE: u32 = 16u;
 override D4: u32 = HEAD_DIM_QK / 4u;   // derived: vec4 words per K row
 override DV4: u32 = HEAD_DIM_V / 4u;   // derived: vec4 words per V row
+// Words between consecutive V rows in vPages: DV4, or D4 for MLA, where V is the first HEAD_DIM_V
+// values of the latent K row and vPages is bound to the K buffer (nothing is stored twice).
+override V_ROW4: u32 = DV4;
 const NEG = -1.0e30;                   // masked score; finite so no inf arithmetic is needed
 
 struct Params {

@@ -90,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         acc[k] *= rowAlpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
       }
       for (var j = 0u; j < n; j++) {
-        let vw = unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
+        let vw = unpackKV(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
         for (var k = 0u; k < ACC_PER_THREAD; k++) {
           acc[k] += sTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
         }
@@ -103,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let c = e % DV4;
           var a = acc[k] * rowAlpha[r];
           for (var j = 0u; j < n; j++) {
-            a += sTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, h, DV4) + c]);
+            a += sTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
           }
           acc[k] = a;
         }

@@ -16,12 +16,14 @@
 //   3 kPages      read_write  KVWord [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]
 //   4 vPages      read_write  KVWord [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]
 //   5 params      uniform     { numTokens }
-// Overrides: NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V (multiples of 4), PAGE_SIZE.
+// Overrides: NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V (multiples of 4), PAGE_SIZE, APPEND_V (false
+//   for MLA: the latent row in kPages is both K and V; newV and vPages are then placeholders).
 
 override NUM_KV_HEADS: u32 = 1u;
 override HEAD_DIM_QK: u32 = 128u;
 override HEAD_DIM_V: u32 = 128u;
 override PAGE_SIZE: u32 = 16u;
+override APPEND_V: bool = true;
 override D4: u32 = HEAD_DIM_QK / 4u;   // derived, never set from TS
 override DV4: u32 = HEAD_DIM_V / 4u;
 
@@ -37,7 +39,7 @@ struct Params { numTokens: u32 }
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let cols = max(D4, DV4);
+  let cols = select(D4, max(D4, DV4), APPEND_V);
   let i = (wid.y * nwg.x + wid.x) * 64u + lid;
   if (i >= params.numTokens * NUM_KV_HEADS * cols) { return; }
   let c = i % cols;
@@ -49,5 +51,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let off = u32(slot) % PAGE_SIZE;
   let row = (page * NUM_KV_HEADS + h) * PAGE_SIZE + off;
   if (c < D4) { kPages[row * D4 + c] = packKV(newK[(t * NUM_KV_HEADS + h) * D4 + c]); }
-  if (c < DV4) { vPages[row * DV4 + c] = packKV(newV[(t * NUM_KV_HEADS + h) * DV4 + c]); }
+  if (APPEND_V && c < DV4) { vPages[row * DV4 + c] = packKV(newV[(t * NUM_KV_HEADS + h) * DV4 + c]); }
 }

@@ -20,12 +20,24 @@ import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } 
 
 export interface AttentionArgs {
   q: Float32Array; // [Tq, H, Dqk]
-  k: Float32Array; // [Tk, Hkv, Dqk]
-  v: Float32Array; // [Tk, Hkv, Dv]
+  k?: Float32Array; // [Tk, Hkv, Dqk]  (not for MLA)
+  v?: Float32Array; // [Tk, Hkv, Dv]   (not for MLA)
   numHeads: number;
+  /** 1 for MQA and MLA (the default for MLA). */
   numKvHeads: number;
+  /** MLA: latentDim + ropeDim (the default for MLA). */
   headDimQK: number;
+  /** MLA: latentDim (the default for MLA). */
   headDimV: number;
+  /**
+   * 'mla': absorbed multi-head latent attention over one latent row per token, `kv`
+   * [Tk, latentDim + ropeDim] = [c_kv | k_pe]; K is the whole row, V its first latentDim values.
+   * 'mha', 'gqa', 'mqa' or nothing: the head counts decide, k and v are given.
+   */
+  variant?: 'mha' | 'gqa' | 'mqa' | 'mla';
+  latentDim?: number;
+  ropeDim?: number;
+  kv?: Float32Array; // MLA: [Tk, latentDim + ropeDim]
   /** Query tokens per sequence: the last seqLensQ[i] positions of sequence i. */
   seqLensQ: number[];
   /** Keys per sequence (rows of k and v, concatenated in sequence order). */
@@ -44,11 +56,36 @@ export interface AttentionResult {
   lse: Float32Array; // [Tq, H], natural log of sum exp of the scaled scores
 }
 
+const fail = (field: string, why: string): never => {
+  throw new ShapeError(`attention: ${field}: ${why}`);
+};
+
+/**
+ * MLA arguments in the general form: one KV head whose K is the latent row and whose V is its
+ * first latentDim values (the kernels read V in place; `v` here is only for the reference).
+ * Other variants are returned as they are.
+ */
+export function resolveVariant(a: AttentionArgs): AttentionArgs & { k: Float32Array; mla: boolean } {
+  if (a.variant !== 'mla') {
+    if (!(a.k instanceof Float32Array)) fail('k', 'must be a Float32Array');
+    if (!(a.v instanceof Float32Array)) fail('v', 'must be a Float32Array');
+    return { ...a, k: a.k!, mla: false };
+  }
+  for (const f of ['latentDim', 'ropeDim'] as const) {
+    if (!Number.isInteger(a[f]) || a[f]! < 0 || (f === 'latentDim' && a[f]! < 1)) fail(f, `must be a non-negative integer for MLA (got ${a[f]})`);
+  }
+  const width = a.latentDim! + a.ropeDim!;
+  if (a.numKvHeads !== undefined && a.numKvHeads !== 1) fail('numKvHeads', `MLA has one latent row per token: must be 1 (got ${a.numKvHeads})`);
+  if (a.headDimQK !== undefined && a.headDimQK !== width) fail('headDimQK', `MLA: must be latentDim + ropeDim = ${width} (got ${a.headDimQK})`);
+  if (a.headDimV !== undefined && a.headDimV !== a.latentDim) fail('headDimV', `MLA: must be latentDim = ${a.latentDim} (got ${a.headDimV})`);
+  if (!(a.kv instanceof Float32Array)) fail('kv', 'MLA needs kv: Float32Array [Tk, latentDim + ropeDim]');
+  if (a.k !== undefined || a.v !== undefined) fail('k', 'MLA takes kv (the latent rows), not k and v');
+  return { ...a, numKvHeads: 1, headDimQK: width, headDimV: a.latentDim!, k: a.kv!, mla: true };
+}
+
 /** Checks every field and throws a ShapeError naming the first one that is wrong. */
-export function checkAttentionArgs(a: AttentionArgs): void {
-  const fail = (field: string, why: string): never => {
-    throw new ShapeError(`attention: ${field}: ${why}`);
-  };
+export function checkAttentionArgs(args: AttentionArgs): void {
+  const a = resolveVariant(args);
   for (const f of ['numHeads', 'numKvHeads', 'headDimQK', 'headDimV'] as const) {
     if (!Number.isInteger(a[f]) || a[f] < 1) fail(f, `must be a positive integer (got ${a[f]})`);
   }
@@ -69,14 +106,18 @@ export function checkAttentionArgs(a: AttentionArgs): void {
   });
   const tq = a.seqLensQ.reduce((x, y) => x + y, 0);
   const tk = a.seqLensKV.reduce((x, y) => x + y, 0);
-  const want = (field: 'q' | 'k' | 'v', shape: number[]) => {
-    const n = shape.reduce((x, y) => x * y, 1);
-    if (!(a[field] instanceof Float32Array)) fail(field, 'must be a Float32Array');
-    if (a[field].length !== n) fail(field, `has ${a[field].length} values, shape [${shape}] needs ${n}`);
+  const want = (field: string, x: Float32Array | undefined, shape: number[]) => {
+    const n = shape.reduce((p, y) => p * y, 1);
+    if (!(x instanceof Float32Array)) fail(field, 'must be a Float32Array');
+    if (x!.length !== n) fail(field, `has ${x!.length} values, shape [${shape}] needs ${n}`);
   };
-  want('q', [tq, a.numHeads, a.headDimQK]);
-  want('k', [tk, a.numKvHeads, a.headDimQK]);
-  want('v', [tk, a.numKvHeads, a.headDimV]);
+  want('q', a.q, [tq, a.numHeads, a.headDimQK]);
+  if (a.mla) {
+    want('kv', a.kv, [tk, a.headDimQK]);
+  } else {
+    want('k', a.k, [tk, a.numKvHeads, a.headDimQK]);
+    want('v', a.v, [tk, a.numKvHeads, a.headDimV]);
+  }
   const pageSize = a.pageSize ?? 16;
   if (!Number.isInteger(pageSize) || pageSize < 1) fail('pageSize', `must be a positive integer (got ${pageSize})`);
   if (a.window !== undefined && (!Number.isInteger(a.window) || a.window < 0)) fail('window', `must be an integer >= 0 (got ${a.window})`);
@@ -84,8 +125,9 @@ export function checkAttentionArgs(a: AttentionArgs): void {
   if (a.kvDtype !== undefined && a.kvDtype !== 'f32' && a.kvDtype !== 'f16') fail('kvDtype', `must be f32 or f16 (got ${a.kvDtype})`);
 }
 
-export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<AttentionResult> {
-  checkAttentionArgs(args);
+export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<AttentionResult> {
+  checkAttentionArgs(input);
+  const args = resolveVariant(input);
   ctx.assertAlive();
   const H = args.numHeads;
   const numSeqs = args.seqLensQ.length;
@@ -96,6 +138,7 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<A
     headDimV: args.headDimV,
     pageSize: args.pageSize ?? 16,
     kvDtype: args.kvDtype ?? 'f32',
+    vAliasesK: args.mla,
   };
   const tq = args.seqLensQ.reduce((x, y) => x + y, 0);
   const tk = args.seqLensKV.reduce((x, y) => x + y, 0);
@@ -151,7 +194,7 @@ export async function attention(ctx: GpuContext, args: AttentionArgs): Promise<A
     const lse = await upload('lse', poisoned(tq * H));
     const appendBind = append.bind(
       await upload('k', args.k),
-      await upload('v', args.v),
+      args.mla ? undefined : await upload('v', args.v!),
       await upload('slotMapping', slotMapping),
       kv,
       await upload('appendParams', new Uint32Array([tk, 0, 0, 0]), UNIFORM),

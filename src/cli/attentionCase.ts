@@ -9,6 +9,10 @@
  *     causal                "1" or "0"
  *     scale                 optional float (default 1/sqrt(Dqk))
  *     window                optional non-negative integer, "0" = no sliding window
+ *     variant               optional: "mla", or "mha" / "gqa" / "mqa" (the head counts decide)
+ *   MLA (variant "mla"): latentDim d_c and ropeDim d_rope (integers) replace numKvHeads, headDimQK
+ *     and headDimV (if given they must be 1, d_c + d_rope and d_c), and one tensor
+ *     kv [Tk, d_c + d_rope] (the latent rows [c_kv | k_pe]) replaces k and v; q is [Tq, H, d_c + d_rope].
  *
  * Worked example (GQA, two sequences, a prefill of 3 and a decode of 1):
  *   numHeads "4", numKvHeads "2", headDimQK "8", headDimV "8", seqLensQ "[3,1]", seqLensKV "[5,6]"
@@ -77,7 +81,7 @@ function lengths(name: string, s: string): number[] {
 const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
 
 /** Reads a float tensor and checks its shape against `want` (names of the dims for the message). */
-function tensor(file: SafetensorsFile, name: 'q' | 'k' | 'v', want: [string, number][]): Float32Array {
+function tensor(file: SafetensorsFile, name: 'q' | 'k' | 'v' | 'kv', want: [string, number][]): Float32Array {
   const t = file.tensors.get(name);
   if (!t) throw new CaseError(name, 'tensor is missing from the file');
   const shape = `[${t.shape.join(', ')}]`;
@@ -95,10 +99,29 @@ function tensor(file: SafetensorsFile, name: 'q' | 'k' | 'v', want: [string, num
 
 export function parseAttentionCase(file: SafetensorsFile): AttentionArgs {
   const meta = file.metadata;
+  const variant = field(meta, 'variant');
+  if (variant !== undefined && !['mha', 'gqa', 'mqa', 'mla'].includes(variant)) {
+    throw new CaseError('variant', `must be "mla", "mha", "gqa" or "mqa", got ${quote(variant)}`);
+  }
+  const mla = variant === 'mla';
   const numHeads = integer('numHeads', required(meta, 'numHeads'), 1);
-  const numKvHeads = integer('numKvHeads', required(meta, 'numKvHeads'), 1);
-  const headDimQK = integer('headDimQK', required(meta, 'headDimQK'), 1);
-  const headDimV = integer('headDimV', required(meta, 'headDimV'), 1);
+  let latentDim = 0;
+  let ropeDim = 0;
+  if (mla) {
+    latentDim = integer('latentDim', required(meta, 'latentDim'), 1);
+    ropeDim = integer('ropeDim', required(meta, 'ropeDim'), 0);
+  }
+  // MLA derives these; when given they must agree.
+  const derived = (name: string, value: number, min: number): number => {
+    const text = mla ? field(meta, name) : required(meta, name);
+    if (text === undefined) return value;
+    const n = integer(name, text, min);
+    if (mla && n !== value) throw new CaseError(name, `MLA needs ${value} (from latentDim ${latentDim}, ropeDim ${ropeDim}), got ${n}`);
+    return n;
+  };
+  const numKvHeads = derived('numKvHeads', 1, 1);
+  const headDimQK = derived('headDimQK', latentDim + ropeDim, 1);
+  const headDimV = derived('headDimV', latentDim, 1);
   if (numHeads % numKvHeads !== 0) {
     throw new CaseError('numKvHeads', `${numKvHeads} does not divide numHeads ${numHeads}`);
   }
@@ -129,10 +152,14 @@ export function parseAttentionCase(file: SafetensorsFile): AttentionArgs {
   const Tq = sum(seqLensQ);
   const Tk = sum(seqLensKV);
   const q = tensor(file, 'q', [['Tq=sum(seqLensQ)', Tq], ['numHeads', numHeads], ['headDimQK', headDimQK]]);
-  const k = tensor(file, 'k', [['Tk=sum(seqLensKV)', Tk], ['numKvHeads', numKvHeads], ['headDimQK', headDimQK]]);
-  const v = tensor(file, 'v', [['Tk=sum(seqLensKV)', Tk], ['numKvHeads', numKvHeads], ['headDimV', headDimV]]);
-
-  const args: AttentionArgs = { q, k, v, numHeads, numKvHeads, headDimQK, headDimV, seqLensQ, seqLensKV, causal: causalText === '1' };
+  const args: AttentionArgs = { q, numHeads, numKvHeads, headDimQK, headDimV, seqLensQ, seqLensKV, causal: causalText === '1' };
+  if (mla) {
+    Object.assign(args, { variant, latentDim, ropeDim });
+    args.kv = tensor(file, 'kv', [['Tk=sum(seqLensKV)', Tk], ['latentDim+ropeDim', headDimQK]]);
+  } else {
+    args.k = tensor(file, 'k', [['Tk=sum(seqLensKV)', Tk], ['numKvHeads', numKvHeads], ['headDimQK', headDimQK]]);
+    args.v = tensor(file, 'v', [['Tk=sum(seqLensKV)', Tk], ['numKvHeads', numKvHeads], ['headDimV', headDimV]]);
+  }
   if (scale !== undefined) args.scale = scale;
   if (window !== undefined) args.window = window;
   return args;

@@ -15,6 +15,11 @@ export interface AttentionSpec {
   headDimV: number;
   pageSize: number;
   kvDtype: KvDtype;
+  /**
+   * MLA: the cache holds one latent row per token, [c_kv (headDimV) | k_pe], read as K (all of it)
+   * and as V (its first headDimV values); vPages is the K buffer. Needs numKvHeads 1.
+   */
+  vAliasesK?: boolean;
 }
 
 /** One layer's KV pages: KVWord [numPages][numKvHeads][pageSize][headDim / 4] each. */
@@ -60,6 +65,9 @@ export function checkSpec(s: AttentionSpec): void {
   }
   if (s.headDimQK % 4 || s.headDimV % 4) bad(`head dims must be multiples of 4 (got ${s.headDimQK}, ${s.headDimV})`);
   if (s.kvDtype !== 'f32' && s.kvDtype !== 'f16') bad(`kvDtype must be f32 or f16 (got ${s.kvDtype})`);
+  if (s.vAliasesK && (s.numKvHeads !== 1 || s.headDimV > s.headDimQK)) {
+    bad(`MLA (V aliases K) needs numKvHeads 1 and headDimV <= headDimQK (got ${s.numKvHeads}, ${s.headDimV} > ${s.headDimQK})`);
+  }
 }
 
 /** The constants every kernel composed with pagedKv.wgsl takes. */
@@ -70,6 +78,7 @@ export function pagedConstants(s: AttentionSpec): Record<string, number> {
     HEAD_DIM_QK: s.headDimQK,
     HEAD_DIM_V: s.headDimV,
     PAGE_SIZE: s.pageSize,
+    ...(s.vAliasesK ? { V_ROW4: s.headDimQK / 4 } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * The GPU side of the paged cache: one K and one V page buffer per layer (MLA later: one latent
- * buffer), sized once at start-up and never grown or copied. Layout of each buffer:
+ * The GPU side of the paged cache: one K and one V page buffer per layer (MLA: one latent buffer,
+ * bound as both), sized once at start-up and never grown or copied. Layout of each buffer:
  *   KVWord [numPages][numKvHeads][pageSize][headDim / 4]
  * Bytes per page per layer (K + V) = numKvHeads * pageSize * (headDimQK + headDimV) * bytesPerValue;
  * e.g. GQA with 8 KV heads, d 128, page 16, f16: 8 * 16 * 256 * 2 = 64 KiB.
@@ -49,20 +49,23 @@ export class KvPool {
     const layers: PagedKvBuffers[] = [];
     try {
       for (let l = 0; l < spec.numLayers; l++) {
-        layers.push({
-          kPages: await ctx.createBuffer(`kvPool.k.${l}`, spec.numPages * pageBufferBytes(spec, spec.headDimQK), STORAGE),
-          vPages: await ctx.createBuffer(`kvPool.v.${l}`, spec.numPages * pageBufferBytes(spec, spec.headDimV), STORAGE),
-        });
+        const kPages = await ctx.createBuffer(`kvPool.k.${l}`, spec.numPages * pageBufferBytes(spec, spec.headDimQK), STORAGE);
+        // MLA: V is read from the latent rows of the K buffer; nothing is stored twice.
+        const vPages = spec.vAliasesK
+          ? kPages
+          : await ctx.createBuffer(`kvPool.v.${l}`, spec.numPages * pageBufferBytes(spec, spec.headDimV), STORAGE);
+        layers.push({ kPages, vPages });
       }
     } catch (e) {
-      for (const l of layers) { l.kPages.destroy(); l.vPages.destroy(); }
+      for (const l of layers) { l.kPages.destroy(); l.vPages.destroy(); } // destroy() twice is harmless
       throw e;
     }
     return new KvPool(spec, layers);
   }
 
   get totalBytes(): number {
-    return this.spec.numLayers * this.spec.numPages * (pageBufferBytes(this.spec, this.spec.headDimQK) + pageBufferBytes(this.spec, this.spec.headDimV));
+    const v = this.spec.vAliasesK ? 0 : pageBufferBytes(this.spec, this.spec.headDimV);
+    return this.spec.numLayers * this.spec.numPages * (pageBufferBytes(this.spec, this.spec.headDimQK) + v);
   }
 
   destroy(): void {

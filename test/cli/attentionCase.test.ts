@@ -60,8 +60,8 @@ describe('parseAttentionCase', () => {
     expect(a.scale).toBeUndefined();
     expect(a.window).toBeUndefined();
     expect(a.q.length).toBe(Tq * 4 * 8);
-    expect(a.k.length).toBe(Tk * 2 * 8);
-    expect(a.v.length).toBe(Tk * 2 * 4);
+    expect(a.k!.length).toBe(Tk * 2 * 8);
+    expect(a.v!.length).toBe(Tk * 2 * 4);
     expect(a.q[0]).toBeCloseTo(Math.sin(1), 6);
   });
 
@@ -71,7 +71,7 @@ describe('parseAttentionCase', () => {
     expect(a.causal).toBe(false);
     expect(a.scale).toBe(0.125);
     expect(a.window).toBe(4);
-    expect([...a.v.subarray(0, 3)]).toEqual([0.5, 0.5, 0.5]);
+    expect([...a.v!.subarray(0, 3)]).toEqual([0.5, 0.5, 0.5]);
     expect(parseAttentionCase(caseFile({ window: '0', scale: '1e-1' }))).toMatchObject({ window: 0, scale: 0.1 });
   });
 
