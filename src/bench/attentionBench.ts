@@ -1,9 +1,11 @@
 /**
  * The attention benchmark: one set of definitions run by `npm run bench` in Node and by the demo's
- * bench page in the browser. GQA 32/8 heads, d 128, f16 KV in 16-token pages (Llama-3-8B's shape):
+ * bench page in the browser, f16 KV in 16-token pages:
  *   - copy: a plain device copy, the bandwidth ceiling;
- *   - decode at 1K/4K/16K context, batch 1 and 8: splitKvDecode + mergePartials vs naive three-pass;
- *   - prefill (causal) at 512/1K/2K tokens: flashPrefill vs naive three-pass.
+ *   - GQA 32/8 heads, d 128 (Llama-3-8B): decode at 1K/4K/16K context, batch 1 and 8
+ *     (splitKvDecode + mergePartials) and causal prefill at 512/1K/2K tokens (flashPrefill);
+ *   - MLA, DeepSeek dims (576-wide latent rows, V = the first 512), H = 16 and 128: decode at 4K/16K;
+ *   each against the naive three-pass attention.
  * Every shape is checked before it is timed: the flash and naive outputs must agree (each is tested
  * against the float64 reference in the test suite; here the shapes are too big for it).
  * Ratios are measured in the same run: vsNaive = naive time / flash time;
@@ -30,6 +32,8 @@ export interface BenchRow {
   kernel: 'flash' | 'naive' | 'copy';
   batch: number;
   contextLength: number;
+  /** KV bytes one token costs in one layer for this row's variant and dtype. */
+  kvBytesPerToken: number;
   medianMs: number;
   gbPerSecond: number;
   gflopPerSecond: number;
@@ -58,30 +62,60 @@ export interface BenchOptions {
   signal?: AbortSignal;
 }
 
-interface Shapes {
+/** One attention configuration and the shapes it is measured at. */
+interface Model {
+  variant: string;
   numHeads: number;
   spec: AttentionSpec;
+  /** Causal prefill lengths (batch 1). */
   prefill: number[];
+  /** Decode context lengths, each at every batch size. */
   decode: number[];
   batches: number[];
-  copyMiB: number;
 }
 
-const FULL: Shapes = {
+interface Suite {
+  copyMiB: number;
+  models: Model[];
+}
+
+const F16_PAGES = { pageSize: 16, kvDtype: 'f16' as const };
+/** Llama-3-8B's attention: GQA 32 query heads over 8 KV heads, d 128. */
+const GQA: Model = {
+  variant: 'gqa32/8 d128 f16',
   numHeads: 32,
-  spec: { numKvHeads: 8, groupSize: 4, headDimQK: 128, headDimV: 128, pageSize: 16, kvDtype: 'f16' },
+  spec: { numKvHeads: 8, groupSize: 4, headDimQK: 128, headDimV: 128, ...F16_PAGES },
   prefill: [512, 1024, 2048],
   decode: [1024, 4096, 16384],
   batches: [1, 8],
-  copyMiB: 64,
 };
-const QUICK: Shapes = { ...FULL, prefill: [128, 256], decode: [256, 1024], batches: [1, 4], copyMiB: 8 };
+/** DeepSeek-V2/V3's absorbed MLA: H query heads over one 576-wide latent row (V = its first 512). */
+const mla = (h: number, decode: number[]): Model => ({
+  variant: `mla h${h} 512+64 f16`,
+  numHeads: h,
+  spec: { numKvHeads: 1, groupSize: h, headDimQK: 576, headDimV: 512, vAliasesK: true, ...F16_PAGES },
+  prefill: [],
+  decode,
+  batches: [1],
+});
+
+const FULL: Suite = { copyMiB: 64, models: [GQA, mla(16, [4096, 16384]), mla(128, [4096, 16384])] };
+const QUICK: Suite = {
+  copyMiB: 8,
+  models: [{ ...GQA, prefill: [128, 256], decode: [256, 1024], batches: [1, 4] }, mla(16, [1024])],
+};
 
 /** Flash and naive compute the same thing with f32 arithmetic over the same f16 pages. */
 const CHECK_TOL = 1e-3;
 
+/** Bytes of KV one token costs in one layer (MLA: one latent row, nothing stored twice). */
+function kvBytesPerToken(spec: AttentionSpec): number {
+  const values = spec.vAliasesK ? spec.headDimQK : spec.numKvHeads * (spec.headDimQK + spec.headDimV);
+  return values * (spec.kvDtype === 'f16' ? 2 : 4);
+}
+
 export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}): Promise<BenchReport> {
-  const shapes = opts.quick ? QUICK : FULL;
+  const suite = opts.quick ? QUICK : FULL;
   const reps = opts.reps ?? (opts.quick ? 3 : 5);
   const timer = PassTimer.create(ctx);
   const progress = opts.onProgress ?? (() => {});
@@ -93,9 +127,8 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
     rows: [],
     skipped: [],
   };
-  const variant = `gqa${shapes.numHeads}/${shapes.spec.numKvHeads} d${shapes.spec.headDimQK} ${shapes.spec.kvDtype}`;
-  const emit = (row: Omit<BenchRow, 'adapter' | 'variant'>) => {
-    const full = { ...row, variant, adapter: report.adapter };
+  const emit = (row: Omit<BenchRow, 'adapter'>) => {
+    const full = { ...row, adapter: report.adapter };
     report.rows.push(full);
     opts.onRow?.(full);
   };
@@ -110,34 +143,34 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
 
   try {
     progress('copy kernel');
-    const copyMs = await benchCopy(ctx, shapes.copyMiB, timeReps);
-    const copyGbps = (2 * shapes.copyMiB * 2 ** 20) / (copyMs * 1e6);
+    const copyMs = await benchCopy(ctx, suite.copyMiB, timeReps);
+    const copyGbps = (2 * suite.copyMiB * 2 ** 20) / (copyMs * 1e6);
     emit({
-      name: `copy ${shapes.copyMiB} MiB`, phase: 'copy', kernel: 'copy', batch: 1, contextLength: 0,
+      name: `copy ${suite.copyMiB} MiB`, variant: 'copy', phase: 'copy', kernel: 'copy', batch: 1, contextLength: 0, kvBytesPerToken: 0,
       medianMs: copyMs, gbPerSecond: copyGbps, gflopPerSecond: 0, vsNaive: null, vsCopyBandwidth: 1, checkRelL2: null,
     });
-
-    for (const batch of shapes.batches) {
-      for (const ctxLen of shapes.decode) {
-        const name = `decode b${batch} ctx${ctxLen}`;
-        progress(name);
-        const r = await benchShape(ctx, shapes, Array(batch).fill(1), Array(batch).fill(ctxLen), timeReps);
-        if (typeof r === 'string') { report.skipped.push(`${name}: ${r}`); continue; }
-        const gb = (n: number) => r.bytes / (n * 1e6);
-        const common = { phase: 'decode' as const, batch, contextLength: ctxLen, checkRelL2: r.check };
-        emit({ ...common, name: `${name} flash`, kernel: 'flash', medianMs: r.flashMs, gbPerSecond: gb(r.flashMs), gflopPerSecond: r.flop / (r.flashMs * 1e6), vsNaive: r.naiveMs / r.flashMs, vsCopyBandwidth: gb(r.flashMs) / copyGbps });
-        emit({ ...common, name: `${name} naive`, kernel: 'naive', medianMs: r.naiveMs, gbPerSecond: gb(r.naiveMs), gflopPerSecond: r.flop / (r.naiveMs * 1e6), vsNaive: 1, vsCopyBandwidth: gb(r.naiveMs) / copyGbps });
-      }
-    }
-    for (const len of shapes.prefill) {
-      const name = `prefill b1 len${len}`;
+    // Every shape: check flash against naive, time both, emit a flash row and a naive row.
+    const run = async (m: Model, phase: 'decode' | 'prefill', batch: number, len: number) => {
+      const name = `${m.variant} ${phase} b${batch} ${phase === 'decode' ? 'ctx' : 'len'}${len}`;
       progress(name);
-      const r = await benchShape(ctx, shapes, [len], [len], timeReps);
-      if (typeof r === 'string') { report.skipped.push(`${name}: ${r}`); continue; }
-      const gb = (n: number) => r.bytes / (n * 1e6);
-      const common = { phase: 'prefill' as const, batch: 1, contextLength: len, checkRelL2: r.check };
-      emit({ ...common, name: `${name} flash`, kernel: 'flash', medianMs: r.flashMs, gbPerSecond: gb(r.flashMs), gflopPerSecond: r.flop / (r.flashMs * 1e6), vsNaive: r.naiveMs / r.flashMs, vsCopyBandwidth: gb(r.flashMs) / copyGbps });
-      emit({ ...common, name: `${name} naive`, kernel: 'naive', medianMs: r.naiveMs, gbPerSecond: gb(r.naiveMs), gflopPerSecond: r.flop / (r.naiveMs * 1e6), vsNaive: 1, vsCopyBandwidth: gb(r.naiveMs) / copyGbps });
+      const qLen = phase === 'decode' ? 1 : len;
+      const r = await benchShape(ctx, m, Array(batch).fill(qLen), Array(batch).fill(len), timeReps);
+      if (typeof r === 'string') {
+        report.skipped.push(`${name}: ${r}`);
+        return;
+      }
+      const common = { variant: m.variant, phase, batch, contextLength: len, kvBytesPerToken: kvBytesPerToken(m.spec), checkRelL2: r.check };
+      for (const [kernel, ms] of [['flash', r.flashMs], ['naive', r.naiveMs]] as const) {
+        const gbps = r.bytes / (ms * 1e6);
+        emit({
+          ...common, name: `${name} ${kernel}`, kernel, medianMs: ms, gbPerSecond: gbps, gflopPerSecond: r.flop / (ms * 1e6),
+          vsNaive: r.naiveMs / ms, vsCopyBandwidth: gbps / copyGbps,
+        });
+      }
+    };
+    for (const m of suite.models) {
+      for (const batch of m.batches) for (const len of m.decode) await run(m, 'decode', batch, len);
+      for (const len of m.prefill) await run(m, 'prefill', 1, len);
     }
   } finally {
     timer.destroy();
@@ -166,13 +199,13 @@ interface ShapeResult { flashMs: number; naiveMs: number; bytes: number; flop: n
 /** Sets up a pool holding the sequences' KV, checks flash against naive, then times both. */
 async function benchShape(
   ctx: GpuContext,
-  shapes: Shapes,
+  model: Model,
   qLens: number[],
   kvLens: number[],
   timeReps: TimeReps,
 ): Promise<ShapeResult | string> {
-  const spec = shapes.spec;
-  const H = shapes.numHeads;
+  const spec = model.spec;
+  const H = model.numHeads;
   const pagesPer = kvLens.map((n) => Math.ceil(n / spec.pageSize));
   const numPages = pagesPer.reduce((a, b) => a + b, 0);
   if (numPages > maxPagesPerLayer(ctx, spec)) {
@@ -251,9 +284,8 @@ async function benchShape(
     const flashMs = await timeReps('bench.flash', flash);
     const naiveMs = await timeReps('bench.naive', naive);
 
-    const kvBytesPerToken = spec.numKvHeads * (spec.headDimQK + spec.headDimV) * 2;
     const totalKv = kvLens.reduce((a, b) => a + b, 0);
-    const bytes = totalKv * kvBytesPerToken + tq * H * (spec.headDimQK + spec.headDimV) * 4;
+    const bytes = totalKv * kvBytesPerToken(spec) + tq * H * (spec.headDimQK + spec.headDimV) * 4;
     // Visible (query, key) pairs: all keys for decode, the causal triangle for prefill.
     let pairs = 0;
     for (let i = 0; i < qLens.length; i++) {
@@ -305,10 +337,10 @@ export function formatBenchTable(report: BenchReport): string {
   const lines = [
     `Adapter: ${report.adapter} (timing: ${report.timing})`,
     '',
-    '| row | median ms | GB/s | GFLOP/s | vs naive | vs copy BW | check rel L2 |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| row | KV B/token/layer | median ms | GB/s | GFLOP/s | vs naive | vs copy BW | check rel L2 |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...report.rows.map((r) =>
-      `| ${r.name} | ${f(r.medianMs, 3)} | ${f(r.gbPerSecond)} | ${f(r.gflopPerSecond)} | ${f(r.vsNaive)} | ${f(r.vsCopyBandwidth)} | ${r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1)} |`),
+      `| ${r.name} | ${r.kvBytesPerToken || ''} | ${f(r.medianMs, 3)} | ${f(r.gbPerSecond)} | ${f(r.gflopPerSecond)} | ${f(r.vsNaive)} | ${f(r.vsCopyBandwidth)} | ${r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1)} |`),
   ];
   if (report.skipped.length) lines.push('', ...report.skipped.map((s) => `- skipped ${s}`));
   return lines.join('\n');
