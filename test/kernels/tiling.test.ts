@@ -1,0 +1,43 @@
+/** Tile choices fit every adapter limit the kernels rely on, including 16 KiB of workgroup storage. */
+import { describe, expect, it } from 'vitest';
+import { ACC_MAX, chooseDecodeTiles, chooseTiles, workgroupBytes } from '../../src/kernels/tiling';
+
+const dims: [number, number][] = [[32, 32], [64, 64], [80, 80], [96, 64], [128, 128], [256, 256], [576, 512], [48, 32]];
+
+describe('flashPrefill tiles', () => {
+  for (const limit of [16384, 32768]) {
+    for (const [d, dv] of dims) {
+      it(`Dqk ${d}, Dv ${dv} in ${limit} bytes`, () => {
+        const t = chooseTiles(d, dv, limit, 256);
+        expect(t.workgroupBytes).toBe(workgroupBytes(t.blockM, t.blockN, d / 4, dv / 4));
+        expect(t.workgroupBytes).toBeLessThanOrEqual(limit);
+        expect(t.accPerThread).toBeLessThanOrEqual(ACC_MAX);
+        expect(t.accPerThread * t.workgroupSize).toBeGreaterThanOrEqual(t.blockM * (dv / 4));
+        expect(t.workgroupSize % t.blockN).toBe(0); // S is register-blocked over row groups
+        expect(Math.ceil(t.blockM / (t.workgroupSize / t.blockN))).toBeLessThanOrEqual(32); // SROWS_MAX
+      });
+    }
+  }
+  it('uses the larger storage when the adapter has it', () => {
+    const small = chooseTiles(128, 128, 16384, 256);
+    const large = chooseTiles(128, 128, 32768, 256);
+    expect(large.blockM * large.blockN).toBeGreaterThan(small.blockM * small.blockN);
+  });
+});
+
+describe('splitKvDecode tiles', () => {
+  for (const limit of [16384, 32768]) {
+    for (const g of [1, 3, 4, 8, 16, 64, 128]) {
+      for (const [d, dv] of dims) {
+        it(`group ${g}, Dqk ${d}, Dv ${dv} in ${limit} bytes`, () => {
+          const t = chooseDecodeTiles(g, d, dv, limit);
+          expect(t.workgroupBytes).toBeLessThanOrEqual(limit);
+          expect(t.accPerThread).toBeLessThanOrEqual(ACC_MAX);
+          expect(t.accPerThread * t.blockN).toBeGreaterThanOrEqual(t.blockM * (dv / 4));
+          expect(t.blockM).toBeLessThanOrEqual(32); // ROWS_MAX
+          expect(t.blockM).toBeGreaterThanOrEqual(Math.min(g, 1));
+        });
+      }
+    }
+  }
+});
