@@ -1,0 +1,259 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { loadTokenizer } from '../../src/tokenizer/tokenizer';
+
+// GPT-2's bytes_to_unicode: every byte gets a printable character (printable Latin-1 bytes map to
+// themselves, the rest to U+0100 upwards), e.g. ' ' (0x20) → 'Ġ', 0xA0 → 'ł'.
+function bytesToUnicode(): string[] {
+  const printable: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) printable.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) printable.push(b);
+  for (let b = 0xae; b <= 0xff; b++) printable.push(b);
+  const map: string[] = new Array(256);
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    map[b] = printable.includes(b) ? String.fromCodePoint(b) : String.fromCodePoint(256 + extra++);
+  }
+  return map;
+}
+const BYTE = bytesToUnicode();
+const chars = (text: string) => Array.from(new TextEncoder().encode(text), (b) => BYTE[b]).join('');
+
+// A tiny byte-level BPE in tokenizer.json form: ids 0..255 are the bytes (id = byte value), then
+// one token per merge, then the added special tokens. The merges build 'Hello', ' world', the
+// whole of '你' (E4 BD A0) and only the first two bytes of '👋' (F0 9F | 91 | 8B), so the emoji
+// stays split over three tokens.
+const MERGES: [string, string][] = [
+  ['Ġ', 'w'],
+  ['l', 'l'],
+  ['ll', 'o'],
+  ['H', 'e'],
+  ['He', 'llo'],
+  ['o', 'r'],
+  ['Ġw', 'or'],
+  ['l', 'd'],
+  ['Ġwor', 'ld'],
+  [chars('你')[0], chars('你')[1]],
+  [chars('你').slice(0, 2), chars('你')[2]],
+  [BYTE[0xf0], BYTE[0x9f]],
+];
+const vocab: Record<string, number> = {};
+BYTE.forEach((c, b) => (vocab[c] = b));
+for (const [a, b] of MERGES) vocab[a + b] = Object.keys(vocab).length;
+const BASE = Object.keys(vocab).length; // 268
+const SPECIAL = ['<|begin_of_text|>', '<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+const ID = Object.fromEntries(SPECIAL.map((t, i) => [t, BASE + i])) as Record<string, number>;
+
+const tokenizerJson = {
+  version: '1.0',
+  truncation: null,
+  padding: null,
+  added_tokens: SPECIAL.map((content, i) => ({
+    id: BASE + i,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  })),
+  normalizer: null,
+  pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+  // Llama-3's shape: byte-level offsets, then a template that puts BOS first.
+  post_processor: {
+    type: 'Sequence',
+    processors: [
+      { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+      {
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+        pair: [
+          { SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } },
+          { Sequence: { id: 'A', type_id: 0 } },
+          { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } },
+          { Sequence: { id: 'B', type_id: 1 } },
+        ],
+        special_tokens: {
+          '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [ID['<|begin_of_text|>']], tokens: ['<|begin_of_text|>'] },
+        },
+      },
+    ],
+  },
+  decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+  model: {
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    byte_fallback: false,
+    ignore_merges: false,
+    vocab,
+    merges: MERGES.map(([a, b]) => `${a} ${b}`),
+  },
+};
+
+const tokenizerConfig = {
+  bos_token: '<|begin_of_text|>',
+  eos_token: { content: '<|im_end|>', lstrip: false, rstrip: false, normalized: false, single_word: false },
+  clean_up_tokenization_spaces: false,
+  chat_template:
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+};
+
+const tok = loadTokenizer(tokenizerJson, tokenizerConfig);
+
+const SAMPLES = [
+  'Hello world',
+  'Hello world! Hello, world.',
+  '  leading and trailing spaces  \n\ttabs\n',
+  '你好，世界',
+  '你你你 你',
+  'wave 👋 and 👋🏽 and a family 👨‍👩‍👧 done',
+  'naïve café – 5 € · ∑ ∞',
+  'mixed: Hello 你 👋 world',
+];
+
+function streamAll(ids: number[], skipSpecialTokens = false): string[] {
+  const stream = tok.createStreamDecoder({ skipSpecialTokens });
+  const pieces = ids.map((id) => stream.push(id));
+  pieces.push(stream.flush());
+  return pieces;
+}
+
+describe('loadTokenizer: byte-level BPE', () => {
+  it('applies the merges: exact ids for known words', () => {
+    expect(tok.encode('Hello world', { addSpecialTokens: false })).toEqual([vocab['Hello'], vocab['Ġworld']]);
+    expect(tok.encode('你', { addSpecialTokens: false })).toEqual([vocab[chars('你')]]);
+    // The emoji: one merged token for its first two bytes, then its last two bytes alone.
+    expect(tok.encode('👋', { addSpecialTokens: false })).toEqual([vocab[BYTE[0xf0] + BYTE[0x9f]], 0x91, 0x8b]);
+  });
+
+  it('adds BOS through the post-processor unless told not to', () => {
+    expect(tok.encode('Hello')).toEqual([ID['<|begin_of_text|>'], vocab['Hello']]);
+    expect(tok.encode('Hello', { addSpecialTokens: false })).toEqual([vocab['Hello']]);
+    expect(tok.bosToken).toBe('<|begin_of_text|>');
+    expect(tok.bosTokenId).toBe(ID['<|begin_of_text|>']);
+  });
+
+  it('round-trips ASCII, CJK, emoji (incl. skin tone and ZWJ sequences) and accents', () => {
+    for (const text of SAMPLES) {
+      const ids = tok.encode(text, { addSpecialTokens: false });
+      expect(tok.decode(ids)).toBe(text);
+      expect(tok.decode(tok.encode(text), { skipSpecialTokens: true })).toBe(text);
+    }
+  });
+
+  it('round-trips any Unicode text', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (text) => {
+        expect(tok.decode(tok.encode(text, { addSpecialTokens: false }))).toBe(text);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps special tokens whole and can skip them when decoding', () => {
+    const text = '<|im_start|>user\nHello<|im_end|>';
+    const ids = tok.encode(text, { addSpecialTokens: false });
+    expect(ids[0]).toBe(ID['<|im_start|>']);
+    expect(ids[ids.length - 1]).toBe(ID['<|im_end|>']);
+    expect(ids).toContain(vocab['Hello']);
+    expect(tok.decode(ids)).toBe(text);
+    expect(tok.decode(ids, { skipSpecialTokens: true })).toBe('user\nHello');
+    expect(tok.isSpecial(ID['<|im_end|>'])).toBe(true);
+    expect(tok.isSpecial(vocab['Hello'])).toBe(false);
+    expect(tok.tokenToId('<|endoftext|>')).toBe(ID['<|endoftext|>']);
+    expect(tok.idToToken(vocab['Ġworld'])).toBe('Ġworld');
+  });
+
+  it('decodes an empty list to the empty string', () => {
+    expect(tok.decode([])).toBe('');
+    expect(tok.decode([ID['<|im_end|>']], { skipSpecialTokens: true })).toBe('');
+  });
+
+  it('reports vocab size and EOS ids from the config, generation config and model config', () => {
+    expect(tok.vocabSize).toBe(BASE + SPECIAL.length);
+    expect(tok.eosToken).toBe('<|im_end|>');
+    expect(tok.eosTokenIds).toEqual([ID['<|im_end|>']]);
+    const withGen = loadTokenizer(tokenizerJson, tokenizerConfig, {
+      eosSources: [{ eos_token_id: [ID['<|endoftext|>'], ID['<|im_end|>']] }, { eos_token_id: ID['<|im_start|>'] }, null],
+    });
+    expect([...withGen.eosTokenIds].sort((a, b) => a - b)).toEqual([ID['<|endoftext|>'], ID['<|im_start|>'], ID['<|im_end|>']]);
+  });
+
+  it('without tokenizer_config: BOS from the post-processor, EOS from well-known names', () => {
+    const bare = loadTokenizer(JSON.stringify(tokenizerJson));
+    expect(bare.bosTokenId).toBe(ID['<|begin_of_text|>']);
+    expect([...bare.eosTokenIds].sort((a, b) => a - b)).toEqual([ID['<|endoftext|>'], ID['<|im_end|>']]);
+    expect(bare.chatTemplate).toBeNull();
+    expect(() => bare.applyChatTemplate([{ role: 'user', content: 'x' }])).toThrow(/no chat_template/);
+  });
+
+  it('renders its own chat template with its special tokens', () => {
+    const prompt = tok.applyChatTemplate([{ role: 'user', content: 'Hello' }], { addGenerationPrompt: true });
+    expect(prompt).toBe('<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n');
+    const ids = tok.encode(prompt, { addSpecialTokens: false });
+    expect(ids.filter((id) => tok.isSpecial(id))).toEqual([ID['<|im_start|>'], ID['<|im_end|>'], ID['<|im_start|>']]);
+  });
+
+  it('names the file when tokenizer.json is malformed', () => {
+    expect(() => loadTokenizer('{ not json')).toThrow(/tokenizer\.json is not valid JSON/);
+    expect(() => loadTokenizer('[1, 2]')).toThrow(/tokenizer\.json must hold a JSON object/);
+    expect(() => loadTokenizer({ model: { type: 'NoSuchModel' } })).toThrow(/tokenizer\.json could not be loaded/);
+  });
+});
+
+describe('createStreamDecoder', () => {
+  it('emits exactly the full text, piece by piece', () => {
+    for (const text of SAMPLES) {
+      const ids = tok.encode(text, { addSpecialTokens: false });
+      const pieces = streamAll(ids);
+      expect(pieces.join('')).toBe(text);
+      for (const piece of pieces) expect(piece).not.toContain('\uFFFD');
+    }
+  });
+
+  it('holds back a character split over byte tokens until its last byte', () => {
+    const ids = tok.encode('a👋b', { addSpecialTokens: false });
+    expect(ids).toEqual([vocab['a'], vocab[BYTE[0xf0] + BYTE[0x9f]], 0x91, 0x8b, vocab['b']]);
+    expect(streamAll(ids)).toEqual(['a', '', '', '👋', 'b', '']);
+  });
+
+  it('holds back a CJK character fed one byte at a time', () => {
+    const bytes = Array.from(new TextEncoder().encode('x你好'));
+    expect(streamAll(bytes)).toEqual(['x', '', '', '你', '', '', '好', '']);
+  });
+
+  it('keeps spaces that the decoder joins across tokens', () => {
+    const ids = tok.encode('Hello world world', { addSpecialTokens: false });
+    expect(streamAll(ids)).toEqual(['Hello', ' world', ' world', '']);
+  });
+
+  it('passes special tokens through, or skips them', () => {
+    const ids = [ID['<|im_start|>'], ...tok.encode('Hi 你', { addSpecialTokens: false }), ID['<|im_end|>']];
+    expect(streamAll(ids).join('')).toBe('<|im_start|>Hi 你<|im_end|>');
+    expect(streamAll(ids, true).join('')).toBe('Hi 你');
+  });
+
+  it('flush releases an incomplete character at the end as U+FFFD', () => {
+    const stream = tok.createStreamDecoder();
+    expect(stream.push(vocab['a'])).toBe('a');
+    expect(stream.push(vocab[BYTE[0xf0] + BYTE[0x9f]])).toBe('');
+    expect(stream.flush()).toBe('\uFFFD');
+    expect(stream.flush()).toBe('');
+  });
+
+  it('matches decode() on any text, whatever the split', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 5 }), (parts) => {
+        const text = parts.join(' ');
+        const ids = tok.encode(text, { addSpecialTokens: false });
+        const pieces = streamAll(ids);
+        expect(pieces.join('')).toBe(text);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
