@@ -140,20 +140,26 @@ export function argmax(logits: Float32Array): number {
 /**
  * Draws a token with probability softmax(logits) using `u` uniform in [0, 1): walks the
  * cumulative sum of exp(logit - max) until it passes u · total. -Infinity logits are never drawn.
+ * `scratch` (optional, at least logits.length) keeps the exponentials so each is computed once.
  * Example: logits [0, ln 3] → probs [0.25, 0.75]; u 0.2 → 0, u 0.3 → 1.
  */
-export function sampleCategorical(logits: Float32Array, u: number): number {
+export function sampleCategorical(logits: Float32Array, u: number, scratch?: Float32Array): number {
+  const n = logits.length;
   let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
   if (max === -Infinity) throw new Error('sampling: every token was filtered out');
   let total = 0;
-  for (let i = 0; i < logits.length; i++) total += Math.exp(logits[i] - max);
+  for (let i = 0; i < n; i++) {
+    const e = Math.exp(logits[i] - max);
+    if (scratch) scratch[i] = e;
+    total += e;
+  }
   const target = u * total;
   let acc = 0;
   let last = -1;
-  for (let i = 0; i < logits.length; i++) {
+  for (let i = 0; i < n; i++) {
     if (logits[i] === -Infinity) continue;
-    acc += Math.exp(logits[i] - max);
+    acc += scratch ? scratch[i] : Math.exp(logits[i] - max);
     last = i;
     if (acc > target) return i;
   }
@@ -211,7 +217,7 @@ export class Sampler {
   private readonly rng: SeededRandom;
   private readonly scratch: ArrayBuffer; // 12 · vocab bytes, the three views below
   private readonly work: Float32Array; // (vocab) the caller's logits, processed in place
-  private readonly aux: Float32Array; // (vocab) top-k selection values, then top-p probabilities
+  private readonly aux: Float32Array; // (vocab) top-k selection values, then top-p probabilities, then exponentials
   private readonly order: Uint32Array; // (vocab) top-p candidate token ids
 
   constructor(vocabSize: number, params: SamplingParams = {}) {
@@ -250,7 +256,7 @@ export class Sampler {
     applyTopK(work, p.topK, this.aux);
     applyTopP(work, p.topP, this.aux, this.order);
     applyMinP(work, p.minP);
-    return sampleCategorical(work, this.rng.next());
+    return sampleCategorical(work, this.rng.next(), this.aux);
   }
 }
 
