@@ -257,3 +257,75 @@ describe('createStreamDecoder', () => {
     );
   });
 });
+
+// A Llama-2 / SentencePiece style tokenizer: Metaspace ('▁') words, byte fallback (<0xE4>) for
+// characters outside the vocab, and a decoder that strips the first leading space. The stream
+// decoder has to keep spaces between words although each decode on its own strips one.
+describe('createStreamDecoder: Metaspace with byte fallback', () => {
+  const pieces = ['▁', 'H', 'e', 'l', 'o', 'w', 'r', 'd'];
+  const merges: [string, string][] = [
+    ['l', 'l'],
+    ['▁', 'H'],
+    ['▁H', 'e'],
+    ['▁He', 'll'],
+    ['▁Hell', 'o'],
+    ['▁', 'w'],
+    ['o', 'r'],
+    ['▁w', 'or'],
+    ['l', 'd'],
+    ['▁wor', 'ld'],
+  ];
+  const spVocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  for (let b = 0; b < 256; b++) spVocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 3 + b;
+  for (const p of pieces) spVocab[p] = Object.keys(spVocab).length;
+  for (const [a, b] of merges) spVocab[a + b] = Object.keys(spVocab).length;
+  const sp = loadTokenizer(
+    {
+      added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      normalizer: {
+        type: 'Sequence',
+        normalizers: [
+          { type: 'Prepend', prepend: '▁' },
+          { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+        ],
+      },
+      pre_tokenizer: null,
+      post_processor: {
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+        pair: [],
+        special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+      },
+      decoder: {
+        type: 'Sequence',
+        decoders: [
+          { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+          { type: 'ByteFallback' },
+          { type: 'Fuse' },
+          { type: 'Strip', content: ' ', start: 1, stop: 0 },
+        ],
+      },
+      model: { type: 'BPE', dropout: null, unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab: spVocab, merges: merges.map(([a, b]) => `${a} ${b}`) },
+    },
+    { bos_token: '<s>', eos_token: '</s>', add_bos_token: true },
+  );
+
+  it('encodes words and falls back to bytes for CJK', () => {
+    expect(sp.encode('Hello world 你')).toEqual([1, spVocab['▁Hello'], spVocab['▁world'], spVocab['▁'], 3 + 0xe4, 3 + 0xbd, 3 + 0xa0]);
+    expect(sp.decode(sp.encode('Hello world 你'), { skipSpecialTokens: true })).toBe('Hello world 你');
+    expect(sp.bosTokenId).toBe(1);
+    expect(sp.eosTokenIds).toEqual([2]);
+  });
+
+  it('streams the same text, spaces and split characters included', () => {
+    const text = 'Hello world 你好 Hello 👋 world';
+    const ids = sp.encode(text, { addSpecialTokens: false });
+    const stream = sp.createStreamDecoder();
+    const out = ids.map((id) => stream.push(id));
+    out.push(stream.flush());
+    expect(out.join('')).toBe(sp.decode(ids));
+    expect(out.join('')).toBe(text);
+    expect(out.slice(0, 3)).toEqual(['Hello', ' world', ' ']);
+    for (const piece of out) expect(piece).not.toContain('\uFFFD');
+  });
+});
