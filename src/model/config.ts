@@ -283,7 +283,8 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     r.fail('use_sliding_window', 'per-layer sliding windows (max_window_layers) are not supported');
   }
 
-  const theta = r.obj('rope_parameters')?.pos('rope_theta', 10000) ?? r.pos('rope_theta', 10000);
+  const ropeParameters = r.obj('rope_parameters');
+  const theta = ropeParameters?.has('rope_theta') ? ropeParameters.pos('rope_theta') : r.pos('rope_theta', 10000);
   const scaling = parseRopeScaling(r, family, maxPositionEmbeddings);
 
   let numKvHeads: number;

@@ -210,6 +210,19 @@ describe('parseConfig: families', () => {
     expect(s.attention).toBe('gqa');
   });
 
+  it('transformers v5 rope_parameters (theta inside) and generic yarn for llama-like families', () => {
+    const v5 = { ...llama32, rope_scaling: undefined, rope_theta: undefined, rope_parameters: { ...llama32.rope_scaling, rope_theta: 500000 } };
+    expect(parseConfig(v5).rope).toEqual(parseConfig(llama32).rope);
+    expect(parseConfig({ ...qwen3, rope_parameters: { rope_type: 'default', rope_theta: 5e6 } }).rope).toMatchObject({ theta: 5e6, scaling: { type: 'none' } });
+    expect(parseConfig({ ...qwen3, rope_parameters: { rope_type: 'default' } }).rope.theta).toBe(1000000);
+    // HF's generic yarn: attention factor 0.1 ln(factor) + 1, original length defaults to
+    // max_position_embeddings, and the softmax scale is left alone (that is DeepSeek's own rule).
+    const y = parseConfig({ ...qwen3, rope_scaling: { rope_type: 'yarn', factor: 4 } });
+    expect(y.rope.scaling).toMatchObject({ type: 'yarn', factor: 4, originalMaxPositionEmbeddings: 40960, betaFast: 32, betaSlow: 1 });
+    expect(ropeAttentionFactor(y)).toBeCloseTo(0.1 * Math.log(4) + 1, 15);
+    expect(y.softmaxScale).toBeCloseTo(1 / Math.sqrt(128), 15);
+  });
+
   it('llama rope_scaling with the older key `type` (linear)', () => {
     const s = parseConfig({ ...smolLM2, rope_scaling: { type: 'linear', factor: 4 } });
     expect(s.rope.scaling).toEqual({ type: 'linear', factor: 4 });
