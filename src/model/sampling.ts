@@ -249,6 +249,10 @@ export class Sampler {
     if (logits.length !== this.vocabSize) throw new RangeError(`logits hold ${logits.length} values, the sampler expects ${this.vocabSize}`);
     const work = this.work;
     work.set(logits);
+    // A NaN would be silently skipped by every comparison below; say so instead (a kernel bug).
+    for (let i = 0; i < work.length; i++) {
+      if (work[i] !== work[i]) throw new Error(`sampling: logits hold NaN (token ${i} is the first)`);
+    }
     const p = this.params;
     applyRepetitionPenalty(work, history, p.repetitionPenalty);
     if (p.temperature === 0) return argmax(work);

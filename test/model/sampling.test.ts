@@ -242,6 +242,7 @@ describe('samplers', () => {
     expect(() => new Sampler(4, { minP: 2 })).toThrow(/minP/);
     expect(() => new Sampler(4, { repetitionPenalty: 0 })).toThrow(/repetitionPenalty/);
     expect(() => new Sampler(4).sample(new Float32Array(5))).toThrow(/expects 4/);
+    expect(() => new Sampler(4).sample(new Float32Array([0, 1, NaN, 2]))).toThrow('sampling: logits hold NaN (token 2 is the first)');
   });
 });
 
