@@ -4,10 +4,10 @@
  * (NaN) first. Odd sizes (dim 1, 7, 80, 96), f32 and f16 (packed) weights, both RoPE layouts with
  * default, llama3 and yarn frequency tables (from src/model/config.ts, as the host computes them),
  * rotaryDim < headDim and MLA's rope part after the nope part.
- * Tolerances (rel L2): f32 < 1e-5 (rope too: its sin / cos are its own, accurate to ~1e-7, against
- * the twin's f32-rounded angles; < 1e-3 against exact angles); < 1e-4 where exp is involved
- * (gatedActivation); f16 weights < 1e-5 against the twin on the f16-rounded weights and < 5e-3
- * against the unrounded ones.
+ * Tolerances (rel L2): f32 < 1e-5 everywhere (~5e-8 is seen on both adapters, exp included; rope's
+ * sin / cos are its own, accurate to ~1e-7, compared at the twin's f32-rounded angles, and < 1e-3
+ * against exact angles up to position 3000); f16 weights < 1e-5 against the twin on the f16-rounded
+ * weights and < 5e-3 against the unrounded ones.
  */
 import { describe, expect, it } from 'vitest';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
@@ -141,6 +141,7 @@ describe('rope', () => {
     { name: 'interleaved, head 96, linear freqs', T: 5, rotaryDim: 96, interleaved: true, scaling: { type: 'linear', factor: 4 }, q: { heads: 2, headStride: 96 }, k: { heads: 2, headStride: 96 }, maxPos: 3000 },
     { name: 'MLA: interleaved rope part after nope, yarn freqs + attentionFactor', T: 6, rotaryDim: 16, interleaved: true, scaling: yarn, q: { heads: 3, headStride: 48, offset: 32 }, k: { heads: 1, headStride: 80, offset: 64 }, maxPos: 3000 },
     { name: 'fused QKV row, one operand, q and k heads adjacent', T: 4, rotaryDim: 64, interleaved: false, scaling: { type: 'none' }, q: { heads: 4 + 2, headStride: 64, tokenStride: (4 + 2 * 2) * 64 }, maxPos: 3000 },
+    { name: 'long context: positions up to 60000 (range reduction)', T: 6, rotaryDim: 64, interleaved: false, scaling: { type: 'none' }, q: { heads: 2, headStride: 64 }, k: { heads: 1, headStride: 64 }, maxPos: 60000 },
     { name: 'position 0 is the identity', T: 5, rotaryDim: 96, interleaved: false, scaling: { type: 'none' }, q: { heads: 2, headStride: 96 }, k: { heads: 1, headStride: 96 }, maxPos: 0 },
   ];
 
@@ -169,9 +170,11 @@ describe('rope', () => {
       } else {
         expect(relL2(got, ref)).toBeLessThan(1e-5);
         // Against exact (float64) angles the f32 angle's own rounding shows (~1e-4 at position 3000).
-        const exact = Float64Array.from(inputs[i]);
-        ropeRef(exact, c.T, operands[i], positions, invFreq, c.rotaryDim, c.interleaved, attentionFactor, true);
-        expect(relL2(got, exact)).toBeLessThan(1e-3);
+        if (c.maxPos <= 3000) {
+          const exact = Float64Array.from(inputs[i]);
+          ropeRef(exact, c.T, operands[i], positions, invFreq, c.rotaryDim, c.interleaved, attentionFactor, true);
+          expect(relL2(got, exact)).toBeLessThan(1e-3);
+        }
       }
       // Values outside the rotated range (nope part, v heads, dims past rotaryDim) are untouched.
       for (let j = 0; j < got.length; j++) if (ref[j] === inputs[i][j]) expect(got[j]).toBe(inputs[i][j]);
@@ -263,7 +266,7 @@ describe('gatedActivation', () => {
     const bind = op.bind({ gate: bufs[0], up: bufs[1], out, params });
     await dispatch('gatedActivation test', (pass) => op.encode(pass, bind, T));
     const got = await readFloat32(ctx, out, T * I);
-    expect(relL2(got, gatedActivationRef(gate, up, activation))).toBeLessThan(1e-4);
+    expect(relL2(got, gatedActivationRef(gate, up, activation))).toBeLessThan(1e-5);
     for (const b of [...bufs, out, params]) b.destroy();
   });
 
