@@ -1,0 +1,52 @@
+/**
+ * webattn: the public ES module. Re-exports only; importing it runs nothing (no GPU access, no
+ * globals touched): `createContext()` is where WebGPU is first reached.
+ *
+ *   import { createContext, attention } from 'webattn';
+ *   const ctx = await createContext();               // browser: navigator.gpu; Node: Dawn (`webgpu`)
+ *   const { out, lse } = await attention(ctx, { q, k, v, numHeads: 8, numKvHeads: 2, ... });
+ */
+
+// GPU context and typed errors
+export { createContext, GpuContext } from './gpu/context';
+export type { ContextOptions, GpuFeatures } from './gpu/context';
+export {
+  WebAttnError,
+  NoWebGpuError,
+  ShaderCompileError,
+  DeviceLostError,
+  OutOfMemoryError,
+  ShapeError,
+} from './gpu/errors';
+
+// Attention on host arrays, and its float64 reference
+export { attention } from './api/attention';
+export type { AttentionArgs, AttentionResult } from './api/attention';
+export { referenceAttention, relL2 } from './reference/attention';
+export type { ReferenceAttentionArgs } from './reference/attention';
+
+// Kernel wrappers (specialise, bind, encode; the caller submits)
+export { FlashPrefill } from './kernels/flashPrefill';
+export { SplitKvDecode } from './kernels/splitKvDecode';
+export type { DecodePlan } from './kernels/splitKvDecode';
+export { MergePartials } from './kernels/mergePartials';
+export { KvAppend } from './kernels/kvAppend';
+export { NaiveAttention } from './kernels/naiveAttention';
+export type { NaivePlan, NaiveBinding } from './kernels/naiveAttention';
+export { CopyKernel } from './kernels/copy';
+export { attentionParams, WORK_ITEM_U32 } from './kernels/pagedAttention';
+export type { AttentionSpec, AttentionOptions, PagedKvBuffers, StepBuffers } from './kernels/pagedAttention';
+
+// Paged KV cache: bookkeeping (no GPU), page table metadata, GPU page pool, accounting
+export { buildPageTable } from './kv/pageTable';
+export type { PageTableSequence, PageTableMetadata } from './kv/pageTable';
+export { KvCacheManager } from './kv/kvCacheManager';
+export type { KvCacheManagerOptions, AppendResult, NoRoom, PageCopy, KvCacheStats } from './kv/kvCacheManager';
+export { KvPool } from './kv/kvPool';
+export type { KvPoolSpec } from './kv/kvPool';
+export { kvBytesPerToken, kvValuesPerTokenPerLayer, pageBytes, describeMemory } from './kv/accounting';
+export type { AttentionVariant, KvDtype, KvSpec, KvMemory } from './kv/accounting';
+
+// Benchmarks (the same definitions as `npm run bench` and the demo's bench page)
+export { runAttentionBench, formatBenchTable } from './bench/attentionBench';
+export type { BenchRow, BenchReport, BenchOptions } from './bench/attentionBench';
