@@ -1,0 +1,481 @@
+/**
+ * The GPU forward pass for the llama-like families (llama, mistral, qwen2, qwen3, gemma; MLA models
+ * are refused here until their projections land). Read top to bottom: set-up (weights, kernels,
+ * buffers, bind groups, all once), then forward(): one step = one command buffer over preallocated
+ * buffers, every layer encoded into one compute pass.
+ *
+ * Step layout: the step's tokens are the concatenation of each sequence's new tokens; T = their
+ * count (<= maxTokens). Per layer:
+ *   xn = norm(h)                       (layer 0: plain; later: fused with the residual add below)
+ *   q, k, v = xn Wq, xn Wk, xn Wv (+ bias, qwen2); qwen3: q, k = rmsNorm per head; RoPE on q, k
+ *   kvAppend(k, v) into the layer's pages;  a = attention(q, pages)      (flash kernels)
+ *   o = a Wo;  h += o;  xn = post_attention_norm(h)
+ *   down = (act(xn Wgate) * xn Wup) Wdown;  h += down;  xn = next layer's input norm (or final norm)
+ * then the last row of each sequence is gathered and multiplied by the LM head.
+ */
+import type { GpuContext } from '../gpu/context';
+import { readFloat32, STORAGE, UNIFORM, writeBuffer } from '../gpu/buffers';
+import { ShapeError } from '../gpu/errors';
+import { KvCacheManager } from '../kv/kvCacheManager';
+import { KvPool, maxPagesPerLayer } from '../kv/kvPool';
+import { buildPageTable } from '../kv/pageTable';
+import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+import { FlashPrefill } from '../kernels/flashPrefill';
+import { KvAppend } from '../kernels/kvAppend';
+import { MatMul, matmulParams, type MatmulSpec } from '../kernels/matmul';
+import { MatVec, MATVEC_MAX_TOKENS } from '../kernels/matvec';
+import { RmsNorm, rmsNormParams } from '../kernels/rmsNorm';
+import { Rope, ropeParams } from '../kernels/rope';
+import { Embedding, embeddingParams } from '../kernels/embedding';
+import { GatedActivation } from '../kernels/gatedActivation';
+import type { ModelFiles } from '../sources/modelSource';
+import { expectedTensors, parseConfig, ropeAttentionFactor, ropeInvFrequencies, type ModelSpec } from './config';
+import { uploadWeights, type GpuWeight, type WeightDtype } from './weights';
+
+export interface TransformerOptions {
+  weightDtype?: WeightDtype; // default f16
+  kvDtype?: 'f32' | 'f16'; // default f16
+  pageSize?: number; // default 16
+  /** Tokens one step can carry (prefill chunk + decodes); buffers are sized for it. Default 256. */
+  maxTokens?: number;
+  /** Sequences one step can carry. Default 16. */
+  maxSeqs?: number;
+  /** Logit rows one step can return (forward with allRows needs one per token). Default maxSeqs. */
+  maxLogitRows?: number;
+  /** KV pages per layer. Default: what maxSeqs sequences of maxContext tokens need. */
+  numPages?: number;
+  /** Longest sequence. Default min(config's max_position_embeddings, 4096). */
+  maxContext?: number;
+}
+
+/** A sequence's new tokens this step. */
+export interface StepSequence {
+  seqId: number;
+  tokenIds: readonly number[];
+}
+
+type Proj = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'lmHead';
+
+/** A projection: the weight, both kernels (GEMM for prefill, GEMV for decode) and their bind groups. */
+interface Linear {
+  gemm: GPUBindGroup;
+  gemv: GPUBindGroup;
+  role: Proj;
+}
+
+export class Transformer {
+  readonly cache: KvCacheManager;
+  private readonly owned: { destroy(): void }[] = [];
+
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly spec: ModelSpec,
+    readonly opts: Required<TransformerOptions>,
+    private readonly weights: Map<string, GpuWeight>,
+    readonly pool: KvPool,
+    private readonly k: Kernels,
+    private readonly b: Buffers,
+    private readonly layers: LayerBinds[],
+    private readonly head: HeadBinds,
+  ) {
+    this.cache = new KvCacheManager({ numPages: opts.numPages, pageSize: opts.pageSize });
+  }
+
+  static async load(ctx: GpuContext, files: ModelFiles, options: TransformerOptions = {}): Promise<Transformer> {
+    const spec = parseConfig(files.config, `${files.source}: config.json`);
+    if (spec.attention === 'mla') {
+      throw new ShapeError(`${files.source}: ${spec.family} (MLA) models do not run on the GPU yet; the MLA attention kernels do, the latent projections are still to come`);
+    }
+    const maxContext = options.maxContext ?? Math.min(spec.maxPositionEmbeddings, 4096);
+    const opts: Required<TransformerOptions> = {
+      weightDtype: options.weightDtype ?? 'f16',
+      kvDtype: options.kvDtype ?? 'f16',
+      pageSize: options.pageSize ?? 16,
+      maxTokens: options.maxTokens ?? 256,
+      maxSeqs: options.maxSeqs ?? 16,
+      maxLogitRows: Math.max(options.maxLogitRows ?? 0, options.maxSeqs ?? 16),
+      maxContext,
+      numPages: options.numPages ?? (options.maxSeqs ?? 16) * Math.ceil(maxContext / (options.pageSize ?? 16)),
+    };
+    const attn: AttentionSpec = {
+      numKvHeads: spec.numKvHeads,
+      groupSize: spec.numHeads / spec.numKvHeads,
+      headDimQK: spec.headDim,
+      headDimV: spec.headDimV,
+      pageSize: opts.pageSize,
+      kvDtype: opts.kvDtype,
+    };
+    const maxPages = maxPagesPerLayer(ctx, attn);
+    if (opts.numPages > maxPages) opts.numPages = maxPages; // the binding limit caps one layer's pool
+
+    const weights = await uploadWeights(ctx, files, expectedTensors(spec), { dtype: opts.weightDtype });
+    const owned: { destroy(): void }[] = [...[...weights.values()].map((w) => w.buffer)];
+    try {
+      const pool = await KvPool.create(ctx, { ...attn, numLayers: spec.numLayers, numPages: opts.numPages });
+      owned.push(pool);
+      const kernels = await createKernels(ctx, spec, attn, opts);
+      const buffers = await createBuffers(ctx, spec, attn, opts, kernels, owned);
+      const w = (name: string) => weights.get(name)!.buffer;
+      const layers: LayerBinds[] = [];
+      for (let l = 0; l < spec.numLayers; l++) layers.push(bindLayer(ctx, spec, kernels, buffers, pool, l, w));
+      const head = bindHead(spec, kernels, buffers, w);
+      const model = new Transformer(ctx, spec, opts, weights, pool, kernels, buffers, layers, head);
+      model.owned.push(...owned);
+      return model;
+    } catch (e) {
+      for (const o of owned) o.destroy();
+      throw e;
+    }
+  }
+
+  /**
+   * Runs one step: appends each sequence's new tokens to its KV pages and returns the logits after
+   * the LAST new token of each sequence, [seqs.length][vocab] (allRows: after every new token,
+   * [T][vocab], row t = the prediction after token t). New seqIds are registered; a step that does
+   * not fit (tokens, sequences, context, pages, logit rows) is refused before anything changes.
+   */
+  async forward(seqs: readonly StepSequence[], { allRows = false } = {}): Promise<Float32Array> {
+    this.ctx.assertAlive();
+    const { spec, opts, b, k } = this;
+    const T = seqs.reduce((n, s) => n + s.tokenIds.length, 0);
+    if (seqs.length === 0 || seqs.length > opts.maxSeqs) throw new ShapeError(`forward: ${seqs.length} sequences; this model was set up for 1..${opts.maxSeqs}`);
+    if (T > opts.maxTokens) throw new ShapeError(`forward: ${T} tokens in one step; this model was set up for at most ${opts.maxTokens} (use chunked prefill)`);
+    const R = allRows ? T : seqs.length;
+    if (R > opts.maxLogitRows) throw new ShapeError(`forward: ${R} logit rows; this model was set up for at most ${opts.maxLogitRows} (maxLogitRows)`);
+    let pagesNeeded = 0;
+    for (const s of seqs) {
+      if (s.tokenIds.length === 0) throw new ShapeError(`forward: sequence ${s.seqId} has no new tokens`);
+      const len = (this.cache.has(s.seqId) ? this.cache.seqLen(s.seqId) : 0) + s.tokenIds.length;
+      if (len > opts.maxContext) throw new ShapeError(`forward: sequence ${s.seqId} would reach ${len} tokens, past the context of ${opts.maxContext}`);
+      for (const id of s.tokenIds) if (!(Number.isInteger(id) && id >= 0 && id < spec.vocabSize)) throw new ShapeError(`forward: token id ${id} is outside the vocabulary (0..${spec.vocabSize - 1})`);
+      pagesNeeded += this.cache.has(s.seqId) ? this.cache.pagesNeeded(s.seqId, s.tokenIds.length) : Math.ceil(s.tokenIds.length / opts.pageSize);
+    }
+    const free = this.cache.stats().freePages;
+    if (pagesNeeded > free) throw new ShapeError(`forward: the step needs ${pagesNeeded} KV pages, ${free} are free (pool of ${opts.numPages})`);
+
+    // Bookkeeping: slots, positions, page table (host, once per step).
+    const ids = new Uint32Array(T);
+    const positions = new Uint32Array(T);
+    const slots = new Int32Array(T);
+    const lastRows = allRows ? Uint32Array.from({ length: T }, (_, t) => t) : new Uint32Array(seqs.length);
+    let row = 0;
+    seqs.forEach((s, i) => {
+      if (!this.cache.has(s.seqId)) this.cache.addSequence(s.seqId);
+      const start = this.cache.seqLen(s.seqId);
+      const r = this.cache.appendSlots(s.seqId, s.tokenIds.length);
+      if (!r.ok) throw new ShapeError(`forward: sequence ${s.seqId}: ${r.reason}`); // checked above
+      if (r.copies.length) throw new ShapeError('forward: copy-on-write pages are not wired into the model step yet');
+      ids.set(s.tokenIds, row);
+      slots.set(r.slots, row);
+      for (let j = 0; j < s.tokenIds.length; j++) positions[row + j] = start + j;
+      row += s.tokenIds.length;
+      if (!allRows) lastRows[i] = row - 1;
+    });
+    const meta = buildPageTable(
+      seqs.map((s) => ({ blockTable: this.cache.blockTable(s.seqId), kvLen: this.cache.seqLen(s.seqId), qLen: s.tokenIds.length })),
+      opts.pageSize,
+    );
+    const work = k.prefill.planWork(meta);
+    const q = (buf: GPUBuffer, data: ArrayBufferView) => writeBuffer(this.ctx, buf, data);
+    q(b.ids, ids);
+    q(b.positions, positions);
+    q(b.slots, slots);
+    q(b.lastRows, lastRows);
+    q(b.step.qoIndptr, meta.qoIndptr);
+    q(b.step.kvIndptr, meta.kvIndptr);
+    q(b.step.kvPageIndices, meta.kvPageIndices);
+    q(b.step.kvLastPageLen, meta.kvLastPageLen);
+    q(b.work, work);
+    q(b.step.params, new Uint8Array(attentionParams(seqs.length, { scale: spec.softmaxScale, causal: true, window: spec.slidingWindow ?? 0 })));
+    q(b.tokens, rmsNormParams(T));
+    q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
+    q(b.kHeadRows, rmsNormParams(T * spec.numKvHeads));
+    q(b.lastTokens, embeddingParams(R));
+    for (const [role, s] of Object.entries(b.projSpecs)) q(b.projParams[role as Proj], matmulParams(s, role === 'lmHead' ? R : T));
+
+    await this.ctx.validated('forward', () => {
+      const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
+      const pass = encoder.beginComputePass({ label: 'forward' });
+      this.encode(pass, T, R, work.length / WORK_ITEM_U32);
+      pass.end();
+      this.ctx.device.queue.submit([encoder.finish()]);
+    });
+    return readFloat32(this.ctx, b.logits, R * spec.vocabSize);
+  }
+
+  /** Every layer, in order, into one pass (WebGPU orders dispatches that share buffers). */
+  private encode(pass: GPUComputePassEncoder, T: number, logitRows: number, numWork: number): void {
+    const { k, spec } = this;
+    const linear = (lin: Linear, M: number) => {
+      if (M <= MATVEC_MAX_TOKENS) k.gemv[lin.role].encode(pass, lin.gemv, M);
+      else k.gemm[lin.role].encode(pass, lin.gemm, M);
+    };
+    k.embedding.encode(pass, this.head.embed, T);
+    this.layers.forEach((L, l) => {
+      if (l === 0) k.normPlain.encode(pass, L.inputNorm, T); // later layers: fused into the previous MLP's end
+      linear(L.q, T);
+      linear(L.kProj, T);
+      linear(L.v, T);
+      if (spec.qkNorm) {
+        k.qNorm!.encode(pass, L.qNorm!, T * spec.numHeads);
+        k.kNorm!.encode(pass, L.kNorm!, T * spec.numKvHeads);
+      }
+      k.rope.encode(pass, this.head.rope, T);
+      k.append.encode(pass, L.append, T);
+      k.prefill.encode(pass, L.attention, numWork);
+      linear(L.o, T);
+      k.normFused.encode(pass, L.postAttentionNorm, T);
+      linear(L.gate, T);
+      linear(L.up, T);
+      k.act.encode(pass, this.head.act, T);
+      linear(L.down, T);
+      k.normFused.encode(pass, L.nextNorm, T);
+    });
+    k.gatherLast.encode(pass, this.head.gatherLast, logitRows);
+    linear(this.head.lmHead, logitRows);
+  }
+
+  /**
+   * Logits for exactly these ids of one new sequence, [ids.length][vocab], row t = the prediction
+   * after token t, fed `chunk` tokens per step (1 = decode, ids.length = prefill).
+   */
+  async logitsForIds(seqId: number, ids: readonly number[], chunk: number): Promise<Float32Array> {
+    const out = new Float32Array(ids.length * this.spec.vocabSize);
+    for (let start = 0; start < ids.length; start += chunk) {
+      const end = Math.min(ids.length, start + chunk);
+      out.set(await this.forward([{ seqId, tokenIds: ids.slice(start, end) }], { allRows: true }), start * this.spec.vocabSize);
+    }
+    return out;
+  }
+
+  free(seqId: number): void {
+    if (this.cache.has(seqId)) this.cache.free(seqId);
+  }
+
+  destroy(): void {
+    for (const o of this.owned) o.destroy();
+    this.weights.clear();
+  }
+}
+
+interface Kernels {
+  embedding: Embedding;
+  gatherLast: Embedding;
+  normPlain: RmsNorm;
+  normFused: RmsNorm;
+  qNorm?: RmsNorm;
+  kNorm?: RmsNorm;
+  rope: Rope;
+  append: KvAppend;
+  prefill: FlashPrefill;
+  act: GatedActivation;
+  gemm: Record<Proj, MatMul>;
+  gemv: Record<Proj, MatVec>;
+}
+
+async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSpec, opts: Required<TransformerOptions>): Promise<Kernels> {
+  const wd = opts.weightDtype;
+  const norm = { dim: spec.hiddenSize, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne };
+  // qwen3 q/k norm: rows = tokens x heads, normalised in place over head_dim.
+  const headNorm = () => RmsNorm.create(ctx, { dim: spec.headDim, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne, inPlace: true });
+  const specs = projSpecs(spec, wd);
+  const gemm = {} as Record<Proj, MatMul>;
+  const gemv = {} as Record<Proj, MatVec>;
+  for (const [role, s] of Object.entries(specs) as [Proj, MatmulSpec][]) {
+    gemm[role] = await MatMul.create(ctx, s);
+    gemv[role] = await MatVec.create(ctx, s);
+  }
+  return {
+    embedding: await Embedding.create(ctx, { vocab: spec.vocabSize, dim: spec.hiddenSize, tableDtype: wd, scale: spec.embedScale }),
+    gatherLast: await Embedding.create(ctx, { vocab: opts.maxTokens, dim: spec.hiddenSize, tableDtype: 'f32' }),
+    normPlain: await RmsNorm.create(ctx, norm),
+    normFused: await RmsNorm.create(ctx, { ...norm, fused: true }),
+    qNorm: spec.qkNorm ? await headNorm() : undefined,
+    kNorm: spec.qkNorm ? await headNorm() : undefined,
+    rope: await Rope.create(ctx, {
+      rotaryDim: spec.rope.rotaryDim,
+      interleaved: spec.rope.interleaved,
+      attentionFactor: ropeAttentionFactor(spec),
+      q: { heads: spec.numHeads, headStride: spec.headDim },
+      k: { heads: spec.numKvHeads, headStride: spec.headDim },
+    }),
+    append: await KvAppend.create(ctx, attn),
+    prefill: await FlashPrefill.create(ctx, attn),
+    act: await GatedActivation.create(ctx, { intermediate: spec.intermediateSize, activation: spec.activation === 'silu' ? 'silu' : 'geluTanh', layout: 'split' }),
+    gemm,
+    gemv,
+  };
+}
+
+/** The shape of every projection; the same for all layers. */
+function projSpecs(spec: ModelSpec, wd: WeightDtype): Record<Proj, MatmulSpec> {
+  const H = spec.hiddenSize;
+  const bias = spec.attentionBias;
+  return {
+    q: { N: spec.numHeads * spec.headDim, K: H, weightDtype: wd, bias },
+    k: { N: spec.numKvHeads * spec.headDim, K: H, weightDtype: wd, bias },
+    v: { N: spec.numKvHeads * spec.headDimV, K: H, weightDtype: wd, bias },
+    o: { N: H, K: spec.numHeads * spec.headDimV, weightDtype: wd, bias: false },
+    gate: { N: spec.intermediateSize, K: H, weightDtype: wd, bias: false },
+    up: { N: spec.intermediateSize, K: H, weightDtype: wd, bias: false },
+    down: { N: H, K: spec.intermediateSize, weightDtype: wd, bias: false },
+    lmHead: { N: spec.vocabSize, K: H, weightDtype: wd, bias: false },
+  };
+}
+
+interface Buffers {
+  ids: GPUBuffer; // u32 [maxTokens]
+  positions: GPUBuffer; // u32 [maxTokens]
+  slots: GPUBuffer; // i32 [maxTokens]
+  lastRows: GPUBuffer; // u32 [maxLogitRows]: rows whose logits the step returns
+  h: GPUBuffer; // f32 [maxTokens][hidden]: the residual stream
+  xn: GPUBuffer; // f32 [maxTokens][hidden]: normalised h
+  q: GPUBuffer; // f32 [maxTokens][H][D]
+  k: GPUBuffer; // f32 [maxTokens][Hkv][D]
+  v: GPUBuffer; // f32 [maxTokens][Hkv][Dv]
+  attn: GPUBuffer; // f32 [maxTokens][H][Dv]
+  lse: GPUBuffer; // f32 [maxTokens][H]
+  sub: GPUBuffer; // f32 [maxTokens][hidden]: o_proj / down_proj output before the residual add
+  gate: GPUBuffer; // f32 [maxTokens][I]
+  up: GPUBuffer; // f32 [maxTokens][I]
+  act: GPUBuffer; // f32 [maxTokens][I]
+  last: GPUBuffer; // f32 [maxLogitRows][hidden]: final-normed rows whose logits are wanted
+  logits: GPUBuffer; // f32 [maxLogitRows][vocab]
+  invFreq: GPUBuffer; // f32 [rotaryDim / 2]
+  work: GPUBuffer; // WorkItem [max tiles]
+  step: StepBuffers;
+  tokens: GPUBuffer; // uniform { T }
+  qHeadRows: GPUBuffer; // uniform { T * H }
+  kHeadRows: GPUBuffer; // uniform { T * Hkv }
+  lastTokens: GPUBuffer; // uniform { numSeqs }
+  projSpecs: Record<Proj, MatmulSpec>;
+  projParams: Record<Proj, GPUBuffer>; // uniform { M, N, K, hasBias } per projection
+}
+
+async function createBuffers(
+  ctx: GpuContext,
+  spec: ModelSpec,
+  attn: AttentionSpec,
+  opts: Required<TransformerOptions>,
+  k: Kernels,
+  owned: { destroy(): void }[],
+): Promise<Buffers> {
+  const M = opts.maxTokens;
+  const S = opts.maxSeqs;
+  const make = async (label: string, bytes: number, usage = STORAGE) => {
+    const buf = await ctx.createBuffer(`model.${label}`, bytes, usage);
+    owned.push(buf);
+    return buf;
+  };
+  const f32 = (label: string, n: number) => make(label, 4 * n);
+  const uniform = (label: string) => make(label, 16, UNIFORM);
+  const maxTiles = S + Math.ceil((M * attn.groupSize) / k.prefill.tiles.blockM);
+  const pagesPerSeq = Math.ceil(opts.maxContext / opts.pageSize);
+  const invFreq = await f32('invFreq', spec.rope.rotaryDim / 2);
+  writeBuffer(ctx, invFreq, Float32Array.from(ropeInvFrequencies(spec)));
+  const specs = projSpecs(spec, opts.weightDtype);
+  const projParams = {} as Record<Proj, GPUBuffer>;
+  for (const role of Object.keys(specs) as Proj[]) projParams[role] = await uniform(`params.${role}`);
+  return {
+    ids: await f32('ids', M),
+    positions: await f32('positions', M),
+    slots: await f32('slots', M),
+    lastRows: await f32('lastRows', opts.maxLogitRows),
+    h: await f32('h', M * spec.hiddenSize),
+    xn: await f32('xn', M * spec.hiddenSize),
+    q: await f32('q', M * spec.numHeads * spec.headDim),
+    k: await f32('k', M * spec.numKvHeads * spec.headDim),
+    v: await f32('v', M * spec.numKvHeads * spec.headDimV),
+    attn: await f32('attn', M * spec.numHeads * spec.headDimV),
+    lse: await f32('lse', M * spec.numHeads),
+    sub: await f32('sub', M * spec.hiddenSize),
+    gate: await f32('gate', M * spec.intermediateSize),
+    up: await f32('up', M * spec.intermediateSize),
+    act: await f32('act', M * spec.intermediateSize),
+    last: await f32('last', opts.maxLogitRows * spec.hiddenSize),
+    logits: await f32('logits', opts.maxLogitRows * spec.vocabSize),
+    invFreq,
+    work: await make('work', 4 * WORK_ITEM_U32 * maxTiles),
+    step: {
+      qoIndptr: await f32('qoIndptr', S + 1),
+      kvIndptr: await f32('kvIndptr', S + 1),
+      kvPageIndices: await f32('kvPageIndices', S * pagesPerSeq),
+      kvLastPageLen: await f32('kvLastPageLen', S),
+      params: await uniform('attentionParams'),
+    },
+    tokens: await uniform('tokens'),
+    qHeadRows: await uniform('qHeadRows'),
+    kHeadRows: await uniform('kHeadRows'),
+    lastTokens: await uniform('lastTokens'),
+    projSpecs: specs,
+    projParams,
+  };
+}
+
+interface LayerBinds {
+  inputNorm: GPUBindGroup;
+  q: Linear;
+  kProj: Linear;
+  v: Linear;
+  qNorm?: GPUBindGroup;
+  kNorm?: GPUBindGroup;
+  append: GPUBindGroup;
+  attention: GPUBindGroup;
+  o: Linear;
+  postAttentionNorm: GPUBindGroup;
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+  /** h += down; xn = the next layer's input norm, or the final norm after the last layer. */
+  nextNorm: GPUBindGroup;
+}
+
+function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, pool: KvPool, l: number, w: (n: string) => GPUBuffer): LayerBinds {
+  const p = `model.layers.${l}.`;
+  const linear = (role: Proj, weight: string, x: GPUBuffer, y: GPUBuffer, bias?: string): Linear => ({
+    role,
+    gemm: k.gemm[role].bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]),
+    gemv: k.gemv[role].bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]),
+  });
+  const bias = (name: string) => (spec.attentionBias ? `${p}self_attn.${name}.bias` : undefined);
+  const next = l + 1 < spec.numLayers ? `model.layers.${l + 1}.input_layernorm.weight` : 'model.norm.weight';
+  return {
+    inputNorm: k.normPlain.bind({ x: b.h, weight: w(`${p}input_layernorm.weight`), y: b.xn, params: b.tokens }),
+    q: linear('q', `${p}self_attn.q_proj.weight`, b.xn, b.q, bias('q_proj')),
+    kProj: linear('k', `${p}self_attn.k_proj.weight`, b.xn, b.k, bias('k_proj')),
+    v: linear('v', `${p}self_attn.v_proj.weight`, b.xn, b.v, bias('v_proj')),
+    qNorm: spec.qkNorm ? k.qNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
+    kNorm: spec.qkNorm ? k.kNorm!.bind({ x: b.k, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
+    append: k.append.bind(b.k, b.v, b.slots, pool.layers[l], b.tokens),
+    attention: k.prefill.bind(b.q, pool.layers[l], b.step, b.work, b.attn, b.lse),
+    o: linear('o', `${p}self_attn.o_proj.weight`, b.attn, b.sub),
+    postAttentionNorm: k.normFused.bind({ x: b.sub, residual: b.h, weight: w(`${p}post_attention_layernorm.weight`), y: b.xn, params: b.tokens }),
+    gate: linear('gate', `${p}mlp.gate_proj.weight`, b.xn, b.gate),
+    up: linear('up', `${p}mlp.up_proj.weight`, b.xn, b.up),
+    down: linear('down', `${p}mlp.down_proj.weight`, b.act, b.sub),
+    nextNorm: k.normFused.bind({ x: b.sub, residual: b.h, weight: w(next), y: b.xn, params: b.tokens }),
+  };
+}
+
+interface HeadBinds {
+  embed: GPUBindGroup;
+  rope: GPUBindGroup;
+  act: GPUBindGroup;
+  gatherLast: GPUBindGroup;
+  lmHead: Linear;
+}
+
+function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPUBuffer): HeadBinds {
+  const lm = spec.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  return {
+    embed: k.embedding.bind({ ids: b.ids, table: w('model.embed_tokens.weight'), out: b.h, params: b.tokens }),
+    rope: k.rope.bind({ q: b.q, k: b.k, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
+    act: k.act.bind({ gate: b.gate, up: b.up, out: b.act, params: b.tokens }),
+    gatherLast: k.gatherLast.bind({ ids: b.lastRows, table: b.xn, out: b.last, params: b.lastTokens }),
+    lmHead: {
+      role: 'lmHead',
+      gemm: k.gemm.lmHead.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead),
+      gemv: k.gemv.lmHead.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead),
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The GPU forward pass on tiny random checkpoints written to disk, loaded through the real loader,
+ * against the float64 reference forward: prefill, decode (one token per step through the KV
+ * cache) and chunked prefill must all give the reference logits (rel L2 < 1e-3 with f32 weights,
+ * < 1e-2 with f16 weights and KV).
+ */
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/model/config';
+import { Transformer } from '../../src/model/transformer';
+import { referenceForward } from '../../src/reference/transformer';
+import { relL2 } from '../../src/reference/attention';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/sources/halfFloat';
+import { folderSource, loadModelFiles } from '../../src/sources/modelSource';
+import { configs, lookup, randomIds, randomWeights, writeCheckpoint } from '../helpers/tinyModels';
+import { gpu } from './harness';
+
+const T = 9;
+
+async function checkFamily(family: string, dtype: 'f32' | 'f16') {
+  const config = configs[family];
+  const spec = parseConfig(config);
+  const weights = randomWeights(spec);
+  if (dtype === 'f16') for (const w of weights.values()) w.set(w.map((x) => f16BitsToF32(f32ToF16Bits(x))));
+  const dir = writeCheckpoint(config, weights, dtype === 'f16' ? 'F16' : 'F32');
+  const ids = randomIds(T, spec.vocabSize);
+  const ref = referenceForward(spec, lookup(weights), ids);
+  const ctx = await gpu();
+  const model = await Transformer.load(ctx, await loadModelFiles(folderSource(dir)), {
+    weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxTokens: 16, maxSeqs: 4, maxLogitRows: 16, maxContext: 64,
+  });
+  try {
+    const tol = dtype === 'f32' ? 1e-3 : 1e-2;
+    for (const [mode, chunk] of [['prefill', T], ['decode', 1], ['chunked:4', 4]] as const) {
+      const seqId = chunk;
+      const got = await model.logitsForIds(seqId, ids, chunk);
+      expect(relL2(got, ref), `${family} ${dtype} ${mode}`).toBeLessThan(tol);
+      model.free(seqId);
+    }
+    expect(model.cache.stats().usedPages).toBe(0);
+  } finally {
+    model.destroy();
+  }
+}
+
+describe('GPU forward pass vs float64 reference', () => {
+  for (const family of ['llama', 'llama3', 'mistral', 'qwen2', 'qwen3', 'gemma']) {
+    it(`${family} [f32 weights and KV]`, () => checkFamily(family, 'f32'));
+  }
+  it('llama [f16 weights and KV]', () => checkFamily('llama', 'f16'));
+
+  it('batches sequences in one step and refuses what does not fit, changing nothing', async () => {
+    const config = configs.llama;
+    const spec = parseConfig(config);
+    const weights = randomWeights(spec);
+    const dir = writeCheckpoint(config, weights);
+    const a = randomIds(6, spec.vocabSize);
+    const b = randomIds(3, spec.vocabSize);
+    const refA = referenceForward(spec, lookup(weights), a);
+    const refB = referenceForward(spec, lookup(weights), b);
+    const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir)), {
+      weightDtype: 'f32', kvDtype: 'f32', pageSize: 4, maxTokens: 16, maxSeqs: 4, maxContext: 16, numPages: 6,
+    });
+    try {
+      const V = spec.vocabSize;
+      const last = await model.forward([{ seqId: 1, tokenIds: a }, { seqId: 2, tokenIds: b }]);
+      expect(relL2(last.subarray(0, V), refA.subarray(5 * V, 6 * V))).toBeLessThan(1e-3);
+      expect(relL2(last.subarray(V, 2 * V), refB.subarray(2 * V, 3 * V))).toBeLessThan(1e-3);
+      const before = model.cache.stats();
+      await expect(model.forward([{ seqId: 3, tokenIds: randomIds(17, V) }])).rejects.toThrow(/17 tokens in one step/);
+      await expect(model.forward([{ seqId: 1, tokenIds: randomIds(11, V) }])).rejects.toThrow(/past the context of 16/);
+      await expect(model.forward([{ seqId: 3, tokenIds: randomIds(13, V) }])).rejects.toThrow(/needs 4 KV pages, 3 are free/);
+      await expect(model.forward([{ seqId: 3, tokenIds: [V] }])).rejects.toThrow(/outside the vocabulary/);
+      expect(model.cache.stats()).toEqual(before);
+      expect(model.cache.has(3)).toBe(false);
+    } finally {
+      model.destroy();
+    }
+  });
+});
