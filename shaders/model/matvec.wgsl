@@ -10,7 +10,7 @@
 // workgroup memory; lanes 0..M-1 then write token m's 4 outputs.
 // Rows past N (last strip when N % 4 != 0) read row N - 1 again and are not written.
 //
-// Workgroup: WG lanes (a power of two, 64). Workgroup memory: 16 * MAX_TOKENS * WG bytes (8 KiB).
+// Workgroup: WG lanes (a power of two >= MAX_TOKENS, 64). Workgroup memory: 16 * MAX_TOKENS * WG bytes (8 KiB).
 // Grid: (x, y) with x * y >= ceil(N / 4) strips, x <= maxComputeWorkgroupsPerDimension; strip =
 // wid.y * x + wid.x. e.g. N 4096 -> 1024 strips -> (1024, 1); N 257 -> 65 strips (row 256 alone).
 //
