@@ -52,6 +52,35 @@ options:
 exit codes: 0 ok, 1 runtime failure, 2 malformed input or usage`,
     run: attentionCommand,
   },
+  logits: {
+    summary: 'run token ids through a model and write the logits after every token',
+    usage: `usage: webattn logits --model <folder|url|org/name> --ids 3,17,42 [--mode prefill|decode|chunked:N] --out logits.safetensors
+       [--weight-dtype f16|f32] [--kv-dtype f16|f32]
+
+Runs exactly these ids (no BOS added) through the model on the GPU and writes F32 logits
+[T, vocab]: row t is the prediction after token t. prefill: all ids in one step; decode: one token
+per step through the paged KV cache; chunked:N: N tokens per step. All three agree.
+Only config.json and the weights are needed (no tokenizer).`,
+    run: logitsCommand,
+  },
+  info: {
+    summary: 'describe a model: family, attention variant, parameters, KV bytes per token',
+    usage: `usage: webattn info --model <folder|url|org/name> [--context N]
+
+Prints the family, the attention variant and head counts, the parameter count, KV bytes per token
+(f16 and f32) and what --context tokens of KV cost (default: the config's max_position_embeddings).`,
+    run: infoCommand,
+  },
+  generate: {
+    summary: 'generate text from a prompt, streamed, then prefill / decode tokens/s',
+    usage: `usage: webattn generate --model <folder|url|org/name> --prompt "..." [--chat] [--max-new-tokens N]
+       [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
+       [--weight-dtype f16|f32] [--kv-dtype f16|f32]
+
+Streams the continuation to stdout; --chat wraps the prompt in the model's chat template as a
+user message. Temperature 0 is greedy. Ends with prefill and decode tokens/s and KV bytes used.`,
+    run: generateCommand,
+  },
   bench: {
     summary: 'benchmark the attention kernels on this adapter (flash vs naive, decode vs copy bandwidth)',
     usage: `usage: webattn bench [--quick] [--reps N] [--json FILE]
@@ -109,7 +138,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    const input = e instanceof UsageError || e instanceof CaseError || e instanceof SafetensorsError;
+    // Bad input (options, case files, checkpoints, prompts that do not fit) exits 2; the rest 1.
+    const input =
+      e instanceof UsageError || e instanceof CaseError || e instanceof SafetensorsError ||
+      ['ModelConfigError', 'ModelSourceError', 'WeightError', 'ShapeError'].includes((e as Error)?.name);
     if (process.env.WEBATTN_DEBUG) console.error(e);
     else console.error(`webattn ${name}: ${oneLine(e)}`);
     return input ? 2 : 1;
@@ -220,6 +252,163 @@ async function benchCommand(argv: string[]): Promise<number> {
       console.error(`webattn bench: wrote ${opts.json}`);
     }
     return 0;
+  } finally {
+    ctx.destroy();
+  }
+}
+
+/** A non-negative number option, or undefined; a UsageError naming the option otherwise. */
+function numberOption(name: string, text: string | undefined, integer = false): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be a non-negative ${integer ? 'integer' : 'number'}, got '${text}'`);
+  }
+  return n;
+}
+
+function dtypeOption(name: string, text: string | undefined): 'f16' | 'f32' | undefined {
+  if (text === undefined || text === 'f16' || text === 'f32') return text;
+  throw new UsageError(`--${name} must be f16 or f32, got '${text}'`);
+}
+
+async function openModel(model: string | undefined, needTokenizer: boolean) {
+  if (model === undefined) throw new UsageError('--model is required (a folder, a URL or a Hugging Face repo id)');
+  const { resolveSource, loadModelFiles } = await import('./sources/modelSource');
+  return loadModelFiles(await resolveSource(model), {
+    needTokenizer,
+    onProgress: (p) => {
+      if (p.loadedBytes === p.totalBytes && p.totalBytes > 1 << 20) console.error(`webattn: loaded ${p.file} (${(p.totalBytes / 2 ** 20).toFixed(1)} MiB)`);
+    },
+  });
+}
+
+async function logitsCommand(argv: string[]): Promise<number> {
+  const opts = options(argv, {
+    model: { type: 'string' }, ids: { type: 'string' }, mode: { type: 'string' }, out: { type: 'string' },
+    'weight-dtype': { type: 'string' }, 'kv-dtype': { type: 'string' },
+  });
+  if (opts.ids === undefined) throw new UsageError('--ids is required, e.g. --ids 3,17,42');
+  if (opts.out === undefined) throw new UsageError('--out is required (where to write logits.safetensors)');
+  const ids = opts.ids.split(',').map((t) => {
+    const n = Number(t.trim());
+    if (t.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`--ids: '${t}' is not a token id`);
+    return n;
+  });
+  const mode = opts.mode ?? 'prefill';
+  let chunk: number;
+  if (mode === 'prefill') chunk = ids.length;
+  else if (mode === 'decode') chunk = 1;
+  else if (/^chunked:[1-9][0-9]*$/.test(mode)) chunk = Number(mode.slice(8));
+  else throw new UsageError(`--mode must be prefill, decode or chunked:N, got '${mode}'`);
+  const weightDtype = dtypeOption('weight-dtype', opts['weight-dtype']) ?? 'f32';
+  const kvDtype = dtypeOption('kv-dtype', opts['kv-dtype']) ?? 'f32';
+  const files = await openModel(opts.model, false);
+  const { parseConfig } = await import('./model/config');
+  const spec = parseConfig(files.config, `${files.source}: config.json`);
+  const bad = ids.find((i) => i >= spec.vocabSize);
+  if (bad !== undefined) throw new UsageError(`--ids: ${bad} is outside the vocabulary (0..${spec.vocabSize - 1})`);
+  const { createContext } = await import('./gpu/context');
+  const { Transformer } = await import('./model/transformer');
+  const ctx = await createContext();
+  console.error(`webattn logits: adapter: ${ctx.adapterDescription}`);
+  try {
+    const model = await Transformer.load(ctx, files, {
+      weightDtype, kvDtype, maxTokens: chunk, maxSeqs: 1, maxLogitRows: chunk, maxContext: ids.length, numPages: Math.ceil(ids.length / 16),
+    });
+    try {
+      const logits = await model.logitsForIds(1, ids, chunk);
+      await writeFile(opts.out, writeSafetensors({ logits: { dtype: 'F32', shape: [ids.length, spec.vocabSize], data: logits } }, { mode, adapter: ctx.adapterDescription }));
+      console.log(`wrote logits [${ids.length}, ${spec.vocabSize}] to ${opts.out}`);
+      return 0;
+    } finally {
+      model.destroy();
+    }
+  } finally {
+    ctx.destroy();
+  }
+}
+
+async function infoCommand(argv: string[]): Promise<number> {
+  const opts = options(argv, { model: { type: 'string' }, context: { type: 'string' } });
+  if (opts.model === undefined) throw new UsageError('--model is required (a folder, a URL or a Hugging Face repo id)');
+  const { resolveSource } = await import('./sources/modelSource');
+  const source = await resolveSource(opts.model);
+  const bytes = await source.readFile('config.json');
+  if (!bytes) throw new UsageError(`${source.name}: config.json: missing`);
+  const { parseConfig, expectedTensors } = await import('./model/config');
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new UsageError(`${source.name}: config.json: not valid JSON (${(e as Error).message})`);
+  }
+  const spec = parseConfig(json, `${source.name}: config.json`);
+  const { kvBytesPerToken } = await import('./kv/accounting');
+  const context = numberOption('context', opts.context, true) ?? spec.maxPositionEmbeddings;
+  let params = 0;
+  for (const shape of expectedTensors(spec).values()) params += shape.reduce((a, b) => a * b, 1);
+  const kv = (dtype: 'f16' | 'f32') => kvBytesPerToken({
+    variant: spec.attention, numLayers: spec.numLayers, numKvHeads: spec.numKvHeads, headDimQK: spec.headDim, headDimV: spec.headDimV,
+    latentDim: spec.mla?.kvLoraRank, ropeDim: spec.mla?.qkRopeHeadDim, dtype,
+  });
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  console.log(`${source.name}: ${spec.family}, ${spec.numLayers} layers, hidden ${spec.hiddenSize}, vocab ${spec.vocabSize}`);
+  console.log(`attention: ${spec.attention.toUpperCase()}, ${spec.numHeads} query heads, ${spec.attention === 'mla' ? `latent ${spec.mla!.kvLoraRank} + rope ${spec.mla!.qkRopeHeadDim}` : `${spec.numKvHeads} KV heads of ${spec.headDim}`}`);
+  console.log(`parameters: ${(params / 1e6).toFixed(1)} M`);
+  console.log(`KV per token: ${kv('f16')} bytes in f16, ${kv('f32')} in f32`);
+  console.log(`KV for ${context} tokens: ${mib(kv('f16') * context)} in f16, ${mib(kv('f32') * context)} in f32`);
+  return 0;
+}
+
+async function generateCommand(argv: string[]): Promise<number> {
+  const opts = options(argv, {
+    model: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' }, 'max-new-tokens': { type: 'string' },
+    temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
+    'repetition-penalty': { type: 'string' }, seed: { type: 'string' }, 'weight-dtype': { type: 'string' }, 'kv-dtype': { type: 'string' },
+  });
+  if (opts.prompt === undefined) throw new UsageError('--prompt is required');
+  const maxNewTokens = numberOption('max-new-tokens', opts['max-new-tokens'], true) ?? 128;
+  const sampling = {
+    temperature: numberOption('temperature', opts.temperature),
+    topK: numberOption('top-k', opts['top-k'], true),
+    topP: numberOption('top-p', opts['top-p']),
+    minP: numberOption('min-p', opts['min-p']),
+    repetitionPenalty: numberOption('repetition-penalty', opts['repetition-penalty']),
+    seed: numberOption('seed', opts.seed, true),
+  };
+  const files = await openModel(opts.model, true);
+  const { loadTokenizer } = await import('./tokenizer/tokenizer');
+  const tokenizer = loadTokenizer(files.tokenizer as object, (files.tokenizerConfig ?? {}) as object, {
+    eosSources: [files.generationConfig as { eos_token_id?: number | number[] } | null, files.config as { eos_token_id?: number | number[] }],
+  });
+  const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: opts.prompt }], { addGenerationPrompt: true }) : opts.prompt;
+  const ids = tokenizer.encode(text, { addSpecialTokens: !opts.chat });
+  const { createContext } = await import('./gpu/context');
+  const { Transformer } = await import('./model/transformer');
+  const { generate } = await import('./model/generate');
+  const ctx = await createContext();
+  console.error(`webattn generate: adapter: ${ctx.adapterDescription}`);
+  try {
+    const model = await Transformer.load(ctx, files, {
+      weightDtype: dtypeOption('weight-dtype', opts['weight-dtype']),
+      kvDtype: dtypeOption('kv-dtype', opts['kv-dtype']),
+      maxSeqs: 1,
+      maxContext: ids.length + maxNewTokens,
+    });
+    try {
+      const stats: Record<string, unknown> = {};
+      for await (const piece of generate(model, tokenizer, ids, { ...sampling, maxNewTokens }, stats)) process.stdout.write(piece);
+      process.stdout.write('\n');
+      const s = stats as { promptTokens: number; generatedTokens: number; prefillMs: number; decodeMs: number; kvBytes: number; stop: string };
+      const rate = (n: number, ms: number) => (ms > 0 ? (n / (ms / 1000)).toFixed(1) : '-');
+      console.error(
+        `webattn generate: prefill ${s.promptTokens} tokens at ${rate(s.promptTokens, s.prefillMs)} tok/s, decode ${s.generatedTokens} tokens at ${rate(s.generatedTokens - 1, s.decodeMs)} tok/s, KV ${(s.kvBytes / 1024).toFixed(1)} KiB, stop: ${s.stop}`,
+      );
+      return 0;
+    } finally {
+      model.destroy();
+    }
   } finally {
     ctx.destroy();
   }

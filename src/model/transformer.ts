@@ -248,6 +248,12 @@ export class Transformer {
     return out;
   }
 
+  /** KV bytes a sequence holds now, over all layers (whole pages). */
+  kvBytes(seqId: number): number {
+    if (!this.cache.has(seqId)) return 0;
+    return this.cache.blockTable(seqId).length * (this.pool.totalBytes / this.opts.numPages);
+  }
+
   free(seqId: number): void {
     if (this.cache.has(seqId)) this.cache.free(seqId);
   }

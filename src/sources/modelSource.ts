@@ -267,3 +267,20 @@ export async function loadModelFiles(
     tensorNames: () => [...owner.keys()],
   };
 }
+
+/**
+ * A source from what a user typed: an http(s) URL, an existing local folder (Node), or a Hugging
+ * Face repo id `org/name`.
+ */
+export async function resolveSource(model: string): Promise<ModelSource> {
+  if (/^https?:\/\//.test(model)) return urlSource(model);
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    const fs = await import('node:fs');
+    if (fs.existsSync(model)) {
+      if (!fs.statSync(model).isDirectory()) throw new ModelSourceError(`${model}: not a folder (give the folder that holds config.json)`);
+      return folderSource(model);
+    }
+  }
+  if (/^[\w.-]+\/[\w.-]+$/.test(model)) return hubSource(model);
+  throw new ModelSourceError(`${model}: no such folder, and not a URL or a Hugging Face repo id (org/name)`);
+}
