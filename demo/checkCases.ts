@@ -6,6 +6,7 @@
  * Tolerances as in test/gpu: f32 KV < 1e-4, f16 KV < 5e-3.
  */
 import { attention, referenceAttention, relL2, type AttentionArgs, type GpuContext } from '../src/index';
+import { randomArray, rng } from '../src/reference/random';
 
 export interface CheckCase {
   name: string;
@@ -43,21 +44,6 @@ export function describeShape(c: CheckCase): string {
   const dims = c.mla ? `latent ${c.mla.latentDim}+${c.mla.ropeDim}` : `d ${c.headDim}`;
   return `${c.numHeads}/${c.numKvHeads} heads, ${dims}, Q ${c.seqLensQ.join('+')} over KV ${c.seqLensKV.join('+')}`;
 }
-
-/** Mulberry32: small, fast, seeded (the seed is shown, so a failure can be replayed). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Uniform in [-1, 1): never zeros, so a kernel that writes nothing cannot pass. */
-const randomArray = (n: number, rand: () => number) => Float32Array.from({ length: n }, () => rand() * 2 - 1);
 
 export async function runCheckCase(ctx: GpuContext, c: CheckCase, seed = (Math.random() * 2 ** 32) >>> 0): Promise<CheckResult> {
   const rand = rng(seed);

@@ -19,21 +19,4 @@ export function expectedShaderF16(): boolean | undefined {
   return undefined;
 }
 
-/** Mulberry32: small, fast, seeded. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Uniform in [-amp, amp), never all zeros. */
-export function randomArray(n: number, rand: () => number, amp = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * amp;
-  return a;
-}
+export { randomArray, rng } from '../../src/reference/random';
