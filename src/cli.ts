@@ -83,7 +83,7 @@ user message. Temperature 0 is greedy. Ends with prefill and decode tokens/s and
   },
   bench: {
     summary: 'benchmark the attention kernels on this adapter (flash vs naive, decode vs copy bandwidth)',
-    usage: `usage: webattn bench [--quick] [--reps N] [--json FILE]
+    usage: `usage: webattn bench [--quick] [--reps N] [--json FILE] [--only NAME]
 
 Runs the benchmark definitions of src/bench/attentionBench.ts (the demo's bench page runs the same
 ones): GQA 32/8 heads, d 128, f16 KV; a copy kernel (bandwidth ceiling); split-KV decode at
@@ -93,7 +93,8 @@ three-pass attention, checked before it is timed. Prints a markdown table.
 options:
   --quick       small shapes (a minute on a software adapter)
   --reps N      timed repetitions per row (default 5, quick 3); the median is reported
-  --json FILE   also write the report: { adapter, features, timing, date, rows, skipped }`,
+  --json FILE   also write the report: { adapter, features, timing, date, rows, skipped }
+  --only NAME   only the variants whose name contains NAME (e.g. mla, gqa); the copy row always runs`,
     run: benchCommand,
   },
 };
@@ -229,7 +230,7 @@ async function attentionCommand(argv: string[]): Promise<number> {
 }
 
 async function benchCommand(argv: string[]): Promise<number> {
-  const opts = options(argv, { quick: { type: 'boolean' }, reps: { type: 'string' }, json: { type: 'string' } });
+  const opts = options(argv, { quick: { type: 'boolean' }, reps: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' } });
   let reps: number | undefined;
   if (opts.reps !== undefined) {
     reps = /^[1-9][0-9]*$/.test(opts.reps) ? Number(opts.reps) : NaN;
@@ -243,6 +244,7 @@ async function benchCommand(argv: string[]): Promise<number> {
     const report = await runAttentionBench(ctx, {
       quick: opts.quick === true,
       reps,
+      only: opts.only,
       onProgress: (m) => console.error(`webattn bench: ${m}`),
       onRow: (r) => console.error(`webattn bench:   ${r.name}: ${r.medianMs.toFixed(3)} ms, ${r.gbPerSecond.toFixed(2)} GB/s`),
     });

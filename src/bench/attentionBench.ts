@@ -60,6 +60,8 @@ export interface BenchOptions {
   onProgress?: (msg: string) => void;
   onRow?: (row: BenchRow) => void;
   signal?: AbortSignal;
+  /** Run only the models whose variant name contains this (e.g. 'mla'); the copy row always runs. */
+  only?: string;
 }
 
 /** One attention configuration and the shapes it is measured at. */
@@ -168,7 +170,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
         });
       }
     };
-    for (const m of suite.models) {
+    for (const m of suite.models.filter((x) => !opts.only || x.variant.includes(opts.only!))) {
       for (const batch of m.batches) for (const len of m.decode) await run(m, 'decode', batch, len);
       for (const len of m.prefill) await run(m, 'prefill', 1, len);
     }
