@@ -10,6 +10,8 @@ const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STOR
 const MAP_MODE_READ = 0x1;
 export const STORAGE = USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC;
 export const UNIFORM = USAGE.UNIFORM | USAGE.COPY_DST;
+/** A host-readable buffer that copies land in (readback staging). */
+export const MAP_READ_COPY_DST = USAGE.MAP_READ | USAGE.COPY_DST;
 
 /** A storage buffer holding `data` (padded to 16 bytes). */
 export async function uploadBuffer(
@@ -47,7 +49,7 @@ export async function readBuffer(
   const staging = ctx.device.createBuffer({
     label: `${buffer.label}.readback`,
     size,
-    usage: USAGE.MAP_READ | USAGE.COPY_DST,
+    usage: MAP_READ_COPY_DST,
   });
   const encoder = ctx.device.createCommandEncoder({ label: 'readBuffer' });
   encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);

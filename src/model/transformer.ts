@@ -14,7 +14,7 @@
  * then the last row of each sequence is gathered and multiplied by the LM head.
  */
 import type { GpuContext } from '../gpu/context';
-import { readFloat32, STORAGE, UNIFORM, writeBuffer } from '../gpu/buffers';
+import { MAP_READ_COPY_DST, STORAGE, UNIFORM, writeBuffer } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
 import { KvCacheManager } from '../kv/kvCacheManager';
 import { KvPool, maxPagesPerLayer } from '../kv/kvPool';
@@ -198,9 +198,14 @@ export class Transformer {
       const pass = encoder.beginComputePass({ label: 'forward' });
       this.encode(pass, T, R, work.length / WORK_ITEM_U32);
       pass.end();
+      encoder.copyBufferToBuffer(b.logits, 0, b.logitsReadback, 0, 4 * R * spec.vocabSize);
       this.ctx.device.queue.submit([encoder.finish()]);
     });
-    return readFloat32(this.ctx, b.logits, R * spec.vocabSize);
+    // The readback buffer is preallocated too: a decode step creates no GPU object.
+    await b.logitsReadback.mapAsync(0x1 /* GPUMapMode.READ */, 0, 4 * R * spec.vocabSize);
+    const logits = new Float32Array(b.logitsReadback.getMappedRange(0, 4 * R * spec.vocabSize).slice(0));
+    b.logitsReadback.unmap();
+    return logits;
   }
 
   /** Every layer, in order, into one pass (WebGPU orders dispatches that share buffers). */
@@ -347,6 +352,7 @@ interface Buffers {
   act: GPUBuffer; // f32 [maxTokens][I]
   last: GPUBuffer; // f32 [maxLogitRows][hidden]: final-normed rows whose logits are wanted
   logits: GPUBuffer; // f32 [maxLogitRows][vocab]
+  logitsReadback: GPUBuffer; // f32 [maxLogitRows][vocab], MAP_READ: the step's only readback
   invFreq: GPUBuffer; // f32 [rotaryDim / 2]
   work: GPUBuffer; // WorkItem [max tiles]
   step: StepBuffers;
@@ -400,6 +406,7 @@ async function createBuffers(
     act: await f32('act', M * spec.intermediateSize),
     last: await f32('last', opts.maxLogitRows * spec.hiddenSize),
     logits: await f32('logits', opts.maxLogitRows * spec.vocabSize),
+    logitsReadback: await make('logitsReadback', 4 * opts.maxLogitRows * spec.vocabSize, MAP_READ_COPY_DST),
     invFreq,
     work: await make('work', 4 * WORK_ITEM_U32 * maxTiles),
     step: {
