@@ -11,7 +11,8 @@
 import type { GpuContext } from '../gpu/context';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../gpu/buffers';
 import { median, PassTimer, type TimingSource } from '../gpu/timer';
-import { MatMul, matmulParams, type WeightDtype } from '../kernels/matmul';
+import { MatMul, matmulParams } from '../kernels/matmul';
+import type { WeightDtype } from '../model/weights';
 import { MatVec } from '../kernels/matvec';
 import { relL2 } from '../reference/attention';
 import { f16BitsToF32, f32ArrayToF16 } from '../sources/halfFloat';

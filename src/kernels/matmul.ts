@@ -15,7 +15,7 @@ import storageF32 from '../../shaders/kv/storageF32.wgsl?raw';
 import storageF16Packed from '../../shaders/kv/storageF16Packed.wgsl?raw';
 import matmulWgsl from '../../shaders/model/matmul.wgsl?raw';
 
-export type WeightDtype = 'f32' | 'f16';
+import type { WeightDtype } from '../model/weights';
 
 export interface MatmulSpec {
   /** Output features (rows of W). */

@@ -222,8 +222,8 @@ export class Transformer {
       linear(L.kProj, T);
       linear(L.v, T);
       if (spec.qkNorm) {
-        k.qNorm!.encode(pass, L.qNorm!, T * spec.numHeads);
-        k.kNorm!.encode(pass, L.kNorm!, T * spec.numKvHeads);
+        k.headNorm!.encode(pass, L.qNorm!, T * spec.numHeads);
+        k.headNorm!.encode(pass, L.kNorm!, T * spec.numKvHeads);
       }
       k.rope.encode(pass, this.head.rope, T);
       k.append.encode(pass, L.append, T);
@@ -274,8 +274,8 @@ interface Kernels {
   gatherLast: Embedding;
   normPlain: RmsNorm;
   normFused: RmsNorm;
-  qNorm?: RmsNorm;
-  kNorm?: RmsNorm;
+  /** qwen3 q/k norm: one kernel, bound once for q rows and once for k rows. */
+  headNorm?: RmsNorm;
   rope: Rope;
   append: KvAppend;
   prefill: FlashPrefill;
@@ -287,8 +287,6 @@ interface Kernels {
 async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSpec, opts: Required<TransformerOptions>): Promise<Kernels> {
   const wd = opts.weightDtype;
   const norm = { dim: spec.hiddenSize, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne };
-  // qwen3 q/k norm: rows = tokens x heads, normalised in place over head_dim.
-  const headNorm = () => RmsNorm.create(ctx, { dim: spec.headDim, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne, inPlace: true });
   const specs = projSpecs(spec, wd);
   const gemm = {} as Record<Proj, MatMul>;
   const gemv = {} as Record<Proj, MatVec>;
@@ -301,8 +299,10 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     gatherLast: await Embedding.create(ctx, { vocab: opts.maxTokens, dim: spec.hiddenSize, tableDtype: 'f32' }),
     normPlain: await RmsNorm.create(ctx, norm),
     normFused: await RmsNorm.create(ctx, { ...norm, fused: true }),
-    qNorm: spec.qkNorm ? await headNorm() : undefined,
-    kNorm: spec.qkNorm ? await headNorm() : undefined,
+    // rows = tokens x heads, normalised in place over head_dim
+    headNorm: spec.qkNorm
+      ? await RmsNorm.create(ctx, { dim: spec.headDim, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne, inPlace: true })
+      : undefined,
     rope: await Rope.create(ctx, {
       rotaryDim: spec.rope.rotaryDim,
       interleaved: spec.rope.interleaved,
@@ -345,7 +345,7 @@ interface Buffers {
   k: GPUBuffer; // f32 [maxTokens][Hkv][D]
   v: GPUBuffer; // f32 [maxTokens][Hkv][Dv]
   attn: GPUBuffer; // f32 [maxTokens][H][Dv]
-  lse: GPUBuffer; // f32 [maxTokens][H]
+  lse: GPUBuffer; // f32 [maxTokens][H]: flashPrefill writes it; the model does not need it
   sub: GPUBuffer; // f32 [maxTokens][hidden]: o_proj / down_proj output before the residual add
   gate: GPUBuffer; // f32 [maxTokens][I]
   up: GPUBuffer; // f32 [maxTokens][I]
@@ -457,8 +457,8 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
     q: linear('q', `${p}self_attn.q_proj.weight`, b.xn, b.q, bias('q_proj')),
     kProj: linear('k', `${p}self_attn.k_proj.weight`, b.xn, b.k, bias('k_proj')),
     v: linear('v', `${p}self_attn.v_proj.weight`, b.xn, b.v, bias('v_proj')),
-    qNorm: spec.qkNorm ? k.qNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
-    kNorm: spec.qkNorm ? k.kNorm!.bind({ x: b.k, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
+    qNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
+    kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
     append: k.append.bind(b.k, b.v, b.slots, pool.layers[l], b.tokens),
     attention: k.prefill.bind(b.q, pool.layers[l], b.step, b.work, b.attn, b.lse),
     o: linear('o', `${p}self_attn.o_proj.weight`, b.attn, b.sub),

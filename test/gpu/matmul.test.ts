@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
 import { ShapeError } from '../../src/gpu/errors';
-import { MatMul, matmulParams, type MatmulSpec, type WeightDtype } from '../../src/kernels/matmul';
+import { MatMul, matmulParams, type MatmulSpec } from '../../src/kernels/matmul';
+import type { WeightDtype } from '../../src/model/weights';
 import { MatVec } from '../../src/kernels/matvec';
 import { referenceMatmul } from '../../src/reference/matmul';
 import { relL2 } from '../../src/reference/attention';
