@@ -50,3 +50,16 @@ export type { AttentionVariant, KvDtype, KvSpec, KvMemory } from './kv/accountin
 // Benchmarks (the same definitions as `npm run bench` and the demo's bench page)
 export { runAttentionBench, formatBenchTable } from './bench/attentionBench';
 export type { BenchRow, BenchReport, BenchOptions } from './bench/attentionBench';
+
+// Model runtime: sources (folder / URL / hub / picked files), tokenizer, forward pass, generation
+export { resolveSource, loadModelFiles, folderSource, urlSource, hubSource, filesSource, browserCache, diskCache, ModelSourceError } from './sources/modelSource';
+export type { ModelSource, ModelFiles, LoadProgress, FileCache } from './sources/modelSource';
+export { loadTokenizer, Tokenizer } from './tokenizer/tokenizer';
+export type { LoadTokenizerOptions, TokenizerConfig, EncodeOptions, DecodeOptions, StreamDecoder } from './tokenizer/tokenizer';
+export { parseConfig, ModelConfigError, SUPPORTED_MODEL_TYPES } from './model/config';
+export type { ModelSpec, ModelFamily } from './model/config';
+export { Transformer } from './model/transformer';
+export type { TransformerOptions, StepSequence } from './model/transformer';
+export { generate } from './model/generate';
+export type { GenerateOptions, GenerateStats } from './model/generate';
+export type { SamplingParams, StopReason } from './model/sampling';
