@@ -76,6 +76,16 @@ export class SplitKvDecode {
     return { work, slotIndptr, numSlots: slot, chunkSize };
   }
 
+  /**
+   * The most slots and work items plan() can return for numSeqs sequences of at most maxKvLen keys
+   * each (chunks hold >= MIN_CHUNK keys), for callers that size their buffers once.
+   * e.g. 16 sequences up to 4096 keys, one row tile: 16 * ceil(4096 / 128) = 512 slots and items.
+   */
+  maxPlan(numSeqs: number, maxKvLen: number): { slots: number; workItems: number } {
+    const slots = numSeqs * Math.ceil(maxKvLen / MIN_CHUNK);
+    return { slots, workItems: slots * Math.ceil(this.spec.groupSize / this.tiles.blockM) };
+  }
+
   /** Bytes of the partial buffers for `numSlots` slots: o [slots][H][Dv] f32 and (m, l) [slots][H]. */
   partialBytes(numSlots: number): { o: number; ml: number } {
     const h = this.spec.numKvHeads * this.spec.groupSize;
