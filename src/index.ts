@@ -8,7 +8,7 @@
  */
 
 // GPU context and typed errors
-export { createContext, GpuContext } from './gpu/context';
+export { createContext, contextFromDevice, GpuContext } from './gpu/context';
 export type { ContextOptions, GpuFeatures } from './gpu/context';
 export {
   WebAttnError,

@@ -99,6 +99,26 @@ export class GpuContext {
   }
 }
 
+/**
+ * Wraps a GPUDevice the caller already has (their own app's, a three.js or onnxruntime-web device)
+ * into a GpuContext, so the kernels of `webattn/kernels` run on it. Features are read from the
+ * device; `shader-f16` is used only if the device was requested with it. Pass the adapter's info
+ * when you have it (only descriptions use it). The context does not own the device for anything
+ * but `destroy()`: do not call that if the device is still yours to use.
+ *
+ *   const device = await adapter.requestDevice({ requiredFeatures: ['shader-f16'] });
+ *   const ctx = contextFromDevice(device, adapter.info);
+ */
+export function contextFromDevice(device: GPUDevice, adapterInfo?: GPUAdapterInfo): GpuContext {
+  const has = (f: string) => device.features.has(f);
+  const info = adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'caller-provided device' } as GPUAdapterInfo);
+  return new GpuContext(device, info, {
+    shaderF16: has('shader-f16'),
+    subgroups: has('subgroups'),
+    timestampQuery: has('timestamp-query'),
+  });
+}
+
 const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
 
 /** Requests an adapter and a device with the adapter's real limits and the optional features. */
