@@ -16,8 +16,10 @@
  * which itself imports `webgpu` through a variable and `node:*` builtins) stays out of the browser's way:
  * `node:*` and `webgpu` are external in every build, so nothing Node-only is bundled or polyfilled.
  */
+import { cpSync, createReadStream, existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig, type UserConfig } from 'vite';
+import { defineConfig, type Plugin, type UserConfig } from 'vite';
 
 const repoRoot = fileURLToPath(new URL('.', import.meta.url));
 const demoRoot = fileURLToPath(new URL('./demo/', import.meta.url));
@@ -31,17 +33,55 @@ export const isolationHeaders = {
 /** Never bundled: Dawn's binding and Node builtins are reached only when running in Node. */
 const external = (id: string) => id === 'webgpu' || id.startsWith('node:');
 
-/** The demo's pages; a new page (the chat page, later) is one more entry here. */
+/** The demo's pages: chat is the front page (what `npm run demo` opens). */
 const demoPages = {
   index: `${demoRoot}index.html`,
+  kernels: `${demoRoot}kernels.html`,
   bench: `${demoRoot}bench.html`,
 };
+
+/**
+ * The shipped tiny models (models/<name>/, Hugging Face folders) at ./models/ of the demo: served
+ * from the repo in dev, copied into the static site on build (only the files a model load reads).
+ */
+const modelsDir = `${repoRoot}models`;
+const MODEL_FILE = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?)$/;
+function shippedModels(): Plugin {
+  let outDir = '';
+  return {
+    name: 'webattn-shipped-models',
+    configResolved(config) {
+      outDir = config.build.outDir;
+    },
+    configureServer(server) {
+      server.middlewares.use('/models', (req, res, next) => {
+        const rel = decodeURIComponent((req.url ?? '').split('?')[0]).replace(/^\/+/, '');
+        const file = path.join(modelsDir, rel);
+        if (!file.startsWith(modelsDir + path.sep) || !MODEL_FILE.test(path.basename(file)) || !existsSync(file) || !statSync(file).isFile()) return next();
+        res.setHeader('Content-Length', String(statSync(file).size));
+        res.setHeader('Content-Type', file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+        res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+        createReadStream(file).pipe(res);
+      });
+    },
+    writeBundle() {
+      if (!existsSync(modelsDir)) return;
+      cpSync(modelsDir, path.join(outDir, 'models'), {
+        recursive: true,
+        filter: (src) => statSync(src).isDirectory() || MODEL_FILE.test(path.basename(src)),
+      });
+    },
+  };
+}
 
 const demo: UserConfig = {
   root: demoRoot,
   // Relative asset URLs: the built site works from any folder of any static host.
   base: './',
   publicDir: 'public',
+  plugins: [shippedModels()],
+  // The engine's worker imports modules: an ES-module worker, bundled like the pages.
+  worker: { format: 'es', rolldownOptions: { external } },
   server: {
     headers: isolationHeaders,
     // The demo imports src/ and shaders/ from outside its root.
