@@ -47,14 +47,14 @@ const list = (items: (Node | string)[][]) => h('ul', {}, ...items.map((parts) =>
 const code = (s: string) => h('code', {}, s);
 
 /** The message for a browser with no usable WebGPU: what happened and what to do about it. */
-function showNoGpu(state: Extract<GpuState, { ok: false }>): void {
+function showNoGpu(state: Extract<GpuState, { ok: false }>, without: string): void {
   if (state.kind === 'no-webgpu') {
     const insecure = typeof isSecureContext !== 'undefined' && !isSecureContext;
     showNotice('error', 'This browser has no WebGPU', [
       h('p', {}, insecure
         ? 'This page was not opened from a secure origin, and browsers only offer WebGPU to pages served over https:// or from localhost.'
-        : 'navigator.gpu is missing, so the kernels cannot run here. The KV-cost calculator below still works.'),
-      h('p', {}, 'To run the kernels:'),
+        : `navigator.gpu is missing, so nothing can run on the GPU here. ${without}`),
+      h('p', {}, 'To run on the GPU:'),
       list([
         ['Use a browser with WebGPU: Chrome or Edge 113+ (Windows, macOS, ChromeOS), Chrome 121+ on Android, Safari 26+, or Firefox 141+ on Windows.'],
         ['On Linux, Chrome needs ', code('chrome://flags/#enable-unsafe-webgpu'), ' (and often ', code('--enable-features=Vulkan'), ').'],
@@ -63,7 +63,7 @@ function showNoGpu(state: Extract<GpuState, { ok: false }>): void {
     ]);
   } else if (state.kind === 'no-adapter') {
     showNotice('error', 'WebGPU is here, but no GPU adapter was returned', [
-      h('p', {}, 'The browser has WebGPU but did not hand out a GPU: it may be blocklisted, hardware acceleration may be off, or the driver may be too old. The KV-cost calculator below still works.'),
+      h('p', {}, `The browser has WebGPU but did not hand out a GPU: it may be blocklisted, hardware acceleration may be off, or the driver may be too old. ${without}`),
       list([
         ['Turn on hardware acceleration in the browser settings and restart it.'],
         ['Check ', code('chrome://gpu'), ' (Chrome, Edge) for "WebGPU: Hardware accelerated" and update the GPU driver.'],
@@ -93,7 +93,8 @@ function showLost(reason: string, message: string): void {
  * Sets `body[data-gpu]` to ready / no-webgpu / no-adapter / error / lost (styling and tests read it).
  * Buttons marked `data-needs-gpu` stay disabled unless a device is ready.
  */
-export async function openGpu(): Promise<GpuState> {
+export async function openGpu(opts: { without?: string } = {}): Promise<GpuState> {
+  const without = opts.without ?? 'The KV-cost calculator below still works.';
   let state: GpuState;
   if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
     state = { ok: false, kind: 'no-webgpu', message: 'navigator.gpu is missing' };
@@ -107,7 +108,7 @@ export async function openGpu(): Promise<GpuState> {
   }
   document.body.dataset.gpu = state.ok ? 'ready' : state.kind;
   if (!state.ok) {
-    showNoGpu(state);
+    showNoGpu(state, without);
     return state;
   }
   const ctx = state.ctx;

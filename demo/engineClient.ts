@@ -1,0 +1,169 @@
+/**
+ * What the chat and variant pages share about the engine: where a model comes from (a shipped tiny
+ * model, a hub repo id, picked files), download progress with bytes, rate and ETA, and failures
+ * sorted into kinds the page can offer a way on for (retry, fall back to f32, reload, free the cache).
+ */
+import { kvBytesPerToken, type KvSpec } from '../src/kv/accounting';
+import { expectedTensors, parseConfig } from '../src/model/config';
+import { filesSource, hubSource, urlSource, type LoadProgress, type ModelSource } from '../src/sources/modelSource';
+import { formatBytes } from './shell';
+
+/** The tiny models the demo ships (models/<id>/, trained by the project on the King James Bible). */
+export const SHIPPED_MODELS = [
+  { id: 'kjv-gqa', label: 'kjv-gqa · GQA (grouped KV heads)', variant: 'gqa' },
+  { id: 'kjv-mha', label: 'kjv-mha · MHA (one KV head per query head)', variant: 'mha' },
+  { id: 'kjv-mqa', label: 'kjv-mqa · MQA (one KV head)', variant: 'mqa' },
+  { id: 'kjv-mla', label: 'kjv-mla · MLA (latent KV)', variant: 'mla' },
+] as const;
+export type ShippedId = (typeof SHIPPED_MODELS)[number]['id'];
+export const DEFAULT_MODEL: ShippedId = 'kjv-gqa';
+
+/** The URL of a shipped model's folder, next to the page (works from any static host folder). */
+export function shippedModelUrl(id: string): string {
+  return new URL(`./models/${id}/`, location.href).href;
+}
+
+/** What createWorkerEngine takes as `model`, and a name for it on the page. */
+export type ModelChoice =
+  | { kind: 'shipped'; id: string }
+  | { kind: 'hub'; repoId: string }
+  | { kind: 'files'; files: File[]; name: string };
+
+export function modelArg(c: ModelChoice): string | File[] {
+  return c.kind === 'shipped' ? shippedModelUrl(c.id) : c.kind === 'hub' ? c.repoId : c.files;
+}
+
+export function modelName(c: ModelChoice): string {
+  return c.kind === 'shipped' ? c.id : c.kind === 'hub' ? c.repoId : c.name;
+}
+
+/**
+ * Sums per-file LoadProgress into "model.safetensors 3.2 MiB of 12 MiB · 1.1 MiB/s · 8 s left".
+ * Files read from the Cache API arrive whole in one report and do not count toward the rate.
+ */
+export class ProgressTracker {
+  private readonly files = new Map<string, { loaded: number; total: number | undefined; t0: number; first: number }>();
+  private readonly t0 = performance.now();
+
+  update(p: LoadProgress): { fraction: number | undefined; text: string; loadedBytes: number; totalBytes: number | undefined } {
+    const now = performance.now();
+    let f = this.files.get(p.file);
+    if (!f) this.files.set(p.file, (f = { loaded: 0, total: p.totalBytes, t0: now, first: p.loadedBytes }));
+    f.loaded = p.loadedBytes;
+    f.total = p.totalBytes;
+    let loaded = 0;
+    let total: number | undefined = 0;
+    for (const x of this.files.values()) {
+      loaded += x.loaded;
+      total = total === undefined || x.total === undefined ? undefined : total + x.total;
+    }
+    const secs = (now - f.t0) / 1000;
+    const rate = secs > 0.3 ? (f.loaded - f.first) / secs : 0; // bytes/s of this file's download
+    const parts = [`${p.file} ${formatBytes(p.loadedBytes)}${p.totalBytes ? ` of ${formatBytes(p.totalBytes)}` : ''}`];
+    if (rate > 0 && p.totalBytes && p.loadedBytes < p.totalBytes) {
+      parts.push(`${formatBytes(rate)}/s`, `${formatSeconds((p.totalBytes - p.loadedBytes) / rate)} left`);
+    }
+    parts.push(`total ${formatBytes(loaded)} in ${formatSeconds((now - this.t0) / 1000)}`);
+    return { fraction: total ? loaded / total : undefined, text: parts.join(' · '), loadedBytes: loaded, totalBytes: total };
+  }
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
+
+export function formatRate(tokens: number, ms: number): string {
+  if (tokens <= 0 || ms <= 0) return '–';
+  const r = (tokens * 1000) / ms;
+  return `${r < 10 ? r.toFixed(2) : r < 100 ? r.toFixed(1) : Math.round(r)} tok/s`;
+}
+
+export type FailureKind = 'download' | 'memory' | 'binding-limit' | 'f16' | 'device-lost' | 'kv-full' | 'unsupported' | 'abort' | 'other';
+
+/** Sorts an error (from the worker, where only name and message survive) into what the page does next. */
+export function classifyError(err: unknown): { kind: FailureKind; message: string } {
+  const e = err as { name?: string; message?: string };
+  const name = e?.name ?? '';
+  const message = e?.message ?? String(err);
+  const m = message.toLowerCase();
+  if (name === 'AbortError' || m.includes('aborted')) return { kind: 'abort', message };
+  if (name === 'DeviceLostError' || m.includes('device was lost') || m.includes('device lost')) return { kind: 'device-lost', message };
+  if (name === 'ModelSourceError' || m.includes('download') || m.includes('failed to fetch') || m.includes('http ')) return { kind: 'download', message };
+  if (m.includes('maxstoragebufferbindingsize') || m.includes('maxbuffersize')) return { kind: 'binding-limit', message };
+  if (name === 'OutOfMemoryError' || m.includes('out of memory')) return { kind: 'memory', message };
+  if (m.includes('shader-f16') || m.includes(' f16')) return { kind: 'f16', message };
+  if (m.includes('kv cache') || m.includes('no free page') || m.includes('pages') && (m.includes('full') || m.includes('fit'))) return { kind: 'kv-full', message };
+  if (name === 'ModelConfigError' || m.includes('model_type') || m.includes('do not run') || m.includes('not supported')) return { kind: 'unsupported', message };
+  return { kind: 'other', message };
+}
+
+/** A sentence saying what to do about a failure of this kind. */
+export function adviceFor(kind: FailureKind): string {
+  switch (kind) {
+    case 'download':
+      return 'The download stopped. Files that finished are kept in the browser cache, so Retry continues from the file that failed.';
+    case 'memory':
+      return 'The GPU ran out of memory. Try f16 weights, a shorter context, or a smaller model.';
+    case 'binding-limit':
+      return "One of this model's buffers is larger than this GPU lets a shader see at once (maxStorageBufferBindingSize). Try a smaller model or a shorter context.";
+    case 'f16':
+      return 'This GPU has trouble with f16 values. Retry with f32 weights and KV (twice the memory, works everywhere).';
+    case 'device-lost':
+      return 'The GPU device was lost (a driver reset, memory pressure, or a long time in a background tab). Reload the model to get a new device.';
+    case 'kv-full':
+      return 'The KV cache is full. Start a new chat, lower max tokens, or load the model with a longer context.';
+    case 'unsupported':
+      return 'webattn cannot run this model: see the message. The shipped tiny models and llama / mistral / qwen2 / qwen3 / gemma checkpoints work.';
+    case 'abort':
+      return '';
+    default:
+      return 'Something went wrong; the message says where. Retry, or reload the page.';
+  }
+}
+
+/** What the page shows about a loaded model, read from its config.json and tokenizer_config.json. */
+export interface ModelInfo {
+  family: string;
+  attention: 'mha' | 'gqa' | 'mqa' | 'mla';
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  parameters: number;
+  hasChatTemplate: boolean;
+  /** KV bytes one token costs over all layers at this KV dtype (webattn's own accounting). */
+  kvBytesPerToken: number;
+}
+
+/**
+ * Reads the model's small files again through the same source (a cache hit after the engine
+ * loaded it: the URL and hub sources keep what they downloaded in the Cache API).
+ */
+export async function describeModel(c: ModelChoice, kvDtype: 'f16' | 'f32'): Promise<ModelInfo> {
+  const source: ModelSource = c.kind === 'shipped' ? urlSource(shippedModelUrl(c.id)) : c.kind === 'hub' ? hubSource(c.repoId) : filesSource(c.files, c.name);
+  const json = async (file: string) => {
+    const bytes = await source.readFile(file);
+    return bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
+  };
+  const spec = parseConfig(await json('config.json'), `${source.name}: config.json`);
+  const tokenizerConfig = (await json('tokenizer_config.json').catch(() => null)) as { chat_template?: unknown } | null;
+  let parameters = 0;
+  for (const shape of expectedTensors(spec).values()) parameters += shape.reduce((a, b) => a * b, 1);
+  const kv: KvSpec = spec.attention === 'mla' && spec.mla
+    ? { variant: 'mla', numLayers: spec.numLayers, numKvHeads: 1, headDimQK: spec.headDim, headDimV: spec.headDimV, latentDim: spec.mla.kvLoraRank, ropeDim: spec.mla.qkRopeHeadDim, dtype: kvDtype }
+    : { variant: spec.attention, numLayers: spec.numLayers, numKvHeads: spec.numKvHeads, headDimQK: spec.headDim, headDimV: spec.headDimV, dtype: kvDtype };
+  return {
+    family: spec.family,
+    attention: spec.attention,
+    numLayers: spec.numLayers,
+    numHeads: spec.numHeads,
+    numKvHeads: spec.numKvHeads,
+    headDim: spec.headDim,
+    parameters,
+    hasChatTemplate: !!tokenizerConfig?.chat_template,
+    kvBytesPerToken: kvBytesPerToken(kv),
+  };
+}
