@@ -1,0 +1,137 @@
+/**
+ * The engine's public shapes: request options, streamed chunks, the OpenAI-style chat objects, the
+ * KV snapshot for the demo's live view and per-step info. No code; engine.ts, chat.ts and the
+ * worker client share these so the in-thread and worker APIs cannot drift apart.
+ */
+import type { TransformerOptions } from '../model/transformer';
+import type { ChatMessage } from '../tokenizer/chatTemplate';
+
+export interface EngineOptions extends TransformerOptions {
+  /** Tokens per step across all sequences (decodes + prefill chunks). Default model.opts.maxTokens. */
+  tokenBudget?: number;
+}
+
+export interface GenerateRequestOptions {
+  /** Most new tokens per sample. Default 128. */
+  maxTokens?: number;
+  /** 0 = greedy. Default 1. */
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  /** Seed of sample 0; sample i uses seed + i. Default 0. */
+  seed?: number;
+  stop?: string[];
+  /** Samples of the same prompt (prefilled once, then forked, pages shared copy-on-write). Default 1. */
+  n?: number;
+  signal?: AbortSignal;
+  /** Shown in kvSnapshot().requests (default: the start of the prompt text). */
+  label?: string;
+}
+
+export interface Usage {
+  promptTokens: number;
+  /** Summed over the n samples. */
+  completionTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache (at most promptTokens - 1). */
+  cachedPromptTokens: number;
+}
+
+/**
+ * One per new token of a sample; the sample's last chunk carries its finishReason, and the
+ * request's very last chunk carries `usage`. A request that fails (refused, or an error while it
+ * runs) makes its iterator throw instead; 'error' is only used by transports that cannot throw.
+ */
+export interface GenerateChunk {
+  requestId: number;
+  /** Which of the n samples. */
+  index: number;
+  /** -1 on a chunk that only ends a sample (abort). */
+  tokenId: number;
+  /** Text delta (may be '' mid-UTF-8 or while a possible stop string is held back). */
+  text: string;
+  finishReason: null | 'stop' | 'length' | 'abort' | 'error';
+  usage?: Usage;
+}
+
+/** For the demo's live KV grid. */
+export interface KvSnapshot {
+  pageSize: number;
+  numPages: number;
+  /** All layers, K+V. */
+  bytesPerPage: number;
+  /** (numPages) requestId owning the page (the first holder if shared), -1 when no sequence holds it. */
+  owner: Int32Array;
+  /** (numPages) sequences holding the page; > 1 = shared (prefix / fork). */
+  refCount: Uint8Array;
+  /** (numPages) 1 = free page still holding a prefix-cache entry. */
+  cached: Uint8Array;
+  /** One entry per live sequence (a request with n > 1 has n after its prefill). */
+  requests: { requestId: number; index: number; label: string; tokens: number; pages: number }[];
+}
+
+export interface StepInfo {
+  step: number;
+  /** Tokens of prompts (and of preempted sequences being recomputed) in this step. */
+  prefillTokens: number;
+  /** Sequences that fed one sampled token. */
+  decodeTokens: number;
+  ms: number;
+  /** Sequences holding pages after the step. */
+  running: number;
+  /** Requests / sequences waiting for admission after the step. */
+  waiting: number;
+  /** Sequences preempted while planning this step. */
+  preempted: number;
+}
+
+// ---- OpenAI-shaped chat completions ----
+
+export interface ChatCompletionRequest {
+  messages: ChatMessage[];
+  stream?: boolean;
+  max_tokens?: number;
+  /** OpenAI's default is 1. */
+  temperature?: number;
+  top_p?: number;
+  n?: number;
+  seed?: number;
+  stop?: string | string[];
+  /** Not OpenAI: cancels the request. */
+  signal?: AbortSignal;
+}
+
+export type ChatFinishReason = 'stop' | 'length' | 'abort' | 'error' | null;
+
+export interface ChatUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: ChatFinishReason }[];
+  /** Only on the last chunk (whose choices are empty). */
+  usage?: ChatUsage;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: number; message: { role: 'assistant'; content: string }; finish_reason: ChatFinishReason }[];
+  usage: ChatUsage;
+}
+
+export interface ChatCompletions {
+  create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
+  create(req: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
+  create(req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+}
