@@ -1,10 +1,10 @@
 /**
  * The bench page: runAttentionBench (src/bench/attentionBench.ts, the definitions `npm run bench`
- * runs in Node) on this page's GPU. Rows stream into the table and the plots as they are measured;
+ * runs in Node) on this page's GPU. Rows stream into the table and the uPlot charts as they are measured;
  * the report (partial, if stopped) downloads as JSON or copies as the CLI's markdown table.
  */
 import { formatBenchTable, runAttentionBench, type BenchReport, type BenchRow, type GpuContext } from '../src/index';
-import { drawChart, type Series } from './plot';
+import { drawChart, resizeCharts, type Series } from './charts';
 import { $, formatTokens, h, openGpu, renderAdapterSummary, withClock } from './shell';
 
 const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d'];
@@ -166,6 +166,11 @@ let lastRun: Run | undefined;
 
 async function start(): Promise<void> {
   drawPlots([]);
+  let resizeTimer: ReturnType<typeof setTimeout> | undefined;
+  addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => resizeCharts([$('#chart-time'), $('#chart-bandwidth'), $('#chart-speedup')]), 150);
+  });
   const gpu = await openGpu();
   if (!gpu.ok) {
     $('#adapter').replaceChildren(h('p', { class: 'muted' }, 'No GPU: see the message above.'));
