@@ -5,22 +5,31 @@
  * buffers, every layer encoded into one compute pass.
  *
  * Step layout: the step's tokens are the concatenation of each sequence's new tokens; T = their
- * count (<= maxTokens). Per layer:
+ * count (<= maxTokens). First, copy-on-write: a forked sequence about to write into a shared
+ * partial page gets a private copy of it, in every layer (copyPages). Per layer:
  *   xn = norm(h)                       (layer 0: plain; later: fused with the residual add below)
  *   q, k, v = xn Wq, xn Wk, xn Wv (+ bias, qwen2); qwen3: q, k = rmsNorm per head; RoPE on q, k
- *   kvAppend(k, v) into the layer's pages;  a = attention(q, pages)      (flash kernels)
+ *   kvAppend(k, v) into the layer's pages;  a = attention(q, pages): flashPrefill, or split-KV
+ *     decode + mergePartials when every sequence has exactly one new token
  *   o = a Wo;  h += o;  xn = post_attention_norm(h)
  *   down = (act(xn Wgate) * xn Wup) Wdown;  h += down;  xn = next layer's input norm (or final norm)
  * then the last row of each sequence is gathered and multiplied by the LM head.
+ *
+ * Sharing (src/kv/kvCacheManager.ts): forward passes the token ids to appendSlots, so full pages
+ * enter the prefix cache. A caller that registers a sequence with `cache.addSequence(id, prompt)`
+ * gets `cachedTokens` back and forwards only prompt.slice(cachedTokens); `fork` shares every page.
  */
 import type { GpuContext } from '../gpu/context';
 import { MAP_READ_COPY_DST, STORAGE, UNIFORM, writeBuffer } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
 import { KvCacheManager } from '../kv/kvCacheManager';
-import { KvPool, maxPagesPerLayer } from '../kv/kvPool';
+import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kv/kvPool';
 import { buildPageTable } from '../kv/pageTable';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { FlashPrefill } from '../kernels/flashPrefill';
+import { SplitKvDecode } from '../kernels/splitKvDecode';
+import { MergePartials } from '../kernels/mergePartials';
+import { CopyPages } from '../kernels/copyPages';
 import { KvAppend } from '../kernels/kvAppend';
 import { MatMul, matmulParams, type MatmulSpec } from '../kernels/matmul';
 import { MatVec, MATVEC_MAX_TOKENS } from '../kernels/matvec';
@@ -158,13 +167,21 @@ export class Transformer {
     const positions = new Uint32Array(T);
     const slots = new Int32Array(T);
     const lastRows = allRows ? Uint32Array.from({ length: T }, (_, t) => t) : new Uint32Array(seqs.length);
+    const copies = new Uint32Array(2 * opts.maxSeqs); // (src, dst) page pairs: at most one per sequence
+    let numCopies = 0;
     let row = 0;
     seqs.forEach((s, i) => {
       if (!this.cache.has(s.seqId)) this.cache.addSequence(s.seqId);
       const start = this.cache.seqLen(s.seqId);
-      const r = this.cache.appendSlots(s.seqId, s.tokenIds.length);
+      // With the ids, pages that become full enter the prefix cache (their K/V is written below,
+      // before any later step can read them).
+      const r = this.cache.appendSlots(s.seqId, s.tokenIds.length, s.tokenIds);
       if (!r.ok) throw new ShapeError(`forward: sequence ${s.seqId}: ${r.reason}`); // checked above
-      if (r.copies.length) throw new ShapeError('forward: copy-on-write pages are not wired into the model step yet');
+      for (const c of r.copies) {
+        copies[2 * numCopies] = c.src;
+        copies[2 * numCopies + 1] = c.dst;
+        numCopies++;
+      }
       ids.set(s.tokenIds, row);
       slots.set(r.slots, row);
       for (let j = 0; j < s.tokenIds.length; j++) positions[row + j] = start + j;
@@ -175,7 +192,11 @@ export class Transformer {
       seqs.map((s) => ({ blockTable: this.cache.blockTable(s.seqId), kvLen: this.cache.seqLen(s.seqId), qLen: s.tokenIds.length })),
       opts.pageSize,
     );
-    const work = k.prefill.planWork(meta);
+    // Decode (every sequence one new token): split-KV + merge; otherwise flashPrefill.
+    const decode = seqs.every((s) => s.tokenIds.length === 1);
+    const plan = decode ? k.decode.plan(meta) : undefined;
+    const work = plan ? plan.work : k.prefill.planWork(meta);
+    if (plan && plan.numSlots > b.maxSlots) throw new ShapeError(`forward: split-KV decode wants ${plan.numSlots} partial slots, ${b.maxSlots} were allocated`); // cannot happen: maxPlan
     const q = (buf: GPUBuffer, data: ArrayBufferView) => writeBuffer(this.ctx, buf, data);
     q(b.ids, ids);
     q(b.positions, positions);
@@ -186,6 +207,11 @@ export class Transformer {
     q(b.step.kvPageIndices, meta.kvPageIndices);
     q(b.step.kvLastPageLen, meta.kvLastPageLen);
     q(b.work, work);
+    if (plan) q(b.slotIndptr, plan.slotIndptr);
+    if (numCopies) {
+      q(b.copyPairs, copies.subarray(0, 2 * numCopies));
+      q(b.copyCount, new Uint32Array([numCopies, 0, 0, 0]));
+    }
     q(b.step.params, new Uint8Array(attentionParams(seqs.length, { scale: spec.softmaxScale, causal: true, window: spec.slidingWindow ?? 0 })));
     q(b.tokens, rmsNormParams(T));
     q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
@@ -196,7 +222,7 @@ export class Transformer {
     await this.ctx.validated('forward', () => {
       const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
       const pass = encoder.beginComputePass({ label: 'forward' });
-      this.encode(pass, T, R, work.length / WORK_ITEM_U32);
+      this.encode(pass, { T, logitRows: R, numWork: work.length / WORK_ITEM_U32, decode, numSeqs: seqs.length, numCopies });
       pass.end();
       encoder.copyBufferToBuffer(b.logits, 0, b.logitsReadback, 0, 4 * R * spec.vocabSize);
       this.ctx.device.queue.submit([encoder.finish()]);
@@ -209,12 +235,19 @@ export class Transformer {
   }
 
   /** Every layer, in order, into one pass (WebGPU orders dispatches that share buffers). */
-  private encode(pass: GPUComputePassEncoder, T: number, logitRows: number, numWork: number): void {
+  private encode(pass: GPUComputePassEncoder, step: StepShape): void {
     const { k, spec } = this;
+    const { T, logitRows, numWork } = step;
     const linear = (lin: Linear, M: number) => {
       if (M <= MATVEC_MAX_TOKENS) k.gemv[lin.role].encode(pass, lin.gemv, M);
       else k.gemm[lin.role].encode(pass, lin.gemm, M);
     };
+    // Copy-on-write first: a forked sequence's shared partial page, copied in every layer before
+    // any append writes into the copy.
+    for (const L of this.layers) {
+      k.copyK.encode(pass, L.copyK, step.numCopies);
+      if (L.copyV) k.copyV!.encode(pass, L.copyV, step.numCopies);
+    }
     k.embedding.encode(pass, this.head.embed, T);
     this.layers.forEach((L, l) => {
       if (l === 0) k.normPlain.encode(pass, L.inputNorm, T); // later layers: fused into the previous MLP's end
@@ -227,7 +260,12 @@ export class Transformer {
       }
       k.rope.encode(pass, this.head.rope, T);
       k.append.encode(pass, L.append, T);
-      k.prefill.encode(pass, L.attention, numWork);
+      if (step.decode) {
+        k.decode.encode(pass, L.decode, numWork);
+        k.merge.encode(pass, this.head.merge, step.numSeqs);
+      } else {
+        k.prefill.encode(pass, L.attention, numWork);
+      }
       linear(L.o, T);
       k.normFused.encode(pass, L.postAttentionNorm, T);
       linear(L.gate, T);
@@ -253,6 +291,14 @@ export class Transformer {
     return out;
   }
 
+  /**
+   * A child sequence sharing every page of the parent (no copy now); the first step that writes
+   * into a shared partial page copies it (copy-on-write, encoded at the start of that step).
+   */
+  fork(parentSeqId: number, childSeqId: number): void {
+    this.cache.fork(parentSeqId, childSeqId);
+  }
+
   /** KV bytes a sequence holds now, over all layers (whole pages). */
   kvBytes(seqId: number): number {
     if (!this.cache.has(seqId)) return 0;
@@ -269,6 +315,16 @@ export class Transformer {
   }
 }
 
+/** What encode needs to know about a step. */
+interface StepShape {
+  T: number; // tokens
+  logitRows: number;
+  numWork: number; // work items of the attention kernel
+  decode: boolean; // split-KV decode + merge instead of flashPrefill
+  numSeqs: number;
+  numCopies: number; // copy-on-write page pairs
+}
+
 interface Kernels {
   embedding: Embedding;
   gatherLast: Embedding;
@@ -279,6 +335,11 @@ interface Kernels {
   rope: Rope;
   append: KvAppend;
   prefill: FlashPrefill;
+  decode: SplitKvDecode;
+  merge: MergePartials;
+  /** Copy-on-write of whole pages: in the K buffers, and the V buffers when their page size differs (MLA: no V buffer). */
+  copyK: CopyPages;
+  copyV?: CopyPages;
   act: GatedActivation;
   gemm: Record<Proj, MatMul>;
   gemv: Record<Proj, MatVec>;
@@ -312,6 +373,10 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     }),
     append: await KvAppend.create(ctx, attn),
     prefill: await FlashPrefill.create(ctx, attn),
+    decode: await SplitKvDecode.create(ctx, attn),
+    merge: await MergePartials.create(ctx, spec.numHeads, attn.headDimV),
+    copyK: await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimQK)),
+    copyV: attn.vAliasesK ? undefined : await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimV)),
     act: await GatedActivation.create(ctx, { intermediate: spec.intermediateSize, activation: spec.activation === 'silu' ? 'silu' : 'geluTanh', layout: 'split' }),
     gemm,
     gemv,
@@ -354,8 +419,14 @@ interface Buffers {
   logits: GPUBuffer; // f32 [maxLogitRows][vocab]
   logitsReadback: GPUBuffer; // f32 [maxLogitRows][vocab], MAP_READ: the step's only readback
   invFreq: GPUBuffer; // f32 [rotaryDim / 2]
-  work: GPUBuffer; // WorkItem [max tiles]
+  work: GPUBuffer; // WorkItem [max(prefill tiles, decode items)]
   step: StepBuffers;
+  partialO: GPUBuffer; // f32 [maxSlots][H][Dv]: split-KV decode partial outputs
+  partialML: GPUBuffer; // vec2<f32> [maxSlots][H]: their running max and sum
+  slotIndptr: GPUBuffer; // u32 [maxSeqs + 1]: partial slots of each sequence
+  maxSlots: number;
+  copyPairs: GPUBuffer; // vec2<u32> [maxSeqs]: copy-on-write (src page, dst page)
+  copyCount: GPUBuffer; // uniform { numPairs }
   tokens: GPUBuffer; // uniform { T }
   qHeadRows: GPUBuffer; // uniform { T * H }
   kHeadRows: GPUBuffer; // uniform { T * Hkv }
@@ -382,6 +453,8 @@ async function createBuffers(
   const f32 = (label: string, n: number) => make(label, 4 * n);
   const uniform = (label: string) => make(label, 16, UNIFORM);
   const maxTiles = S + Math.ceil((M * attn.groupSize) / k.prefill.tiles.blockM);
+  const decodeMax = k.decode.maxPlan(S, opts.maxContext);
+  const partial = k.decode.partialBytes(decodeMax.slots);
   const pagesPerSeq = Math.ceil(opts.maxContext / opts.pageSize);
   const invFreq = await f32('invFreq', spec.rope.rotaryDim / 2);
   writeBuffer(ctx, invFreq, Float32Array.from(ropeInvFrequencies(spec)));
@@ -408,7 +481,7 @@ async function createBuffers(
     logits: await f32('logits', opts.maxLogitRows * spec.vocabSize),
     logitsReadback: await make('logitsReadback', 4 * opts.maxLogitRows * spec.vocabSize, MAP_READ_COPY_DST),
     invFreq,
-    work: await make('work', 4 * WORK_ITEM_U32 * maxTiles),
+    work: await make('work', 4 * WORK_ITEM_U32 * Math.max(maxTiles, decodeMax.workItems)),
     step: {
       qoIndptr: await f32('qoIndptr', S + 1),
       kvIndptr: await f32('kvIndptr', S + 1),
@@ -416,6 +489,12 @@ async function createBuffers(
       kvLastPageLen: await f32('kvLastPageLen', S),
       params: await uniform('attentionParams'),
     },
+    partialO: await make('partialO', partial.o),
+    partialML: await make('partialML', partial.ml),
+    slotIndptr: await f32('slotIndptr', S + 1),
+    maxSlots: decodeMax.slots,
+    copyPairs: await f32('copyPairs', 2 * S),
+    copyCount: await uniform('copyCount'),
     tokens: await uniform('tokens'),
     qHeadRows: await uniform('qHeadRows'),
     kHeadRows: await uniform('kHeadRows'),
@@ -432,8 +511,11 @@ interface LayerBinds {
   v: Linear;
   qNorm?: GPUBindGroup;
   kNorm?: GPUBindGroup;
+  copyK: GPUBindGroup;
+  copyV?: GPUBindGroup;
   append: GPUBindGroup;
   attention: GPUBindGroup;
+  decode: GPUBindGroup;
   o: Linear;
   postAttentionNorm: GPUBindGroup;
   gate: Linear;
@@ -460,7 +542,10 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
     qNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
     kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
     append: k.append.bind(b.k, b.v, b.slots, pool.layers[l], b.tokens),
+    copyK: k.copyK.bind(b.copyPairs, pool.layers[l].kPages, b.copyCount),
+    copyV: k.copyV?.bind(b.copyPairs, pool.layers[l].vPages, b.copyCount),
     attention: k.prefill.bind(b.q, pool.layers[l], b.step, b.work, b.attn, b.lse),
+    decode: k.decode.bind(b.q, pool.layers[l], b.step, b.work, b.partialO, b.partialML),
     o: linear('o', `${p}self_attn.o_proj.weight`, b.attn, b.sub),
     postAttentionNorm: k.normFused.bind({ x: b.sub, residual: b.h, weight: w(`${p}post_attention_layernorm.weight`), y: b.xn, params: b.tokens }),
     gate: linear('gate', `${p}mlp.gate_proj.weight`, b.xn, b.gate),
@@ -475,6 +560,8 @@ interface HeadBinds {
   rope: GPUBindGroup;
   act: GPUBindGroup;
   gatherLast: GPUBindGroup;
+  /** Split-KV partials -> attention output; the same buffers in every layer. */
+  merge: GPUBindGroup;
   lmHead: Linear;
 }
 
@@ -485,6 +572,7 @@ function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPU
     rope: k.rope.bind({ q: b.q, k: b.k, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
     act: k.act.bind({ gate: b.gate, up: b.up, out: b.act, params: b.tokens }),
     gatherLast: k.gatherLast.bind({ ids: b.lastRows, table: b.xn, out: b.last, params: b.lastTokens }),
+    merge: k.merge.bind(b.partialO, b.partialML, b.slotIndptr, b.step.qoIndptr, b.attn, b.lse),
     lmHead: {
       role: 'lmHead',
       gemm: k.gemm.lmHead.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead),
