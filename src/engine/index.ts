@@ -18,3 +18,8 @@ export type {
   ChatUsage,
   ChatFinishReason,
 } from './types';
+export { createWorkerEngine, WorkerEngine } from './workerEngine';
+export type { WorkerEngineOptions } from './workerEngine';
+export { hostEngine } from './workerHost';
+export type { EngineLoader } from './workerHost';
+export type { PortLike } from './workerProtocol';
