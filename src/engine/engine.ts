@@ -71,6 +71,8 @@ interface Sample {
   stopping: StoppingCriteria;
   decoder: StreamDecoder;
   state: 'waiting' | 'running' | 'done';
+  /** Was in a step that failed: runs alone until a step of its own succeeds. */
+  suspect: boolean;
 }
 
 interface PlanItem {
@@ -246,7 +248,7 @@ export class Engine {
     const sampler = new Sampler(this.model.spec.vocabSize, { ...req.sampling, seed: (req.sampling.seed + index) >>> 0 });
     const stopping = new StoppingCriteria({ eosTokenIds: this.tokenizer.eosTokenIds, maxNewTokens: req.maxTokens, stopStrings: req.stop });
     const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
-    return { req, index, seqId: this.nextSeqId++, tokens, sampler, stopping, decoder, state: 'waiting' };
+    return { req, index, seqId: this.nextSeqId++, tokens, sampler, stopping, decoder, state: 'waiting', suspect: false };
   }
 
   /** Frees every sample's pages now; with `notify`, each unfinished sample ends with finishReason 'abort'. */
@@ -336,11 +338,20 @@ export class Engine {
     try {
       logits = await this.model.forward(seqs);
     } catch (e) {
-      // A failed step leaves its sequences' KV unknown: fail those requests, keep the others.
-      for (const p of plan) this.fail(p.sample.req, e);
+      // Which sequence broke the step? Alone, it fails its request; together, every one of them
+      // is requeued (recomputed from scratch) and then runs alone until a step of its own succeeds.
+      if (plan.length === 1) this.fail(plan[0].sample.req, e);
+      else {
+        for (const p of plan) {
+          if (p.sample.state !== 'running') continue;
+          this.preempt(p.sample);
+          p.sample.suspect = true;
+        }
+      }
       this.report(t0, prefillTokens, decodeTokens, preempted);
       return;
     }
+    for (const p of plan) p.sample.suspect = false;
     const V = this.model.spec.vocabSize;
     plan.forEach((p, i) => {
       const s = p.sample;
@@ -387,10 +398,7 @@ export class Engine {
     };
     const preempt = (s: Sample) => {
       unplan(s);
-      remove(this.running, s);
-      cache.free(s.seqId);
-      s.state = 'waiting';
-      insertSorted(this.waiting, s);
+      this.preempt(s);
       preempted++;
     };
     /** Frees pages by preempting samples newer than s, newest first; false if still short. */
@@ -403,6 +411,17 @@ export class Engine {
       return true;
     };
 
+    // 0. After a failed step: one suspect sequence at a time, alone.
+    const suspect = this.waiting.find((s) => s.suspect);
+    if (suspect) {
+      while (this.running.length > 0) preempt(this.running[this.running.length - 1]);
+      remove(this.waiting, suspect);
+      cache.addSequence(suspect.seqId, suspect.tokens);
+      suspect.state = 'running';
+      insertSorted(this.running, suspect);
+      const take = Math.min(suspect.tokens.length - cache.seqLen(suspect.seqId), budget);
+      return { plan: [{ sample: suspect, take, pages: cache.pagesNeeded(suspect.seqId, take) }], preempted };
+    }
     // 1. Decodes (one missing token), oldest first. A decode that cannot grow even with every
     //    newer sample preempted is itself preempted (it is then the newest).
     for (const s of [...this.running]) {
@@ -451,6 +470,14 @@ export class Engine {
       claimed += pages;
     }
     return { plan, preempted };
+  }
+
+  /** Back to the waiting queue without pages; its sampler, decoder and stopping state are kept. */
+  private preempt(s: Sample): void {
+    remove(this.running, s);
+    if (this.model.cache.has(s.seqId)) this.model.cache.free(s.seqId);
+    s.state = 'waiting';
+    insertSorted(this.waiting, s);
   }
 
   /** The sample's next token from its logits row; forks the other samples after the first prefill. */
