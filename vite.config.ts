@@ -79,6 +79,8 @@ const demo: UserConfig = {
   // Relative asset URLs: the built site works from any folder of any static host.
   base: './',
   publicDir: 'public',
+  // Several pages, no SPA fallback: a missing file is a 404 (a model's optional files are probed).
+  appType: 'mpa',
   plugins: [shippedModels()],
   // The engine's worker imports modules: an ES-module worker, bundled like the pages.
   worker: { format: 'es', rolldownOptions: { external } },
