@@ -2,7 +2,8 @@
  * attention(ctx, args): attention on host arrays, routed through the same paged cache and kernels
  * the model uses: the K/V rows are appended into pages of a KvPool by kvAppend (slots from the
  * KvCacheManager), the page table is built by buildPageTable, and the result comes from
- * flashPrefill, or splitKvDecode + mergePartials when every sequence has one query token.
+ * flashPrefill, or split-KV decode + mergePartials when every sequence has one query token
+ * (mlaDecode for MLA, splitKvDecode otherwise).
  * Not a hot path: it allocates its buffers per call (a model step never does).
  */
 import type { GpuContext } from '../gpu/context';
@@ -13,6 +14,7 @@ import { KvPool } from '../kv/kvPool';
 import { buildPageTable } from '../kv/pageTable';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
+import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { NaiveAttention } from '../kernels/naiveAttention';
 import { KvAppend } from '../kernels/kvAppend';
@@ -213,7 +215,8 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
         prefill.encode(pass, bind, work.length / WORK_ITEM_U32);
         pass.end();
       } else if (kernel === 'decode') {
-        const decode = await SplitKvDecode.create(ctx, spec);
+        // Same plan / bind / encode and partial layout: MLA takes its head-blocked kernel.
+        const decode = args.mla ? await MlaDecode.create(ctx, spec) : await SplitKvDecode.create(ctx, spec);
         const merge = await MergePartials.create(ctx, H, args.headDimV);
         const plan = decode.plan(meta);
         const bytes = decode.partialBytes(plan.numSlots);
@@ -221,7 +224,7 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
         const partialML = await upload('partialML', poisoned(bytes.ml / 4));
         const decodeBind = decode.bind(q, kv, step, await upload('work', plan.work), partialO, partialML);
         const mergeBind = merge.bind(partialO, partialML, await upload('slotIndptr', plan.slotIndptr), step.qoIndptr, out, lse);
-        pass = encoder.beginComputePass({ label: 'attention.splitKvDecode' });
+        pass = encoder.beginComputePass({ label: args.mla ? 'attention.mlaDecode' : 'attention.splitKvDecode' });
         decode.encode(pass, decodeBind, plan.work.length / WORK_ITEM_U32);
         merge.encode(pass, mergeBind, numSeqs);
         pass.end();

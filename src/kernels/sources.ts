@@ -14,6 +14,7 @@ import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
 import attentionTile from '../../shaders/attention/attentionTile.wgsl?raw';
 import flashPrefill from '../../shaders/attention/flashPrefill.wgsl?raw';
 import splitKvDecode from '../../shaders/attention/splitKvDecode.wgsl?raw';
+import mlaDecode from '../../shaders/attention/mlaDecode.wgsl?raw';
 import mergePartials from '../../shaders/attention/mergePartials.wgsl?raw';
 import naive from '../../shaders/attention/naive.wgsl?raw';
 import naiveScores from '../../shaders/attention/naiveScores.wgsl?raw';
@@ -36,6 +37,7 @@ const P = {
   attentionTile: part('attention/attentionTile.wgsl', attentionTile),
   flashPrefill: part('attention/flashPrefill.wgsl', flashPrefill),
   splitKvDecode: part('attention/splitKvDecode.wgsl', splitKvDecode),
+  mlaDecode: part('attention/mlaDecode.wgsl', mlaDecode),
   mergePartials: part('attention/mergePartials.wgsl', mergePartials),
   naive: part('attention/naive.wgsl', naive),
   naiveScores: part('attention/naiveScores.wgsl', naiveScores),
@@ -56,7 +58,7 @@ function storagePart(s: KvStorage): ShaderPart {
   return s === 'f32' ? P.storageF32 : s === 'f16' ? P.storageF16 : P.storageF16Packed;
 }
 
-export type PagedKernel = 'kvAppend' | 'flashPrefill' | 'splitKvDecode' | 'naiveScores' | 'naiveOutput';
+export type PagedKernel = 'kvAppend' | 'flashPrefill' | 'splitKvDecode' | 'mlaDecode' | 'naiveScores' | 'naiveOutput';
 
 /** A kernel that reads or writes KV pages, composed for one storage type. */
 export function pagedKernelSource(name: PagedKernel, storage: KvStorage): KernelSource {
@@ -64,6 +66,7 @@ export function pagedKernelSource(name: PagedKernel, storage: KvStorage): Kernel
     kvAppend: [P.kvAppend],
     flashPrefill: [P.pagedKv, P.onlineSoftmax, P.attentionTile, P.flashPrefill],
     splitKvDecode: [P.pagedKv, P.onlineSoftmax, P.splitKvDecode],
+    mlaDecode: [P.pagedKv, P.onlineSoftmax, P.mlaDecode],
     naiveScores: [P.pagedKv, P.naive, P.naiveScores],
     naiveOutput: [P.pagedKv, P.naive, P.naiveOutput],
   };

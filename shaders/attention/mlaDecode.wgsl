@@ -1,0 +1,140 @@
+// mlaDecode: split-KV decode for absorbed MLA (DeepSeek-V2/V3 latent attention). One query token
+// per sequence with H heads, all against ONE latent row per key: K = the row [c_kv | k_pe]
+// (HEAD_DIM_QK = d_c + d_rope wide), V = its first HEAD_DIM_V = d_c values, read in place
+// (vPages is bound to the K buffer, V_ROW4 = D4). Like splitKvDecode, each workgroup writes an
+// unnormalised partial (o, m, l) of one (sequence, KV chunk, head block) in the same layout, and
+// mergePartials combines the chunks.
+// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl + this.
+//
+// Why a kernel of its own: the H heads share every latent row, so the work per byte read grows
+// with H (DeepSeek: 2 * H * (576 + 512) flop per 1152-byte f16 row; H 128 -> 242 flop/byte). The
+// generic decode tiles at most 4 heads at Dv 512 and re-reads the cache once per 4 heads; here a
+// workgroup takes BLOCK_M heads (16 or 32: all of H = 16, a quarter or an eighth of H = 128), so
+// the cache is read H / BLOCK_M times per step, and all the arithmetic is register blocked over
+// the head block:
+//   - scores: one key per lane (BLOCK_N = workgroup size). A lane reads its key's latent row once
+//     (the row is contiguous: 1152 bytes at DeepSeek dims) and dots it with the q rows of all
+//     BLOCK_M heads, BLOCK_M accumulators in registers. q is read straight from the storage buffer
+//     at addresses that are the same for every lane (a broadcast; no workgroup copy of q, which at
+//     16 heads x 576 f32 would not fit 16 KiB), and the softmax scale is applied to the finished
+//     score.
+//   - P V: lane `lid` owns output vec4 column lid % DV4 of rows lid / DV4, lid / DV4 + WG / DV4, ...
+//     (all BLOCK_M rows when DV4 = WG, DeepSeek's 128 columns). For each key it reads one V word
+//     of its column (consecutive lanes, consecutive words: coalesced; the row was just read by the
+//     score pass, so this is a cache hit) and does one vec4 FMA per row with the probability
+//     broadcast from workgroup memory: ACC_PER_THREAD = BLOCK_M * DV4 / BLOCK_N vec4 accumulators.
+//   Workgroup memory is only the probability tile: 4 * BLOCK_M * (BLOCK_N + 3) bytes
+//   (16 heads x 128 keys: 8.4 KiB, inside 16 KiB; 32 heads needs 16.8 KiB).
+//
+// Workgroup: BLOCK_N threads. Grid: (numWorkItems, 1). Work item = (seq, rowStart, kvStart, kvEnd,
+// slot): heads rowStart .. rowStart + BLOCK_M - 1 (rows past GROUP_SIZE are computed on a clamped
+// q row and never written) over keys [kvStart, kvEnd) of sequence seq; slot numbers the
+// (sequence, chunk) pair. Worked example: H 128, BLOCK_M 32, one sequence of 4096 keys in chunks of
+// 512 -> 8 slots x 4 head blocks = 32 work items.
+//
+// Extra bindings:
+//   7  work       read        WorkItem [numWorkItems]
+//   9  partialO   read_write  f32 [numSlots][GROUP_SIZE][HEAD_DIM_V] (as vec4), unnormalised
+//   10 partialML  read_write  vec2<f32> [numSlots][GROUP_SIZE]  (running max m, sum l)
+// Overrides beyond pagedKv's (NUM_KV_HEADS must be 1, GROUP_SIZE = H):
+//   BLOCK_M heads per workgroup (<= ROWS_MAX), BLOCK_N keys per tile = workgroup size,
+//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX.
+
+override BLOCK_M: u32 = 16u;
+override BLOCK_N: u32 = 128u;
+override ACC_PER_THREAD: u32 = 16u;
+const ACC_MAX = 32u;
+const ROWS_MAX = 32u;
+
+struct WorkItem { seq: u32, rowStart: u32, kvStart: u32, kvEnd: u32, slot: u32 }
+
+@group(0) @binding(7) var<storage, read> work: array<WorkItem>;
+@group(0) @binding(9) var<storage, read_write> partialO: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> partialML: array<vec2<f32>>;
+
+var<workgroup> sTile: array<f32, BLOCK_M * BLOCK_N>; // scores, then probabilities [head][key]
+var<workgroup> rowM: array<f32, BLOCK_M>;
+var<workgroup> rowL: array<f32, BLOCK_M>;
+var<workgroup> rowAlpha: array<f32, BLOCK_M>;
+
+@compute @workgroup_size(BLOCK_N)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let item = work[wid.x];
+  let s = seqView(item.seq);
+  // First q word of this block's heads: q [numQ][GROUP_SIZE][D4]. Head rowStart + r is clamped
+  // into range (its row is never written) so a partial last block reads nothing out of bounds.
+  let qBase = s.qStart * GROUP_SIZE;
+  let lastHead = GROUP_SIZE - 1u;
+  for (var r = lid; r < BLOCK_M; r += BLOCK_N) { rowM[r] = NEG; rowL[r] = 0.0; }
+  var acc: array<vec4<f32>, ACC_MAX>;
+  for (var k = 0u; k < ACC_PER_THREAD; k++) { acc[k] = vec4<f32>(0.0); }
+  // The query sits at position kvLen - 1: causal masking is moot, a window cuts the start.
+  let pos = s.kvLen - 1u;
+  var lo = item.kvStart;
+  if (params.window > 0u && pos + 1u > params.window) { lo = max(lo, pos + 1u - params.window); }
+  let hi = item.kvEnd;
+
+  for (var k0 = lo; k0 < hi; k0 += BLOCK_N) {
+    // Scores of key k0 + lid against every head of the block.
+    let key = k0 + lid;
+    var d: array<f32, ROWS_MAX>;
+    for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: lavapipe does not re-zero per iteration
+    if (key < hi) {
+      let base = kvRowBase(s, key, 0u, D4);
+      for (var c = 0u; c < D4; c++) {
+        let kv = unpackKV(kPages[base + c]);
+        for (var r = 0u; r < BLOCK_M; r++) {
+          d[r] += dot(q[(qBase + min(item.rowStart + r, lastHead)) * D4 + c], kv);
+        }
+      }
+    }
+    workgroupBarrier(); // the previous tile's P V is done with sTile
+    for (var r = 0u; r < BLOCK_M; r++) {
+      sTile[r * BLOCK_N + lid] = select(NEG, d[r] * params.scale, key < hi);
+    }
+    workgroupBarrier();
+    onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl: sTile -> probabilities, rowAlpha
+    workgroupBarrier();
+    // acc = acc * alpha + P V over this tile's keys.
+    let n = min(BLOCK_N, hi - k0);
+    if (BLOCK_N % DV4 == 0u) {
+      // Every k of a lane shares column lid % DV4: one V word serves ACC_PER_THREAD rows.
+      let c = lid % DV4;
+      let r0 = lid / DV4;
+      let rStep = BLOCK_N / DV4;
+      for (var k = 0u; k < ACC_PER_THREAD; k++) { acc[k] *= rowAlpha[min(r0 + k * rStep, BLOCK_M - 1u)]; }
+      for (var j = 0u; j < n; j++) {
+        let vw = unpackKV(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
+        for (var k = 0u; k < ACC_PER_THREAD; k++) {
+          acc[k] += sTile[min(r0 + k * rStep, BLOCK_M - 1u) * BLOCK_N + j] * vw;
+        }
+      }
+    } else {
+      for (var k = 0u; k < ACC_PER_THREAD; k++) {
+        let e = lid + k * BLOCK_N;
+        if (e < BLOCK_M * DV4) {
+          let r = e / DV4;
+          let c = e % DV4;
+          var a = acc[k] * rowAlpha[r];
+          for (var j = 0u; j < n; j++) {
+            a += sTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
+          }
+          acc[k] = a;
+        }
+      }
+    }
+  }
+  workgroupBarrier(); // rowM / rowL final
+
+  for (var k = 0u; k < ACC_PER_THREAD; k++) {
+    let e = lid + k * BLOCK_N;
+    let row = item.rowStart + e / DV4;
+    if (e < BLOCK_M * DV4 && row < GROUP_SIZE) {
+      partialO[(item.slot * GROUP_SIZE + row) * DV4 + e % DV4] = acc[k];
+    }
+  }
+  for (var r = lid; r < BLOCK_M; r += BLOCK_N) {
+    let row = item.rowStart + r;
+    if (row < GROUP_SIZE) { partialML[item.slot * GROUP_SIZE + row] = vec2<f32>(rowM[r], rowL[r]); }
+  }
+}

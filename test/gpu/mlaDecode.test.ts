@@ -1,0 +1,97 @@
+/**
+ * mlaDecode (the head-blocked MLA split-KV decode, reached through attention() with variant 'mla'
+ * and one query token per sequence) vs the float64 reference with V = the first d_c values of each
+ * latent row. attention() poisons out, lse and the partials with NaN, so an unwritten head, slot
+ * or column fails the check. Head counts cover one block (1, 4, 16), a block with clamped rows
+ * (12 of 16), several blocks (128 = 4 x 32) and a partial last block (40 = 32 + 8).
+ */
+import { describe, expect, it } from 'vitest';
+import { attention, type AttentionArgs } from '../../src/api/attention';
+import { MlaDecode } from '../../src/kernels/mlaDecode';
+import { chooseMlaDecodeTiles } from '../../src/kernels/tiling';
+import { referenceAttention, relL2 } from '../../src/reference/attention';
+import { gpu, randomArray, rng } from './harness';
+
+interface Case {
+  H: number;
+  dc: number;
+  dr: number;
+  seqLensKV: number[];
+  pageSize: number;
+  kvDtype: 'f32' | 'f16';
+  window?: number;
+}
+
+const TOL = { f32: 1e-4, f16: 5e-3 };
+const DS = { dc: 512, dr: 64 }; // DeepSeek-V2/V3 latent and rope dims
+
+async function check(c: Case) {
+  const seed = (Math.random() * 2 ** 32) >>> 0;
+  const rand = rng(seed);
+  const tk = c.seqLensKV.reduce((a, b) => a + b, 0);
+  const tq = c.seqLensKV.length;
+  const D = c.dc + c.dr;
+  const args: AttentionArgs = {
+    variant: 'mla', latentDim: c.dc, ropeDim: c.dr,
+    q: randomArray(tq * c.H * D, rand), kv: randomArray(tk * D, rand),
+    numHeads: c.H, numKvHeads: 1, headDimQK: D, headDimV: c.dc,
+    seqLensQ: c.seqLensKV.map(() => 1), seqLensKV: c.seqLensKV,
+    pageSize: c.pageSize, kvDtype: c.kvDtype, window: c.window ?? 0, kernel: 'decode',
+  };
+  const got = await attention(await gpu(), args);
+  const v = new Float32Array(tk * c.dc); // V of the reference: the first d_c values of every row
+  for (let t = 0; t < tk; t++) v.set(args.kv!.subarray(t * D, t * D + c.dc), t * c.dc);
+  const ref = referenceAttention({ ...args, k: args.kv!, v });
+  const where = `H${c.H} ${c.dc}+${c.dr} kv [${c.seqLensKV}] page ${c.pageSize} ${c.kvDtype} (seed ${seed})`;
+  expect(relL2(got.out, ref.out), `out ${where}`).toBeLessThan(TOL[c.kvDtype]);
+  expect(relL2(got.lse, ref.lse), `lse ${where}`).toBeLessThan(TOL[c.kvDtype]);
+}
+
+const RAGGED = [1, 130, 600];
+const cases: Case[] = [
+  { H: 1, ...DS, seqLensKV: RAGGED, pageSize: 16, kvDtype: 'f32' },
+  { H: 4, ...DS, seqLensKV: RAGGED, pageSize: 1, kvDtype: 'f16' },
+  { H: 16, ...DS, seqLensKV: RAGGED, pageSize: 16, kvDtype: 'f32' },
+  { H: 16, ...DS, seqLensKV: [300, 7], pageSize: 1, kvDtype: 'f16' },
+  { H: 128, ...DS, seqLensKV: [1, 70], pageSize: 16, kvDtype: 'f32' },
+  { H: 128, ...DS, seqLensKV: [33], pageSize: 1, kvDtype: 'f16' },
+  { H: 40, ...DS, seqLensKV: [45], pageSize: 16, kvDtype: 'f32' },
+  { H: 12, dc: 32, dr: 16, seqLensKV: RAGGED, pageSize: 16, kvDtype: 'f32' },
+  { H: 16, dc: 32, dr: 16, seqLensKV: RAGGED, pageSize: 1, kvDtype: 'f16' },
+  { H: 4, dc: 64, dr: 32, seqLensKV: RAGGED, pageSize: 16, kvDtype: 'f16' },
+  { H: 128, dc: 64, dr: 32, seqLensKV: [600, 130], pageSize: 16, kvDtype: 'f32' },
+  { H: 16, dc: 64, dr: 32, seqLensKV: [600, 5], pageSize: 16, kvDtype: 'f32', window: 100 },
+];
+
+describe('mlaDecode vs float64 reference', () => {
+  for (const c of cases) {
+    const name = `H${c.H} d_c ${c.dc} + d_rope ${c.dr}, kv [${c.seqLensKV}], page ${c.pageSize}${c.window ? `, window ${c.window}` : ''} [${c.kvDtype}]`;
+    it(name, () => check(c));
+  }
+});
+
+describe('mlaDecode tiles', () => {
+  it('takes up to 32 heads per workgroup, 16 on a 16 KiB adapter', () => {
+    expect(chooseMlaDecodeTiles(16, 512, 32768)).toMatchObject({ blockM: 16, accPerThread: 16 });
+    expect(chooseMlaDecodeTiles(128, 512, 32768)).toMatchObject({ blockM: 32, accPerThread: 32 });
+    const small = chooseMlaDecodeTiles(128, 512, 16384);
+    expect(small.blockM).toBe(16);
+    expect(small.workgroupBytes).toBeLessThanOrEqual(16384);
+    expect(chooseMlaDecodeTiles(3, 32, 16384)).toMatchObject({ blockM: 4, accPerThread: 1 });
+  });
+
+  it('plans (sequence, chunk, head block) work items and refuses non-MLA specs', async () => {
+    const ctx = await gpu();
+    const spec = { numKvHeads: 1, groupSize: 40, headDimQK: 576, headDimV: 512, pageSize: 16, kvDtype: 'f16' as const, vAliasesK: true };
+    const k = await MlaDecode.create(ctx, spec);
+    const bm = k.tiles.blockM;
+    const meta = { numSeqs: 2, qLens: [1, 1], kvLens: [1000, 3] } as Parameters<MlaDecode['plan']>[0];
+    const plan = k.plan(meta);
+    const blocks = Math.ceil(40 / bm);
+    const chunks0 = Math.ceil(1000 / plan.chunkSize);
+    expect(plan.numSlots).toBe(chunks0 + 1);
+    expect(plan.work.length / 5).toBe(plan.numSlots * blocks);
+    expect(Array.from(plan.slotIndptr)).toEqual([0, chunks0, chunks0 + 1]);
+    await expect(MlaDecode.create(ctx, { ...spec, vAliasesK: false })).rejects.toThrow(/MLA spec/);
+  });
+});
