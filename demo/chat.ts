@@ -87,8 +87,10 @@ function readChoice(form: HTMLFormElement): ModelChoice | string {
   const kind = (form.querySelector<HTMLInputElement>('input[name="kind"]:checked')?.value ?? 'shipped') as ModelChoice['kind'];
   if (kind === 'shipped') return { kind, id: $<HTMLSelectElement>('#shipped-model').value };
   if (kind === 'hub') {
+    const typed = $<HTMLInputElement>('#hub-id').value.trim();
+    if (/^(https?:\/\/(?!huggingface\.co\/)|\.{0,2}\/)/.test(typed)) return { kind: 'url', url: typed }; // a folder URL
     const repoId = $<HTMLInputElement>('#hub-id').value.trim().replace(/^https:\/\/huggingface\.co\//, '').replace(/\/+$/, '');
-    if (!/^[\w.-]+\/[\w.-]+$/.test(repoId)) return 'Type a Hugging Face repo id such as HuggingFaceTB/SmolLM2-135M-Instruct.';
+    if (!/^[\w.-]+\/[\w.-]+$/.test(repoId)) return 'Type a Hugging Face repo id such as HuggingFaceTB/SmolLM2-135M-Instruct, or the URL of a model folder.';
     return { kind, repoId };
   }
   if (!pickedFiles.length) return 'Choose or drop a model folder first (config.json, model.safetensors, tokenizer.json).';

@@ -27,14 +27,17 @@ export function shippedModelUrl(id: string): string {
 export type ModelChoice =
   | { kind: 'shipped'; id: string }
   | { kind: 'hub'; repoId: string }
+  | { kind: 'url'; url: string }
   | { kind: 'files'; files: File[]; name: string };
 
 export function modelArg(c: ModelChoice): string | File[] {
-  return c.kind === 'shipped' ? shippedModelUrl(c.id) : c.kind === 'hub' ? c.repoId : c.files;
+  if (c.kind === 'shipped') return shippedModelUrl(c.id);
+  if (c.kind === 'url') return new URL(c.url, location.href).href;
+  return c.kind === 'hub' ? c.repoId : c.files;
 }
 
 export function modelName(c: ModelChoice): string {
-  return c.kind === 'shipped' ? c.id : c.kind === 'hub' ? c.repoId : c.name;
+  return c.kind === 'shipped' ? c.id : c.kind === 'hub' ? c.repoId : c.kind === 'url' ? c.url : c.name;
 }
 
 /**
@@ -143,7 +146,8 @@ export interface ModelInfo {
  * loaded it: the URL and hub sources keep what they downloaded in the Cache API).
  */
 export async function describeModel(c: ModelChoice, kvDtype: 'f16' | 'f32'): Promise<ModelInfo> {
-  const source: ModelSource = c.kind === 'shipped' ? urlSource(shippedModelUrl(c.id)) : c.kind === 'hub' ? hubSource(c.repoId) : filesSource(c.files, c.name);
+  const source: ModelSource =
+    c.kind === 'shipped' || c.kind === 'url' ? urlSource(modelArg(c) as string) : c.kind === 'hub' ? hubSource(c.repoId) : filesSource(c.files, c.name);
   const json = async (file: string) => {
     const bytes = await source.readFile(file);
     return bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
