@@ -36,6 +36,7 @@ const external = (id: string) => id === 'webgpu' || id.startsWith('node:');
 /** The demo's pages: chat is the front page (what `npm run demo` opens). */
 const demoPages = {
   index: `${demoRoot}index.html`,
+  compare: `${demoRoot}compare.html`,
   kernels: `${demoRoot}kernels.html`,
   bench: `${demoRoot}bench.html`,
 };
