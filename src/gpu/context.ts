@@ -99,6 +99,9 @@ export class GpuContext {
   }
 }
 
+/** Storage buffers flashPrefill and splitKvDecode bind at once (bindings 0..10 of pagedAttention.ts less the uniform). */
+const MIN_STORAGE_BUFFERS = 10;
+
 /**
  * Wraps a GPUDevice the caller already has (their own app's, a three.js or onnxruntime-web device)
  * into a GpuContext, so the kernels of `webattn/kernels` run on it. Features are read from the
@@ -106,10 +109,23 @@ export class GpuContext {
  * when you have it (only descriptions use it). The context does not own the device for anything
  * but `destroy()`: do not call that if the device is still yours to use.
  *
- *   const device = await adapter.requestDevice({ requiredFeatures: ['shader-f16'] });
+ * The attention kernels bind 10 storage buffers, more than WebGPU's default limit of 8: request
+ * the device with that limit raised (`adapter.limits.maxStorageBuffersPerShaderStage` says whether
+ * the adapter can; `createContext` always asks for the adapter's full limits). A device without it
+ * is refused here, with that advice.
+ *
+ *   const device = await adapter.requestDevice({
+ *     requiredFeatures: adapter.features.has('shader-f16') ? ['shader-f16'] : [],
+ *     requiredLimits: { maxStorageBuffersPerShaderStage: 10 },
+ *   });
  *   const ctx = contextFromDevice(device, adapter.info);
  */
 export function contextFromDevice(device: GPUDevice, adapterInfo?: GPUAdapterInfo): GpuContext {
+  if (device.limits.maxStorageBuffersPerShaderStage < MIN_STORAGE_BUFFERS) {
+    throw new WebAttnError(
+      `contextFromDevice: the device allows ${device.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; the attention kernels bind ${MIN_STORAGE_BUFFERS}. Request it with requiredLimits: { maxStorageBuffersPerShaderStage: ${MIN_STORAGE_BUFFERS} }`,
+    );
+  }
   const has = (f: string) => device.features.has(f);
   const info = adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'caller-provided device' } as GPUAdapterInfo);
   return new GpuContext(device, info, {
