@@ -73,12 +73,16 @@ Prints the family, the attention variant and head counts, the parameter count, K
   },
   generate: {
     summary: 'generate text from a prompt, streamed, then prefill / decode tokens/s',
-    usage: `usage: webattn generate --model <folder|url|org/name> --prompt "..." [--chat] [--max-new-tokens N]
-       [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
-       [--weight-dtype f16|f32] [--kv-dtype f16|f32]
+    usage: `usage: webattn generate --model <folder|url|org/name> --prompt "..." [--prompt "..." ...] [--json] [--chat]
+       [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R]
+       [--seed S] [--weight-dtype f16|f32] [--kv-dtype f16|f32]
 
-Streams the continuation to stdout; --chat wraps the prompt in the model's chat template as a
-user message. Temperature 0 is greedy. Ends with prefill and decode tokens/s and KV bytes used.`,
+One --prompt without --json: streams the continuation to stdout and ends with prefill and decode
+tokens/s and KV bytes used (stderr). Several --prompt flags, or --json: all prompts are served
+together by the engine (continuous batching over the paged KV cache); --json prints one JSON
+object per prompt, in order, one per line: { prompt, ids, text, finishReason, usage }; without
+--json each continuation is printed after a '--- prompt N' line. --chat wraps each prompt in the
+model's chat template as a user message. Temperature 0 is greedy.`,
     run: generateCommand,
   },
   bench: {
@@ -365,11 +369,12 @@ async function infoCommand(argv: string[]): Promise<number> {
 
 async function generateCommand(argv: string[]): Promise<number> {
   const opts = options(argv, {
-    model: { type: 'string' }, prompt: { type: 'string' }, chat: { type: 'boolean' }, 'max-new-tokens': { type: 'string' },
+    model: { type: 'string' }, prompt: { type: 'string', multiple: true }, json: { type: 'boolean' }, chat: { type: 'boolean' }, 'max-new-tokens': { type: 'string' },
     temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
     'repetition-penalty': { type: 'string' }, seed: { type: 'string' }, 'weight-dtype': { type: 'string' }, 'kv-dtype': { type: 'string' },
   });
-  if (opts.prompt === undefined) throw new UsageError('--prompt is required');
+  const prompts = ([] as string[]).concat(opts.prompt ?? []);
+  if (prompts.length === 0) throw new UsageError('--prompt is required');
   const maxNewTokens = numberOption('max-new-tokens', opts['max-new-tokens'], true) ?? 128;
   const sampling = {
     temperature: numberOption('temperature', opts.temperature),
@@ -384,8 +389,16 @@ async function generateCommand(argv: string[]): Promise<number> {
   const tokenizer = loadTokenizer(files.tokenizer as object, (files.tokenizerConfig ?? {}) as object, {
     eosSources: [files.generationConfig as { eos_token_id?: number | number[] } | null, files.config as { eos_token_id?: number | number[] }],
   });
-  const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: opts.prompt }], { addGenerationPrompt: true }) : opts.prompt;
-  const ids = tokenizer.encode(text, { addSpecialTokens: !opts.chat });
+  const encodePrompt = (prompt: string) => {
+    const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : prompt;
+    return tokenizer.encode(text, { addSpecialTokens: !opts.chat });
+  };
+  const weightDtype = dtypeOption('weight-dtype', opts['weight-dtype']);
+  const kvDtype = dtypeOption('kv-dtype', opts['kv-dtype']);
+  if (prompts.length > 1 || opts.json) {
+    return engineGenerate(files, tokenizer, prompts, prompts.map(encodePrompt), { ...sampling, maxNewTokens, weightDtype, kvDtype, json: opts.json === true });
+  }
+  const ids = encodePrompt(prompts[0]);
   const { createContext } = await import('./gpu/context');
   const { Transformer } = await import('./model/transformer');
   const { generate } = await import('./model/generate');
@@ -393,8 +406,8 @@ async function generateCommand(argv: string[]): Promise<number> {
   console.error(`webattn generate: adapter: ${ctx.adapterDescription}`);
   try {
     const model = await Transformer.load(ctx, files, {
-      weightDtype: dtypeOption('weight-dtype', opts['weight-dtype']),
-      kvDtype: dtypeOption('kv-dtype', opts['kv-dtype']),
+      weightDtype,
+      kvDtype,
       maxSeqs: 1,
       maxContext: ids.length + maxNewTokens,
     });
@@ -410,6 +423,66 @@ async function generateCommand(argv: string[]): Promise<number> {
       return 0;
     } finally {
       model.destroy();
+    }
+  } finally {
+    ctx.destroy();
+  }
+}
+
+/** Several prompts served together by the engine; --json: one object per prompt, in order. */
+async function engineGenerate(
+  files: import('./sources/modelSource').ModelFiles,
+  tokenizer: import('./tokenizer/tokenizer').Tokenizer,
+  prompts: string[],
+  ids: number[][],
+  o: { maxNewTokens: number; temperature?: number; topK?: number; topP?: number; minP?: number; repetitionPenalty?: number; seed?: number; weightDtype?: 'f16' | 'f32'; kvDtype?: 'f16' | 'f32'; json: boolean },
+): Promise<number> {
+  const longest = Math.max(...ids.map((p) => p.length));
+  const { createContext } = await import('./gpu/context');
+  const { Transformer } = await import('./model/transformer');
+  const { Engine } = await import('./engine/engine');
+  const ctx = await createContext();
+  console.error(`webattn generate: adapter: ${ctx.adapterDescription}`);
+  try {
+    const maxSeqs = Math.min(16, prompts.length);
+    const model = await Transformer.load(ctx, files, {
+      weightDtype: o.weightDtype, kvDtype: o.kvDtype, maxSeqs, maxContext: longest + o.maxNewTokens,
+    });
+    const engine = new Engine(model, tokenizer, { ownsModel: true, name: files.source });
+    let decodeTokens = 0;
+    let decodeMs = 0;
+    engine.onStep = (s) => {
+      if (s.prefillTokens === 0) {
+        decodeTokens += s.decodeTokens;
+        decodeMs += s.ms;
+      }
+    };
+    try {
+      const sampling = { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty, seed: o.seed };
+      const t0 = performance.now();
+      const results = await Promise.all(
+        ids.map(async (p, i) => {
+          const out = { prompt: prompts[i], ids: [] as number[], text: '', finishReason: null as string | null, usage: undefined as unknown };
+          for await (const c of engine.generate(p, { ...sampling, maxTokens: o.maxNewTokens })) {
+            if (c.tokenId >= 0) out.ids.push(c.tokenId);
+            out.text += c.text;
+            if (c.finishReason) out.finishReason = c.finishReason;
+            if (c.usage) out.usage = c.usage;
+          }
+          return out;
+        }),
+      );
+      const ms = performance.now() - t0;
+      for (const [i, r] of results.entries()) {
+        if (o.json) console.log(JSON.stringify(r));
+        else console.log(`--- prompt ${i + 1}\n${r.text}`);
+      }
+      const total = results.reduce((n, r) => n + r.ids.length, 0);
+      const rate = decodeMs > 0 ? (decodeTokens / (decodeMs / 1000)).toFixed(1) : '-';
+      console.error(`webattn generate: ${prompts.length} prompts, ${total} tokens in ${(ms / 1000).toFixed(2)} s, batched decode ${rate} tok/s (summed over sequences)`);
+      return 0;
+    } finally {
+      engine.dispose();
     }
   } finally {
     ctx.destroy();

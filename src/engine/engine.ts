@@ -49,6 +49,7 @@ interface Request {
   maxTokens: number;
   n: number;
   stop: string[];
+  ignoreEos: boolean;
   sampling: { temperature?: number; topK?: number; topP?: number; minP?: number; repetitionPenalty?: number; seed: number };
   channel: Channel<GenerateChunk>;
   samples: Sample[];
@@ -236,7 +237,7 @@ export class Engine {
     const sampling = { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty, seed };
     const label = o.label ?? (typeof prompt === 'string' ? prompt.slice(0, 32) : `#${id}`);
     const req: Request = {
-      id, label, promptIds, maxTokens, n, stop: o.stop ?? [], sampling, channel, samples: [], pendingForks: n - 1,
+      id, label, promptIds, maxTokens, n, stop: o.stop ?? [], ignoreEos: o.ignoreEos ?? false, sampling, channel, samples: [], pendingForks: n - 1,
       finished: new Set(), usage: { promptTokens: promptIds.length, completionTokens: 0, cachedPromptTokens: 0 },
       cachedKnown: false, done: false, detach: () => {},
     };
@@ -246,7 +247,7 @@ export class Engine {
 
   private makeSample(req: Request, index: number, tokens: number[]): Sample {
     const sampler = new Sampler(this.model.spec.vocabSize, { ...req.sampling, seed: (req.sampling.seed + index) >>> 0 });
-    const stopping = new StoppingCriteria({ eosTokenIds: this.tokenizer.eosTokenIds, maxNewTokens: req.maxTokens, stopStrings: req.stop });
+    const stopping = new StoppingCriteria({ eosTokenIds: req.ignoreEos ? [] : this.tokenizer.eosTokenIds, maxNewTokens: req.maxTokens, stopStrings: req.stop });
     const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
     return { req, index, seqId: this.nextSeqId++, tokens, sampler, stopping, decoder, state: 'waiting', suspect: false };
   }

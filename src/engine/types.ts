@@ -28,6 +28,8 @@ export interface GenerateRequestOptions {
   signal?: AbortSignal;
   /** Shown in kvSnapshot().requests (default: the start of the prompt text). */
   label?: string;
+  /** Keep going past EOS until maxTokens or a stop string (benchmarks). */
+  ignoreEos?: boolean;
 }
 
 export interface Usage {
