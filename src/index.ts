@@ -5,6 +5,8 @@
  *   import { createContext, attention } from 'webattn';
  *   const ctx = await createContext();               // browser: navigator.gpu; Node: Dawn (`webgpu`)
  *   const { out, lse } = await attention(ctx, { q, k, v, numHeads: 8, numKvHeads: 2, ... });
+ *
+ * @module webattn
  */
 
 // GPU context and typed errors
@@ -63,3 +65,12 @@ export type { TransformerOptions, StepSequence } from './model/transformer';
 export { generate } from './model/generate';
 export type { GenerateOptions, GenerateStats } from './model/generate';
 export type { SamplingParams, StopReason } from './model/sampling';
+
+// Engine: many requests at once over the paged KV cache (continuous batching, prefix reuse, forks,
+// preemption), OpenAI-shaped chat completions, and the same API through a Web Worker
+export { Engine, EngineRequestError, chatCompletions, collectChatCompletion, createWorkerEngine, WorkerEngine, hostEngine } from './engine';
+export type {
+  EngineModel, EngineOptions, GenerateRequestOptions, GenerateChunk, Usage, KvSnapshot, StepInfo,
+  ChatCompletionRequest, ChatCompletionChunk, ChatCompletion, ChatCompletions, ChatUsage, ChatFinishReason,
+  WorkerEngineOptions, EngineLoader, PortLike,
+} from './engine';
