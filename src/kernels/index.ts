@@ -25,6 +25,8 @@
  *   out           f32 [numQueryTokens][numHeads][headDimV];  lse f32 [numQueryTokens][numHeads]
  * The queries of sequence i are its last qLen positions (a prefill chunk, or one decode token).
  * Head h reads KV head floor(h / groupSize).
+ *
+ * @module webattn/kernels
  */
 
 // Wrapping a device, errors
