@@ -34,7 +34,8 @@ interface Loaded {
 interface LoadOptions {
   weightDtype: 'f16' | 'f32';
   kvDtype: 'f16' | 'f32';
-  maxContext: number;
+  /** undefined: the model's max_position_embeddings, at most 4096 (the engine's default). */
+  maxContext: number | undefined;
 }
 
 let loaded: Loaded | undefined;
@@ -102,7 +103,7 @@ function readLoadOptions(form: HTMLFormElement): LoadOptions {
   return {
     weightDtype: field<HTMLSelectElement>(form, 'weightDtype').value as 'f16' | 'f32',
     kvDtype: field<HTMLSelectElement>(form, 'kvDtype').value as 'f16' | 'f32',
-    maxContext: Math.max(64, Math.round(Number(field(form, 'maxContext').value) || 1024)),
+    maxContext: field(form, 'maxContext').value === '' ? undefined : Math.max(64, Math.round(Number(field(form, 'maxContext').value) || 1024)),
   };
 }
 
@@ -251,7 +252,7 @@ async function showModelInfo(choice: ModelChoice, opts: LoadOptions): Promise<vo
       h('dt', {}, 'Attention'), h('dd', { id: 'model-attention' }, `${info.attention.toUpperCase()} · ${info.numHeads} query heads, ${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'}`),
       h('dt', {}, 'Layers'), h('dd', {}, String(info.numLayers)),
       h('dt', {}, 'Weights'), h('dd', {}, `${(info.parameters / 1e6).toFixed(info.parameters < 1e7 ? 2 : 0)}M parameters · ${opts.weightDtype} · ${formatBytes(info.parameters * (opts.weightDtype === 'f16' ? 2 : 4))}`),
-      h('dt', {}, 'KV'), h('dd', {}, `${opts.kvDtype} · ${formatBytes(info.kvBytesPerToken)} per token · up to ${opts.maxContext} tokens per sequence`),
+      h('dt', {}, 'KV'), h('dd', {}, `${opts.kvDtype} · ${formatBytes(info.kvBytesPerToken)} per token · up to ${opts.maxContext ?? Math.min(info.maxContext ?? 4096, 4096)} tokens per sequence`),
       h('dt', {}, 'Chat template'), h('dd', {}, info.hasChatTemplate ? 'yes' : 'none: replies continue the text'),
     ),
   );

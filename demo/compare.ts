@@ -69,7 +69,7 @@ async function runRace(): Promise<void> {
     status.textContent = `Loading ${m.id} (${i + 1} of ${SHIPPED_MODELS.length})…`;
     let engine: WorkerEngine | undefined;
     try {
-      engine = await createWorkerEngine({ model: shippedModelUrl(m.id), engine: { maxContext: 512, maxSeqs: 1 } });
+      engine = await createWorkerEngine({ model: shippedModelUrl(m.id), engine: { maxSeqs: 1 } });
       const info = await describeModel({ kind: 'shipped', id: m.id }, 'f16');
       col.set('kvPerToken', `${formatBytes(info.kvBytesPerToken)} (${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'} of ${info.numHeads})`);
       col.el.dataset.state = 'running';

@@ -136,6 +136,8 @@ export interface ModelInfo {
   numKvHeads: number;
   headDim: number;
   parameters: number;
+  /** max_position_embeddings */
+  maxContext: number;
   hasChatTemplate: boolean;
   /** KV bytes one token costs over all layers at this KV dtype (webattn's own accounting). */
   kvBytesPerToken: number;
@@ -167,6 +169,7 @@ export async function describeModel(c: ModelChoice, kvDtype: 'f16' | 'f32'): Pro
     numKvHeads: spec.numKvHeads,
     headDim: spec.headDim,
     parameters,
+    maxContext: spec.maxPositionEmbeddings,
     hasChatTemplate: !!tokenizerConfig?.chat_template,
     kvBytesPerToken: kvBytesPerToken(kv),
   };
