@@ -1,0 +1,171 @@
+/**
+ * `npm run bench:peer [-- --quick] [--reps N] [--max-context N] [--modes ort-static,ort-tjs] [--subgroups] [--out base]`
+ *
+ * Serves bench/peer/ with Vite's dev server (TypeScript and `?raw` WGSL as in the demo) plus
+ * onnxruntime-web's dist folder as is under /ort/, cross-origin isolated (COOP + COEP: ORT's threaded
+ * wasm needs SharedArrayBuffer), opens the page in headless Chromium (Debian's, through
+ * playwright-core; SwiftShader when the machine has no GPU) and runs the comparison there
+ * (peerBench.ts). Writes <base>.json (`npm run bench`'s JSON shape plus vsOrt) and <base>.md (the
+ * table; a `## Notes` section already in the file is kept). Default base for a full run:
+ * bench/results/peer-<adapter>; a quick run writes nothing unless --out is given.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { createServer, type Plugin, type ViteDevServer } from 'vite';
+import { formatPeerTable, ORT_MODES, type OrtMode, type PeerReport } from './peerBench';
+import type { PageOptions } from './main';
+
+const peerDir = fileURLToPath(new URL('.', import.meta.url));
+const repoRoot = path.resolve(peerDir, '../..');
+const ortDist = path.join(repoRoot, 'node_modules/onnxruntime-web/dist');
+const CHROMIUM = process.env.WEBATTN_CHROMIUM ?? '/usr/bin/chromium';
+
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+  // WebGPU in headless Chromium: Dawn on SwiftShader (Vulkan) when there is no GPU.
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-angle=swiftshader',
+];
+
+/** /ort/<file>: onnxruntime-web's dist files, byte for byte, ahead of Vite's own middleware. */
+function serveOrt(): Plugin {
+  const types: Record<string, string> = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
+  return {
+    name: 'webattn-peer-ort',
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const url = (req.url ?? '').split('?')[0];
+        if (!url.startsWith('/ort/')) return next();
+        const file = path.join(ortDist, path.basename(url));
+        if (!existsSync(file)) {
+          res.statusCode = 404;
+          res.end(`no ${path.basename(url)} in onnxruntime-web/dist`);
+          return;
+        }
+        res.setHeader('Content-Type', types[path.extname(file)] ?? 'application/octet-stream');
+        for (const [k, v] of Object.entries(ISOLATION)) res.setHeader(k, v);
+        createReadStream(file).pipe(res);
+      });
+    },
+  };
+}
+
+async function startServer(): Promise<{ server: ViteDevServer; url: string }> {
+  const server = await createServer({
+    configFile: false,
+    envDir: false,
+    root: peerDir,
+    logLevel: 'warn',
+    clearScreen: false,
+    plugins: [serveOrt()],
+    // Pre-bundled at start-up, never discovered mid-run (a discovery reloads the page).
+    optimizeDeps: { include: ['onnx-proto'], noDiscovery: true },
+    server: { host: '127.0.0.1', port: 0, headers: ISOLATION, fs: { allow: [repoRoot] }, hmr: false, watch: null },
+  });
+  await server.listen();
+  const { port } = server.httpServer!.address() as AddressInfo;
+  return { server, url: `http://127.0.0.1:${port}/index.html` };
+}
+
+export interface ChromiumRunOptions extends PageOptions {
+  log?: (msg: string) => void;
+}
+
+/** Starts the server and Chromium, runs the comparison in the page, and closes both. */
+export async function runPeerInChromium(opts: ChromiumRunOptions = {}): Promise<PeerReport> {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the peer bench needs Chromium (apt-get install chromium, or set WEBATTN_CHROMIUM)`);
+  if (!existsSync(ortDist)) throw new Error(`${ortDist} is missing: run npm ci`);
+  const { server, url } = await startServer();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, timeout: 60_000 });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      const text = m.text();
+      if (text.startsWith('[peer] ')) log(text.slice(7));
+      else if (m.type() === 'error') errors.push(`${text} ${m.location().url}`);
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction(() => document.body.dataset.ready === '1', undefined, { timeout: 120_000 });
+    if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('the peer page is not cross-origin isolated');
+    const { log: _log, ...pageOpts } = opts;
+    try {
+      return await page.evaluate((o) => window.runPeer(o), pageOpts);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}${errors.length ? `\npage errors:\n${errors.join('\n')}` : ''}`);
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+function resultBase(report: PeerReport): string {
+  const a = report.adapter.toLowerCase();
+  const name = a.includes('swiftshader') ? 'swiftshader' : a.replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40);
+  return path.join(repoRoot, 'bench/results', `peer-${name}`);
+}
+
+function writeResults(base: string, report: PeerReport): void {
+  mkdirSync(path.dirname(base), { recursive: true });
+  writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  const md = `${base}.md`;
+  const old = existsSync(md) ? readFileSync(md, 'utf8') : '';
+  const notes = old.includes('\n## Notes') ? old.slice(old.indexOf('\n## Notes')) : '';
+  const head = `# webattn vs onnxruntime-web GroupQueryAttention (\`npm run bench:peer\`, ${report.date.slice(0, 10)})\n\n`;
+  writeFileSync(md, `${head}${formatPeerTable(report)}\n${notes}`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const opts: ChromiumRunOptions = {};
+  let out: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const int = () => {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a positive integer`);
+      return n;
+    };
+    if (a === '--quick') opts.quick = true;
+    else if (a === '--subgroups') opts.subgroups = true;
+    else if (a === '--reps') opts.reps = int();
+    else if (a === '--max-context') opts.maxContext = int();
+    else if (a === '--modes') {
+      const modes = value().split(',') as OrtMode[];
+      for (const m of modes) if (!ORT_MODES.includes(m)) throw new Error(`--modes: ${m} is not one of ${ORT_MODES.join(', ')}`);
+      opts.modes = modes;
+    } else if (a === '--out') out = value();
+    else throw new Error(`unknown option ${a} (--quick, --reps N, --max-context N, --modes a,b, --subgroups, --out base)`);
+  }
+  const t0 = performance.now();
+  const report = await runPeerInChromium(opts);
+  console.log(`\n${formatPeerTable(report)}\n\n(${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  const base = out ? path.resolve(out) : opts.quick ? undefined : resultBase(report);
+  if (base) {
+    writeResults(base, report);
+    console.log(`wrote ${path.relative(process.cwd(), base)}.json and .md`);
+  }
+  return 0;
+}
