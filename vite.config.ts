@@ -4,9 +4,9 @@
  *   npm run demo        vite                      dev server for the demo pages (root demo/)
  *   npm run build:demo  vite build --mode demo    static demo site in demo-dist/ (relative base)
  *   npm run preview     vite preview              serves demo-dist/ as a static host would
- *   npm run build       vite build && tsc -p tsconfig.build.json
- *                                                 library: src/index.ts -> dist/webattn.js (ES module,
- *                                                 WGSL `?raw` imports inlined) + dist/types/*.d.ts
+ *   npm run build       vite build --config vite.lib.config.ts, then the .d.ts files: the package
+ *                                                 (webattn, webattn/kernels, webattn/worker, the CLI) in
+ *                                                 dist/; a plain `vite build` gives the same (see below)
  *
  * The demo is served cross-origin isolated (COOP same-origin + COEP require-corp) in dev and preview:
  * threaded wasm (onnxruntime-web) needs SharedArrayBuffer, which only isolated pages get. A static host
@@ -20,6 +20,7 @@ import { cpSync, createReadStream, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin, type UserConfig } from 'vite';
+import library from './vite.lib.config';
 
 const repoRoot = fileURLToPath(new URL('.', import.meta.url));
 const demoRoot = fileURLToPath(new URL('./demo/', import.meta.url));
@@ -100,27 +101,7 @@ const demo: UserConfig = {
   },
 };
 
-const library: UserConfig = {
-  publicDir: false,
-  build: {
-    outDir: 'dist',
-    emptyOutDir: true,
-    target: 'es2022',
-    sourcemap: true,
-    minify: false,
-    lib: {
-      entry: `${repoRoot}src/index.ts`,
-      formats: ['es'],
-      fileName: () => 'webattn.js',
-    },
-    rolldownOptions: {
-      external,
-      // One file: src/gpu/node.ts (a few lines, run only in Node) is inlined rather than split into
-      // chunks, so dist/webattn.js can be copied or served on its own.
-      output: { codeSplitting: false },
-    },
-  },
-};
+// The package build lives in vite.lib.config.ts; a plain `vite build` runs it too.
 
 export default defineConfig(({ command, mode, isPreview }) =>
   command === 'build' && mode !== 'demo' && !isPreview ? library : demo,
