@@ -3,12 +3,15 @@
  * serves it with `vite preview` (COOP/COEP headers from vite.config.ts), and drives Debian's Chromium
  * through playwright-core.
  *
- * 1. With WebGPU (headless Chromium hands out a SwiftShader adapter under --enable-unsafe-webgpu):
- *    the front page opens the GPU cross-origin isolated, "Check kernels" passes every case against the
+ * 1. Chat (the front page): the default shipped model (models/kjv-gqa) loads in the worker engine
+ *    after a download cut halfway is retried, a prompt streams a greedy reply that the model wrote
+ *    (token counts, tokens/s and a non-empty KV page grid while it ran), at desktop and phone widths.
+ * 2. With WebGPU (headless Chromium hands out a SwiftShader adapter under --enable-unsafe-webgpu):
+ *    the kernels page opens the GPU cross-origin isolated, "Check kernels" passes every case against the
  *    float64 reference, a lost device shows its notice; the bench page's Quick run streams rows and
  *    is stopped after the first attention rows, and its JSON download parses.
- * 2. Without WebGPU (--disable-webgpu: no adapter; and navigator.gpu deleted): a clear message, never
- *    a blank page, and the KV calculator still answers.
+ * 3. Without WebGPU (--disable-webgpu: no adapter; and navigator.gpu deleted): a clear message on every
+ *    page, never a blank page, and the KV calculators still answer (Llama-2-7B at 128K against 24 GB).
  * Screenshots go to test/artifacts/ (git-ignored).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -88,6 +91,86 @@ async function gpuState(page: Page): Promise<string> {
 const seconds = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
 describe('demo in Chromium', () => {
+  it('chat: the default tiny model loads (after a cut download is retried), streams a reply, fills the KV grid', async () => {
+    if (!existsSync(path.join(repoRoot, 'models/kjv-gqa/model.safetensors'))) throw new Error('models/kjv-gqa is missing: the chat test needs the shipped default model');
+    const browser = await launch(WEBGPU_FLAGS);
+    const errors: string[] = [];
+    try {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      // The first download of the weights is cut off: the page must say so and offer Retry.
+      let cut = 0;
+      await context.route('**/models/kjv-gqa/model.safetensors', async (route) => {
+        cut++;
+        await route.abort('connectionreset');
+      });
+      const page = await context.newPage();
+      page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+      let t0 = performance.now();
+      await page.goto(`${baseUrl}index.html`);
+      expect(await gpuState(page)).toBe('ready');
+      await page.waitForSelector('#load-status[data-state="failed"]', { timeout: 60_000 });
+      expect(cut).toBeGreaterThan(0);
+      const failure = page.locator('#load-status [role="alert"]');
+      expect(await failure.getAttribute('data-kind')).toBe('download');
+      expect(await failure.textContent()).toContain('model.safetensors');
+      log(`cut download reported in ${seconds(t0)}: ${(await failure.textContent())?.slice(0, 160)}`);
+      await page.screenshot({ path: path.join(artifacts, 'demo-chat-download-failed.png') });
+
+      await context.unroute('**/models/kjv-gqa/model.safetensors');
+      t0 = performance.now();
+      await failure.getByRole('button', { name: 'Retry', exact: true }).click();
+      await page.waitForSelector('body[data-engine="ready"]', { timeout: 90_000 });
+      log(`kjv-gqa loaded in ${seconds(t0)}: ${await page.locator('#load-text').textContent()}`);
+      expect(await page.locator('#chat-model').textContent()).toBe('kjv-gqa');
+      expect(await page.locator('#model-attention').textContent()).toContain('GQA');
+      expect(await page.locator('#adapter-name').textContent()).toBeTruthy();
+      expect(Number(await page.locator('#kv-grid').getAttribute('data-num-pages'))).toBeGreaterThan(0);
+
+      // Greedy, few tokens: SwiftShader decodes about one token a second here.
+      await page.locator('#sampling summary').click();
+      await page.locator('#sampling-form [name="temperature"]').fill('0');
+      await page.locator('#sampling-form [name="maxTokens"]').fill('6');
+      // Count the text updates of the reply: streamed means more than one.
+      await page.evaluate(() => {
+        const w = window as unknown as { replyUpdates: number };
+        w.replyUpdates = 0;
+        new MutationObserver(() => w.replyUpdates++).observe(document.querySelector('#log')!, { childList: true, characterData: true, subtree: true });
+      });
+      await page.locator('#prompt').fill('In the beginning');
+      t0 = performance.now();
+      await page.locator('#prompt').press('Enter');
+      await page.waitForSelector('body[data-engine="generating"]', { timeout: 10_000 });
+      const reply = page.locator('.msg.assistant').last();
+      await page.waitForSelector('.msg.assistant[data-state="done"], .msg.assistant[data-state="failed"]', { timeout: 60_000 });
+      expect(await reply.getAttribute('data-state')).toBe('done');
+      const text = (await reply.locator('.text').textContent()) ?? '';
+      const tokens = Number(await reply.getAttribute('data-tokens'));
+      log(`reply in ${seconds(t0)}: ${tokens} tokens ${JSON.stringify(text)}; prefill ${await page.locator('#prefill-rate').textContent()}, decode ${await page.locator('#decode-rate').textContent()}`);
+      expect(tokens).toBe(6); // max_tokens: the tiny model does not stop on its own this soon
+      // From the model: the same greedy continuation torch computed when it trained the model
+      // (tools/train/train_all.py: BOS + the prompt, argmax), which the chat template reproduces.
+      const summary = JSON.parse(readFileSync(path.join(repoRoot, 'models/training-summary.json'), 'utf8'));
+      const torchSample: string = summary.models['kjv-gqa'].torch_greedy_sample;
+      expect(torchSample.startsWith('In the beginning')).toBe(true);
+      expect(torchSample.slice('In the beginning'.length).startsWith(text), `torch greedy: ${JSON.stringify(torchSample)}`).toBe(true);
+      expect(text.trim().length).toBeGreaterThan(0);
+      expect(text).not.toBe('(empty reply)');
+      expect(await page.evaluate(() => (window as unknown as { replyUpdates: number }).replyUpdates)).toBeGreaterThan(2);
+      expect(await page.locator('#prefill-rate').textContent()).toMatch(/tok\/s$/);
+      expect(await page.locator('#decode-rate').textContent()).toMatch(/tok\/s$/);
+      expect(Number(await page.locator('#prefill-rate').getAttribute('data-tokens'))).toBeGreaterThanOrEqual(3); // the prompt went through the model
+      expect(Number(await page.locator('#decode-rate').getAttribute('data-tokens'))).toBeGreaterThanOrEqual(5);
+      expect(Number(await page.locator('#kv-grid').getAttribute('data-peak-used-pages'))).toBeGreaterThan(0);
+      expect(await reply.locator('.meta').textContent()).toContain('stopped at max tokens');
+      await page.screenshot({ path: path.join(artifacts, 'demo-chat.png'), fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: path.join(artifacts, 'demo-chat-phone.png'), fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 180_000);
+
   it('with WebGPU: kernels pass, the bench streams rows, a lost device is reported', async () => {
     const browser = await launch(WEBGPU_FLAGS);
     const errors: string[] = [];
@@ -179,7 +262,7 @@ describe('demo in Chromium', () => {
       await old.addInitScript(() => {
         delete (Navigator.prototype as { gpu?: unknown }).gpu;
       });
-      for (const file of ['kernels.html', 'bench.html']) {
+      for (const file of ['index.html', 'compare.html', 'kernels.html', 'bench.html']) {
         await old.goto(`${baseUrl}${file}`);
         expect(await gpuState(old)).toBe('no-webgpu');
         const alert = old.getByRole('alert');
@@ -187,6 +270,27 @@ describe('demo in Chromium', () => {
         expect(await alert.textContent()).toContain('enable-unsafe-webgpu');
       }
       await old.screenshot({ path: path.join(artifacts, 'demo-no-webgpu.png') });
+
+      // The chat page says what is missing and loads nothing; the variant page's bill still works.
+      await old.goto(`${baseUrl}index.html`);
+      expect(await gpuState(old)).toBe('no-webgpu');
+      expect(await old.getByRole('button', { name: 'Load model' }).isDisabled()).toBe(true);
+      expect(await old.locator('#load-status').getAttribute('data-state')).toBe('no-gpu');
+      await old.screenshot({ path: path.join(artifacts, 'demo-chat-no-webgpu.png') });
+      await old.goto(`${baseUrl}compare.html`);
+      expect(await gpuState(old)).toBe('no-webgpu');
+      // Llama-2-7B (MHA) at 128K context: 512 KiB x 131072 = 64 GiB of KV, too big for 24 GB; its GQA sibling (8 KV heads) 16 GiB.
+      const mha = old.locator('#bill-table tr[data-variant="mha"]');
+      await expect.poll(() => mha.getAttribute('data-bytes')).toBe(String(64 * 2 ** 30));
+      expect(await mha.getAttribute('data-actual')).toBe('');
+      expect(await mha.textContent()).toContain('too big');
+      expect(await old.locator('#bill-table tr[data-variant="gqa"]').getAttribute('data-bytes')).toBe(String(16 * 2 ** 30));
+      // A pasted config.json (Qwen2.5-0.5B's attention fields): GQA 14/2, 24 layers, head dim 64.
+      await old.locator('#bill-config').fill(JSON.stringify({ model_type: 'qwen2', num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, hidden_size: 896, intermediate_size: 4864, vocab_size: 151936, max_position_embeddings: 32768, tie_word_embeddings: true }));
+      const gqa = old.locator('#bill-table tr[data-variant="gqa"]');
+      await expect.poll(() => gqa.getAttribute('data-actual')).toBe('');
+      expect(await gqa.getAttribute('data-bytes')).toBe(String(24 * 2 * 2 * 64 * 2 * 131072)); // 12 KiB/token x 128K
+      await old.screenshot({ path: path.join(artifacts, 'demo-compare-no-webgpu.png'), fullPage: true });
       expect(errors).toEqual([]);
     } finally {
       await browser.close();
