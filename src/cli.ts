@@ -88,6 +88,7 @@ model's chat template as a user message. Temperature 0 is greedy.`,
   bench: {
     summary: 'benchmark the attention kernels on this adapter (flash vs naive, decode vs copy bandwidth)',
     usage: `usage: webattn bench [--quick] [--reps N] [--json FILE] [--only NAME]
+       webattn bench --engine [--model DIR] [--json FILE]
 
 Runs the benchmark definitions of src/bench/attentionBench.ts (the demo's bench page runs the same
 ones): GQA 32/8 heads, d 128, f16 KV; a copy kernel (bandwidth ceiling); split-KV decode at
@@ -98,7 +99,11 @@ options:
   --quick       small shapes (a minute on a software adapter)
   --reps N      timed repetitions per row (default 5, quick 3); the median is reported
   --json FILE   also write the report: { adapter, features, timing, date, rows, skipped }
-  --only NAME   only the variants whose name contains NAME (e.g. mla, gqa); the copy row always runs`,
+  --only NAME   only the variants whose name contains NAME (e.g. mla, gqa); the copy row always runs
+
+--engine: the serving engine instead (src/bench/engineBench.ts): decode tokens/s summed over
+sequences at batch 1, 2, 4, 8, 16 and time to first token of a 200-token prompt with and without
+its prefix cached, on --model (default models/kjv-gqa if present, else a random 4-layer llama).`,
     run: benchCommand,
   },
 };
@@ -234,7 +239,11 @@ async function attentionCommand(argv: string[]): Promise<number> {
 }
 
 async function benchCommand(argv: string[]): Promise<number> {
-  const opts = options(argv, { quick: { type: 'boolean' }, reps: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' } });
+  const opts = options(argv, {
+    quick: { type: 'boolean' }, reps: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' }, engine: { type: 'boolean' }, model: { type: 'string' },
+  });
+  if (opts.engine) return engineBenchCommand(opts.model, opts.json);
+  if (opts.model !== undefined) throw new UsageError('--model goes with --engine (the attention benchmark needs no model)');
   let reps: number | undefined;
   if (opts.reps !== undefined) {
     reps = /^[1-9][0-9]*$/.test(opts.reps) ? Number(opts.reps) : NaN;
@@ -480,6 +489,34 @@ async function engineGenerate(
       const total = results.reduce((n, r) => n + r.ids.length, 0);
       const rate = decodeMs > 0 ? (decodeTokens / (decodeMs / 1000)).toFixed(1) : '-';
       console.error(`webattn generate: ${prompts.length} prompts, ${total} tokens in ${(ms / 1000).toFixed(2)} s, batched decode ${rate} tok/s (summed over sequences)`);
+      return 0;
+    } finally {
+      engine.dispose();
+    }
+  } finally {
+    ctx.destroy();
+  }
+}
+
+async function engineBenchCommand(model: string | undefined, json: string | undefined): Promise<number> {
+  const { existsSync } = await import('node:fs');
+  const { writeRandomBenchModel, runEngineBench, formatEngineBench } = await import('./bench/engineBench');
+  const dir = model ?? (existsSync('models/kjv-gqa/config.json') ? 'models/kjv-gqa' : await writeRandomBenchModel());
+  if (model === undefined) console.error(`webattn bench: model ${dir.startsWith('models/') ? dir : 'random 4-layer llama (no models/kjv-gqa)'}`);
+  const files = await openModel(dir, true);
+  const { createContext } = await import('./gpu/context');
+  const { Engine } = await import('./engine/engine');
+  const ctx = await createContext();
+  console.error(`webattn bench: adapter: ${ctx.adapterDescription}`);
+  try {
+    const engine = await Engine.load(ctx, files, { maxSeqs: 16 });
+    try {
+      const report = await runEngineBench(engine, { onProgress: (m) => console.error(`webattn bench: ${m}`) });
+      console.log(formatEngineBench(report, ctx.adapterDescription));
+      if (json !== undefined) {
+        await writeFile(json, JSON.stringify({ adapter: ctx.adapterDescription, ...report }, null, 2) + '\n');
+        console.error(`webattn bench: wrote ${json}`);
+      }
       return 0;
     } finally {
       engine.dispose();
