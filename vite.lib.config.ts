@@ -3,7 +3,9 @@
  *
  *   dist/webattn.js   `webattn`          the runtime (src/index.ts)
  *   dist/kernels.js   `webattn/kernels`  the kernels alone, on the caller's GPUDevice (src/kernels/index.ts)
- *   dist/worker.js    `webattn/worker`   the engine's Web Worker script (src/engine/worker.ts, when present)
+ *   dist/worker.js    `webattn/worker`   the engine's Web Worker script (src/engine/worker.ts), for apps
+ *                                        that bundle and start the worker themselves
+ *   dist/assets/      the same worker as one self-contained file, which createWorkerEngine() starts
  *   dist/cli.js       the `webattn` command (src/cli.ts), which bin/webattn.js loads when it exists
  *   dist/chunks/      code the entries share (one copy of GpuContext, the kernels, ...)
  *   dist/types/       .d.ts files (tsc -p tsconfig.build.json)
@@ -51,7 +53,10 @@ export default defineConfig({
       output: { chunkFileNames: 'chunks/[name]-[hash].js' },
     },
   },
-  // Workers the runtime starts itself (new Worker(new URL(...), { type: 'module' })) are bundled
-  // as ES modules with the same externals.
-  worker: { format: 'es', rolldownOptions: { external } },
+  // The worker createWorkerEngine() starts by itself (new Worker(new URL(...), { type: 'module' }))
+  // becomes dist/assets/worker-*.js: one ES module with its dependencies inside, because a worker
+  // does not see the page's import map; only Node-only imports stay out. The relative base makes
+  // its URL relative to dist/webattn.js, wherever the package is served from.
+  base: './',
+  worker: { format: 'es', rolldownOptions: { external: (id: string) => id === 'webgpu' || id.startsWith('node:') } },
 });

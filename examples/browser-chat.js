@@ -1,18 +1,16 @@
-// Chat in the browser: load a model by Hugging Face repo id or folder URL, stream the reply.
-import { createContext, resolveSource, loadModelFiles, loadTokenizer, Transformer, generate } from 'webattn';
+// Chat in the browser: the model runs in a Web Worker (WebGPU there, the page stays responsive) and
+// the reply streams back as OpenAI-style chunks. `model`: a Hugging Face repo id or a folder URL.
+import { createWorkerEngine } from 'webattn';
 
-export async function chat(model, question, onText, { maxNewTokens = 256, temperature = 0.7, ...modelOptions } = {}) {
-  const ctx = await createContext(); // navigator.gpu
-  const files = await loadModelFiles(await resolveSource(model), { needTokenizer: true }); // cached after the first load
-  const tokenizer = loadTokenizer(files.tokenizer, files.tokenizerConfig ?? {});
-  const prompt = tokenizer.applyChatTemplate([{ role: 'user', content: question }], { addGenerationPrompt: true });
-  const ids = tokenizer.encode(prompt, { addSpecialTokens: false });
-  const llm = await Transformer.load(ctx, files, { ...modelOptions, maxSeqs: 1, maxContext: ids.length + maxNewTokens });
+export async function chat(model, question, onText, { max_tokens = 256, temperature = 0.7, ...engineOptions } = {}) {
+  const engine = await createWorkerEngine({ model, engine: engineOptions }); // downloads are cached
   try {
-    for await (const text of generate(llm, tokenizer, ids, { maxNewTokens, temperature })) onText(text);
+    const stream = await engine.chat.completions.create({
+      messages: [{ role: 'user', content: question }], stream: true, max_tokens, temperature,
+    });
+    for await (const chunk of stream) onText(chunk.choices[0]?.delta.content ?? '');
   } finally {
-    llm.destroy();
-    ctx.destroy();
+    engine.dispose();
   }
 }
 // chat('HuggingFaceTB/SmolLM2-135M-Instruct', 'What is a KV cache?', (t) => (reply.textContent += t));
