@@ -67,6 +67,7 @@ export function drawChart(el: HTMLElement, spec: ChartSpec): void {
   const css = getComputedStyle(document.documentElement);
   const ink = css.getPropertyValue('--muted').trim() || '#59636e';
   const grid = { stroke: css.getPropertyValue('--border').trim() || '#d1d9e0', width: 1 };
+  // uPlot hands null for ticks it skips (log scales) and for missing points.
   const fmtY = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2));
   const opts: uPlot.Options = {
     width: widthOf(el),
@@ -76,8 +77,8 @@ export function drawChart(el: HTMLElement, spec: ChartSpec): void {
       y: spec.yLog ? { distr: 3, log: 10 } : { range: (_u, min, max) => [Math.min(0, min), max * 1.1 || 1] },
     },
     axes: [
-      { label: spec.xLabel, stroke: ink, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => (spec.formatX ? spec.formatX(t) : String(t))) },
-      { label: spec.yLabel, stroke: ink, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => fmtY(t)), size: 60 },
+      { label: spec.xLabel, stroke: ink, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => (t == null ? '' : spec.formatX ? spec.formatX(t) : String(t))) },
+      { label: spec.yLabel, stroke: ink, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => (t == null ? '' : fmtY(t))), size: 60 },
     ],
     series: [
       { label: spec.xLabel, value: (_u, v) => (v == null ? '' : spec.formatX ? spec.formatX(v) : String(v)) },
