@@ -88,7 +88,7 @@ export function drawChart(el: HTMLElement, spec: ChartSpec): void {
         width: 2,
         dash: s.dashed ? [6, 4] : undefined,
         spanGaps: true,
-        points: { show: true, size: 6, fill: s.color },
+        points: { show: true, size: 7, fill: s.dashed ? 'transparent' : s.color, width: 1.5 }, // naive: hollow
         value: (_u, v) => (v == null ? '' : fmtY(v)),
       })),
       ...refs.map((r): uPlot.Series => ({
@@ -97,9 +97,31 @@ export function drawChart(el: HTMLElement, spec: ChartSpec): void {
         width: 1.5,
         dash: [3, 3],
         points: { show: false },
-        value: () => '',
+        paths: () => null, // drawn edge to edge by the hook below, even over a single x
+        value: () => fmtY(r.y),
       })),
     ],
+    hooks: {
+      draw: [
+        (u) => {
+          const g = u.ctx;
+          const { left, top, width, height } = u.bbox;
+          g.save();
+          g.strokeStyle = REF_COLOR;
+          g.lineWidth = 1.5 * devicePixelRatio;
+          g.setLineDash([4 * devicePixelRatio, 4 * devicePixelRatio]);
+          for (const r of refs) {
+            const y = u.valToPos(r.y, 'y', true);
+            if (y < top || y > top + height) continue;
+            g.beginPath();
+            g.moveTo(left, y);
+            g.lineTo(left + width, y);
+            g.stroke();
+          }
+          g.restore();
+        },
+      ],
+    },
     legend: { live: true },
     cursor: { points: { size: 8 } },
   };

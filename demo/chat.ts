@@ -358,6 +358,7 @@ async function send(): Promise<void> {
   let completionTokens = 0;
   let cached = 0;
   let promptTokens = 0;
+  let dropped = 0;
   const t0 = performance.now();
   let firstTokenMs: number | undefined;
   const append = (delta: string) => {
@@ -369,19 +370,32 @@ async function send(): Promise<void> {
   };
   try {
     if (s.chat) {
-      const turn: ChatMessage[] = [...messages, { role: 'user', content: text }];
-      const stream = await engine.chat.completions.create({
-        messages: turn, stream: true, max_tokens: s.maxTokens, temperature: s.temperature, top_p: s.topP, seed, signal: controller.signal,
-      });
-      for await (const chunk of stream) {
-        for (const c of chunk.choices) {
-          append(c.delta.content ?? '');
-          if (c.finish_reason) finish = c.finish_reason;
-        }
-        if (chunk.usage) {
-          completionTokens = chunk.usage.completion_tokens;
-          promptTokens = chunk.usage.prompt_tokens;
-          cached = chunk.usage.prompt_tokens_details.cached_tokens;
+      // The conversation so far, less its oldest turns when it no longer fits the model's context
+      // (the tiny models know 256 positions): the engine refuses such a request before any token.
+      let history = messages;
+      let turn: ChatMessage[];
+      for (;;) {
+        turn = [...history, { role: 'user', content: text }];
+        try {
+          const stream = await engine.chat.completions.create({
+            messages: turn, stream: true, max_tokens: s.maxTokens, temperature: s.temperature, top_p: s.topP, seed, signal: controller.signal,
+          });
+          for await (const chunk of stream) {
+            for (const c of chunk.choices) {
+              append(c.delta.content ?? '');
+              if (c.finish_reason) finish = c.finish_reason;
+            }
+            if (chunk.usage) {
+              completionTokens = chunk.usage.completion_tokens;
+              promptTokens = chunk.usage.prompt_tokens;
+              cached = chunk.usage.prompt_tokens_details.cached_tokens;
+            }
+          }
+          break;
+        } catch (err) {
+          if (reply || history.length === 0 || classifyError(err).kind !== 'kv-full') throw err;
+          history = history.slice(2); // drop the oldest user + assistant pair and try again
+          dropped += 2;
         }
       }
       messages = [...turn, { role: 'assistant', content: reply }];
@@ -430,6 +444,7 @@ async function send(): Promise<void> {
     finish === 'length' ? 'stopped at max tokens' : finish === 'abort' ? 'stopped' : finish === 'stop' ? 'finished' : '',
     promptTokens ? `prompt ${promptTokens} tokens${cached ? ` (${cached} from the prefix cache)` : ''}` : '',
     firstTokenMs !== undefined ? `first token after ${(firstTokenMs / 1000).toFixed(2)} s` : '',
+    dropped ? `${dropped / 2} oldest turn${dropped === 2 ? '' : 's'} left out to fit the context` : '',
   ].filter(Boolean);
   out.parentElement!.append(h('p', { class: 'meta muted small' }, meta.join(' · ')));
   out.parentElement!.dataset.tokens = String(completionTokens);

@@ -98,7 +98,7 @@ export function classifyError(err: unknown): { kind: FailureKind; message: strin
   if (m.includes('maxstoragebufferbindingsize') || m.includes('maxbuffersize')) return { kind: 'binding-limit', message };
   if (name === 'OutOfMemoryError' || m.includes('out of memory')) return { kind: 'memory', message };
   if (m.includes('shader-f16') || m.includes(' f16')) return { kind: 'f16', message };
-  if (m.includes('kv cache') || m.includes('no free page') || m.includes('pages') && (m.includes('full') || m.includes('fit'))) return { kind: 'kv-full', message };
+  if (m.includes('pass the context') || m.includes('kv pages') || m.includes('kv cache') || m.includes('no free page')) return { kind: 'kv-full', message };
   if (name === 'ModelConfigError' || m.includes('model_type') || m.includes('do not run') || m.includes('not supported')) return { kind: 'unsupported', message };
   return { kind: 'other', message };
 }
@@ -117,7 +117,7 @@ export function adviceFor(kind: FailureKind): string {
     case 'device-lost':
       return 'The GPU device was lost (a driver reset, memory pressure, or a long time in a background tab). Reload the model to get a new device.';
     case 'kv-full':
-      return 'The KV cache is full. Start a new chat, lower max tokens, or load the model with a longer context.';
+      return "This request does not fit: the prompt plus max tokens pass the model's context, or need more KV pages than the pool has. Start a new chat, lower max tokens, or load the model with a longer context.";
     case 'unsupported':
       return 'webattn cannot run this model: see the message. The shipped tiny models and llama / mistral / qwen2 / qwen3 / gemma checkpoints work.';
     case 'abort':
