@@ -55,7 +55,7 @@ describe('engine on a tiny llama', () => {
   it('batch invariance: 8 greedy requests of different lengths together == each alone', async () => {
     const r = rng(11);
     const prompts = [3, 17, 40, 1, 64, 9, 33, 90].map((n) => prompt(r, n));
-    const opts: GenerateRequestOptions = { temperature: 0, maxTokens: 10 };
+    const opts: GenerateRequestOptions = { temperature: 0, maxTokens: 6 };
     const alone: Out[] = [];
     for (const p of prompts) alone.push(await collect(engine.generate(p, opts)));
     steps.length = 0;
@@ -88,12 +88,12 @@ describe('engine on a tiny llama', () => {
 
   it('preemption under a small pool gives the same tokens as the large pool; forks share the prefill', async () => {
     const r = rng(13);
-    const reqs = Array.from({ length: 6 }, (_, i) => ({
-      p: prompt(r, 20 + 9 * i),
-      o: { maxTokens: 24, temperature: i % 2 ? 0 : 0.8, seed: i } as GenerateRequestOptions,
+    const reqs = Array.from({ length: 4 }, (_, i) => ({
+      p: prompt(r, 10 + 10 * i),
+      o: { maxTokens: 12, temperature: i % 2 ? 0 : 0.8, seed: i } as GenerateRequestOptions,
     }));
     const large = await Promise.all(reqs.map((q) => collect(engine.generate(q.p, q.o))));
-    const small = await Engine.load(await gpu(), files, { ...base, numPages: 9 }); // 144 tokens for ~400 wanted
+    const small = await Engine.load(await gpu(), files, { ...base, numPages: 5 }); // 80 tokens for ~150 wanted
     const smallSteps: StepInfo[] = [];
     small.onStep = (s) => smallSteps.push(s);
     try {
@@ -107,9 +107,9 @@ describe('engine on a tiny llama', () => {
 
     // n = 3 samples: sample i equals a lone request seeded seed + i (fork + copy-on-write pages).
     const p = prompt(r, 21); // partial last page: the forks' first decode copies it
-    const forked = await collect(engine.generate(p, { n: 3, temperature: 1, seed: 40, maxTokens: 12 }));
+    const forked = await collect(engine.generate(p, { n: 3, temperature: 1, seed: 40, maxTokens: 6 }));
     for (let i = 0; i < 3; i++) {
-      const lone = await collect(engine.generate(p, { temperature: 1, seed: 40 + i, maxTokens: 12 }));
+      const lone = await collect(engine.generate(p, { temperature: 1, seed: 40 + i, maxTokens: 6 }));
       expect(forked.tokens[i]).toEqual(lone.tokens[0]);
     }
     expect(forked.usage!.completionTokens).toBe(forked.tokens.flat().length);
@@ -125,14 +125,14 @@ describe('engine on a tiny llama', () => {
     }));
     const worker = await createWorkerEngine({ model: dir, engine: { ...base, numPages: 32 }, port: port2 as unknown as PortLike });
     try {
-      const req: GenerateRequestOptions = { temperature: 0.7, seed: 5, maxTokens: 16 };
+      const req: GenerateRequestOptions = { temperature: 0.7, seed: 5, maxTokens: 8 };
       const want = await collect(engine.generate('Hello world', req));
       const got = await collect(worker.generate('Hello world', req));
       expect(got.text).toBe(want.text);
       expect(got.tokens).toEqual(want.tokens);
       const messages = [{ role: 'user', content: 'Hello' }];
-      const a = await engine.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
-      const b = await worker.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
+      const a = await engine.chat.completions.create({ messages, max_tokens: 5, temperature: 0 });
+      const b = await worker.chat.completions.create({ messages, max_tokens: 5, temperature: 0 });
       expect(b.choices[0].message.content).toBe(a.choices[0].message.content);
       const snap = await worker.kvSnapshot();
       expect(snap.numPages).toBe(32);
