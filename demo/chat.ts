@@ -25,6 +25,9 @@ import { $, formatBytes, h, openGpu, renderAdapterSummary, showNotice } from './
 
 type Role = 'user' | 'assistant';
 
+/** Sequences the engine runs at once: the chat's samples (n) share its pool. */
+const MAX_SEQS = 4;
+
 interface Loaded {
   engine: WorkerEngine;
   choice: ModelChoice;
@@ -206,7 +209,7 @@ async function load(choice: ModelChoice, opts: LoadOptions): Promise<void> {
   try {
     engine = await createWorkerEngine({
       model: modelArg(choice),
-      engine: { weightDtype: opts.weightDtype, kvDtype: opts.kvDtype, maxContext: opts.maxContext, maxSeqs: 4 },
+      engine: { weightDtype: opts.weightDtype, kvDtype: opts.kvDtype, maxContext: opts.maxContext, maxSeqs: MAX_SEQS },
       onProgress: (p) => {
         const r = tracker.update(p);
         loadStatus('loading', [r.text], r.fraction);
@@ -321,7 +324,7 @@ function addMessage(role: Role | 'error', text = ''): HTMLElement {
   return body;
 }
 
-function readSampling(): { temperature: number; topP: number; maxTokens: number; seed: number | undefined; chat: boolean } {
+function readSampling(): { temperature: number; topP: number; maxTokens: number; seed: number | undefined; n: number; chat: boolean } {
   const form = $<HTMLFormElement>('#sampling-form');
   const num = (name: string, dflt: number) => {
     const v = Number(field(form, name).value);
@@ -332,6 +335,7 @@ function readSampling(): { temperature: number; topP: number; maxTokens: number;
     temperature: Math.max(0, num('temperature', 0.7)),
     topP: Math.min(1, Math.max(0.01, num('topP', 0.9))),
     maxTokens: Math.max(1, Math.round(num('maxTokens', 128))),
+    n: Math.max(1, Math.min(MAX_SEQS, Math.round(num('n', 1)))),
     seed: seedText === '' ? undefined : Math.round(Number(seedText)),
     chat: (field(form, 'chatTemplate') as HTMLInputElement).checked,
   };
@@ -361,11 +365,23 @@ async function send(): Promise<void> {
   let dropped = 0;
   const t0 = performance.now();
   let firstTokenMs: number | undefined;
-  const append = (delta: string) => {
-    if (!delta) return;
+  // n > 1: one column per sample (forked after one prefill: their prompt pages are shared).
+  const outs = [out];
+  if (s.n > 1) {
+    out.parentElement!.classList.add('samples');
+    for (let i = 1; i < s.n; i++) {
+      const more = h('div', { class: 'text', 'data-sample': i });
+      outs.push(more);
+      out.parentElement!.append(more);
+    }
+  }
+  const texts = outs.map(() => '');
+  const append = (delta: string, index = 0) => {
+    if (!delta || !outs[index]) return;
     firstTokenMs ??= performance.now() - t0;
-    reply += delta;
-    out.textContent = reply;
+    texts[index] += delta;
+    outs[index].textContent = texts[index];
+    reply = texts[0];
     out.parentElement!.scrollIntoView({ block: 'end' });
   };
   try {
@@ -378,11 +394,11 @@ async function send(): Promise<void> {
         turn = [...history, { role: 'user', content: text }];
         try {
           const stream = await engine.chat.completions.create({
-            messages: turn, stream: true, max_tokens: s.maxTokens, temperature: s.temperature, top_p: s.topP, seed, signal: controller.signal,
+            messages: turn, stream: true, max_tokens: s.maxTokens, temperature: s.temperature, top_p: s.topP, seed, n: s.n, signal: controller.signal,
           });
           for await (const chunk of stream) {
             for (const c of chunk.choices) {
-              append(c.delta.content ?? '');
+              append(c.delta.content ?? '', c.index);
               if (c.finish_reason) finish = c.finish_reason;
             }
             if (chunk.usage) {
@@ -401,10 +417,10 @@ async function send(): Promise<void> {
       messages = [...turn, { role: 'assistant', content: reply }];
     } else {
       const stream: AsyncIterable<GenerateChunk> = engine.generate(text, {
-        maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed, signal: controller.signal, label: text.slice(0, 24),
+        maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed, n: s.n, signal: controller.signal, label: text.slice(0, 24),
       });
       for await (const c of stream) {
-        append(c.text);
+        append(c.text, c.index);
         if (c.finishReason) finish = c.finishReason;
         if (c.usage) {
           completionTokens = c.usage.completionTokens;

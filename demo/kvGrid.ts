@@ -116,6 +116,7 @@ export function renderKvLegend(ul: HTMLElement, s: KvSnapshot): void {
     return h('li', { 'data-request': r.requestId },
       h('span', { class: 'dot', style: `background:${requestColor(r.requestId)}`, 'aria-hidden': 'true' }),
       h('span', { class: 'label' }, r.label || `request ${r.requestId}`),
+      s.requests.some((o) => o.requestId === r.requestId && o.index !== r.index) ? ` · sample ${r.index}` : '',
       ' ',
       h('span', { class: 'muted' }, `${r.tokens} tokens · ${r.pages} page${r.pages === 1 ? '' : 's'}${r.pages ? ` (last ${Math.max(0, inLast)}/${s.pageSize})` : ''}`),
     );
