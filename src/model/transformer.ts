@@ -1,5 +1,5 @@
 /**
- * The GPU forward pass for the llama-like families (llama, mistral, qwen2, qwen3, gemma; MLA models
+ * The GPU forward pass for every family: llama, mistral, qwen2, qwen3, gemma, and DeepSeek MLA
  * are refused here until their projections land). Read top to bottom: set-up (weights, kernels,
  * buffers, bind groups, all once), then forward(): one step = one command buffer over preallocated
  * buffers, every layer encoded into one compute pass.
@@ -40,6 +40,7 @@ import { GatedActivation } from '../kernels/gatedActivation';
 import type { ModelFiles } from '../sources/modelSource';
 import { expectedTensors, parseConfig, ropeAttentionFactor, ropeInvFrequencies, type ModelSpec } from './config';
 import { uploadWeights, type GpuWeight, type WeightDtype } from './weights';
+import { MlaAttention, mlaAttentionSpec, mlaProjSpecs, mlaRopeOperands, type MlaLayer, type MlaProj } from './mlaAttention';
 
 export interface TransformerOptions {
   weightDtype?: WeightDtype; // default f16
@@ -63,7 +64,8 @@ export interface StepSequence {
   tokenIds: readonly number[];
 }
 
-type Proj = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'lmHead';
+/** Projections by role (MLA: q or qa + qb, and kva, instead of q, k, v). */
+type Proj = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'lmHead' | MlaProj;
 
 /** A projection: the weight, both kernels (GEMM for prefill, GEMV for decode) and their bind groups. */
 interface Linear {
@@ -92,9 +94,6 @@ export class Transformer {
 
   static async load(ctx: GpuContext, files: ModelFiles, options: TransformerOptions = {}): Promise<Transformer> {
     const spec = parseConfig(files.config, `${files.source}: config.json`);
-    if (spec.attention === 'mla') {
-      throw new ShapeError(`${files.source}: ${spec.family} (MLA) models do not run on the GPU yet; the MLA attention kernels do, the latent projections are still to come`);
-    }
     const maxContext = options.maxContext ?? Math.min(spec.maxPositionEmbeddings, 4096);
     const opts: Required<TransformerOptions> = {
       weightDtype: options.weightDtype ?? 'f16',
@@ -106,14 +105,17 @@ export class Transformer {
       maxContext,
       numPages: options.numPages ?? (options.maxSeqs ?? 16) * Math.ceil(maxContext / (options.pageSize ?? 16)),
     };
-    const attn: AttentionSpec = {
-      numKvHeads: spec.numKvHeads,
-      groupSize: spec.numHeads / spec.numKvHeads,
-      headDimQK: spec.headDim,
-      headDimV: spec.headDimV,
-      pageSize: opts.pageSize,
-      kvDtype: opts.kvDtype,
-    };
+    // MLA: one latent row [c_kv | k_pe] per token, the absorbed query [q_lat | q_pe] per head.
+    const attn: AttentionSpec = spec.mla
+      ? mlaAttentionSpec(spec, opts.pageSize, opts.kvDtype)
+      : {
+          numKvHeads: spec.numKvHeads,
+          groupSize: spec.numHeads / spec.numKvHeads,
+          headDimQK: spec.headDim,
+          headDimV: spec.headDimV,
+          pageSize: opts.pageSize,
+          kvDtype: opts.kvDtype,
+        };
     const maxPages = maxPagesPerLayer(ctx, attn);
     if (opts.numPages > maxPages) opts.numPages = maxPages; // the binding limit caps one layer's pool
 
@@ -217,7 +219,7 @@ export class Transformer {
     q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
     q(b.kHeadRows, rmsNormParams(T * spec.numKvHeads));
     q(b.lastTokens, embeddingParams(R));
-    for (const [role, s] of Object.entries(b.projSpecs)) q(b.projParams[role as Proj], matmulParams(s, role === 'lmHead' ? R : T));
+    for (const [role, s] of Object.entries(b.projSpecs)) q(b.projParams[role as Proj]!, matmulParams(s, role === 'lmHead' ? R : T));
 
     await this.ctx.validated('forward', () => {
       const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
@@ -239,9 +241,10 @@ export class Transformer {
     const { k, spec } = this;
     const { T, logitRows, numWork } = step;
     const linear = (lin: Linear, M: number) => {
-      if (M <= MATVEC_MAX_TOKENS) k.gemv[lin.role].encode(pass, lin.gemv, M);
-      else k.gemm[lin.role].encode(pass, lin.gemm, M);
+      if (M <= MATVEC_MAX_TOKENS) k.gemv[lin.role]!.encode(pass, lin.gemv, M);
+      else k.gemm[lin.role]!.encode(pass, lin.gemm, M);
     };
+    const mla = this.b.mla;
     // Copy-on-write first: a forked sequence's shared partial page, copied in every layer before
     // any append writes into the copy.
     for (const L of this.layers) {
@@ -251,14 +254,19 @@ export class Transformer {
     k.embedding.encode(pass, this.head.embed, T);
     this.layers.forEach((L, l) => {
       if (l === 0) k.normPlain.encode(pass, L.inputNorm, T); // later layers: fused into the previous MLP's end
-      linear(L.q, T);
-      linear(L.kProj, T);
-      linear(L.v, T);
-      if (spec.qkNorm) {
-        k.headNorm!.encode(pass, L.qNorm!, T * spec.numHeads);
-        k.headNorm!.encode(pass, L.kNorm!, T * spec.numKvHeads);
+      if (L.mla) {
+        mla!.encodeProjections(pass, L.mla, T, linear); // q and the latent rows
+      } else {
+        linear(L.q!, T);
+        linear(L.kProj!, T);
+        linear(L.v!, T);
+        if (spec.qkNorm) {
+          k.headNorm!.encode(pass, L.qNorm!, T * spec.numHeads);
+          k.headNorm!.encode(pass, L.kNorm!, T * spec.numKvHeads);
+        }
       }
       k.rope.encode(pass, this.head.rope, T);
+      if (L.mla) mla!.encodeQuery(pass, L.mla, T); // [q_lat | q_pe]
       k.append.encode(pass, L.append, T);
       if (step.decode) {
         k.decode.encode(pass, L.decode, numWork);
@@ -266,6 +274,7 @@ export class Transformer {
       } else {
         k.prefill.encode(pass, L.attention, numWork);
       }
+      if (L.mla) mla!.encodeOutput(pass, L.mla, T); // o_lat -> per-head outputs
       linear(L.o, T);
       k.normFused.encode(pass, L.postAttentionNorm, T);
       linear(L.gate, T);
@@ -341,16 +350,16 @@ interface Kernels {
   copyK: CopyPages;
   copyV?: CopyPages;
   act: GatedActivation;
-  gemm: Record<Proj, MatMul>;
-  gemv: Record<Proj, MatVec>;
+  gemm: Partial<Record<Proj, MatMul>>;
+  gemv: Partial<Record<Proj, MatVec>>;
 }
 
 async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSpec, opts: Required<TransformerOptions>): Promise<Kernels> {
   const wd = opts.weightDtype;
   const norm = { dim: spec.hiddenSize, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne };
   const specs = projSpecs(spec, wd);
-  const gemm = {} as Record<Proj, MatMul>;
-  const gemv = {} as Record<Proj, MatVec>;
+  const gemm: Partial<Record<Proj, MatMul>> = {};
+  const gemv: Partial<Record<Proj, MatVec>> = {};
   for (const [role, s] of Object.entries(specs) as [Proj, MatmulSpec][]) {
     gemm[role] = await MatMul.create(ctx, s);
     gemv[role] = await MatVec.create(ctx, s);
@@ -368,8 +377,7 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
       rotaryDim: spec.rope.rotaryDim,
       interleaved: spec.rope.interleaved,
       attentionFactor: ropeAttentionFactor(spec),
-      q: { heads: spec.numHeads, headStride: spec.headDim },
-      k: { heads: spec.numKvHeads, headStride: spec.headDim },
+      ...(spec.mla ? mlaRopeOperands(spec) : { q: { heads: spec.numHeads, headStride: spec.headDim }, k: { heads: spec.numKvHeads, headStride: spec.headDim } }),
     }),
     append: await KvAppend.create(ctx, attn),
     prefill: await FlashPrefill.create(ctx, attn),
@@ -384,13 +392,18 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
 }
 
 /** The shape of every projection; the same for all layers. */
-function projSpecs(spec: ModelSpec, wd: WeightDtype): Record<Proj, MatmulSpec> {
+function projSpecs(spec: ModelSpec, wd: WeightDtype): Partial<Record<Proj, MatmulSpec>> {
   const H = spec.hiddenSize;
   const bias = spec.attentionBias;
+  const qkv = spec.mla
+    ? mlaProjSpecs(spec, wd)
+    : {
+        q: { N: spec.numHeads * spec.headDim, K: H, weightDtype: wd, bias },
+        k: { N: spec.numKvHeads * spec.headDim, K: H, weightDtype: wd, bias },
+        v: { N: spec.numKvHeads * spec.headDimV, K: H, weightDtype: wd, bias },
+      };
   return {
-    q: { N: spec.numHeads * spec.headDim, K: H, weightDtype: wd, bias },
-    k: { N: spec.numKvHeads * spec.headDim, K: H, weightDtype: wd, bias },
-    v: { N: spec.numKvHeads * spec.headDimV, K: H, weightDtype: wd, bias },
+    ...qkv,
     o: { N: H, K: spec.numHeads * spec.headDimV, weightDtype: wd, bias: false },
     gate: { N: spec.intermediateSize, K: H, weightDtype: wd, bias: false },
     up: { N: spec.intermediateSize, K: H, weightDtype: wd, bias: false },
@@ -406,10 +419,12 @@ interface Buffers {
   lastRows: GPUBuffer; // u32 [maxLogitRows]: rows whose logits the step returns
   h: GPUBuffer; // f32 [maxTokens][hidden]: the residual stream
   xn: GPUBuffer; // f32 [maxTokens][hidden]: normalised h
-  q: GPUBuffer; // f32 [maxTokens][H][D]
-  k: GPUBuffer; // f32 [maxTokens][Hkv][D]
-  v: GPUBuffer; // f32 [maxTokens][Hkv][Dv]
-  attn: GPUBuffer; // f32 [maxTokens][H][Dv]
+  q: GPUBuffer; // f32 [maxTokens][H][D]: the attention query (MLA: [q_lat | q_pe], D = C + R)
+  k?: GPUBuffer; // f32 [maxTokens][Hkv][D] (not MLA)
+  v?: GPUBuffer; // f32 [maxTokens][Hkv][Dv] (not MLA)
+  attn: GPUBuffer; // f32 [maxTokens][H][Dv]: the attention output (MLA: o_lat, Dv = C)
+  /** MLA: its kernels and buffers (q projection, latent rows, per-head outputs). */
+  mla?: MlaAttention;
   lse: GPUBuffer; // f32 [maxTokens][H]: flashPrefill writes it; the model does not need it
   sub: GPUBuffer; // f32 [maxTokens][hidden]: o_proj / down_proj output before the residual add
   gate: GPUBuffer; // f32 [maxTokens][I]
@@ -431,8 +446,8 @@ interface Buffers {
   qHeadRows: GPUBuffer; // uniform { T * H }
   kHeadRows: GPUBuffer; // uniform { T * Hkv }
   lastTokens: GPUBuffer; // uniform { numSeqs }
-  projSpecs: Record<Proj, MatmulSpec>;
-  projParams: Record<Proj, GPUBuffer>; // uniform { M, N, K, hasBias } per projection
+  projSpecs: Partial<Record<Proj, MatmulSpec>>;
+  projParams: Partial<Record<Proj, GPUBuffer>>; // uniform { M, N, K, hasBias } per projection
 }
 
 async function createBuffers(
@@ -459,7 +474,7 @@ async function createBuffers(
   const invFreq = await f32('invFreq', spec.rope.rotaryDim / 2);
   writeBuffer(ctx, invFreq, Float32Array.from(ropeInvFrequencies(spec)));
   const specs = projSpecs(spec, opts.weightDtype);
-  const projParams = {} as Record<Proj, GPUBuffer>;
+  const projParams: Partial<Record<Proj, GPUBuffer>> = {};
   for (const role of Object.keys(specs) as Proj[]) projParams[role] = await uniform(`params.${role}`);
   return {
     ids: await f32('ids', M),
@@ -468,10 +483,11 @@ async function createBuffers(
     lastRows: await f32('lastRows', opts.maxLogitRows),
     h: await f32('h', M * spec.hiddenSize),
     xn: await f32('xn', M * spec.hiddenSize),
-    q: await f32('q', M * spec.numHeads * spec.headDim),
-    k: await f32('k', M * spec.numKvHeads * spec.headDim),
-    v: await f32('v', M * spec.numKvHeads * spec.headDimV),
-    attn: await f32('attn', M * spec.numHeads * spec.headDimV),
+    q: await f32('q', M * spec.numHeads * attn.headDimQK),
+    k: spec.mla ? undefined : await f32('k', M * spec.numKvHeads * spec.headDim),
+    v: spec.mla ? undefined : await f32('v', M * spec.numKvHeads * spec.headDimV),
+    attn: await f32('attn', M * spec.numHeads * attn.headDimV),
+    mla: spec.mla ? await MlaAttention.create(ctx, spec, opts.weightDtype, M, f32) : undefined,
     lse: await f32('lse', M * spec.numHeads),
     sub: await f32('sub', M * spec.hiddenSize),
     gate: await f32('gate', M * spec.intermediateSize),
@@ -506,9 +522,10 @@ async function createBuffers(
 
 interface LayerBinds {
   inputNorm: GPUBindGroup;
-  q: Linear;
-  kProj: Linear;
-  v: Linear;
+  q?: Linear;
+  kProj?: Linear;
+  v?: Linear;
+  mla?: MlaLayer<Linear>;
   qNorm?: GPUBindGroup;
   kNorm?: GPUBindGroup;
   copyK: GPUBindGroup;
@@ -529,24 +546,27 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
   const p = `model.layers.${l}.`;
   const linear = (role: Proj, weight: string, x: GPUBuffer, y: GPUBuffer, bias?: string): Linear => ({
     role,
-    gemm: k.gemm[role].bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]),
-    gemv: k.gemv[role].bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]),
+    gemm: k.gemm[role]!.bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]!),
+    gemv: k.gemv[role]!.bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]!),
   });
+  const mla = b.mla?.bindLayer(l, w, { xn: b.xn, query: b.q, attnOut: b.attn, tokens: b.tokens }, linear);
   const bias = (name: string) => (spec.attentionBias ? `${p}self_attn.${name}.bias` : undefined);
   const next = l + 1 < spec.numLayers ? `model.layers.${l + 1}.input_layernorm.weight` : 'model.norm.weight';
   return {
     inputNorm: k.normPlain.bind({ x: b.h, weight: w(`${p}input_layernorm.weight`), y: b.xn, params: b.tokens }),
-    q: linear('q', `${p}self_attn.q_proj.weight`, b.xn, b.q, bias('q_proj')),
-    kProj: linear('k', `${p}self_attn.k_proj.weight`, b.xn, b.k, bias('k_proj')),
-    v: linear('v', `${p}self_attn.v_proj.weight`, b.xn, b.v, bias('v_proj')),
+    q: mla ? undefined : linear('q', `${p}self_attn.q_proj.weight`, b.xn, b.q, bias('q_proj')),
+    kProj: mla ? undefined : linear('k', `${p}self_attn.k_proj.weight`, b.xn, b.k!, bias('k_proj')),
+    v: mla ? undefined : linear('v', `${p}self_attn.v_proj.weight`, b.xn, b.v!, bias('v_proj')),
+    mla,
     qNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
-    kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
-    append: k.append.bind(b.k, b.v, b.slots, pool.layers[l], b.tokens),
+    kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k!, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
+    // MLA appends the latent rows (one per token; no V).
+    append: mla ? k.append.bind(b.mla!.b.latent, undefined, b.slots, pool.layers[l], b.tokens) : k.append.bind(b.k!, b.v!, b.slots, pool.layers[l], b.tokens),
     copyK: k.copyK.bind(b.copyPairs, pool.layers[l].kPages, b.copyCount),
     copyV: k.copyV?.bind(b.copyPairs, pool.layers[l].vPages, b.copyCount),
     attention: k.prefill.bind(b.q, pool.layers[l], b.step, b.work, b.attn, b.lse),
     decode: k.decode.bind(b.q, pool.layers[l], b.step, b.work, b.partialO, b.partialML),
-    o: linear('o', `${p}self_attn.o_proj.weight`, b.attn, b.sub),
+    o: linear('o', `${p}self_attn.o_proj.weight`, mla ? b.mla!.b.heads : b.attn, b.sub),
     postAttentionNorm: k.normFused.bind({ x: b.sub, residual: b.h, weight: w(`${p}post_attention_layernorm.weight`), y: b.xn, params: b.tokens }),
     gate: linear('gate', `${p}mlp.gate_proj.weight`, b.xn, b.gate),
     up: linear('up', `${p}mlp.up_proj.weight`, b.xn, b.up),
@@ -569,14 +589,16 @@ function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPU
   const lm = spec.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   return {
     embed: k.embedding.bind({ ids: b.ids, table: w('model.embed_tokens.weight'), out: b.h, params: b.tokens }),
-    rope: k.rope.bind({ q: b.q, k: b.k, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
+    rope: b.mla
+      ? k.rope.bind({ q: b.mla.b.q, k: b.mla.b.latent, positions: b.positions, invFreq: b.invFreq, params: b.tokens })
+      : k.rope.bind({ q: b.q, k: b.k!, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
     act: k.act.bind({ gate: b.gate, up: b.up, out: b.act, params: b.tokens }),
     gatherLast: k.gatherLast.bind({ ids: b.lastRows, table: b.xn, out: b.last, params: b.lastTokens }),
     merge: k.merge.bind(b.partialO, b.partialML, b.slotIndptr, b.step.qoIndptr, b.attn, b.lse),
     lmHead: {
       role: 'lmHead',
-      gemm: k.gemm.lmHead.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead),
-      gemv: k.gemv.lmHead.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead),
+      gemm: k.gemm.lmHead!.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead!),
+      gemv: k.gemv.lmHead!.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead!),
     },
   };
 }

@@ -1,0 +1,92 @@
+/**
+ * The GPU forward pass of DeepSeek MLA models (absorbed form: latent cache rows, absorbed query,
+ * per-head outputs from o_lat) on tiny random checkpoints, against the float64 reference's
+ * decompressed form: prefill, decode (split-KV) and chunked prefill, f32 (rel L2 < 1e-3) and f16
+ * weights and KV (< 1e-2). Configs: q_lora_rank null with YaRN (deepseek_v2), q_lora_rank set
+ * (deepseek_v3), and the shape of models/kjv-mla (d_c 32 + d_rope 16 = 48-wide cache rows).
+ * Also fork + copy-on-write and prefix reuse on the latent pool (one buffer per layer, no V).
+ */
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/model/config';
+import { Transformer } from '../../src/model/transformer';
+import { referenceForward } from '../../src/reference/transformer';
+import { relL2 } from '../../src/reference/attention';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/sources/halfFloat';
+import { folderSource, loadModelFiles } from '../../src/sources/modelSource';
+import { configs, lookup, randomIds, randomWeights, writeCheckpoint } from '../helpers/tinyModels';
+import { gpu } from './harness';
+
+const T = 9;
+
+/** models/kjv-mla's attention shape on a tiny vocabulary, one layer. */
+const kjvShape = {
+  ...configs.deepseek,
+  hidden_size: 128,
+  intermediate_size: 64,
+  num_hidden_layers: 1,
+  num_attention_heads: 8,
+  num_key_value_heads: 8,
+  qk_nope_head_dim: 16,
+  qk_rope_head_dim: 16,
+  v_head_dim: 16,
+  kv_lora_rank: 32,
+  q_lora_rank: null,
+  rope_scaling: null,
+};
+
+async function load(config: Record<string, unknown>, dtype: 'f32' | 'f16') {
+  const spec = parseConfig(config);
+  const weights = randomWeights(spec);
+  if (dtype === 'f16') for (const w of weights.values()) w.set(w.map((x) => f16BitsToF32(f32ToF16Bits(x))));
+  const dir = writeCheckpoint(config, weights, dtype === 'f16' ? 'F16' : 'F32');
+  const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir)), {
+    weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxTokens: 16, maxSeqs: 4, maxLogitRows: 16, maxContext: 64,
+  });
+  return { spec, weights, model, ref: (ids: number[]) => referenceForward(spec, lookup(weights), ids) };
+}
+
+async function checkModes(config: Record<string, unknown>, dtype: 'f32' | 'f16', name: string) {
+  const { spec, model, ref } = await load(config, dtype);
+  try {
+    const ids = randomIds(T, spec.vocabSize);
+    const want = ref(ids);
+    const tol = dtype === 'f32' ? 1e-3 : 1e-2;
+    for (const [mode, chunk] of [['prefill', T], ['decode', 1], ['chunked:4', 4]] as const) {
+      const got = await model.logitsForIds(chunk, ids, chunk);
+      expect(relL2(got, want), `${name} ${dtype} ${mode}`).toBeLessThan(tol);
+      model.free(chunk);
+    }
+    expect(model.cache.stats().usedPages).toBe(0);
+  } finally {
+    model.destroy();
+  }
+}
+
+describe('GPU MLA forward vs the float64 reference (decompressed)', () => {
+  // Every config and dtype compiles its own pipelines (seconds each on lavapipe): one dtype per config.
+  it('deepseek_v2, q_lora_rank null, YaRN [f32]', () => checkModes(configs.deepseek, 'f32', 'deepseek'));
+  it('deepseek_v3, q_lora_rank set [f16 weights and KV]', () => checkModes(configs.deepseekV3, 'f16', 'deepseekV3'));
+  it('the models/kjv-mla shape (48-wide cache rows) [f32]', () => checkModes(kjvShape, 'f32', 'kjv-mla shape'));
+
+  it('fork and prefix reuse on the latent pool', async () => {
+    const { spec, model, ref } = await load(configs.deepseek, 'f32');
+    const V = spec.vocabSize;
+    try {
+      const prompt = randomIds(10, V);
+      await model.forward([{ seqId: 1, tokenIds: prompt }]);
+      model.fork(1, 2);
+      const [a, c] = [randomIds(1, V), randomIds(1, V)];
+      const la = await model.forward([{ seqId: 2, tokenIds: a }]);
+      expect(relL2(la, ref([...prompt, ...a]).subarray(10 * V))).toBeLessThan(1e-3);
+      const lc = await model.forward([{ seqId: 1, tokenIds: c }]);
+      expect(relL2(lc, ref([...prompt, ...c]).subarray(10 * V))).toBeLessThan(1e-3);
+      expect(model.cache.addSequence(3, prompt)).toEqual({ cachedTokens: 8 });
+      const l3 = await model.forward([{ seqId: 3, tokenIds: prompt.slice(8) }], { allRows: true });
+      expect(relL2(l3, ref(prompt).subarray(8 * V))).toBeLessThan(1e-3);
+      for (const s of [1, 2, 3]) model.free(s);
+      model.cache.validate();
+    } finally {
+      model.destroy();
+    }
+  });
+});
