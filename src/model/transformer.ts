@@ -1,17 +1,19 @@
 /**
  * The GPU forward pass for every family: llama, mistral, qwen2, qwen3, gemma, and DeepSeek MLA
- * are refused here until their projections land). Read top to bottom: set-up (weights, kernels,
- * buffers, bind groups, all once), then forward(): one step = one command buffer over preallocated
- * buffers, every layer encoded into one compute pass.
+ * (dense MLP; the absorbed attention block is in mlaAttention.ts). Read top to bottom: set-up
+ * (weights, kernels, buffers, bind groups, all once), then forward(): one step = one command buffer
+ * over preallocated buffers, every layer encoded into one compute pass.
  *
  * Step layout: the step's tokens are the concatenation of each sequence's new tokens; T = their
  * count (<= maxTokens). First, copy-on-write: a forked sequence about to write into a shared
  * partial page gets a private copy of it, in every layer (copyPages). Per layer:
  *   xn = norm(h)                       (layer 0: plain; later: fused with the residual add below)
  *   q, k, v = xn Wq, xn Wk, xn Wv (+ bias, qwen2); qwen3: q, k = rmsNorm per head; RoPE on q, k
+ *     (MLA: q and the latent row [rmsNorm(c_kv) | k_pe]; RoPE on their rope parts; the absorbed
+ *      query [W_UK^T q_nope | q_pe]; the latent row is appended, read as K and as V)
  *   kvAppend(k, v) into the layer's pages;  a = attention(q, pages): flashPrefill, or split-KV
  *     decode + mergePartials when every sequence has exactly one new token
- *   o = a Wo;  h += o;  xn = post_attention_norm(h)
+ *   o = a Wo (MLA: a = W_UV o_lat per head first);  h += o;  xn = post_attention_norm(h)
  *   down = (act(xn Wgate) * xn Wup) Wdown;  h += down;  xn = next layer's input norm (or final norm)
  * then the last row of each sequence is gathered and multiplied by the LM head.
  *
