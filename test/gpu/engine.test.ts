@@ -134,7 +134,18 @@ describe('engine on a tiny llama', () => {
       const a = await engine.chat.completions.create({ messages, max_tokens: 5, temperature: 0 });
       const b = await worker.chat.completions.create({ messages, max_tokens: 5, temperature: 0 });
       expect(b.choices[0].message.content).toBe(a.choices[0].message.content);
+      // Refusals and aborts cross the worker boundary too.
+      await expect(collect(worker.generate([1, 2, 3], { maxTokens: 500 }))).rejects.toThrow(/request \d+: 3 prompt tokens \+ 500 max tokens = 503 pass the context of 192/);
+      const controller = new AbortController();
+      const chunks: GenerateChunk[] = [];
+      for await (const c of worker.generate('Hello', { maxTokens: 100, signal: controller.signal })) {
+        chunks.push(c);
+        controller.abort();
+      }
+      expect(chunks.at(-1)!.finishReason).toBe('abort');
+      expect(chunks.length).toBeLessThan(10);
       const snap = await worker.kvSnapshot();
+      expect(snap.owner.every((o) => o === -1)).toBe(true); // every page free again
       expect(snap.numPages).toBe(32);
       expect(snap.bytesPerPage).toBe(2 * 2 * 2 * 16 * 8 * 4); // layers x K,V x heads x page x dim x f32
       expect((await worker.adapterInfo()).description).toBe(ctx.adapterDescription);
