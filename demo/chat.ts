@@ -16,6 +16,7 @@ import {
   describeModel,
   formatRate,
   modelArg,
+  preflight,
   modelName,
   type FailureKind,
   type ModelChoice,
@@ -42,6 +43,8 @@ interface LoadOptions {
 }
 
 let loaded: Loaded | undefined;
+/** The adapter's limits as the page's own device sees them (the worker's device gets the same). */
+let gpuLimits: { maxStorageBufferBindingSize: number; maxBufferSize: number } | undefined;
 let busy: AbortController | undefined;
 let messages: ChatMessage[] = [];
 let lastChoice: ModelChoice | undefined;
@@ -197,7 +200,7 @@ function unload(): void {
   setEngineState('idle');
 }
 
-async function load(choice: ModelChoice, opts: LoadOptions): Promise<void> {
+async function load(choice: ModelChoice, opts: LoadOptions, checked = false): Promise<void> {
   if (loaded) unload();
   lastChoice = choice;
   setEngineState('loading');
@@ -207,6 +210,18 @@ async function load(choice: ModelChoice, opts: LoadOptions): Promise<void> {
   const t0 = performance.now();
   let engine: WorkerEngine | undefined;
   try {
+    if (!checked && gpuLimits) {
+      const pre = await preflight(choice, opts.weightDtype, gpuLimits);
+      if (pre.problem) {
+        setEngineState('failed');
+        const actions: [string, () => void][] = [];
+        if (opts.weightDtype === 'f32') actions.push(['Load with f16 weights', () => void load(choice, { ...opts, weightDtype: 'f16' })]);
+        actions.push(['Load anyway', () => void load(choice, opts, true)], ['Load the default tiny model', () => void load({ kind: 'shipped', id: DEFAULT_MODEL }, opts)]);
+        loadStatus('failed', [failureBox('binding-limit', `${name} will not fit this GPU: ${pre.problem}.`, actions)]);
+        return;
+      }
+      loadStatus('loading', [`Loading ${name} (${formatBytes(pre.weightBytes)} of ${opts.weightDtype} weights on the GPU)…`]);
+    }
     engine = await createWorkerEngine({
       model: modelArg(choice),
       engine: { weightDtype: opts.weightDtype, kvDtype: opts.kvDtype, maxContext: opts.maxContext, maxSeqs: MAX_SEQS },
@@ -229,16 +244,16 @@ async function load(choice: ModelChoice, opts: LoadOptions): Promise<void> {
     loaded = undefined;
     setEngineState('failed');
     const { kind, message } = classifyError(err);
-    const actions: [string, () => void][] = [['Retry', () => void load(choice, opts)]];
+    const actions: [string, () => void][] = [['Retry', () => void load(choice, opts, checked)]];
     if (kind === 'f16' || opts.weightDtype === 'f16' || opts.kvDtype === 'f16') {
       actions.push(['Retry with f32', () => {
         $<HTMLSelectElement>('#weight-dtype').value = 'f32';
         $<HTMLSelectElement>('#kv-dtype').value = 'f32';
-        void load(choice, { ...opts, weightDtype: 'f32', kvDtype: 'f32' });
+        void load(choice, { ...opts, weightDtype: 'f32', kvDtype: 'f32' }, checked);
       }]);
     }
     if (kind === 'memory' || kind === 'binding-limit' || kind === 'kv-full') {
-      actions.push(['Retry with a 512-token context', () => void load(choice, { ...opts, maxContext: 512 })]);
+      actions.push(['Retry with a 512-token context', () => void load(choice, { ...opts, maxContext: 512 }, checked)]);
     }
     if (choice.kind !== 'shipped') actions.push(['Load the default tiny model', () => void load({ kind: 'shipped', id: DEFAULT_MODEL }, opts)]);
     loadStatus('failed', [failureBox(kind, `Could not load ${name}: ${message}`, actions)]);
@@ -515,6 +530,10 @@ async function start(): Promise<void> {
     return;
   }
   const ctx = gpu.ctx;
+  gpuLimits = { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize };
+  // ?simulateMaxBinding=BYTES: check models against a smaller GPU's binding limit (a phone's 128 MiB, say).
+  const simulated = Number(new URLSearchParams(location.search).get('simulateMaxBinding'));
+  if (simulated > 0) gpuLimits.maxStorageBufferBindingSize = Math.min(gpuLimits.maxStorageBufferBindingSize, simulated);
   renderAdapterSummary($('#adapter'), ctx);
   const binding = ctx.limits.maxStorageBufferBindingSize;
   $('#adapter').append(h('p', { class: 'small muted' }, `One buffer binding may span ${formatBytes(binding)} (maxStorageBufferBindingSize).`));

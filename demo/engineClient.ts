@@ -5,7 +5,7 @@
  */
 import { kvBytesPerToken, type KvSpec } from '../src/kv/accounting';
 import { expectedTensors, parseConfig } from '../src/model/config';
-import { filesSource, hubSource, urlSource, type LoadProgress, type ModelSource } from '../src/sources/modelSource';
+import { ModelSourceError, filesSource, hubSource, urlSource, type LoadProgress, type ModelSource } from '../src/sources/modelSource';
 import { formatBytes } from './shell';
 
 /** The tiny models the demo ships (models/<id>/, trained by the project on the King James Bible). */
@@ -173,4 +173,34 @@ export async function describeModel(c: ModelChoice, kvDtype: 'f16' | 'f32'): Pro
     hasChatTemplate: !!tokenizerConfig?.chat_template,
     kvBytesPerToken: kvBytesPerToken(kv),
   };
+}
+
+/**
+ * Before a download: reads config.json only (a few KB) and says whether the model can load here.
+ * Each weight is one GPU buffer bound whole, so the largest (usually the embedding table) must fit
+ * maxStorageBufferBindingSize; an unsupported model_type fails here instead of after gigabytes.
+ */
+export async function preflight(
+  c: ModelChoice,
+  weightDtype: 'f16' | 'f32',
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number },
+): Promise<{ weightBytes: number; largest: { name: string; bytes: number }; problem: string | null }> {
+  const source: ModelSource =
+    c.kind === 'shipped' || c.kind === 'url' ? urlSource(modelArg(c) as string) : c.kind === 'hub' ? hubSource(c.repoId) : filesSource(c.files, c.name);
+  const bytes = await source.readFile('config.json');
+  if (!bytes) throw new ModelSourceError(`${source.name}: config.json: missing`);
+  const spec = parseConfig(JSON.parse(new TextDecoder().decode(bytes)), `${source.name}: config.json`);
+  const per = weightDtype === 'f16' ? 2 : 4;
+  let weightBytes = 0;
+  let largest = { name: '', bytes: 0 };
+  for (const [name, shape] of expectedTensors(spec)) {
+    const b = shape.reduce((a, x) => a * x, 1) * per;
+    weightBytes += b;
+    if (b > largest.bytes) largest = { name, bytes: b };
+  }
+  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const problem = largest.bytes > limit
+    ? `${largest.name} takes ${formatBytes(largest.bytes)} in ${weightDtype}, and this GPU binds at most ${formatBytes(limit)} at once (maxStorageBufferBindingSize)`
+    : null;
+  return { weightBytes, largest, problem };
 }

@@ -3,8 +3,8 @@
  * serves it with `vite preview` (COOP/COEP headers from vite.config.ts), and drives Debian's Chromium
  * through playwright-core.
  *
- * 1. Chat (the front page): the default shipped model (models/kjv-gqa) loads in the worker engine
- *    after a download cut halfway is retried, a prompt streams a greedy reply that the model wrote
+ * 1. Chat (the front page): the default shipped model (models/kjv-gqa) is refused up front on a
+ *    (simulated) small binding limit, then loads in the worker engine after a cut download is retried; a prompt streams a greedy reply that the model wrote
  *    (token counts, tokens/s and a non-empty KV page grid while it ran), at desktop and phone widths.
  * 2. With WebGPU (headless Chromium hands out a SwiftShader adapter under --enable-unsafe-webgpu):
  *    the kernels page opens the GPU cross-origin isolated, "Check kernels" passes every case against the
@@ -106,9 +106,16 @@ describe('demo in Chromium', () => {
       const page = await context.newPage();
       page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
       let t0 = performance.now();
-      await page.goto(`${baseUrl}index.html`);
+      // A GPU that binds less than the 512 KiB embedding table: refused from config.json alone, before any download.
+      await page.goto(`${baseUrl}index.html?simulateMaxBinding=262144`);
       expect(await gpuState(page)).toBe('ready');
       await page.waitForSelector('#load-status[data-state="failed"]', { timeout: 60_000 });
+      const tooBig = page.locator('#load-status [role="alert"]');
+      expect(await tooBig.getAttribute('data-kind')).toBe('binding-limit');
+      expect(await tooBig.textContent()).toContain('model.embed_tokens.weight takes 512 KiB in f16');
+      expect(cut).toBe(0);
+      await tooBig.getByRole('button', { name: 'Load anyway' }).click(); // the real limit is larger
+      await page.waitForSelector('#load-status[data-state="failed"] [data-kind="download"]', { timeout: 60_000 });
       expect(cut).toBeGreaterThan(0);
       const failure = page.locator('#load-status [role="alert"]');
       expect(await failure.getAttribute('data-kind')).toBe('download');
