@@ -51,7 +51,8 @@ export interface PeerRow extends Omit<BenchRow, 'kernel' | 'phase'> {
   kernel: 'webattn' | OrtMode;
   /**
    * ORT time / webattn time for this shape: on an ORT row, that row's mode; on the webattn row,
-   * ort-static's (the kernel comparison). Above 1: webattn is faster.
+   * ort-static's (the kernel comparison; the first mode timed if ort-static was not). Above 1:
+   * webattn is faster.
    */
   vsOrt: number;
 }
@@ -72,6 +73,8 @@ export interface PeerOptions {
   reps?: number;
   /** Skip shapes whose context (decode) or length (prefill) is above this. */
   maxContext?: number;
+  /** Shapes to run instead of the suite's. */
+  shapes?: readonly PeerShape[];
   /** ORT modes to time (default all three). */
   modes?: readonly OrtMode[];
   onProgress?: (msg: string) => void;
@@ -91,7 +94,9 @@ const SEED_Q = 0x51;
 const SEED_K = 0x4b;
 const SEED_V = 0x56;
 
-interface Shape { phase: 'decode' | 'prefill'; batch: number; len: number }
+/** decode: `batch` sequences of `len` keys, one new token each; prefill: one sequence of `len` tokens. */
+export interface PeerShape { phase: 'decode' | 'prefill'; batch: number; len: number }
+type Shape = PeerShape;
 
 const FULL: Shape[] = [
   ...[1, 8].flatMap((batch) => [1024, 4096, 16384].map((len) => ({ phase: 'decode' as const, batch, len }))),
@@ -148,7 +153,7 @@ export async function runPeerBench(ctx: GpuContext, ort: OrtModule, opts: PeerOp
   progress(`creating ORT sessions (onnxruntime-web ${report.ortVersion}) on this page's device`);
   const sessions = await createSessions(ctx, ort);
   try {
-    for (const shape of opts.quick ? QUICK : FULL) {
+    for (const shape of opts.shapes ?? (opts.quick ? QUICK : FULL)) {
       opts.signal?.throwIfAborted();
       const name = `${VARIANT} ${shape.phase} b${shape.batch} ${shape.phase === 'decode' ? 'ctx' : 'len'}${shape.len}`;
       if (opts.maxContext !== undefined && shape.len > opts.maxContext) {

@@ -1,5 +1,6 @@
 /**
- * `npm run bench:peer [-- --quick] [--reps N] [--max-context N] [--modes ort-static,ort-tjs] [--subgroups] [--out base]`
+ * `npm run bench:peer [-- --quick] [--reps N] [--max-context N] [--modes ort-static,ort-tjs] [--shapes phase:batch:len,...]
+ *                     [--subgroups] [--out base]`
  *
  * Serves bench/peer/ with Vite's dev server (TypeScript and `?raw` WGSL as in the demo) plus
  * onnxruntime-web's dist folder as is under /ort/, cross-origin isolated (COOP + COEP: ORT's threaded
@@ -157,7 +158,14 @@ export async function main(argv: string[]): Promise<number> {
       for (const m of modes) if (!ORT_MODES.includes(m)) throw new Error(`--modes: ${m} is not one of ${ORT_MODES.join(', ')}`);
       opts.modes = modes;
     } else if (a === '--out') out = value();
-    else throw new Error(`unknown option ${a} (--quick, --reps N, --max-context N, --modes a,b, --subgroups, --out base)`);
+    else if (a === '--shapes') {
+      // e.g. decode:1:4096,prefill:1:512 (phase:batch:len)
+      opts.shapes = value().split(',').map((t) => {
+        const [phase, batch, len] = t.split(':');
+        if ((phase !== 'decode' && phase !== 'prefill') || !(Number(batch) >= 1) || !(Number(len) >= 1)) throw new Error(`--shapes: ${t} is not phase:batch:len`);
+        return { phase, batch: Number(batch), len: Number(len) };
+      });
+    } else throw new Error(`unknown option ${a} (--quick, --reps N, --max-context N, --modes a,b, --shapes decode:1:4096,prefill:1:512, --subgroups, --out base)`);
   }
   const t0 = performance.now();
   const report = await runPeerInChromium(opts);
