@@ -90,7 +90,7 @@ describe('engine on a tiny llama', () => {
     const r = rng(13);
     const reqs = Array.from({ length: 4 }, (_, i) => ({
       p: prompt(r, 10 + 10 * i),
-      o: { maxTokens: 12, temperature: i % 2 ? 0 : 0.8, seed: i } as GenerateRequestOptions,
+      o: { maxTokens: 12, temperature: i % 2 ? 0 : 0.8, seed: i, ignoreEos: true } as GenerateRequestOptions, // full length: the pool must run dry
     }));
     const large = await Promise.all(reqs.map((q) => collect(engine.generate(q.p, q.o))));
     const small = await Engine.load(await gpu(), files, { ...base, numPages: 5 }); // 80 tokens for ~150 wanted
@@ -107,9 +107,9 @@ describe('engine on a tiny llama', () => {
 
     // n = 3 samples: sample i equals a lone request seeded seed + i (fork + copy-on-write pages).
     const p = prompt(r, 21); // partial last page: the forks' first decode copies it
-    const forked = await collect(engine.generate(p, { n: 3, temperature: 1, seed: 40, maxTokens: 6 }));
+    const forked = await collect(engine.generate(p, { n: 3, temperature: 1, seed: 40, maxTokens: 4 }));
     for (let i = 0; i < 3; i++) {
-      const lone = await collect(engine.generate(p, { temperature: 1, seed: 40 + i, maxTokens: 6 }));
+      const lone = await collect(engine.generate(p, { temperature: 1, seed: 40 + i, maxTokens: 4 }));
       expect(forked.tokens[i]).toEqual(lone.tokens[0]);
     }
     expect(forked.usage!.completionTokens).toBe(forked.tokens.flat().length);
