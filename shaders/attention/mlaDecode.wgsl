@@ -4,7 +4,8 @@
 // (vPages is bound to the K buffer, V_ROW4 = D4). Like splitKvDecode, each workgroup writes an
 // unnormalised partial (o, m, l) of one (sequence, KV chunk, head block) in the same layout, and
 // mergePartials combines the chunks.
-// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl + this.
+// Composed as: lane snippet (mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl) + KV storage snippet +
+// pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl + this.
 //
 // Why a kernel of its own: the H heads share every latent row, so the work per byte read grows
 // with H (DeepSeek: 2 * H * (576 + 512) flop per 1152-byte f16 row; H 128 -> 242 flop/byte). The
@@ -16,8 +17,9 @@
 //     (the row is contiguous: 1152 bytes at DeepSeek dims) and dots it with the q rows of all
 //     BLOCK_M heads, BLOCK_M accumulators in registers. q is read straight from the storage buffer
 //     at addresses that are the same for every lane (a broadcast; no workgroup copy of q, which at
-//     16 heads x 576 f32 would not fit 16 KiB), and the softmax scale is applied to the finished
-//     score.
+//     16 heads x 576 f32 would not fit 16 KiB): with subgroups, lane i of each subgroup reads head
+//     b + i's word and the subgroup shuffles it around (SG_SIZE > 1, see mlaDecodeSubgroups.wgsl).
+//     The softmax scale is applied to the finished score.
 //   - P V: lane `lid` owns output vec4 column lid % DV4 of rows lid / DV4, lid / DV4 + WG / DV4, ...
 //     (all BLOCK_M rows when DV4 = WG, DeepSeek's 128 columns). For each key it reads one V word
 //     of its column (consecutive lanes, consecutive words: coalesced; the row was just read by the
@@ -38,12 +40,15 @@
 //   10 partialML  read_write  vec2<f32> [numSlots][GROUP_SIZE]  (running max m, sum l)
 // Overrides beyond pagedKv's (NUM_KV_HEADS must be 1, GROUP_SIZE = H):
 //   BLOCK_M heads per workgroup (<= ROWS_MAX), BLOCK_N keys per tile = workgroup size,
-//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX.
+//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE = the adapter's fixed
+//   subgroup size with the subgroup snippet, 1 with the plain one.
 
 override BLOCK_M: u32 = 16u;
 override BLOCK_N: u32 = 128u;
 override ACC_PER_THREAD: u32 = 16u;
+override SG_SIZE: u32 = 1u;
 const ACC_MAX = 32u;
+const PV_GROUP = 8u;
 const ROWS_MAX = 32u;
 
 struct WorkItem { seq: u32, rowStart: u32, kvStart: u32, kvEnd: u32, slot: u32 }
@@ -58,7 +63,9 @@ var<workgroup> rowL: array<f32, BLOCK_M>;
 var<workgroup> rowAlpha: array<f32, BLOCK_M>;
 
 @compute @workgroup_size(BLOCK_N)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
+  let lid = ids.lid;
+  let sub = subgroupLane(ids); // 0 without subgroups
   let item = work[wid.x];
   let s = seqView(item.seq);
   // First q word of this block's heads: q [numQ][GROUP_SIZE][D4]. Head rowStart + r is clamped
@@ -76,15 +83,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   for (var k0 = lo; k0 < hi; k0 += BLOCK_N) {
     // Scores of key k0 + lid against every head of the block.
+    // Lanes past the chunk's end score the last key (masked below) instead of branching: the loop
+    // stays in uniform control flow, where lavapipe reads q as one broadcast load per word.
     let key = k0 + lid;
     var d: array<f32, ROWS_MAX>;
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: lavapipe does not re-zero per iteration
-    if (key < hi) {
-      let base = kvRowBase(s, key, 0u, D4);
-      for (var c = 0u; c < D4; c++) {
-        let kv = unpackKV(kPages[base + c]);
-        for (var r = 0u; r < BLOCK_M; r++) {
-          d[r] += dot(q[(qBase + min(item.rowStart + r, lastHead)) * D4 + c], kv);
+    let base = kvRowBase(s, min(key, hi - 1u), 0u, D4);
+    for (var c = 0u; c < D4; c++) {
+      let kv = unpackKV(kPages[base + c]);
+      for (var b = 0u; b < BLOCK_M; b += SG_SIZE) {
+        // This lane's word: head b + sub's (clamped); head b + i's comes from lane i.
+        let own = q[(qBase + min(item.rowStart + b + sub, lastHead)) * D4 + c];
+        for (var i = 0u; i < SG_SIZE; i++) {
+          if (b + i < BLOCK_M) {
+            // An FMA chain rather than dot(): 4 fused ops instead of 4 multiplies and 4 adds on lavapipe.
+            let qw = fromLane4(own, i);
+            d[b + i] = fma(qw.x, kv.x, fma(qw.y, kv.y, fma(qw.z, kv.z, fma(qw.w, kv.w, d[b + i]))));
+          }
         }
       }
     }
@@ -99,14 +114,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n = min(BLOCK_N, hi - k0);
     if (BLOCK_N % DV4 == 0u) {
       // Every k of a lane shares column lid % DV4: one V word serves ACC_PER_THREAD rows.
+      // DeepSeek (DV4 = BLOCK_N = 128): r0 = 0 written as a constant, so the probability reads
+      // below have the same address in every lane (a broadcast, not a gather, on lavapipe).
       let c = lid % DV4;
-      let r0 = lid / DV4;
+      let r0 = select(lid / DV4, 0u, DV4 == BLOCK_N);
       let rStep = BLOCK_N / DV4;
       for (var k = 0u; k < ACC_PER_THREAD; k++) { acc[k] *= rowAlpha[min(r0 + k * rStep, BLOCK_M - 1u)]; }
-      for (var j = 0u; j < n; j++) {
-        let vw = unpackKV(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
-        for (var k = 0u; k < ACC_PER_THREAD; k++) {
-          acc[k] += sTile[min(r0 + k * rStep, BLOCK_M - 1u) * BLOCK_N + j] * vw;
+      // PV_GROUP accumulators at a time over the tile's keys (the V word is read again per group):
+      // a group fits a CPU's vector registers, all ACC_PER_THREAD would spill on lavapipe.
+      for (var g = 0u; g < ACC_PER_THREAD; g += PV_GROUP) {
+        for (var j = 0u; j < n; j++) {
+          let vw = unpackKV(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
+          if (DV4 == BLOCK_N) {
+            // Rows k = g + i are the same in every lane: one probability read per SG_SIZE rows.
+            for (var b = 0u; b < PV_GROUP; b += SG_SIZE) {
+              let own = sTile[min(g + b + sub, BLOCK_M - 1u) * BLOCK_N + j];
+              for (var i = 0u; i < SG_SIZE; i++) {
+                let k = g + b + i;
+                if (b + i < PV_GROUP && k < ACC_PER_THREAD) { acc[k] = fma(vec4<f32>(fromLane(own, i)), vw, acc[k]); }
+              }
+            }
+          } else {
+            for (var i = 0u; i < PV_GROUP; i++) {
+              let k = g + i;
+              if (k < ACC_PER_THREAD) {
+                acc[k] = fma(vec4<f32>(sTile[min(r0 + k * rStep, BLOCK_M - 1u) * BLOCK_N + j]), vw, acc[k]);
+              }
+            }
+          }
         }
       }
     } else {

@@ -4,7 +4,8 @@
  *   - copy: a plain device copy, the bandwidth ceiling;
  *   - GQA 32/8 heads, d 128 (Llama-3-8B): decode at 1K/4K/16K context, batch 1 and 8
  *     (splitKvDecode + mergePartials) and causal prefill at 512/1K/2K tokens (flashPrefill);
- *   - MLA, DeepSeek dims (576-wide latent rows, V = the first 512), H = 16 and 128: decode at 4K/16K;
+ *   - MLA, DeepSeek dims (576-wide latent rows, V = the first 512), H = 16 and 128: decode at 4K/16K
+ *     (mlaDecode + mergePartials);
  *   each against the naive three-pass attention.
  * Every shape is checked before it is timed: the flash and naive outputs must agree (each is tested
  * against the float64 reference in the test suite; here the shapes are too big for it).
@@ -19,6 +20,7 @@ import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kv/kvPool';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
+import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { NaiveAttention } from '../kernels/naiveAttention';
 import { CopyKernel } from '../kernels/copy';
@@ -60,8 +62,14 @@ export interface BenchOptions {
   onProgress?: (msg: string) => void;
   onRow?: (row: BenchRow) => void;
   signal?: AbortSignal;
-  /** Run only the models whose variant name contains this (e.g. 'mla'); the copy row always runs. */
+  /**
+   * Run only the shapes whose name (`<variant> <phase> b<batch> ctx|len<n>`, e.g.
+   * 'mla h16 512+64 f16 decode b1 ctx4096') contains this, or any of several separated by commas
+   * ('mla', 'decode b1', 'gqa,mla h16'); the copy row always runs.
+   */
   only?: string;
+  /** mlaDecode's most heads per workgroup (tuning; default: the kernel's own choice). */
+  mlaHeadsPerWorkgroup?: number;
 }
 
 /** One attention configuration and the shapes it is measured at. */
@@ -154,9 +162,10 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
     // Every shape: check flash against naive, time both, emit a flash row and a naive row.
     const run = async (m: Model, phase: 'decode' | 'prefill', batch: number, len: number) => {
       const name = `${m.variant} ${phase} b${batch} ${phase === 'decode' ? 'ctx' : 'len'}${len}`;
+      if (only.length && !only.some((o) => name.includes(o))) return;
       progress(name);
       const qLen = phase === 'decode' ? 1 : len;
-      const r = await benchShape(ctx, m, Array(batch).fill(qLen), Array(batch).fill(len), timeReps);
+      const r = await benchShape(ctx, m, Array(batch).fill(qLen), Array(batch).fill(len), timeReps, opts.mlaHeadsPerWorkgroup);
       if (typeof r === 'string') {
         report.skipped.push(`${name}: ${r}`);
         return;
@@ -170,7 +179,8 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
         });
       }
     };
-    for (const m of suite.models.filter((x) => !opts.only || x.variant.includes(opts.only!))) {
+    const only = (opts.only ?? '').split(',').map((o) => o.trim()).filter((o) => o);
+    for (const m of suite.models) {
       for (const batch of m.batches) for (const len of m.decode) await run(m, 'decode', batch, len);
       for (const len of m.prefill) await run(m, 'prefill', 1, len);
     }
@@ -205,6 +215,7 @@ async function benchShape(
   qLens: number[],
   kvLens: number[],
   timeReps: TimeReps,
+  mlaHeadsPerWorkgroup?: number,
 ): Promise<ShapeResult | string> {
   const spec = model.spec;
   const H = model.numHeads;
@@ -248,7 +259,10 @@ async function benchShape(
     let flash: (pass: GPUComputePassEncoder) => void;
     const decode = qLens.every((n) => n === 1);
     if (decode) {
-      const k = await SplitKvDecode.create(ctx, spec);
+      // MLA: the head-blocked kernel; same plan / bind / encode as the generic one.
+      const k = spec.vAliasesK
+        ? await MlaDecode.create(ctx, spec, { maxHeadsPerWorkgroup: mlaHeadsPerWorkgroup })
+        : await SplitKvDecode.create(ctx, spec);
       const merge = await MergePartials.create(ctx, H, spec.headDimV);
       const plan = k.plan(meta);
       const bytes = k.partialBytes(plan.numSlots);

@@ -10,7 +10,7 @@ import { ShapeError } from '../gpu/errors';
 import type { PageTableMetadata } from '../kv/pageTable';
 import { bindWorkListKernel, checkSpec, encodeWorkListKernel, pagedConstants, WORK_ITEM_U32, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
 import type { DecodePlan } from './splitKvDecode';
-import { kvStorage, pagedKernelSource } from './sources';
+import { kvStorage, mlaDecodeSource } from './sources';
 import { chooseMlaDecodeTiles, type TileConfig } from './tiling';
 
 /** Workgroups a decode step aims for: enough to fill a large GPU, few enough that merging is cheap. */
@@ -19,8 +19,21 @@ const TARGET_WORKGROUPS = 512;
 const MIN_CHUNK = 256;
 
 export interface MlaDecodeOptions {
-  /** Most heads per workgroup (a power of two <= 32; default 32). */
+  /** Most heads per workgroup (a power of two <= 32; default 16). */
   maxHeadsPerWorkgroup?: number;
+  /** Use subgroup shuffles where the adapter has them at one fixed size (default true). */
+  subgroups?: boolean;
+}
+
+/**
+ * The subgroup size when the adapter has `subgroups` and every subgroup has the same size
+ * (lavapipe 8, SwiftShader 4, most GPUs 32 or 64), a power of two dividing the workgroup; else 0.
+ */
+function fixedSubgroupSize(ctx: GpuContext): number {
+  const info = ctx.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const size = info.subgroupMinSize;
+  if (!ctx.features.subgroups || !size || size !== info.subgroupMaxSize) return 0;
+  return Number.isInteger(Math.log2(size)) && size <= 128 ? size : 0;
 }
 
 export class MlaDecode {
@@ -40,11 +53,16 @@ export class MlaDecode {
     if (tiles.workgroupSize > ctx.limits.maxComputeInvocationsPerWorkgroup) {
       throw new ShapeError(`mlaDecode: needs ${tiles.workgroupSize} invocations per workgroup; this adapter allows ${ctx.limits.maxComputeInvocationsPerWorkgroup}`);
     }
-    const pipeline = await ctx.pipelines.get(pagedKernelSource('mlaDecode', kvStorage(ctx, spec.kvDtype)), {
+    const sgSize = opts.subgroups === false ? 0 : fixedSubgroupSize(ctx);
+    // f16 pages are read through the packed snippet even where `shader-f16` exists: the bytes are
+    // the same, and on lavapipe a vec2<u32> load is 2 per-lane loads where a vec4<f16> is 4.
+    const storage = kvStorage(ctx, spec.kvDtype) === 'f32' ? 'f32' : 'f16packed';
+    const pipeline = await ctx.pipelines.get(mlaDecodeSource(storage, sgSize > 0), {
       ...pagedConstants(spec),
       BLOCK_M: tiles.blockM,
       BLOCK_N: tiles.blockN,
       ACC_PER_THREAD: tiles.accPerThread,
+      SG_SIZE: Math.max(1, sgSize),
     });
     return new MlaDecode(ctx, spec, tiles, pipeline);
   }

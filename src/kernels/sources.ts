@@ -15,6 +15,8 @@ import attentionTile from '../../shaders/attention/attentionTile.wgsl?raw';
 import flashPrefill from '../../shaders/attention/flashPrefill.wgsl?raw';
 import splitKvDecode from '../../shaders/attention/splitKvDecode.wgsl?raw';
 import mlaDecode from '../../shaders/attention/mlaDecode.wgsl?raw';
+import mlaDecodeSubgroups from '../../shaders/attention/mlaDecodeSubgroups.wgsl?raw';
+import mlaDecodeLanes from '../../shaders/attention/mlaDecodeLanes.wgsl?raw';
 import mergePartials from '../../shaders/attention/mergePartials.wgsl?raw';
 import naive from '../../shaders/attention/naive.wgsl?raw';
 import naiveScores from '../../shaders/attention/naiveScores.wgsl?raw';
@@ -38,6 +40,8 @@ const P = {
   flashPrefill: part('attention/flashPrefill.wgsl', flashPrefill),
   splitKvDecode: part('attention/splitKvDecode.wgsl', splitKvDecode),
   mlaDecode: part('attention/mlaDecode.wgsl', mlaDecode),
+  mlaDecodeSubgroups: part('attention/mlaDecodeSubgroups.wgsl', mlaDecodeSubgroups),
+  mlaDecodeLanes: part('attention/mlaDecodeLanes.wgsl', mlaDecodeLanes),
   mergePartials: part('attention/mergePartials.wgsl', mergePartials),
   naive: part('attention/naive.wgsl', naive),
   naiveScores: part('attention/naiveScores.wgsl', naiveScores),
@@ -58,7 +62,7 @@ function storagePart(s: KvStorage): ShaderPart {
   return s === 'f32' ? P.storageF32 : s === 'f16' ? P.storageF16 : P.storageF16Packed;
 }
 
-export type PagedKernel = 'kvAppend' | 'flashPrefill' | 'splitKvDecode' | 'mlaDecode' | 'naiveScores' | 'naiveOutput';
+export type PagedKernel = 'kvAppend' | 'flashPrefill' | 'splitKvDecode' | 'naiveScores' | 'naiveOutput';
 
 /** A kernel that reads or writes KV pages, composed for one storage type. */
 export function pagedKernelSource(name: PagedKernel, storage: KvStorage): KernelSource {
@@ -66,11 +70,26 @@ export function pagedKernelSource(name: PagedKernel, storage: KvStorage): Kernel
     kvAppend: [P.kvAppend],
     flashPrefill: [P.pagedKv, P.onlineSoftmax, P.attentionTile, P.flashPrefill],
     splitKvDecode: [P.pagedKv, P.onlineSoftmax, P.splitKvDecode],
-    mlaDecode: [P.pagedKv, P.onlineSoftmax, P.mlaDecode],
     naiveScores: [P.pagedKv, P.naive, P.naiveScores],
     naiveOutput: [P.pagedKv, P.naive, P.naiveOutput],
   };
   return { name, variant: storage, parts: [storagePart(storage), ...parts[name]] };
+}
+
+/** A directive on its own, placed before every part (directives precede all declarations). */
+const ENABLE_SUBGROUPS: ShaderPart = { file: '(enable subgroups)', code: 'enable subgroups;\n' };
+
+/**
+ * mlaDecode: storage snippet, the lane snippet (subgroup shuffles, or plain loads), pagedKv,
+ * onlineSoftmax and the kernel; with subgroups, `enable subgroups;` goes first.
+ */
+export function mlaDecodeSource(storage: KvStorage, subgroups: boolean): KernelSource {
+  const lanes = subgroups ? [ENABLE_SUBGROUPS, storagePart(storage), P.mlaDecodeSubgroups] : [storagePart(storage), P.mlaDecodeLanes];
+  return {
+    name: 'mlaDecode',
+    variant: `${storage}${subgroups ? '+subgroups' : ''}`,
+    parts: [...lanes, P.pagedKv, P.onlineSoftmax, P.mlaDecode],
+  };
 }
 
 /** A kernel with no KV storage dependence. */

@@ -90,7 +90,7 @@ export const MLA_ROWS_MAX = 32;
  * Worked examples at d_c 512 (DV4 128): H 16 -> BLOCK_M 16, 16 vec4s per lane, 8.4 KiB, one head
  * block; H 128 -> BLOCK_M 32, 32 vec4s, 16.8 KiB (16 on a 16 KiB adapter), 4 head blocks.
  */
-export function chooseMlaDecodeTiles(numHeads: number, headDimV: number, maxWorkgroupBytes: number, maxHeads = MLA_ROWS_MAX): TileConfig {
+export function chooseMlaDecodeTiles(numHeads: number, headDimV: number, maxWorkgroupBytes: number, maxHeads = 16): TileConfig {
   const blockN = 128;
   const dv4 = headDimV / 4;
   for (let blockM = Math.min(pow2Floor(maxHeads), pow2Ceil(numHeads)); blockM >= 1; blockM /= 2) {

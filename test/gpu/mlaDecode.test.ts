@@ -3,7 +3,7 @@
  * and one query token per sequence) vs the float64 reference with V = the first d_c values of each
  * latent row. attention() poisons out, lse and the partials with NaN, so an unwritten head, slot
  * or column fails the check. Head counts cover one block (1, 4, 16), a block with clamped rows
- * (12 of 16), several blocks (128 = 4 x 32) and a partial last block (40 = 32 + 8).
+ * (12 of 16), several blocks (128 = 8 x 16) and a partial last block (40 = 16 + 16 + 8).
  */
 import { describe, expect, it } from 'vitest';
 import { attention, type AttentionArgs } from '../../src/api/attention';
@@ -71,10 +71,11 @@ describe('mlaDecode vs float64 reference', () => {
 });
 
 describe('mlaDecode tiles', () => {
-  it('takes up to 32 heads per workgroup, 16 on a 16 KiB adapter', () => {
+  it('takes 16 heads per workgroup (up to 32 when asked, 16 on a 16 KiB adapter)', () => {
     expect(chooseMlaDecodeTiles(16, 512, 32768)).toMatchObject({ blockM: 16, accPerThread: 16 });
-    expect(chooseMlaDecodeTiles(128, 512, 32768)).toMatchObject({ blockM: 32, accPerThread: 32 });
-    const small = chooseMlaDecodeTiles(128, 512, 16384);
+    expect(chooseMlaDecodeTiles(128, 512, 32768)).toMatchObject({ blockM: 16, accPerThread: 16 });
+    expect(chooseMlaDecodeTiles(128, 512, 32768, 32)).toMatchObject({ blockM: 32, accPerThread: 32 });
+    const small = chooseMlaDecodeTiles(128, 512, 16384, 32);
     expect(small.blockM).toBe(16);
     expect(small.workgroupBytes).toBeLessThanOrEqual(16384);
     expect(chooseMlaDecodeTiles(3, 32, 16384)).toMatchObject({ blockM: 4, accPerThread: 1 });
