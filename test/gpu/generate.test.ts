@@ -1,7 +1,8 @@
 /**
  * Generation end to end on a tiny random llama with a real tokenizer.json: greedy output equals the
  * float64 reference's greedy continuation token for token; abort frees the sequence; and the CLI
- * (`webattn logits`, `webattn info`, `webattn generate`) on the same folder.
+ * (`webattn logits`, `webattn info`, `webattn generate`) on the same folder; `webattn logits` on a
+ * tiny DeepSeek (MLA) checkpoint.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -105,5 +106,18 @@ describe('generate', () => {
     const want = referenceGreedy(tokenizer.encode('hello world'), 6);
     expect(gen.stdout.replace(/\n$/, '')).toBe(tokenizer.decode(want.filter((t) => !tokenizer.eosTokenIds.includes(t)), { skipSpecialTokens: true }));
     expect(gen.stderr).toMatch(/decode \d+ tokens at [\d.-]+ tok\/s/);
+  });
+
+  it('webattn logits on an MLA checkpoint (config.json and weights only)', () => {
+    const mlaConfig = configs.deepseekV3;
+    const mlaSpec = parseConfig(mlaConfig);
+    const mlaWeights = randomWeights(mlaSpec);
+    const mlaDir = writeCheckpoint(mlaConfig, mlaWeights);
+    const ids = [5, 17, 2, 30, 9, 11];
+    const out = join(mlaDir, 'logits.safetensors');
+    const r = webattn(['logits', '--model', mlaDir, '--ids', ids.join(','), '--mode', 'decode', '--weight-dtype', 'f32', '--kv-dtype', 'f32', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const logits = readTensorF32(parseSafetensors(new Uint8Array(readFileSync(out)), out), 'logits');
+    expect(relL2(logits, referenceForward(mlaSpec, lookup(mlaWeights), ids))).toBeLessThan(1e-3);
   });
 });
