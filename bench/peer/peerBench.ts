@@ -186,6 +186,7 @@ export async function runPeerBench(ctx: GpuContext, ort: OrtModule, opts: PeerOp
       const headline = r.ms['ort-static'] ?? r.ms[timed[0]]!;
       emit('webattn', r.webattnMs, headline / r.webattnMs, null);
       for (const m of timed) emit(m, r.ms[m]!, r.ms[m]! / r.webattnMs, r.check[m]!);
+      progress(`  webattn ${r.webattnMs.toFixed(1)} ms; ${timed.map((m) => `${m} ${r.ms[m]!.toFixed(1)} ms (vsOrt ${(r.ms[m]! / r.webattnMs).toFixed(2)})`).join(', ')}`);
     }
   } finally {
     for (const s of Object.values(sessions)) await s.release();
