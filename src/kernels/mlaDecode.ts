@@ -101,6 +101,15 @@ export class MlaDecode {
     return { work, slotIndptr, numSlots: slot, chunkSize };
   }
 
+  /**
+   * The most slots and work items plan() can return for numSeqs sequences of at most maxKvLen keys
+   * each (chunks hold >= MIN_CHUNK keys), for callers that size their buffers once (as SplitKvDecode).
+   */
+  maxPlan(numSeqs: number, maxKvLen: number): { slots: number; workItems: number } {
+    const slots = numSeqs * Math.ceil(maxKvLen / MIN_CHUNK);
+    return { slots, workItems: slots * Math.ceil(this.spec.groupSize / this.tiles.blockM) };
+  }
+
   /** Bytes of the partial buffers for `numSlots` slots: o [slots][H][Dv] f32 and (m, l) [slots][H]. */
   partialBytes(numSlots: number): { o: number; ml: number } {
     const h = this.spec.groupSize;
