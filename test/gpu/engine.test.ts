@@ -119,11 +119,15 @@ describe('engine on a tiny llama', () => {
   it('the worker API (over a MessageChannel) streams the same text as the in-thread engine', async () => {
     const { port1, port2 } = new MessageChannel();
     const ctx = await gpu();
-    hostEngine(port1 as unknown as PortLike, async (model, opts) => ({
-      engine: await Engine.load(ctx, await loadModelFiles(folderSource(model as string), { needTokenizer: true }), opts),
-      ctx: Object.assign(Object.create(ctx), { destroy() {} }), // the shared test context outlives this engine
-    }));
-    const worker = await createWorkerEngine({ model: dir, engine: { ...base, numPages: 32 }, port: port2 as unknown as PortLike });
+    let asked: unknown;
+    hostEngine(port1 as unknown as PortLike, async (model, opts) => {
+      asked = { model, opts };
+      // The host serves this file's engine (one model load less on SwiftShader); disposing the
+      // worker engine ends it, so this test comes last. The shared context outlives it.
+      return { engine, ctx: Object.assign(Object.create(ctx), { destroy() {} }) };
+    });
+    const worker = await createWorkerEngine({ model: dir, engine: { ...base, numPages: 64 }, port: port2 as unknown as PortLike });
+    expect(asked).toEqual({ model: dir, opts: { ...base, numPages: 64 } });
     try {
       const req: GenerateRequestOptions = { temperature: 0.7, seed: 5, maxTokens: 8 };
       const want = await collect(engine.generate('Hello world', req));
@@ -146,7 +150,7 @@ describe('engine on a tiny llama', () => {
       expect(chunks.length).toBeLessThan(10);
       const snap = await worker.kvSnapshot();
       expect(snap.owner.every((o) => o === -1)).toBe(true); // every page free again
-      expect(snap.numPages).toBe(32);
+      expect(snap.numPages).toBe(64);
       expect(snap.bytesPerPage).toBe(2 * 2 * 2 * 16 * 8 * 4); // layers x K,V x heads x page x dim x f32
       expect((await worker.adapterInfo()).description).toBe(ctx.adapterDescription);
     } finally {
