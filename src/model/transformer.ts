@@ -12,7 +12,7 @@
  *     (MLA: q and the latent row [rmsNorm(c_kv) | k_pe]; RoPE on their rope parts; the absorbed
  *      query [W_UK^T q_nope | q_pe]; the latent row is appended, read as K and as V)
  *   kvAppend(k, v) into the layer's pages;  a = attention(q, pages): flashPrefill, or split-KV
- *     decode + mergePartials when every sequence has exactly one new token
+ *     decode (MLA: head-blocked mlaDecode) + mergePartials when every sequence has one new token
  *   o = a Wo (MLA: a = W_UV o_lat per head first);  h += o;  xn = post_attention_norm(h)
  *   down = (act(xn Wgate) * xn Wup) Wdown;  h += down;  xn = next layer's input norm (or final norm)
  * then the last row of each sequence is gathered and multiplied by the LM head.
@@ -30,6 +30,7 @@ import { buildPageTable } from '../kv/pageTable';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
+import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { CopyPages } from '../kernels/copyPages';
 import { KvAppend } from '../kernels/kvAppend';
@@ -346,7 +347,8 @@ interface Kernels {
   rope: Rope;
   append: KvAppend;
   prefill: FlashPrefill;
-  decode: SplitKvDecode;
+  /** Split-KV decode; MLA: the head-blocked kernel that reads each latent row once per head block. */
+  decode: SplitKvDecode | MlaDecode;
   merge: MergePartials;
   /** Copy-on-write of whole pages: in the K buffers, and the V buffers when their page size differs (MLA: no V buffer). */
   copyK: CopyPages;
@@ -383,7 +385,7 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     }),
     append: await KvAppend.create(ctx, attn),
     prefill: await FlashPrefill.create(ctx, attn),
-    decode: await SplitKvDecode.create(ctx, attn),
+    decode: attn.vAliasesK ? await MlaDecode.create(ctx, attn) : await SplitKvDecode.create(ctx, attn),
     merge: await MergePartials.create(ctx, spec.numHeads, attn.headDimV),
     copyK: await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimQK)),
     copyV: attn.vAliasesK ? undefined : await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimV)),

@@ -4,7 +4,8 @@
  * decompressed form: prefill, decode (split-KV) and chunked prefill, f32 (rel L2 < 1e-3) and f16
  * weights and KV (< 1e-2). Configs: q_lora_rank null with YaRN (deepseek_v2), q_lora_rank set
  * (deepseek_v3), and the shape of models/kjv-mla (d_c 32 + d_rope 16 = 48-wide cache rows).
- * Also fork + copy-on-write and prefix reuse on the latent pool (one buffer per layer, no V).
+ * Also decode over more than one KV chunk (300 keys; mlaDecode's chunks hold >= 256), and fork +
+ * copy-on-write and prefix reuse on the latent pool (one buffer per layer, no V).
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
@@ -34,13 +35,13 @@ const kjvShape = {
   rope_scaling: null,
 };
 
-async function load(config: Record<string, unknown>, dtype: 'f32' | 'f16') {
+async function load(config: Record<string, unknown>, dtype: 'f32' | 'f16', sizes = { maxTokens: 16, maxContext: 64 }) {
   const spec = parseConfig(config);
   const weights = randomWeights(spec);
   if (dtype === 'f16') for (const w of weights.values()) w.set(w.map((x) => f16BitsToF32(f32ToF16Bits(x))));
   const dir = writeCheckpoint(config, weights, dtype === 'f16' ? 'F16' : 'F32');
   const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir)), {
-    weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxTokens: 16, maxSeqs: 4, maxLogitRows: 16, maxContext: 64,
+    weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxSeqs: 4, maxLogitRows: 16, ...sizes,
   });
   return { spec, weights, model, ref: (ids: number[]) => referenceForward(spec, lookup(weights), ids) };
 }
@@ -67,6 +68,26 @@ describe('GPU MLA forward vs the float64 reference (decompressed)', () => {
   it('deepseek_v2, q_lora_rank null, YaRN [f32]', () => checkModes(configs.deepseek, 'f32', 'deepseek'));
   it('deepseek_v3, q_lora_rank set [f16 weights and KV]', () => checkModes(configs.deepseekV3, 'f16', 'deepseekV3'));
   it('the models/kjv-mla shape (48-wide cache rows) [f32]', () => checkModes(kjvShape, 'f32', 'kjv-mla shape'));
+
+  it('decode past one KV chunk of the MLA decode kernel, two sequences per step', async () => {
+    const { spec, model, ref } = await load(configs.deepseek, 'f32', { maxTokens: 160, maxContext: 320 });
+    const V = spec.vocabSize;
+    try {
+      const A = randomIds(300, V);
+      const B = randomIds(40, V);
+      await model.forward([{ seqId: 1, tokenIds: A.slice(0, 150) }]);
+      await model.forward([{ seqId: 1, tokenIds: A.slice(150, 298) }]);
+      await model.forward([{ seqId: 2, tokenIds: B.slice(0, 38) }]);
+      const [refA, refB] = [ref(A), ref(B)];
+      for (let i = 0; i < 2; i++) {
+        const got = await model.forward([{ seqId: 1, tokenIds: [A[298 + i]] }, { seqId: 2, tokenIds: [B[38 + i]] }]);
+        expect(relL2(got.subarray(0, V), refA.subarray((298 + i) * V, (299 + i) * V)), `step ${i} A`).toBeLessThan(1e-3);
+        expect(relL2(got.subarray(V), refB.subarray((38 + i) * V, (39 + i) * V)), `step ${i} B`).toBeLessThan(1e-3);
+      }
+    } finally {
+      model.destroy();
+    }
+  });
 
   it('fork and prefix reuse on the latent pool', async () => {
     const { spec, model, ref } = await load(configs.deepseek, 'f32');
