@@ -267,7 +267,9 @@ async function showModelInfo(choice: ModelChoice, opts: LoadOptions): Promise<vo
   el.hidden = false;
   el.replaceChildren(
     h('dl', { class: 'facts' },
-      h('dt', {}, 'Attention'), h('dd', { id: 'model-attention' }, `${info.attention.toUpperCase()} · ${info.numHeads} query heads, ${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'}`),
+      h('dt', {}, 'Attention'), h('dd', { id: 'model-attention' }, `${info.attention.toUpperCase()} · ${info.numHeads} query heads, ${info.latent
+        ? `one ${info.latent.dim} + ${info.latent.ropeDim} latent KV row`
+        : `${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'}`}`),
       h('dt', {}, 'Layers'), h('dd', {}, String(info.numLayers)),
       h('dt', {}, 'Weights'), h('dd', {}, `${(info.parameters / 1e6).toFixed(info.parameters < 1e7 ? 2 : 0)}M parameters · ${opts.weightDtype} · ${formatBytes(info.parameters * (opts.weightDtype === 'f16' ? 2 : 4))}`),
       h('dt', {}, 'KV'), h('dd', {}, `${opts.kvDtype} · ${formatBytes(info.kvBytesPerToken)} per token · up to ${opts.maxContext ?? Math.min(info.maxContext ?? 4096, 4096)} tokens per sequence`),

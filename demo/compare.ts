@@ -71,7 +71,9 @@ async function runRace(): Promise<void> {
     try {
       engine = await createWorkerEngine({ model: shippedModelUrl(m.id), engine: { maxSeqs: 1 } });
       const info = await describeModel({ kind: 'shipped', id: m.id }, 'f16');
-      col.set('kvPerToken', `${formatBytes(info.kvBytesPerToken)} (${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'} of ${info.numHeads})`);
+      col.set('kvPerToken', `${formatBytes(info.kvBytesPerToken)} (${info.latent
+        ? `one ${info.latent.dim} + ${info.latent.ropeDim} latent row`
+        : `${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'} of ${info.numHeads}`})`);
       col.el.dataset.state = 'running';
       status.textContent = `Running ${m.id}…`;
       const totals = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0, peakPages: 0, peakBytes: 0 };

@@ -135,6 +135,8 @@ export interface ModelInfo {
   numHeads: number;
   numKvHeads: number;
   headDim: number;
+  /** MLA: the cached latent row, c_kv width + roped key width. */
+  latent?: { dim: number; ropeDim: number };
   parameters: number;
   /** max_position_embeddings */
   maxContext: number;
@@ -168,6 +170,7 @@ export async function describeModel(c: ModelChoice, kvDtype: 'f16' | 'f32'): Pro
     numHeads: spec.numHeads,
     numKvHeads: spec.numKvHeads,
     headDim: spec.headDim,
+    latent: spec.mla ? { dim: spec.mla.kvLoraRank, ropeDim: spec.mla.qkRopeHeadDim } : undefined,
     parameters,
     maxContext: spec.maxPositionEmbeddings,
     hasChatTemplate: !!tokenizerConfig?.chat_template,
