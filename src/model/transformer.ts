@@ -156,6 +156,7 @@ export class Transformer {
     if (T > opts.maxTokens) throw new ShapeError(`forward: ${T} tokens in one step; this model was set up for at most ${opts.maxTokens} (use chunked prefill)`);
     const R = allRows ? T : seqs.length;
     if (R > opts.maxLogitRows) throw new ShapeError(`forward: ${R} logit rows; this model was set up for at most ${opts.maxLogitRows} (maxLogitRows)`);
+    if (new Set(seqs.map((s) => s.seqId)).size !== seqs.length) throw new ShapeError('forward: a sequence appears twice in one step');
     let pagesNeeded = 0;
     for (const s of seqs) {
       if (s.tokenIds.length === 0) throw new ShapeError(`forward: sequence ${s.seqId} has no new tokens`);

@@ -53,6 +53,8 @@ describe('model step over shared pages', () => {
       model.cache.validate();
       model.free(3);
       expect(model.cache.stats().usedPages).toBe(0);
+      await expect(model.forward([{ seqId: 4, tokenIds: [1] }, { seqId: 4, tokenIds: [2] }])).rejects.toThrow(/appears twice/);
+      expect(model.cache.has(4)).toBe(false);
     } finally {
       model.destroy();
     }
