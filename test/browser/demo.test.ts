@@ -5,7 +5,8 @@
  *
  * 1. Chat (the front page): the default shipped model (models/kjv-gqa) is refused up front on a
  *    (simulated) small binding limit, then loads in the worker engine after a cut download is retried; a prompt streams a greedy reply that the model wrote
- *    (token counts, tokens/s and a non-empty KV page grid while it ran), at desktop and phone widths.
+ *    (token counts, tokens/s and a non-empty KV page grid while it ran), at desktop and phone widths;
+ *    then kjv-mqa loads from files given to the file picker.
  * 2. With WebGPU (headless Chromium hands out a SwiftShader adapter under --enable-unsafe-webgpu):
  *    the kernels page opens the GPU cross-origin isolated, "Check kernels" passes every case against the
  *    float64 reference, a lost device shows its notice; the bench page's Quick run streams rows and
@@ -170,6 +171,21 @@ describe('demo in Chromium', () => {
       expect(Number(await page.locator('#kv-grid').getAttribute('data-peak-used-pages'))).toBeGreaterThan(0);
       expect(await reply.locator('.meta').textContent()).toContain('stopped at max tokens');
       await page.screenshot({ path: path.join(artifacts, 'demo-chat.png'), fullPage: true });
+
+      // A local folder through the file picker: kjv-mqa's files, read in the worker from File objects.
+      const mqaDir = path.join(repoRoot, 'models/kjv-mqa');
+      await page.locator('#files-input').setInputFiles(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => path.join(mqaDir, f)));
+      expect(await page.locator('#picked').textContent()).toContain('4 files');
+      t0 = performance.now();
+      await page.getByRole('button', { name: 'Load model' }).click();
+      // The page still simulates the small binding limit: refused again, and loaded anyway.
+      await page.locator('#load-status [data-kind="binding-limit"]').getByRole('button', { name: 'Load anyway' }).click();
+      await page.waitForSelector('body:is([data-engine="ready"], [data-engine="failed"])', { timeout: 60_000 });
+      expect(await page.locator('body').getAttribute('data-engine'), (await page.locator('#load-status').textContent()) ?? '').toBe('ready');
+      log(`picked kjv-mqa files loaded in ${seconds(t0)}`);
+      expect(await page.locator('#model-attention').textContent()).toContain('MQA');
+      expect(await page.locator('#chat-model').textContent()).toBe('picked files');
+
       await page.setViewportSize({ width: 390, height: 844 });
       await page.screenshot({ path: path.join(artifacts, 'demo-chat-phone.png'), fullPage: true });
       expect(errors).toEqual([]);
