@@ -386,7 +386,7 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     }),
     append: await KvAppend.create(ctx, attn),
     prefill: await FlashPrefill.create(ctx, attn),
-    decode: attn.vAliasesK ? await MlaDecode.create(ctx, attn) : await SplitKvDecode.create(ctx, attn),
+    decode: attn.vAliasesK ? await mlaDecodeOrGeneric(ctx, attn) : await SplitKvDecode.create(ctx, attn),
     merge: await MergePartials.create(ctx, spec.numHeads, attn.headDimV),
     copyK: await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimQK)),
     copyV: attn.vAliasesK ? undefined : await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimV)),
@@ -394,6 +394,16 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     gemm,
     gemv,
   };
+}
+
+/** mlaDecode where the adapter can run its head blocks (it says so with a ShapeError), else the generic split-KV kernel. */
+async function mlaDecodeOrGeneric(ctx: GpuContext, attn: AttentionSpec): Promise<MlaDecode | SplitKvDecode> {
+  try {
+    return await MlaDecode.create(ctx, attn);
+  } catch (e) {
+    if (!(e instanceof ShapeError)) throw e;
+    return SplitKvDecode.create(ctx, attn);
+  }
 }
 
 /** The shape of every projection; the same for all layers. */
