@@ -73,6 +73,11 @@ function loadStatus(state: string, text: (Node | string)[], fraction?: number): 
   if (fraction === undefined) bar.removeAttribute('value');
   else bar.value = fraction;
   $('#load-text').replaceChildren(...text);
+  // The model card sits below the chat on a phone: the chat header says how loading goes, and links there.
+  const short = $<HTMLAnchorElement>('#chat-load');
+  short.hidden = state !== 'loading' && state !== 'failed';
+  short.textContent = state === 'failed' ? 'could not load: see Model' : fraction !== undefined ? `loading ${Math.round(fraction * 100)}%` : 'loading…';
+  short.className = state === 'failed' ? 'bad' : '';
 }
 
 /** The error box under the model card or in the log, with buttons that are the way on. */
