@@ -240,7 +240,11 @@ async function load(choice: ModelChoice, opts: LoadOptions, checked = false): Pr
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     loadStatus('ready', [h('span', { class: 'ok' }, `${name} ready`), ` in ${secs} s`], 1);
     $('#chat-model').textContent = name;
-    await showModelInfo(choice, opts);
+    // The facts under the model card are a nicety: a failure there must not unload a working engine.
+    await showModelInfo(choice, opts).catch((e: Error) => {
+      $('#model-info').hidden = false;
+      $('#model-info').replaceChildren(h('p', { class: 'muted' }, `(no model facts: ${e.message})`));
+    });
     await refreshKv();
     setEngineState('ready');
     $<HTMLTextAreaElement>('#prompt').focus();
@@ -250,7 +254,7 @@ async function load(choice: ModelChoice, opts: LoadOptions, checked = false): Pr
     setEngineState('failed');
     const { kind, message } = classifyError(err);
     const actions: [string, () => void][] = [['Retry', () => void load(choice, opts, checked)]];
-    if (kind === 'f16' || opts.weightDtype === 'f16' || opts.kvDtype === 'f16') {
+    if ((kind === 'f16' || kind === 'other') && (opts.weightDtype === 'f16' || opts.kvDtype === 'f16')) {
       actions.push(['Retry with f32', () => {
         $<HTMLSelectElement>('#weight-dtype').value = 'f32';
         $<HTMLSelectElement>('#kv-dtype').value = 'f32';
