@@ -12,10 +12,14 @@ import {
   ProgressTracker,
   SHIPPED_MODELS,
   adviceFor,
+  cacheUsage,
   classifyError,
+  clearModelCache,
+  forgetCached,
   describeModel,
   formatRate,
   modelArg,
+  shippedModelUrl,
   preflight,
   modelName,
   type FailureKind,
@@ -171,6 +175,8 @@ function setupModelForm(): void {
     void load(choice, readLoadOptions(form));
   });
   $('#unload').addEventListener('click', () => unload());
+  $('#cache-clear').addEventListener('click', () => void clearModelCache().then(showCacheUsage));
+  void showCacheUsage();
   // A link may name a model: index.html?model=HuggingFaceTB/SmolLM2-135M-Instruct
   const wanted = new URLSearchParams(location.search).get('model');
   if (wanted && SHIPPED_MODELS.some((m) => m.id === wanted)) select.value = wanted;
@@ -215,6 +221,7 @@ async function load(choice: ModelChoice, opts: LoadOptions, checked = false): Pr
   const t0 = performance.now();
   let engine: WorkerEngine | undefined;
   try {
+    if (choice.kind === 'shipped') await forgetCached(shippedModelUrl(choice.id)).catch(() => undefined);
     if (!checked && gpuLimits) {
       const pre = await preflight(choice, opts.weightDtype, gpuLimits);
       if (pre.problem) {
@@ -246,6 +253,7 @@ async function load(choice: ModelChoice, opts: LoadOptions, checked = false): Pr
       $('#model-info').replaceChildren(h('p', { class: 'muted' }, `(no model facts: ${e.message})`));
     });
     await refreshKv();
+    void showCacheUsage();
     setEngineState('ready');
     $<HTMLTextAreaElement>('#prompt').focus();
   } catch (err) {
@@ -264,9 +272,20 @@ async function load(choice: ModelChoice, opts: LoadOptions, checked = false): Pr
     if (kind === 'memory' || kind === 'binding-limit' || kind === 'kv-full') {
       actions.push(['Retry with a 512-token context', () => void load(choice, { ...opts, maxContext: 512 }, checked)]);
     }
+    if (kind === 'storage-full') actions.unshift(['Clear downloaded models and retry', () => void clearModelCache().then(() => load(choice, opts, checked))]);
     if (choice.kind !== 'shipped') actions.push(['Load the default tiny model', () => void load({ kind: 'shipped', id: DEFAULT_MODEL }, opts)]);
     loadStatus('failed', [failureBox(kind, `Could not load ${name}: ${message}`, actions)]);
     if (kind === 'device-lost') document.body.dataset.gpu = 'lost';
+  }
+}
+
+/** "Cache: 14 files, site storage 12 MiB of 10 GiB". */
+async function showCacheUsage(): Promise<void> {
+  try {
+    const u = await cacheUsage();
+    $('#cache-usage').textContent = `Downloaded files kept: ${u.files}${u.usage !== undefined ? ` · site storage ${formatBytes(u.usage)}${u.quota ? ` of ${formatBytes(u.quota)}` : ''}` : ''}.`;
+  } catch {
+    $('#cache-line').hidden = true; // no Cache API (an insecure origin): nothing is kept anyway
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { createWorkerEngine, type WorkerEngine } from '../src/engine/workerEngine';
 import type { StepInfo } from '../src/engine/types';
-import { SHIPPED_MODELS, adviceFor, classifyError, describeModel, formatRate, shippedModelUrl } from './engineClient';
+import { SHIPPED_MODELS, adviceFor, classifyError, describeModel, forgetCached, formatRate, shippedModelUrl } from './engineClient';
 import { KV_PRESETS, dimsFromConfig, variantBills, type ConfigDims } from './kvCost';
 import { drawKvGrid, kvTotals } from './kvGrid';
 import { $, formatBytes, formatTokens, h, openGpu } from './shell';
@@ -69,6 +69,7 @@ async function runRace(): Promise<void> {
     status.textContent = `Loading ${m.id} (${i + 1} of ${SHIPPED_MODELS.length})…`;
     let engine: WorkerEngine | undefined;
     try {
+      await forgetCached(shippedModelUrl(m.id)).catch(() => undefined); // no stale copy of a retrained model
       engine = await createWorkerEngine({ model: shippedModelUrl(m.id), engine: { maxSeqs: 1 } });
       const info = await describeModel({ kind: 'shipped', id: m.id }, 'f16');
       col.set('kvPerToken', `${formatBytes(info.kvBytesPerToken)} (${info.latent

@@ -84,7 +84,7 @@ export function formatRate(tokens: number, ms: number): string {
   return `${r < 10 ? r.toFixed(2) : r < 100 ? r.toFixed(1) : Math.round(r)} tok/s`;
 }
 
-export type FailureKind = 'download' | 'memory' | 'binding-limit' | 'f16' | 'device-lost' | 'kv-full' | 'unsupported' | 'abort' | 'other';
+export type FailureKind = 'storage-full' | 'download' | 'memory' | 'binding-limit' | 'f16' | 'device-lost' | 'kv-full' | 'unsupported' | 'abort' | 'other';
 
 /** Sorts an error (from the worker, where only name and message survive) into what the page does next. */
 export function classifyError(err: unknown): { kind: FailureKind; message: string } {
@@ -93,6 +93,7 @@ export function classifyError(err: unknown): { kind: FailureKind; message: strin
   const message = e?.message ?? String(err);
   const m = message.toLowerCase();
   if (name === 'AbortError' || m.includes('aborted')) return { kind: 'abort', message };
+  if (name === 'QuotaExceededError' || m.includes('quota')) return { kind: 'storage-full', message };
   if (name === 'DeviceLostError' || m.includes('device was lost') || m.includes('device lost')) return { kind: 'device-lost', message };
   if (name === 'ModelSourceError' || m.includes('download') || m.includes('failed to fetch') || m.includes('http ')) return { kind: 'download', message };
   if (m.includes('maxstoragebufferbindingsize') || m.includes('maxbuffersize')) return { kind: 'binding-limit', message };
@@ -106,6 +107,8 @@ export function classifyError(err: unknown): { kind: FailureKind; message: strin
 /** A sentence saying what to do about a failure of this kind. */
 export function adviceFor(kind: FailureKind): string {
   switch (kind) {
+    case 'storage-full':
+      return "The browser's storage for this site is full, so the download cannot be kept. Clear the downloaded models (they download again when needed) and retry.";
     case 'download':
       return 'The download stopped. Files that finished are kept in the browser cache, so Retry continues from the file that failed.';
     case 'memory':
@@ -206,4 +209,28 @@ export async function preflight(
     ? `${largest.name} takes ${formatBytes(largest.bytes)} in ${weightDtype}, and this GPU binds at most ${formatBytes(limit)} at once (maxStorageBufferBindingSize)`
     : null;
   return { weightBytes, largest, problem };
+}
+
+/** The Cache API store the model sources keep downloads in (src/sources/modelSource.ts browserCache). */
+export const MODEL_CACHE = 'webattn-models';
+
+/** Files kept in the model cache and the site's storage use and quota (where the browser says). */
+export async function cacheUsage(): Promise<{ files: number; usage?: number; quota?: number }> {
+  const files = typeof caches === 'undefined' ? 0 : (await (await caches.open(MODEL_CACHE)).keys()).length;
+  const est = await navigator.storage?.estimate?.().catch(() => undefined);
+  return { files, usage: est?.usage, quota: est?.quota };
+}
+
+export async function clearModelCache(): Promise<void> {
+  if (typeof caches !== 'undefined') await caches.delete(MODEL_CACHE);
+}
+
+/**
+ * Drops cached files under a URL prefix. The shipped models are served next to the page, so caching
+ * them buys nothing, and a cached copy would outlive a retrained model under the same URL.
+ */
+export async function forgetCached(prefix: string): Promise<void> {
+  if (typeof caches === 'undefined') return;
+  const cache = await caches.open(MODEL_CACHE);
+  for (const req of await cache.keys()) if (req.url.startsWith(prefix)) await cache.delete(req);
 }
