@@ -6,6 +6,7 @@
  * 1. Chat (the front page): the default shipped model (models/kjv-gqa) is refused up front on a
  *    (simulated) small binding limit, then loads in the worker engine after a cut download is retried; a prompt streams a greedy reply that the model wrote
  *    (token counts, tokens/s and a non-empty KV page grid while it ran), at desktop and phone widths;
+ *    a second reply is stopped with Esc;
  *    then kjv-mqa loads from files given to the file picker.
  * 2. With WebGPU (headless Chromium hands out a SwiftShader adapter under --enable-unsafe-webgpu):
  *    the kernels page opens the GPU cross-origin isolated, "Check kernels" passes every case against the
@@ -171,6 +172,20 @@ describe('demo in Chromium', () => {
       expect(Number(await page.locator('#kv-grid').getAttribute('data-peak-used-pages'))).toBeGreaterThan(0);
       expect(await reply.locator('.meta').textContent()).toContain('stopped at max tokens');
       await page.screenshot({ path: path.join(artifacts, 'demo-chat.png'), fullPage: true });
+
+      // Stop (Esc) mid-reply: the stream ends as stopped and the chat takes the next prompt.
+      await page.locator('#sampling-form [name="maxTokens"]').fill('200');
+      await page.locator('#prompt').fill('And God said');
+      await page.locator('#prompt').press('Enter');
+      const second = page.locator('.msg.assistant').nth(1);
+      await expect.poll(() => second.locator('.text').textContent(), { timeout: 30_000 }).not.toBe('');
+      t0 = performance.now();
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('.msg.assistant >> nth=1 >> xpath=self::*[@data-state="done"]', { timeout: 20_000 });
+      log(`stopped in ${seconds(t0)} after ${await second.getAttribute('data-tokens')} tokens`);
+      expect(await second.locator('.meta').textContent()).toContain('stopped');
+      expect(Number(await second.getAttribute('data-tokens'))).toBeLessThan(200);
+      expect(await page.locator('body').getAttribute('data-engine')).toBe('ready');
 
       // A local folder through the file picker: kjv-mqa's files, read in the worker from File objects.
       const mqaDir = path.join(repoRoot, 'models/kjv-mqa');
