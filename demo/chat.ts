@@ -501,7 +501,7 @@ async function send(): Promise<void> {
     if (loaded) setEngineState('ready');
   }
   const meta = [
-    `${completionTokens} token${completionTokens === 1 ? "" : "s"}`,
+    `${completionTokens} token${completionTokens === 1 ? '' : 's'}`,
     finish === 'length' ? 'stopped at max tokens' : finish === 'abort' ? 'stopped' : finish === 'stop' ? 'finished' : '',
     promptTokens ? `prompt ${promptTokens} tokens${cached ? ` (${cached} from the prefix cache)` : ''}` : '',
     firstTokenMs !== undefined ? `first token after ${(firstTokenMs / 1000).toFixed(2)} s` : '',
