@@ -177,11 +177,16 @@ export class Engine {
     const owner = new Int32Array(numPages).fill(-1);
     const refCount = new Uint8Array(numPages);
     const cached = new Uint8Array(numPages);
+    const fill = new Uint8Array(numPages);
     const requests: KvSnapshot['requests'] = [];
     for (const s of this.running) {
       if (!cache.has(s.seqId)) continue;
       const table = cache.blockTable(s.seqId);
-      for (const p of table) if (owner[p] < 0) owner[p] = s.req.id;
+      const len = cache.seqLen(s.seqId);
+      table.forEach((p, i) => {
+        if (owner[p] < 0) owner[p] = s.req.id;
+        fill[p] = Math.max(fill[p], Math.min(opts.pageSize, len - i * opts.pageSize));
+      });
       requests.push({ requestId: s.req.id, index: s.index, label: s.req.label, tokens: cache.seqLen(s.seqId), pages: table.length });
     }
     for (let p = 0; p < numPages; p++) {
@@ -190,7 +195,7 @@ export class Engine {
       cached[p] = rc === 0 && cache.isPageCached(p) ? 1 : 0;
     }
     const bytesPerPage = this.model.pool ? this.model.pool.totalBytes / numPages : 0;
-    return { pageSize: opts.pageSize, numPages, bytesPerPage, owner, refCount, cached, requests };
+    return { pageSize: opts.pageSize, numPages, bytesPerPage, owner, refCount, cached, fill, requests };
   }
 
   /** Requests still queued or running. */

@@ -69,6 +69,8 @@ export interface KvSnapshot {
   refCount: Uint8Array;
   /** (numPages) 1 = free page still holding a prefix-cache entry. */
   cached: Uint8Array;
+  /** (numPages) tokens written in a held page (its sequence's last page fills as tokens stream). */
+  fill?: Uint8Array;
   /** One entry per live sequence (a request with n > 1 has n after its prefill). */
   requests: { requestId: number; index: number; label: string; tokens: number; pages: number }[];
 }
