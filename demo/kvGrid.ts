@@ -1,6 +1,6 @@
 /**
  * The KV page pool drawn as a grid on a canvas: one square per page (all layers, K and V), coloured
- * by the request that owns it, striped when shared (refCount > 1: a cached prefix or a fork),
+ * by the request that owns it and filled from the bottom as far as its tokens go, striped when shared (refCount > 1: a cached prefix or a fork),
  * outlined when free but still holding a prefix-cache entry. The canvas carries the numbers in
  * data-* attributes and its aria-label; the legend lists each request's tokens and pages.
  */
@@ -70,8 +70,14 @@ export function drawKvGrid(canvas: HTMLCanvasElement, s: KvSnapshot): KvTotals {
       const y = Math.floor(p / cols) * (cell + gap);
       const owner = s.owner[p];
       if (owner >= 0) {
+        // A page fills from the bottom as its tokens are written (the last page of a sequence is partial).
+        const part = s.fill ? Math.max(1, s.fill[p]) / s.pageSize : 1;
         g.fillStyle = requestColor(owner);
+        g.globalAlpha = 0.3;
         g.fillRect(x, y, cell, cell);
+        g.globalAlpha = 1;
+        const fh = Math.max(1, Math.round(cell * Math.min(1, part)));
+        g.fillRect(x, y + cell - fh, cell, fh);
         if (s.refCount[p] > 1 && cell >= 6) {
           // Shared page: white diagonal stripes.
           g.save();
