@@ -10,9 +10,10 @@
 // Why a kernel of its own: the H heads share every latent row, so the work per byte read grows
 // with H (DeepSeek: 2 * H * (576 + 512) flop per 1152-byte f16 row; H 128 -> 242 flop/byte). The
 // generic decode tiles at most 4 heads at Dv 512 and re-reads the cache once per 4 heads; here a
-// workgroup takes BLOCK_M heads (16 or 32: all of H = 16, a quarter or an eighth of H = 128), so
+// workgroup takes BLOCK_M heads (16 by default: all of H = 16, an eighth of H = 128; up to 32), so
 // the cache is read H / BLOCK_M times per step, and all the arithmetic is register blocked over
-// the head block:
+// the head block. (32 heads halves the re-reads but doubles the accumulators; on lavapipe that
+// spilled and ran 1.5x slower per flop, and at H = 128 the step is compute-bound anyway.)
 //   - scores: one key per lane (BLOCK_N = workgroup size). A lane reads its key's latent row once
 //     (the row is contiguous: 1152 bytes at DeepSeek dims) and dots it with the q rows of all
 //     BLOCK_M heads, BLOCK_M accumulators in registers. q is read straight from the storage buffer
@@ -24,15 +25,16 @@
 //     (all BLOCK_M rows when DV4 = WG, DeepSeek's 128 columns). For each key it reads one V word
 //     of its column (consecutive lanes, consecutive words: coalesced; the row was just read by the
 //     score pass, so this is a cache hit) and does one vec4 FMA per row with the probability
-//     broadcast from workgroup memory: ACC_PER_THREAD = BLOCK_M * DV4 / BLOCK_N vec4 accumulators.
+//     broadcast from workgroup memory (shuffled around the subgroup like q): ACC_PER_THREAD =
+//     BLOCK_M * DV4 / BLOCK_N vec4 accumulators, updated PV_GROUP at a time.
 //   Workgroup memory is only the probability tile: 4 * BLOCK_M * (BLOCK_N + 3) bytes
 //   (16 heads x 128 keys: 8.4 KiB, inside 16 KiB; 32 heads needs 16.8 KiB).
 //
 // Workgroup: BLOCK_N threads. Grid: (numWorkItems, 1). Work item = (seq, rowStart, kvStart, kvEnd,
 // slot): heads rowStart .. rowStart + BLOCK_M - 1 (rows past GROUP_SIZE are computed on a clamped
 // q row and never written) over keys [kvStart, kvEnd) of sequence seq; slot numbers the
-// (sequence, chunk) pair. Worked example: H 128, BLOCK_M 32, one sequence of 4096 keys in chunks of
-// 512 -> 8 slots x 4 head blocks = 32 work items.
+// (sequence, chunk) pair. Worked example: H 128, BLOCK_M 16, one sequence of 4096 keys in chunks of
+// 256 -> 16 slots x 8 head blocks = 128 work items.
 //
 // Extra bindings:
 //   7  work       read        WorkItem [numWorkItems]

@@ -1,6 +1,6 @@
 /**
  * mlaDecode wrapper: split-KV decode for absorbed MLA (one latent row per token, V = its first
- * d_c values), a head block of up to 32 heads per workgroup so the latent cache is read
+ * d_c values), a head block of 16 heads (up to 32) per workgroup so the latent cache is read
  * H / BLOCK_M times per step instead of H / 4 (shaders/attention/mlaDecode.wgsl says why).
  * Same plan / partialBytes / bind / encode as SplitKvDecode and the same partial layout, so
  * mergePartials combines its chunks and a caller swaps one for the other by `spec.vAliasesK`.
@@ -70,7 +70,7 @@ export class MlaDecode {
   /**
    * Chunk size: the total KV work (keys x head blocks) spread over about TARGET_WORKGROUPS
    * workgroups, a multiple of BLOCK_N, at least MIN_CHUNK. Worked example: batch 1 at 16384 keys,
-   * H 128 in 4 head blocks: 16384 * 4 / 512 = 128 -> MIN_CHUNK 256 -> 64 slots x 4 = 256 workgroups.
+   * H 128 in 8 head blocks: 16384 * 8 / 512 = 256 -> 64 slots x 8 = 512 workgroups.
    */
   plan(meta: PageTableMetadata): DecodePlan {
     const headBlocks = Math.ceil(this.spec.groupSize / this.tiles.blockM);

@@ -84,16 +84,17 @@ export const MLA_ROWS_MAX = 32;
 
 /**
  * mlaDecode tiles: one key per lane, BLOCK_N = workgroup size = 128; BLOCK_M = heads per
- * workgroup = the head count rounded up to a power of two, at most `maxHeads` (32), halved until
- * the accumulator fits (BLOCK_M * DV4 / 128 <= 32 vec4s per lane) and the probability tile the
- * workgroup storage (4 * BLOCK_M * (128 + 3) bytes).
+ * workgroup = the head count rounded up to a power of two, at most `maxHeads` (default 16, at most
+ * 32), halved until the accumulator fits (BLOCK_M * DV4 / 128 <= 32 vec4s per lane) and the
+ * probability tile the workgroup storage (4 * BLOCK_M * (128 + 3) bytes).
  * Worked examples at d_c 512 (DV4 128): H 16 -> BLOCK_M 16, 16 vec4s per lane, 8.4 KiB, one head
- * block; H 128 -> BLOCK_M 32, 32 vec4s, 16.8 KiB (16 on a 16 KiB adapter), 4 head blocks.
+ * block; H 128 -> 8 head blocks of 16 (maxHeads 32: 4 blocks, 32 vec4s, 16.8 KiB, so 16 on a
+ * 16 KiB adapter).
  */
 export function chooseMlaDecodeTiles(numHeads: number, headDimV: number, maxWorkgroupBytes: number, maxHeads = 16): TileConfig {
   const blockN = 128;
   const dv4 = headDimV / 4;
-  for (let blockM = Math.min(pow2Floor(maxHeads), pow2Ceil(numHeads)); blockM >= 1; blockM /= 2) {
+  for (let blockM = Math.min(pow2Floor(Math.min(maxHeads, MLA_ROWS_MAX)), pow2Ceil(numHeads)); blockM >= 1; blockM /= 2) {
     const accPerThread = Math.ceil((blockM * dv4) / blockN);
     const bytes = 4 * blockM * (blockN + 3);
     if (accPerThread <= MLA_ACC_MAX && bytes <= maxWorkgroupBytes) {
