@@ -2,7 +2,7 @@
 """Writes models/<name>/README.md and the comparison table models/README.md from
 models/training-summary.json (train_all.py) and, when present, models/webattn-measurements.json:
 { "adapter": "...", "models": { "<name>": { "decode_tok_s": 12.3, "prefill_tok_s": 45.6, "sample": "..." } } }
-(written by hand from `webattn generate` runs; see models/README.md for the commands).
+(written by measure_webattn.py from `webattn generate` runs).
 """
 import json
 import os
@@ -112,7 +112,8 @@ and what it costs in quality. `kjv-gqa` is the demo's default.
 - decode tok/s: `webattn generate --model models/<name> --prompt "In the beginning" --temperature 0
   --max-new-tokens 48`, {meas.get('adapter', 'lavapipe (software Vulkan) on a shared 2-core machine')}; n/a where webattn does not run the model yet.
 - Retrain everything (tokenizer, four models, test fixtures): `{RETRAIN} --steps {s['steps']}`;
-  then `/usr/bin/python3 tools/train/write_readmes.py`.
+  then `/usr/bin/python3 tools/train/measure_webattn.py` (the webattn column and samples) and
+  `/usr/bin/python3 tools/train/write_readmes.py` (these READMEs).
 """
     with open(os.path.join(REPO, 'models', 'README.md'), 'w') as f:
         f.write(readme)
