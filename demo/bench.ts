@@ -5,6 +5,7 @@
  */
 import { formatBenchTable, runAttentionBench, type BenchReport, type BenchRow, type GpuContext } from '../src/index';
 import { drawChart, resizeCharts, type Series } from './charts';
+import { drawEngineChart, lastEngineReport, runEnginePanel } from './engineBenchPanel';
 import { $, formatTokens, h, openGpu, renderAdapterSummary, withClock } from './shell';
 
 const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d'];
@@ -81,7 +82,7 @@ function drawPlots(rows: BenchRow[]): void {
 
 /** The finished report, or what a stopped / failed run measured so far. */
 function reportOf(ctx: GpuContext, run: Run): BenchReport & { partial?: boolean; mode: string } {
-  if (run.report) return { ...run.report, mode: run.mode };
+  if (run.report) return { ...run.report, mode: run.mode, ...(lastEngineReport ? { engine: lastEngineReport } : {}) };
   return {
     adapter: ctx.adapterDescription,
     features: [...ctx.device.features].sort(),
@@ -91,6 +92,7 @@ function reportOf(ctx: GpuContext, run: Run): BenchReport & { partial?: boolean;
     skipped: [],
     partial: true,
     mode: run.mode,
+    ...(lastEngineReport ? { engine: lastEngineReport } : {}),
   };
 }
 
@@ -166,10 +168,11 @@ let lastRun: Run | undefined;
 
 async function start(): Promise<void> {
   drawPlots([]);
+  drawEngineChart(undefined);
   let resizeTimer: ReturnType<typeof setTimeout> | undefined;
   addEventListener('resize', () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => resizeCharts([$('#chart-time'), $('#chart-bandwidth'), $('#chart-speedup')]), 150);
+    resizeTimer = setTimeout(() => resizeCharts([$('#chart-time'), $('#chart-bandwidth'), $('#chart-speedup'), $('#chart-engine')]), 150);
   });
   const gpu = await openGpu();
   if (!gpu.ok) {
@@ -179,6 +182,8 @@ async function start(): Promise<void> {
   const ctx = gpu.ctx;
   renderAdapterSummary($('#adapter'), ctx);
   $('#bench-quick').addEventListener('click', () => void runBench(ctx, 'quick'));
+  const engineButton = $<HTMLButtonElement>('#engine-run');
+  engineButton.addEventListener('click', () => void runEnginePanel(ctx, engineButton));
   $('#bench-full').addEventListener('click', () => void runBench(ctx, 'full'));
   $('#bench-stop').addEventListener('click', () => {
     current?.controller.abort();
@@ -186,7 +191,8 @@ async function start(): Promise<void> {
   });
   const runForExport = () => current ?? lastRun;
   $('#bench-download').addEventListener('click', () => {
-    const run = runForExport();
+    // Engine results alone download too (an empty kernel run carries them).
+    const run = runForExport() ?? (lastEngineReport ? { mode: 'engine' as never, rows: [], partial: true, controller: new AbortController() } : undefined);
     if (run) download(ctx, run);
   });
   $('#bench-copy').addEventListener('click', async () => {
