@@ -396,6 +396,7 @@ async function send(): Promise<void> {
   addMessage('user', text);
   const out = addMessage('assistant');
   out.parentElement!.dataset.state = 'streaming';
+  out.parentElement!.setAttribute('aria-busy', 'true'); // screen readers read the reply once, not per token
   const controller = new AbortController();
   busy = controller;
   setEngineState('generating');
@@ -509,6 +510,7 @@ async function send(): Promise<void> {
   ].filter(Boolean);
   out.parentElement!.append(h('p', { class: 'meta muted small' }, meta.join(' · ')));
   out.parentElement!.dataset.tokens = String(completionTokens);
+  out.parentElement!.removeAttribute('aria-busy');
   $('#token-count').textContent = `${promptTokens} in · ${completionTokens} out`;
   if (!reply && finish !== 'abort' && out.parentElement!.dataset.state === 'done') out.textContent = '(empty reply)';
   void refreshKv();
