@@ -314,6 +314,8 @@ describe('demo in Chromium', () => {
       expect(await gpuState(old)).toBe('no-webgpu');
       expect(await old.getByRole('button', { name: 'Load model' }).isDisabled()).toBe(true);
       expect(await old.locator('#load-status').getAttribute('data-state')).toBe('no-gpu');
+      const [alertBox, chatBox] = [await old.getByRole('alert').boundingBox(), await old.locator('#chat').boundingBox()];
+      expect(alertBox!.y + alertBox!.height).toBeLessThanOrEqual(chatBox!.y); // the message comes first, above the chat
       await old.screenshot({ path: path.join(artifacts, 'demo-chat-no-webgpu.png') });
       await old.goto(`${baseUrl}compare.html`);
       expect(await gpuState(old)).toBe('no-webgpu');
