@@ -241,7 +241,7 @@ describe('demo in Chromium', () => {
       for (const r of rows) expect(r).toMatch(/^pass \|/);
       const summary = page.locator('#check-summary');
       expect(await summary.getAttribute('data-passed')).toBe(await summary.getAttribute('data-total'));
-      await page.screenshot({ path: path.join(artifacts, 'demo-index.png'), fullPage: true });
+      await page.screenshot({ path: path.join(artifacts, 'demo-kernels.png'), fullPage: true });
 
       await page.evaluate(() => (globalThis as unknown as { webattnDemo: { loseDevice(): void } }).webattnDemo.loseDevice());
       await page.getByRole('alert').filter({ hasText: 'The GPU device was lost' }).waitFor({ timeout: 10_000 });
