@@ -16,7 +16,7 @@
  * which itself imports `webgpu` through a variable and `node:*` builtins) stays out of the browser's way:
  * `node:*` and `webgpu` are external in every build, so nothing Node-only is bundled or polyfilled.
  */
-import { cpSync, createReadStream, existsSync, statSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin, type UserConfig } from 'vite';
@@ -76,6 +76,38 @@ function shippedModels(): Plugin {
   };
 }
 
+/**
+ * onnxruntime-web's WebGPU build for the bench page's ORT comparison (bench/peer/peerBench.ts), at
+ * ./ort/ of the demo: ORT loads its .wasm from next to its .mjs. Served from node_modules in dev,
+ * copied into the static build (the .wasm is 27 MB, fetched only when that benchmark runs).
+ */
+const ortDist = `${repoRoot}node_modules/onnxruntime-web/dist`;
+const ORT_FILES = ['ort.webgpu.min.mjs', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
+function ortForBench(): Plugin {
+  let outDir = '';
+  return {
+    name: 'webattn-ort-for-bench',
+    configResolved(config) {
+      outDir = config.build.outDir;
+    },
+    configureServer(server) {
+      server.middlewares.use('/ort', (req, res, next) => {
+        const name = (req.url ?? '').split('?')[0].replace(/^\/+/, '');
+        if (!ORT_FILES.includes(name)) return next();
+        const file = path.join(ortDist, name);
+        res.setHeader('Content-Type', name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript');
+        res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+        createReadStream(file).pipe(res);
+      });
+    },
+    writeBundle() {
+      if (!existsSync(ortDist)) return;
+      mkdirSync(path.join(outDir, 'ort'), { recursive: true });
+      for (const f of ORT_FILES) cpSync(path.join(ortDist, f), path.join(outDir, 'ort', f));
+    },
+  };
+}
+
 const demo: UserConfig = {
   root: demoRoot,
   // Relative asset URLs: the built site works from any folder of any static host.
@@ -83,7 +115,7 @@ const demo: UserConfig = {
   publicDir: 'public',
   // Several pages, no SPA fallback: a missing file is a 404 (a model's optional files are probed).
   appType: 'mpa',
-  plugins: [shippedModels()],
+  plugins: [shippedModels(), ortForBench()],
   // The engine's worker imports modules: an ES-module worker, bundled like the pages.
   worker: { format: 'es', rolldownOptions: { external } },
   server: {
