@@ -6,6 +6,7 @@
 import { formatBenchTable, runAttentionBench, type BenchReport, type BenchRow, type GpuContext } from '../src/index';
 import { drawChart, resizeCharts, type Series } from './charts';
 import { drawEngineChart, lastEngineReport, runEnginePanel } from './engineBenchPanel';
+import { lastPeerReport, runPeerPanel, stopPeerPanel } from './peerPanel';
 import { $, formatTokens, h, openGpu, renderAdapterSummary, withClock } from './shell';
 
 const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d'];
@@ -82,7 +83,8 @@ function drawPlots(rows: BenchRow[]): void {
 
 /** The finished report, or what a stopped / failed run measured so far. */
 function reportOf(ctx: GpuContext, run: Run): BenchReport & { partial?: boolean; mode: string } {
-  if (run.report) return { ...run.report, mode: run.mode, ...(lastEngineReport ? { engine: lastEngineReport } : {}) };
+  const extra = { ...(lastEngineReport ? { engine: lastEngineReport } : {}), ...(lastPeerReport ? { peer: lastPeerReport } : {}) };
+  if (run.report) return { ...run.report, mode: run.mode, ...extra };
   return {
     adapter: ctx.adapterDescription,
     features: [...ctx.device.features].sort(),
@@ -92,7 +94,7 @@ function reportOf(ctx: GpuContext, run: Run): BenchReport & { partial?: boolean;
     skipped: [],
     partial: true,
     mode: run.mode,
-    ...(lastEngineReport ? { engine: lastEngineReport } : {}),
+    ...extra,
   };
 }
 
@@ -184,6 +186,10 @@ async function start(): Promise<void> {
   $('#bench-quick').addEventListener('click', () => void runBench(ctx, 'quick'));
   const engineButton = $<HTMLButtonElement>('#engine-run');
   engineButton.addEventListener('click', () => void runEnginePanel(ctx, engineButton));
+  const peerButton = $<HTMLButtonElement>('#peer-run');
+  const peerStop = $<HTMLButtonElement>('#peer-stop');
+  peerButton.addEventListener('click', () => void runPeerPanel(peerButton, peerStop));
+  peerStop.addEventListener('click', () => stopPeerPanel());
   $('#bench-full').addEventListener('click', () => void runBench(ctx, 'full'));
   $('#bench-stop').addEventListener('click', () => {
     current?.controller.abort();
@@ -192,7 +198,7 @@ async function start(): Promise<void> {
   const runForExport = () => current ?? lastRun;
   $('#bench-download').addEventListener('click', () => {
     // Engine results alone download too (an empty kernel run carries them).
-    const run = runForExport() ?? (lastEngineReport ? { mode: 'engine' as never, rows: [], partial: true, controller: new AbortController() } : undefined);
+    const run = runForExport() ?? (lastEngineReport || lastPeerReport ? { mode: 'engine' as never, rows: [], partial: true, controller: new AbortController() } : undefined);
     if (run) download(ctx, run);
   });
   $('#bench-copy').addEventListener('click', async () => {
