@@ -256,7 +256,7 @@ describe('demo in Chromium', () => {
       await bench.getByRole('button', { name: 'Quick run' }).click();
       await bench.waitForSelector('#bench-table tbody tr[data-kernel="naive"]', { timeout: 120_000 });
       log(`bench: first attention rows in ${seconds(t0)}`);
-      await bench.getByRole('button', { name: 'Stop' }).click();
+      await bench.getByRole('button', { name: 'Stop', exact: true }).click();
       await bench.waitForSelector('#bench-status:is([data-state="stopped"], [data-state="done"])', { timeout: 120_000 });
       log(`bench: ${await bench.locator('#bench-status').textContent()}`);
       const tableRows = await bench.locator('#bench-table tbody tr').count();
