@@ -252,6 +252,9 @@ describe('demo in Chromium', () => {
       const bench = await newPage(browser, errors);
       await bench.goto(`${baseUrl}bench.html`);
       expect(await gpuState(bench)).toBe('ready');
+      // The engine-throughput and onnxruntime-web sections are there and runnable (each takes ~40 s on SwiftShader: run by hand).
+      expect(await bench.locator('#engine-run').isEnabled()).toBe(true);
+      expect(await bench.locator('#peer-run').isEnabled()).toBe(true);
       t0 = performance.now();
       await bench.getByRole('button', { name: 'Quick run' }).click();
       await bench.waitForSelector('#bench-table tbody tr[data-kernel="naive"]', { timeout: 120_000 });
