@@ -4,10 +4,10 @@
  * through playwright-core.
  *
  * 1. Chat (the front page): the default shipped model (models/kjv-gqa) is refused up front on a
- *    (simulated) small binding limit, then loads in the worker engine after a cut download is retried; a prompt streams a greedy reply that the model wrote
- *    (token counts, tokens/s and a non-empty KV page grid while it ran), at desktop and phone widths;
- *    a second reply is stopped with Esc;
- *    then kjv-mqa loads from files given to the file picker.
+ *    (simulated) small binding limit, then loads in the worker engine after a cut download is
+ *    retried; a prompt streams a greedy reply that the model wrote (torch's greedy continuation;
+ *    token counts, tokens/s and a non-empty KV page grid while it ran); a second reply is stopped
+ *    with Esc; kjv-mqa loads from files given to the file picker; desktop and phone screenshots.
  * 2. With WebGPU (headless Chromium hands out a SwiftShader adapter under --enable-unsafe-webgpu):
  *    the kernels page opens the GPU cross-origin isolated, "Check kernels" passes every case against the
  *    float64 reference, a lost device shows its notice; the bench page's Quick run streams rows and
