@@ -73,6 +73,8 @@ async function startServer(): Promise<{ server: ViteDevServer; url: string }> {
     root: peerDir,
     logLevel: 'warn',
     clearScreen: false,
+    // Its own dependency cache: the demo's dev server pre-bundles a different set into node_modules/.vite.
+    cacheDir: path.join(repoRoot, 'node_modules/.vite-peer'),
     plugins: [serveOrt()],
     // Pre-bundled at start-up, never discovered mid-run (a discovery reloads the page).
     optimizeDeps: { include: ['onnx-proto'], noDiscovery: true },
