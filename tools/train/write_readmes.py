@@ -83,10 +83,18 @@ torch, f16 weights:
 """
         if sample_web:
             text += f"""
-`webattn generate --model models/{name} --prompt "In the beginning" --temperature 0 --max-new-tokens 48` ({meas.get('adapter', 'lavapipe')}):
+`webattn generate --model models/{name} --prompt "In the beginning" --temperature 0 --max-new-tokens 48` (lavapipe):
 
 ```
 {sample_web}
+```
+"""
+        if m.get('sampled'):
+            text += f"""
+Sampled (`--temperature 0.8 --top-k 40 --seed 1 --max-new-tokens 64`, same adapter):
+
+```
+{m['sampled']}
 ```
 """
         if name == 'kjv-mla' and 'decode_tok_s' not in m:
@@ -110,7 +118,10 @@ and what it costs in quality. `kjv-gqa` is the demo's default.
   latent row per token (c_kv 32 + k_pe 16) shared by all 8 heads.
 - val loss: nats per token on the 60 held-out chapters ({s['validation_tokens']} tokens); ppl = e^loss.
 - decode tok/s: `webattn generate --model models/<name> --prompt "In the beginning" --temperature 0
-  --max-new-tokens 48`, {meas.get('adapter', 'lavapipe (software Vulkan) on a shared 2-core machine')}; n/a where webattn does not run the model yet.
+  --max-new-tokens 48`, second run (warm pipeline cache), on lavapipe (`{meas.get('adapter')}`) on a
+  shared, busy 2-core machine: noisy. At this size a decode step is dispatch overhead, not KV
+  reads, so the variants decode at about the same speed; the KV column is what scales with
+  context and model size.
 - Retrain everything (tokenizer, four models, test fixtures): `{RETRAIN} --steps {s['steps']}`;
   then `/usr/bin/python3 tools/train/measure_webattn.py` (the webattn column and samples) and
   `/usr/bin/python3 tools/train/write_readmes.py` (these READMEs).
