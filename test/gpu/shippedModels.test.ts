@@ -2,7 +2,7 @@
  * The shipped models (models/kjv-*) through the real loader and the GPU forward pass, against
  * torch's logits of the same f16 weights (test/fixtures/models, written by
  * tools/train/train_all.py): an independent check of loader and forward on trained weights.
- * Prefill (all 16 tokens in one step) and decode (one token per step through 4-token KV pages),
+ * Prefill (all 16 tokens in one step) and decode (6 tokens, one per step, through 4-token KV pages),
  * f16 weights and f16 KV as the demo runs them: rel L2 < 1e-3 (the issue asks 1e-2) and the same top token in >= 90% of
  * rows. Then greedy generation from "In the beginning" must reproduce torch's greedy
  * continuation (models/training-summary.json).
@@ -44,13 +44,20 @@ function argmaxAgreement(got: Float32Array, ref: Float32Array, vocab: number): n
   return agree / rows;
 }
 
+// Decode runs one step (and one readback) per token, seconds each on SwiftShader: 6 tokens are
+// enough to cross a 4-token KV page. The fixture's rows are causal, so a prefix's rows are its rows.
+const DECODE_TOKENS = 6;
+
 async function checkLogits(name: ShippedModel, model: Transformer, modes: readonly ('prefill' | 'decode')[]) {
-  const { ids, logits: ref } = torchFixture(name);
+  const fixture = torchFixture(name);
+  const vocab = model.spec.vocabSize;
   for (const mode of modes) {
+    const ids = mode === 'prefill' ? fixture.ids : fixture.ids.slice(0, DECODE_TOKENS);
+    const ref = fixture.logits.subarray(0, ids.length * vocab);
     const chunk = mode === 'prefill' ? ids.length : 1;
     const got = await model.logitsForIds(chunk, ids, chunk);
     expect(relL2(got, ref), `${name} ${mode}`).toBeLessThan(1e-3); // measured 5e-5 to 8e-5 on lavapipe
-    expect(argmaxAgreement(got, ref, model.spec.vocabSize), `${name} ${mode} argmax`).toBeGreaterThanOrEqual(0.9);
+    expect(argmaxAgreement(got, ref, vocab), `${name} ${mode} argmax`).toBeGreaterThanOrEqual(0.9);
     model.free(chunk);
   }
 }
@@ -88,8 +95,8 @@ describe('shipped models on the GPU vs torch', () => {
       const tok = loadTokenizer(files.tokenizer as object, files.tokenizerConfig as object, { eosSources: [files.generationConfig as object] });
       const prompt = 'In the beginning';
       let text = prompt;
-      for await (const piece of generate(model, tok, tok.encode(prompt), { temperature: 0, maxNewTokens: 20 })) text += piece;
-      expect(text.length).toBeGreaterThan(prompt.length + 40);
+      for await (const piece of generate(model, tok, tok.encode(prompt), { temperature: 0, maxNewTokens: 12 })) text += piece;
+      expect(text.length).toBeGreaterThan(prompt.length + 30);
       expect(summary.models['kjv-gqa'].torch_greedy_sample.startsWith(text), `GPU: ${JSON.stringify(text)}`).toBe(true);
     } finally {
       model.destroy();
