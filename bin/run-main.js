@@ -17,6 +17,11 @@ export async function runMainAndExit(load, argv, { name } = {}) {
     if (process.env.WEBATTN_DEBUG) console.error(err);
     else console.error(`${name ? `${name}: ` : ''}${err instanceof Error ? err.message : String(err)}`);
   }
+  exitAfterDrain(code);
+}
+
+/** process.exit(code) once stdout and stderr have drained (at most 1 s later). */
+export function exitAfterDrain(code) {
   process.exitCode = code;
   let pending = 2;
   const done = () => {

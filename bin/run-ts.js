@@ -19,6 +19,7 @@ import { realpathSync } from 'node:fs';
 import module from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { exitAfterDrain } from './run-main.js';
 
 // Node >= 22.1 can cache compiled code (vite's own chunks are most of the start-up); harmless elsewhere.
 module.enableCompileCache?.();
@@ -137,15 +138,7 @@ function errorLine(err) {
 
 /** runTs, then process.exit with its code once stdout and stderr have drained. */
 export async function runTsAndExit(entryFile, argv, opts) {
-  const code = await runTs(entryFile, argv, opts);
-  process.exitCode = code;
-  let pending = 2;
-  const done = () => {
-    if (--pending === 0) process.exit(code);
-  };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
-  setTimeout(() => process.exit(code), 1000).unref();
+  exitAfterDrain(await runTs(entryFile, argv, opts));
 }
 
 function isMainModule() {

@@ -30,6 +30,7 @@ import type * as Ort from 'onnxruntime-web';
 import type { GpuContext } from '../../src/gpu/context';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { median } from '../../src/gpu/timer';
+import { shuffled } from '../../src/bench/attentionBench';
 import { buildPageTable, type PageTableMetadata } from '../../src/kv/pageTable';
 import { KvPool, maxPagesPerLayer } from '../../src/kv/kvPool';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../../src/kernels/pagedAttention';
@@ -122,17 +123,6 @@ function hashUnit(seed: number, i: number): number {
 function hashed(seed: number, start: number, n: number): Float32Array<ArrayBuffer> {
   const a = new Float32Array(n);
   for (let j = 0; j < n; j++) a[j] = hashUnit(seed, start + j);
-  return a;
-}
-
-function shuffled(n: number, seed: number): number[] {
-  const a = Array.from({ length: n }, (_, i) => i);
-  let s = seed >>> 0;
-  for (let i = n - 1; i > 0; i--) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const j = s % (i + 1);
-    [a[i], a[j]] = [a[j], a[i]];
-  }
   return a;
 }
 

@@ -336,7 +336,8 @@ function randomF32(n: number, seed: number): Float32Array {
   return a;
 }
 
-function shuffled(n: number, seed: number): number[] {
+/** 0..n-1 in a seeded random order (pages handed out out of order, as a busy pool would). */
+export function shuffled(n: number, seed: number): number[] {
   const a = Array.from({ length: n }, (_, i) => i);
   let s = seed >>> 0;
   for (let i = n - 1; i > 0; i--) {

@@ -11,6 +11,7 @@ import { chooseDecodeTiles, type TileConfig } from './tiling';
 
 /** Workgroups a decode step aims for: enough to fill a large GPU, few enough that merging is cheap. */
 const TARGET_WORKGROUPS = 512;
+/** Smallest chunk of keys per workgroup (a multiple of BLOCK_N). */
 const MIN_CHUNK = 128;
 
 export interface DecodePlan {
@@ -22,25 +23,22 @@ export interface DecodePlan {
   chunkSize: number;
 }
 
-export class SplitKvDecode {
-  private constructor(
-    private readonly ctx: GpuContext,
+/**
+ * What every split-KV decode kernel shares (this one and mlaDecode): the work list of (sequence,
+ * KV chunk, row tile) items, the partial (o, m, l) slots mergePartials combines, bind and encode.
+ * A subclass only chooses its tiles and pipeline, and its smallest chunk.
+ */
+export abstract class SplitKvKernel {
+  protected constructor(
+    protected readonly ctx: GpuContext,
     readonly spec: AttentionSpec,
     readonly tiles: TileConfig,
     readonly pipeline: GPUComputePipeline,
+    /** Names the kernel in errors and labels. */
+    private readonly label: string,
+    /** Smallest chunk of keys per workgroup (a multiple of BLOCK_N). */
+    private readonly minChunk: number,
   ) {}
-
-  static async create(ctx: GpuContext, spec: AttentionSpec): Promise<SplitKvDecode> {
-    checkSpec(spec);
-    const tiles = chooseDecodeTiles(spec.groupSize, spec.headDimQK, spec.headDimV, ctx.limits.maxComputeWorkgroupStorageSize);
-    const pipeline = await ctx.pipelines.get(pagedKernelSource('splitKvDecode', kvStorage(ctx, spec.kvDtype)), {
-      ...pagedConstants(spec),
-      BLOCK_M: tiles.blockM,
-      BLOCK_N: tiles.blockN,
-      ACC_PER_THREAD: tiles.accPerThread,
-    });
-    return new SplitKvDecode(ctx, spec, tiles, pipeline);
-  }
 
   /**
    * Chunk size: the total KV work spread over about TARGET_WORKGROUPS workgroups, a multiple of
@@ -52,13 +50,13 @@ export class SplitKvDecode {
     let totalKv = 0;
     for (let i = 0; i < meta.numSeqs; i++) {
       if (meta.qLens[i] !== 1) {
-        throw new ShapeError(`splitKvDecode: sequence ${i} has ${meta.qLens[i]} query tokens; decode takes exactly 1`);
+        throw new ShapeError(`${this.label}: sequence ${i} has ${meta.qLens[i]} query tokens; decode takes exactly 1`);
       }
       totalKv += meta.kvLens[i];
     }
     const n = this.tiles.blockN;
     const ideal = Math.ceil((totalKv * this.spec.numKvHeads * rowTiles) / TARGET_WORKGROUPS);
-    const chunkSize = Math.max(MIN_CHUNK, Math.ceil(ideal / n) * n);
+    const chunkSize = Math.max(this.minChunk, Math.ceil(ideal / n) * n);
     const items: number[] = [];
     const slotIndptr = new Uint32Array(meta.numSeqs + 1);
     let slot = 0;
@@ -71,7 +69,7 @@ export class SplitKvDecode {
     }
     const work = new Uint32Array(items);
     if (work.length / WORK_ITEM_U32 > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
-      throw new ShapeError(`splitKvDecode: ${work.length / WORK_ITEM_U32} work items exceed the dispatch limit`);
+      throw new ShapeError(`${this.label}: ${work.length / WORK_ITEM_U32} work items exceed the dispatch limit`);
     }
     return { work, slotIndptr, numSlots: slot, chunkSize };
   }
@@ -82,7 +80,7 @@ export class SplitKvDecode {
    * e.g. 16 sequences up to 4096 keys, one row tile: 16 * ceil(4096 / 128) = 512 slots and items.
    */
   maxPlan(numSeqs: number, maxKvLen: number): { slots: number; workItems: number } {
-    const slots = numSeqs * Math.ceil(maxKvLen / MIN_CHUNK);
+    const slots = numSeqs * Math.ceil(maxKvLen / this.minChunk);
     return { slots, workItems: slots * Math.ceil(this.spec.groupSize / this.tiles.blockM) };
   }
 
@@ -100,10 +98,26 @@ export class SplitKvDecode {
     partialO: GPUBuffer,
     partialML: GPUBuffer,
   ): GPUBindGroup {
-    return bindWorkListKernel(this.ctx, this.pipeline, 'splitKvDecode.bindGroup', q, kv, step, work, partialO, partialML);
+    return bindWorkListKernel(this.ctx, this.pipeline, `${this.label}.bindGroup`, q, kv, step, work, partialO, partialML);
   }
 
   encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numWorkItems: number): void {
     encodeWorkListKernel(pass, this.pipeline, bindGroup, numWorkItems, this.spec.numKvHeads);
   }
+}
+
+/** Flash-Decoding for MHA / GQA / MQA: a workgroup owns a (sequence, chunk, KV head, row tile). */
+export class SplitKvDecode extends SplitKvKernel {
+  static async create(ctx: GpuContext, spec: AttentionSpec): Promise<SplitKvDecode> {
+    checkSpec(spec);
+    const tiles = chooseDecodeTiles(spec.groupSize, spec.headDimQK, spec.headDimV, ctx.limits.maxComputeWorkgroupStorageSize);
+    const pipeline = await ctx.pipelines.get(pagedKernelSource('splitKvDecode', kvStorage(ctx, spec.kvDtype)), {
+      ...pagedConstants(spec),
+      BLOCK_M: tiles.blockM,
+      BLOCK_N: tiles.blockN,
+      ACC_PER_THREAD: tiles.accPerThread,
+    });
+    return new SplitKvDecode(ctx, spec, tiles, pipeline, 'splitKvDecode', MIN_CHUNK);
+  }
+
 }

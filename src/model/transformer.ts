@@ -29,7 +29,7 @@ import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kv/kvPool';
 import { buildPageTable } from '../kv/pageTable';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { FlashPrefill } from '../kernels/flashPrefill';
-import { SplitKvDecode } from '../kernels/splitKvDecode';
+import { SplitKvDecode, type SplitKvKernel } from '../kernels/splitKvDecode';
 import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { CopyPages } from '../kernels/copyPages';
@@ -349,7 +349,7 @@ interface Kernels {
   append: KvAppend;
   prefill: FlashPrefill;
   /** Split-KV decode; MLA: the head-blocked kernel that reads each latent row once per head block. */
-  decode: SplitKvDecode | MlaDecode;
+  decode: SplitKvKernel; // SplitKvDecode, or MlaDecode for MLA
   merge: MergePartials;
   /** Copy-on-write of whole pages: in the K buffers, and the V buffers when their page size differs (MLA: no V buffer). */
   copyK: CopyPages;
@@ -397,7 +397,7 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
 }
 
 /** mlaDecode where the adapter can run its head blocks (it says so with a ShapeError), else the generic split-KV kernel. */
-async function mlaDecodeOrGeneric(ctx: GpuContext, attn: AttentionSpec): Promise<MlaDecode | SplitKvDecode> {
+async function mlaDecodeOrGeneric(ctx: GpuContext, attn: AttentionSpec): Promise<SplitKvKernel> {
   try {
     return await MlaDecode.create(ctx, attn);
   } catch (e) {
