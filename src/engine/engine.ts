@@ -344,6 +344,9 @@ export class Engine {
     try {
       logits = await this.model.forward(seqs);
     } catch (e) {
+      // The step's K/V may be unwritten while its full pages already sit in the prefix cache:
+      // drop them (and the sequences' pages) before anything can match them.
+      for (const p of plan) if (this.model.cache.has(p.sample.seqId)) this.model.cache.free(p.sample.seqId, { discardCached: true });
       // Which sequence broke the step? Alone, it fails its request; together, every one of them
       // is requeued (recomputed from scratch) and then runs alone until a step of its own succeeds.
       if (plan.length === 1) this.fail(plan[0].sample.req, e);

@@ -207,11 +207,16 @@ export class KvCacheManager {
    * Drops the sequence's references. Pages reaching refCount 0 go to the free queue, or to the
    * cached LRU if they hold a prefix-cache entry; the tail is released first, so a prompt's
    * last pages are evicted before its first ones.
+   *
+   * `discardCached`: for a sequence whose last step failed on the GPU. Its pages were registered
+   * in the prefix cache when their slots were reserved, but their K/V may never have been written,
+   * so pages that no other sequence holds leave the cache too (pages still held by others were
+   * written by an earlier, successful step: a shared partial page is copied before a write).
    */
-  free(seqId: number): void {
+  free(seqId: number, { discardCached = false } = {}): void {
     const state = this.state(seqId, 'free');
     for (let logical = state.blockTable.length - 1; logical >= 0; logical--) {
-      this.pool.release(state.blockTable[logical]);
+      this.pool.release(state.blockTable[logical], { forgetCached: discardCached });
     }
     this.seqs.delete(seqId);
   }

@@ -204,12 +204,13 @@ export class PagePool {
   }
 
   /** refCount--; at 0 the page goes to the cached LRU tail if it holds an entry, else the free queue. */
-  release(page: number): void {
+  release(page: number, { forgetCached = false } = {}): void {
     this.checkPage(page);
     if (this.refCounts[page] === 0) {
       throw new Error(`PagePool.release: page ${page} is already free`);
     }
     if (--this.refCounts[page] > 0) return;
+    if (forgetCached) this.dropCacheEntry(page);
     if (this.cacheEntries[page] !== undefined) this.cachedLru.pushBack(page);
     else this.freeUncached.pushBack(page);
   }

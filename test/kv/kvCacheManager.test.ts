@@ -192,6 +192,24 @@ describe('KvCacheManager prefix cache', () => {
     kv.validate();
   });
 
+  it('free with discardCached drops the entries of pages no one else holds (a failed step)', () => {
+    const kv = new KvCacheManager({ numPages: 16, pageSize: 4 });
+    kv.addSequence(1, prompt);
+    expectOk(kv.appendSlots(1, 5)); // page 0 full (written by a successful step)
+    kv.fork(1, 2); // the child holds page 0 and the partial page 1
+    expectOk(kv.appendSlots(1, 5)); // the failed step: page 1 copied, filled and registered
+    const [p0, p1] = kv.blockTable(1);
+    expect(kv.isPageCached(p0) && kv.isPageCached(p1)).toBe(true);
+    kv.free(1, { discardCached: true });
+    expect(kv.isPageCached(p0)).toBe(true); // still held by sequence 2: its K/V was written
+    expect(kv.isPageCached(p1)).toBe(false); // only sequence 1 held it: its K/V may be missing
+    kv.free(2);
+    expect(kv.addSequence(3, prompt)).toEqual({ cachedTokens: 4 });
+    kv.free(3);
+    kv.validate();
+    expect(kv.stats()).toMatchObject({ usedPages: 0, freePages: 16, cachedPages: 1 });
+  });
+
   it('does nothing with token ids when prefix caching is off', () => {
     const kv = new KvCacheManager({ numPages: 8, pageSize: 4, enablePrefixCache: false });
     kv.addSequence(1, prompt);
