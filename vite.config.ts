@@ -20,7 +20,7 @@ import { cpSync, createReadStream, existsSync, mkdirSync, statSync } from 'node:
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin, type UserConfig } from 'vite';
-import library from './vite.lib.config';
+import library from './vite.lib.config.ts';
 
 const repoRoot = fileURLToPath(new URL('.', import.meta.url));
 const demoRoot = fileURLToPath(new URL('./demo/', import.meta.url));
