@@ -6,7 +6,7 @@
  * Tolerances (rel L2): < 1e-5 against the twin on the weights the GPU sees (f32 sums).
  */
 import { describe, expect, it } from 'vitest';
-import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
+import { readFloat32, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { ShapeError } from '../../src/gpu/errors';
 import type { WeightDtype } from '../../src/model/weights';
 import { HeadMatmul, type HeadMatmulSpec } from '../../src/kernels/headMatmul';
@@ -14,7 +14,7 @@ import { LatentNorm } from '../../src/kernels/latentNorm';
 import { headMatmulRef, latentNormRef } from '../../src/reference/headOps';
 import { relL2 } from '../../src/reference/attention';
 import { f16BitsToF32, f32ArrayToF16 } from '../../src/sources/halfFloat';
-import { gpu, randomArray, rng } from './harness';
+import { dispatch, gpu, poisoned, randomArray, rng } from './harness';
 
 const seed = () => (Math.random() * 2 ** 32) >>> 0;
 
@@ -22,24 +22,6 @@ function weightData(values: Float32Array, dtype: WeightDtype): { data: Float32Ar
   if (dtype === 'f32') return { data: values, seen: values };
   const bits = f32ArrayToF16(values);
   return { data: bits, seen: Float32Array.from(bits, f16BitsToF32) };
-}
-
-async function poisoned(bytes: number): Promise<GPUBuffer> {
-  const ctx = await gpu();
-  const b = await ctx.createBuffer('test.y', bytes, STORAGE);
-  writeBuffer(ctx, b, new Uint8Array(b.size).fill(0xff)); // NaN in f32
-  return b;
-}
-
-async function run(label: string, encode: (pass: GPUComputePassEncoder) => void): Promise<void> {
-  const ctx = await gpu();
-  await ctx.validated(label, () => {
-    const enc = ctx.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encode(pass);
-    pass.end();
-    ctx.device.queue.submit([enc.finish()]);
-  });
 }
 
 // (H, C, N, R, V): tiny deepseek, tiny deepseek_v3, models/kjv-mla, DeepSeek-V2-Lite (C 512, N 128, R 64, V 128).
@@ -70,10 +52,10 @@ describe('headMatmul (MLA absorption)', () => {
     expect(op.yStride).toBe(yStride);
     const xBuf = await uploadBuffer(ctx, 'test.x', x);
     const wBuf = await uploadBuffer(ctx, 'test.w', w.data);
-    const yBuf = await poisoned(T * H * yStride * 4);
+    const yBuf = await poisoned('test.y', T * H * yStride * 4);
     const params = await uploadBuffer(ctx, 'test.params', new Uint32Array([T, 0, 0, 0]), UNIFORM);
     const bind = op.bind({ x: xBuf, w: wBuf, y: yBuf, params });
-    await run('headMatmul test', (pass) => op.encode(pass, bind, T));
+    await dispatch('headMatmul test', (pass) => op.encode(pass, bind, T));
     const y = await readFloat32(ctx, yBuf, T * H * yStride);
     expect(relL2(y, headMatmulRef(x, T, w.seen, spec))).toBeLessThan(1e-5);
     for (const b of [xBuf, wBuf, yBuf, params]) b.destroy();
@@ -105,10 +87,10 @@ describe('latentNorm (MLA cache row)', () => {
     const w = weightData(randomArray(dim, rand), weightDtype);
     const xBuf = await uploadBuffer(ctx, 'test.x', x);
     const wBuf = await uploadBuffer(ctx, 'test.w', w.data);
-    const yBuf = await poisoned(rows * stride * 4);
+    const yBuf = await poisoned('test.y', rows * stride * 4);
     const params = await uploadBuffer(ctx, 'test.params', new Uint32Array([rows, 0, 0, 0]), UNIFORM);
     const bind = op.bind({ x: xBuf, weight: wBuf, y: yBuf, params });
-    await run('latentNorm test', (pass) => op.encode(pass, bind, rows));
+    await dispatch('latentNorm test', (pass) => op.encode(pass, bind, rows));
     const y = await readFloat32(ctx, yBuf, rows * stride);
     expect(relL2(y, latentNormRef(x, rows, dim, stride, w.seen, eps))).toBeLessThan(1e-5);
     for (const b of [xBuf, wBuf, yBuf, params]) b.destroy();

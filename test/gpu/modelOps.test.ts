@@ -10,7 +10,7 @@
  * weights and < 5e-3 against the unrounded ones.
  */
 import { describe, expect, it } from 'vitest';
-import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
+import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { ShapeError } from '../../src/gpu/errors';
 import type { WeightDtype } from '../../src/model/weights';
 import { ropeAttentionFactor, ropeInvFrequencies, type ModelSpec, type RopeScaling } from '../../src/model/config';
@@ -21,7 +21,7 @@ import { GatedActivation, gatedActivationParams, type Activation } from '../../s
 import { embeddingRef, gatedActivationRef, rmsNormRef, ropeRef } from '../../src/reference/ops';
 import { relL2 } from '../../src/reference/attention';
 import { f16BitsToF32, f32ArrayToF16 } from '../../src/sources/halfFloat';
-import { gpu, randomArray, rng } from './harness';
+import { dispatch, gpu, poisoned, randomArray, rng } from './harness';
 
 const seed = () => (Math.random() * 2 ** 32) >>> 0;
 
@@ -30,24 +30,6 @@ function weightData(values: Float32Array, dtype: WeightDtype): { data: Float32Ar
   if (dtype === 'f32') return { data: values, seen: values };
   const bits = f32ArrayToF16(values);
   return { data: bits, seen: Float32Array.from(bits, f16BitsToF32) };
-}
-
-async function poisoned(label: string, bytes: number): Promise<GPUBuffer> {
-  const ctx = await gpu();
-  const b = await ctx.createBuffer(label, bytes, STORAGE);
-  writeBuffer(ctx, b, new Uint8Array(b.size).fill(0xff)); // NaN in f32
-  return b;
-}
-
-async function dispatch(label: string, encode: (pass: GPUComputePassEncoder) => void): Promise<void> {
-  const ctx = await gpu();
-  await ctx.validated(label, () => {
-    const enc = ctx.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encode(pass);
-    pass.end();
-    ctx.device.queue.submit([enc.finish()]);
-  });
 }
 
 const uniform = async (data: Uint32Array) => uploadBuffer(await gpu(), 'test.params', data, UNIFORM);
