@@ -6,7 +6,7 @@
  *   dist/worker.js    `webattn/worker`   the engine's Web Worker script (src/engine/worker.ts), for apps
  *                                        that bundle and start the worker themselves
  *   dist/assets/      the same worker as one self-contained file, which createWorkerEngine() starts
- *   dist/cli.js       the `webattn` command (src/cli.ts), which bin/webattn.js loads when it exists
+ *   dist/cli.js       the `webattn` command (src/cli/main.ts), which bin/webattn.js loads when it exists
  *   dist/chunks/      code the entries share (one copy of GpuContext, the kernels, ...)
  *   dist/types/       .d.ts files (tsc -p tsconfig.build.json)
  *
@@ -34,7 +34,7 @@ const external = (id: string) =>
 const entries: Record<string, string> = {
   webattn: `${repoRoot}src/index.ts`,
   kernels: `${repoRoot}src/kernels/index.ts`,
-  cli: `${repoRoot}src/cli.ts`,
+  cli: `${repoRoot}src/cli/main.ts`,
 };
 const worker = `${repoRoot}src/engine/worker.ts`;
 if (existsSync(worker)) entries.worker = worker;

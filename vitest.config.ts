@@ -19,6 +19,15 @@ const gpuProjects = (adapters.length ? adapters : [['default', '']]).map(([name,
   },
 }));
 
+// Tests that start a process, a browser or `npm pack`, and need an adapter (the CLI runs kernels): not
+// in `unit`, so `npm run test:unit` (vitest project unit) stays GPU-free and takes seconds.
+const endToEnd = [
+  'test/browser/**/*.test.ts',
+  'test/package/pack.test.ts',
+  'test/cli/cli.test.ts',
+  'test/cli/engineCli.test.ts',
+];
+
 export default defineConfig({
   test: {
     testTimeout: 300_000,
@@ -26,8 +35,9 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/gpu/**', 'node_modules/**'] } },
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/gpu/**', ...endToEnd] } },
       ...gpuProjects,
+      { extends: true, test: { name: 'e2e', include: endToEnd } },
     ],
   },
 });

@@ -7,11 +7,12 @@
  */
 import { attention, referenceAttention, relL2, type AttentionArgs, type GpuContext } from '../src/index';
 import { randomArray, rng } from '../src/reference/random';
+import type { KvDtype } from '../src/gpu/dtype';
 
 export interface CheckCase {
   name: string;
   phase: 'prefill' | 'decode';
-  kvDtype: 'f32' | 'f16';
+  kvDtype: KvDtype;
   numHeads: number;
   numKvHeads: number;
   headDim: number;

@@ -6,6 +6,7 @@
  */
 import { createWorkerEngine, type WorkerEngine } from '../src/engine/workerEngine';
 import type { StepInfo } from '../src/engine/types';
+import type { KvDtype } from '../src/gpu/dtype';
 import { SHIPPED_MODELS, adviceFor, classifyError, describeModel, forgetCached, formatRate, shippedModelUrl } from './engineClient';
 import { KV_PRESETS, dimsFromConfig, variantBills, type ConfigDims } from './kvCost';
 import { drawKvGrid, kvTotals } from './kvGrid';
@@ -174,7 +175,7 @@ function setupBill(): void {
     const seqs = Math.max(1, Math.round(Number(value('sequences')) || 1));
     const gpuBytes = Math.max(0.5, Number(value('gpuGb')) || 24) * 1e9;
     const weights = dims.parameters ? dims.parameters * 2 : 0;
-    const bills = variantBills(dims, value('dtype') as 'f16' | 'f32', ctxLen, seqs);
+    const bills = variantBills(dims, value('dtype') as KvDtype, ctxLen, seqs);
     tbody.replaceChildren(...bills.map((b) => {
       const total = b.cacheBytes + weights;
       const share = total / gpuBytes;

@@ -4,7 +4,9 @@
  * sorted into kinds the page can offer a way on for (retry, fall back to f32, reload, free the cache).
  */
 import { kvBytesPerToken, type KvSpec } from '../src/kv/accounting';
-import { expectedTensors, parseConfig } from '../src/model/config';
+import { bytesPerValue, type KvDtype, type WeightDtype } from '../src/gpu/dtype';
+import { parseConfig } from '../src/model/config';
+import { expectedTensors } from '../src/model/expectedTensors';
 import { ModelSourceError, filesSource, hubSource, urlSource, type LoadProgress, type ModelSource } from '../src/sources/modelSource';
 import { formatBytes } from './shell';
 
@@ -152,7 +154,7 @@ export interface ModelInfo {
  * Reads the model's small files again through the same source (a cache hit after the engine
  * loaded it: the URL and hub sources keep what they downloaded in the Cache API).
  */
-export async function describeModel(c: ModelChoice, kvDtype: 'f16' | 'f32'): Promise<ModelInfo> {
+export async function describeModel(c: ModelChoice, kvDtype: KvDtype): Promise<ModelInfo> {
   const source: ModelSource =
     c.kind === 'shipped' || c.kind === 'url' ? urlSource(modelArg(c) as string) : c.kind === 'hub' ? hubSource(c.repoId) : filesSource(c.files, c.name);
   const json = async (file: string) => {
@@ -188,7 +190,7 @@ export async function describeModel(c: ModelChoice, kvDtype: 'f16' | 'f32'): Pro
  */
 export async function preflight(
   c: ModelChoice,
-  weightDtype: 'f16' | 'f32',
+  weightDtype: WeightDtype,
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number },
 ): Promise<{ weightBytes: number; largest: { name: string; bytes: number }; problem: string | null }> {
   const source: ModelSource =
@@ -196,7 +198,7 @@ export async function preflight(
   const bytes = await source.readFile('config.json');
   if (!bytes) throw new ModelSourceError(`${source.name}: config.json: missing`);
   const spec = parseConfig(JSON.parse(new TextDecoder().decode(bytes)), `${source.name}: config.json`);
-  const per = weightDtype === 'f16' ? 2 : 4;
+  const per = bytesPerValue(weightDtype);
   let weightBytes = 0;
   let largest = { name: '', bytes: 0 };
   for (const [name, shape] of expectedTensors(spec)) {

@@ -3,6 +3,7 @@
  * KV-cost calculator (which works without a GPU too).
  */
 import type { GpuContext } from '../src/index';
+import { bytesPerValue, type KvDtype } from '../src/gpu/dtype';
 import { CHECK_CASES, TOLERANCE, describeShape, runCheckCase, type CheckCase } from './checkCases';
 import { KV_PRESETS, impliedVariant, kvCost, type KvCostInput } from './kvCost';
 import { $, formatBytes, formatTokens, h, openGpu, renderAdapterSummary, withClock } from './shell';
@@ -123,7 +124,7 @@ function setupKvCalculator(): void {
       headDim: num('headDim'),
       latentDim: num('latentDim'),
       ropeDim: num('ropeDim'),
-      dtype: field('dtype').value as 'f16' | 'f32',
+      dtype: field('dtype').value as KvDtype,
       contextLength: num('contextLength'),
       sequences: num('sequences'),
     };
@@ -136,7 +137,7 @@ function setupKvCalculator(): void {
     for (const el of form.querySelectorAll<HTMLElement>('[data-for="kv-heads"]')) el.hidden = mla;
     try {
       const c = kvCost(x);
-      const values = c.bytesPerToken / (x.dtype === 'f16' ? 2 : 4) / x.numLayers; // per token per layer
+      const values = c.bytesPerToken / bytesPerValue(x.dtype) / x.numLayers; // per token per layer
       const saving = c.mhaBytesPerToken / c.bytesPerToken;
       const perLayer = mla ? `${x.latentDim} + ${x.ropeDim} latent values` : `2 × ${x.numKvHeads} KV heads × ${x.headDim}`;
       out.replaceChildren(

@@ -1,9 +1,12 @@
 /**
  * The KV-cost calculator's model presets and arithmetic: bytes per token from webattn's own
- * accounting (kvBytesPerToken, src/kv/accounting.ts), times context and sequences.
+ * accounting (kvBytesPerToken, src/kv/accounting.ts), times context and sequences; a pasted or
+ * fetched config.json is read by the runtime's own parser (parseConfig, src/model/config.ts).
  * Preset dims are from each model's config.json on the Hugging Face hub.
  */
-import { kvBytesPerToken, type AttentionVariant, type KvSpec } from '../src/index';
+import { type AttentionVariant, type KvSpec, kvBytesPerToken } from '../src/kv/accounting';
+import { type ModelSpec, parseConfig } from '../src/model/config';
+import { expectedTensors } from '../src/model/expectedTensors';
 
 export interface KvPreset {
   label: string;
@@ -17,13 +20,57 @@ export interface KvPreset {
 }
 
 export const KV_PRESETS: Record<string, KvPreset> = {
-  'llama-2-7b': { label: 'Llama-2-7B (MHA)', variant: 'mha', numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128 },
-  'mistral-7b': { label: 'Mistral-7B (GQA 32/8)', variant: 'gqa', numLayers: 32, numHeads: 32, numKvHeads: 8, headDim: 128 },
-  'llama-3-8b': { label: 'Llama-3-8B (GQA 32/8)', variant: 'gqa', numLayers: 32, numHeads: 32, numKvHeads: 8, headDim: 128 },
-  'qwen2.5-0.5b': { label: 'Qwen2.5-0.5B (GQA 14/2)', variant: 'gqa', numLayers: 24, numHeads: 14, numKvHeads: 2, headDim: 64 },
-  'smollm2-360m': { label: 'SmolLM2-360M (GQA 15/5)', variant: 'gqa', numLayers: 32, numHeads: 15, numKvHeads: 5, headDim: 64 },
+  'llama-2-7b': {
+    label: 'Llama-2-7B (MHA)',
+    variant: 'mha',
+    numLayers: 32,
+    numHeads: 32,
+    numKvHeads: 32,
+    headDim: 128,
+  },
+  'mistral-7b': {
+    label: 'Mistral-7B (GQA 32/8)',
+    variant: 'gqa',
+    numLayers: 32,
+    numHeads: 32,
+    numKvHeads: 8,
+    headDim: 128,
+  },
+  'llama-3-8b': {
+    label: 'Llama-3-8B (GQA 32/8)',
+    variant: 'gqa',
+    numLayers: 32,
+    numHeads: 32,
+    numKvHeads: 8,
+    headDim: 128,
+  },
+  'qwen2.5-0.5b': {
+    label: 'Qwen2.5-0.5B (GQA 14/2)',
+    variant: 'gqa',
+    numLayers: 24,
+    numHeads: 14,
+    numKvHeads: 2,
+    headDim: 64,
+  },
+  'smollm2-360m': {
+    label: 'SmolLM2-360M (GQA 15/5)',
+    variant: 'gqa',
+    numLayers: 32,
+    numHeads: 15,
+    numKvHeads: 5,
+    headDim: 64,
+  },
   'gemma-2b': { label: 'Gemma-2B (MQA)', variant: 'mqa', numLayers: 18, numHeads: 8, numKvHeads: 1, headDim: 256 },
-  'deepseek-v3': { label: 'DeepSeek-V3 (MLA 512+64)', variant: 'mla', numLayers: 61, numHeads: 128, numKvHeads: 1, headDim: 128, latentDim: 512, ropeDim: 64 },
+  'deepseek-v3': {
+    label: 'DeepSeek-V3 (MLA 512+64)',
+    variant: 'mla',
+    numLayers: 61,
+    numHeads: 128,
+    numKvHeads: 1,
+    headDim: 128,
+    latentDim: 512,
+    ropeDim: 64,
+  },
 };
 
 export interface KvCostInput {
@@ -79,7 +126,7 @@ export function kvCost(x: KvCostInput): KvCost {
 
 // ---------------------------------------------------------------- any config.json, every variant
 
-/** The attention dims of a config.json, read leniently (any model_type; multimodal text_config too). */
+/** The attention dims of a config.json, as the runtime reads it (parseConfig), for the bill. */
 export interface ConfigDims {
   name: string;
   variant: AttentionVariant;
@@ -91,50 +138,47 @@ export interface ConfigDims {
   latentDim?: number;
   ropeDim?: number;
   maxContext?: number;
-  /** Rough parameter count from the shapes (embeddings, attention, MLP; experts counted all). */
+  /** Parameters: the sum over the checkpoint's tensors (expectedTensors), as `webattn info` counts. */
   parameters?: number;
+  /** The runtime's parse of the config (absent for the presets, which give dims only). */
+  spec?: ModelSpec;
 }
 
-export function dimsFromConfig(json: unknown, name = 'config.json'): ConfigDims {
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error(`${name}: not a JSON object`);
-  let c = json as Record<string, unknown>;
-  if (c.text_config && typeof c.text_config === 'object') c = { ...c, ...(c.text_config as Record<string, unknown>) };
-  const num = (keys: string[], required: boolean): number | undefined => {
-    for (const k of keys) if (typeof c[k] === 'number' && Number.isFinite(c[k])) return c[k] as number;
-    if (required) throw new Error(`${name}: no ${keys.join(' / ')}`);
-    return undefined;
-  };
-  const numLayers = num(['num_hidden_layers', 'n_layer', 'num_layers', 'n_layers'], true)!;
-  const numHeads = num(['num_attention_heads', 'n_head', 'num_heads', 'n_heads'], true)!;
-  const hidden = num(['hidden_size', 'n_embd', 'd_model', 'dim'], false);
-  const numKvHeads = num(['num_key_value_heads', 'num_kv_heads', 'n_kv_heads', 'multi_query_group_num'], false) ?? (c.multi_query === true ? 1 : numHeads);
-  const headDim = num(['head_dim', 'kv_channels'], false) ?? (hidden ? hidden / numHeads : undefined);
-  const latentDim = num(['kv_lora_rank'], false);
-  const ropeDim = num(['qk_rope_head_dim'], false);
-  const mla = latentDim !== undefined && latentDim > 0;
-  const qkHead = mla ? (num(['qk_nope_head_dim'], false) ?? 128) + (ropeDim ?? 64) : headDim;
-  if (!qkHead || !Number.isInteger(qkHead)) throw new Error(`${name}: cannot tell the head dim (no head_dim, and hidden_size / heads is not whole)`);
-  const vocab = num(['vocab_size'], false);
-  const inter = num(['intermediate_size', 'ffn_dim', 'n_inner'], false) ?? (hidden ? 4 * hidden : undefined);
-  const experts = num(['n_routed_experts', 'num_local_experts', 'num_experts'], false) ?? 1;
-  const moeInter = num(['moe_intermediate_size'], false) ?? inter;
-  let parameters: number | undefined;
-  if (hidden && vocab && inter) {
-    const attn = mla ? hidden * numHeads * qkHead * 2 + hidden * (latentDim! + (ropeDim ?? 0)) + latentDim! * numHeads * qkHead * 2 : hidden * qkHead * (2 * numHeads + 2 * numKvHeads);
-    const mlp = experts > 1 ? 3 * hidden * moeInter! * experts : 3 * hidden * inter;
-    parameters = vocab * hidden * (c.tie_word_embeddings === true ? 1 : 2) + numLayers * (attn + mlp);
+/** The KV accounting's view of a parsed model: what one token stores (src/kv/accounting.ts). */
+export function kvSpecOf(spec: ModelSpec, dtype: 'f16' | 'f32'): KvSpec {
+  const { numLayers, numKvHeads, headDim: headDimQK, headDimV } = spec;
+  if (spec.attention !== 'mla' || !spec.mla) {
+    return { variant: spec.attention, numLayers, numKvHeads, headDimQK, headDimV, dtype };
   }
+  const { kvLoraRank: latentDim, qkRopeHeadDim: ropeDim } = spec.mla;
+  return { variant: 'mla', numLayers, numKvHeads, headDimQK, headDimV, latentDim, ropeDim, dtype };
+}
+
+/**
+ * Reads a config.json with the runtime's own parser, so the page bills exactly the models webattn
+ * runs and shows the runtime's error (a ModelConfigError naming the field) for any other. A
+ * multimodal config is billed by its language model (`text_config`), which is what holds the KV cache.
+ */
+export function dimsFromConfig(json: unknown, name = 'config.json'): ConfigDims {
+  const outer = json && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+  const inner = outer.text_config;
+  const isObject = inner !== null && typeof inner === 'object' && !Array.isArray(inner);
+  const spec = isObject ? parseConfig(inner, `${name}: text_config`) : parseConfig(json, name);
+  let parameters = 0;
+  for (const shape of expectedTensors(spec).values()) parameters += shape.reduce((a, b) => a * b, 1);
+  const label = [outer._name_or_path, outer.model_type].find((v) => typeof v === 'string' && v !== '');
   return {
-    name: typeof c._name_or_path === 'string' && c._name_or_path ? c._name_or_path : typeof c.model_type === 'string' ? c.model_type : name,
-    variant: mla ? 'mla' : impliedVariant(numHeads, numKvHeads),
-    numLayers,
-    numHeads,
-    numKvHeads: mla ? 1 : numKvHeads,
-    headDim: qkHead,
-    latentDim: mla ? latentDim : undefined,
-    ropeDim: mla ? ropeDim ?? 0 : undefined,
-    maxContext: num(['max_position_embeddings', 'n_positions', 'max_sequence_length'], false),
+    name: (label as string | undefined) ?? name,
+    variant: spec.attention,
+    numLayers: spec.numLayers,
+    numHeads: spec.numHeads,
+    numKvHeads: spec.numKvHeads,
+    headDim: spec.headDim,
+    latentDim: spec.mla?.kvLoraRank,
+    ropeDim: spec.mla?.qkRopeHeadDim,
+    maxContext: spec.maxPositionEmbeddings,
     parameters,
+    spec,
   };
 }
 
@@ -151,25 +195,44 @@ export interface VariantBill {
 /**
  * The KV bill of a model and of its siblings: MHA (a KV head per query head), GQA (the config's
  * groups, or 8 KV heads when the model has none), MQA (one), MLA (the config's latent row, or
- * DeepSeek's 512 + 64).
+ * DeepSeek's 512 + 64). The model's own row comes from its parsed spec where there is one.
  */
-export function variantBills(d: ConfigDims, dtype: 'f16' | 'f32', contextLength: number, sequences: number): VariantBill[] {
-  const gqaHeads = d.variant === 'gqa' ? d.numKvHeads : [8, 4, 2].find((k) => k < d.numHeads && d.numHeads % k === 0) ?? 1;
+export function variantBills(
+  d: ConfigDims,
+  dtype: 'f16' | 'f32',
+  contextLength: number,
+  sequences: number,
+): VariantBill[] {
+  const gqaHeads =
+    d.variant === 'gqa' ? d.numKvHeads : ([8, 4, 2].find((k) => k < d.numHeads && d.numHeads % k === 0) ?? 1);
   const rows: { variant: AttentionVariant; kvHeads: number }[] = [
     { variant: 'mha', kvHeads: d.numHeads },
     { variant: 'gqa', kvHeads: gqaHeads },
     { variant: 'mqa', kvHeads: 1 },
     { variant: 'mla', kvHeads: 1 },
   ];
-  const headDim = d.variant === 'mla' ? 128 : d.headDim; // an MLA model's MHA sibling: DeepSeek compares with d_h = 128
+  // An MLA model's MHA sibling: DeepSeek compares with d_h = 128.
+  const headDim = d.variant === 'mla' ? 128 : d.headDim;
+  const latentDim = d.latentDim ?? 512;
+  const ropeDim = d.ropeDim ?? 64;
   return rows.map(({ variant, kvHeads }) => {
-    const latentDim = d.latentDim ?? 512;
-    const ropeDim = d.ropeDim ?? 64;
-    const bytesPerToken = kvBytesPerToken({ variant, numLayers: d.numLayers, numKvHeads: kvHeads, headDimQK: headDim, headDimV: headDim, latentDim, ropeDim, dtype });
+    const actual = variant === d.variant;
+    const sibling: KvSpec = {
+      variant,
+      numLayers: d.numLayers,
+      numKvHeads: kvHeads,
+      headDimQK: headDim,
+      headDimV: headDim,
+      latentDim,
+      ropeDim,
+      dtype,
+    };
+    const bytesPerToken = kvBytesPerToken(actual && d.spec ? kvSpecOf(d.spec, dtype) : sibling);
+    const heads = `${kvHeads} KV head${kvHeads === 1 ? '' : 's'}`;
     return {
       variant,
-      actual: variant === d.variant,
-      shape: variant === 'mla' ? `${latentDim} + ${ropeDim} latent` : `2 × ${kvHeads} KV head${kvHeads === 1 ? '' : 's'} × ${headDim}`,
+      actual,
+      shape: variant === 'mla' ? `${latentDim} + ${ropeDim} latent` : `2 × ${heads} × ${headDim}`,
       bytesPerToken,
       cacheBytes: bytesPerToken * contextLength * sequences,
     };

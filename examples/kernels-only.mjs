@@ -1,6 +1,6 @@
 // Paged flash attention on your own GPUDevice and buffers (webattn/kernels): lay out the K/V pages,
 // describe them with a page table, let FlashPrefill plan its work list, encode, submit, read back.
-import { contextFromDevice, FlashPrefill, buildPageTable, attentionParams, WORK_ITEM_U32 } from 'webattn/kernels';
+import { contextFromDevice, FlashPrefill, buildPageTable, attentionParams } from 'webattn/kernels';
 
 /**
  * q f32 [Tq][numHeads][headDim]; k, v f32 [Tk][numKvHeads][headDim], the sequences one after the
@@ -38,7 +38,7 @@ export async function pagedAttention(device, { q, k, v, numHeads, numKvHeads, he
   // Page table (FlashInfer's CSR form): qoIndptr, kvIndptr, kvPageIndices, kvLastPageLen.
   const meta = buildPageTable(seqs.map((s, i) => ({ blockTable: blockTables[i], kvLen: s.kvLen, qLen: s.qLen })), pageSize);
   const prefill = await FlashPrefill.create(ctx, spec); // compiles the WGSL for this shape and device
-  const work = prefill.planWork(meta); // u32 [items][WORK_ITEM_U32]: one per (sequence, row tile)
+  const plan = prefill.plan(meta); // plan.work: u32 [items][WORK_ITEM_U32], one per (sequence, row tile)
 
   const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const buffer = (data, usage = STORAGE) => {
@@ -56,11 +56,12 @@ export async function pagedAttention(device, { q, k, v, numHeads, numKvHeads, he
     kvLastPageLen: buffer(meta.kvLastPageLen),
     params: buffer(attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(headDim), causal: true, window: 0 }), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
   };
-  const bindGroup = prefill.bind(buffer(q), { kPages: buffer(kPages), vPages: buffer(vPages) }, step, buffer(work), out, lse);
+  const pages = { kPages: buffer(kPages), vPages: buffer(vPages) };
+  const bindGroup = prefill.bind({ q: buffer(q), pages, step, work: buffer(plan.work), out, lse });
 
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  prefill.encode(pass, bindGroup, work.length / WORK_ITEM_U32); // in your pass, next to your own kernels
+  prefill.encode(pass, bindGroup, plan.numWorkItems); // in your pass, next to your own kernels
   pass.end();
   const readback = device.createBuffer({ size: out.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   encoder.copyBufferToBuffer(out, 0, readback, 0, out.size);

@@ -40,12 +40,12 @@ export { attentionParams, WORK_ITEM_U32 } from './kernels/pagedAttention';
 export type { AttentionSpec, AttentionOptions, PagedKvBuffers, StepBuffers } from './kernels/pagedAttention';
 
 // Paged KV cache: bookkeeping (no GPU), page table metadata, GPU page pool, accounting
-export { buildPageTable } from './kv/pageTable';
-export type { PageTableSequence, PageTableMetadata } from './kv/pageTable';
+export { buildPageTable } from './kernels/pageTable';
+export type { PageTableSequence, PageTableMetadata } from './kernels/pageTable';
 export { KvCacheManager } from './kv/kvCacheManager';
 export type { KvCacheManagerOptions, AppendResult, NoRoom, PageCopy, KvCacheStats } from './kv/kvCacheManager';
-export { KvPool } from './kv/kvPool';
-export type { KvPoolSpec } from './kv/kvPool';
+export { KvPool } from './kernels/kvPool';
+export type { KvPoolSpec } from './kernels/kvPool';
 export { kvBytesPerToken, kvValuesPerTokenPerLayer, pageBytes, describeMemory } from './kv/accounting';
 export type { AttentionVariant, KvDtype, KvSpec, KvMemory } from './kv/accounting';
 
@@ -55,21 +55,28 @@ export type { BenchRow, BenchReport, BenchOptions } from './bench/attentionBench
 
 // Model runtime: sources (folder / URL / hub / picked files), tokenizer, forward pass, generation
 export { resolveSource, loadModelFiles, folderSource, urlSource, hubSource, filesSource, browserCache, diskCache, ModelSourceError } from './sources/modelSource';
-export type { ModelSource, ModelFiles, LoadProgress, FileCache } from './sources/modelSource';
-export { loadTokenizer, Tokenizer } from './tokenizer/tokenizer';
+export type { ModelSource, ModelFiles, LoadProgress, FileCache, ReadFileOptions, UrlSourceOptions } from './sources/modelSource';
+export { loadTokenizer, tokenizerFromModelFiles, Tokenizer } from './tokenizer/tokenizer';
 export type { LoadTokenizerOptions, TokenizerConfig, EncodeOptions, DecodeOptions, StreamDecoder } from './tokenizer/tokenizer';
+export { applyChatTemplate, ChatTemplateError, DEFAULT_RENDER_BUDGET } from './tokenizer/chatTemplate';
+export type { ChatMessage, ChatTemplateOptions, RenderBudget } from './tokenizer/chatTemplate';
 export { parseConfig, ModelConfigError, SUPPORTED_MODEL_TYPES } from './model/config';
 export type { ModelSpec, ModelFamily } from './model/config';
 export { Transformer } from './model/transformer';
-export type { TransformerOptions, StepSequence } from './model/transformer';
-export { generate } from './model/generate';
-export type { GenerateOptions, GenerateStats } from './model/generate';
-export type { SamplingParams, StopReason } from './model/sampling';
+export type { TransformerOptions } from './model/transformer';
+export type { StepBatch } from './kernels/stepBatch';
+export type { SamplingParams } from './model/sampler';
+export type { StopReason } from './model/stoppingCriteria';
 
 // Engine: many requests at once over the paged KV cache (continuous batching, prefix reuse, forks,
 // preemption), OpenAI-shaped chat completions, and the same API through a Web Worker
 export { Engine, EngineRequestError, chatCompletions, collectChatCompletion, createWorkerEngine, WorkerEngine, hostEngine } from './engine';
+// ... the scheduler that owns the KV cache and emits each step's StepBatch; one-prompt generation
+// and logits for given ids over it
+export { Scheduler, StepRunner, bindKvPool, logitsForIds, generate, generateText } from './engine';
 export type {
+  SchedulerOptions, ScheduledSequence, ScheduledStep, StepSequence, StepRunnerOptions, GenerateOptions, GenerateStats,
+  EngineKv, EngineSetup,
   EngineModel, EngineOptions, GenerateRequestOptions, GenerateChunk, Usage, KvSnapshot, StepInfo,
   ChatCompletionRequest, ChatCompletionChunk, ChatCompletion, ChatCompletions, ChatUsage, ChatFinishReason,
   WorkerEngineOptions, EngineLoader, PortLike,

@@ -31,9 +31,9 @@ import type { GpuContext } from '../../src/gpu/context';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { median } from '../../src/gpu/timer';
 import { shuffled } from '../../src/bench/attentionBench';
-import { buildPageTable, type PageTableMetadata } from '../../src/kv/pageTable';
-import { KvPool, maxPagesPerLayer } from '../../src/kv/kvPool';
-import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../../src/kernels/pagedAttention';
+import { buildPageTable, type PageTableMetadata } from '../../src/kernels/pageTable';
+import { KvPool, maxPagesPerLayer } from '../../src/kernels/kvPool';
+import { attentionParams, type AttentionSpec, type StepBuffers } from '../../src/kernels/pagedAttention';
 import { KvAppend } from '../../src/kernels/kvAppend';
 import { FlashPrefill } from '../../src/kernels/flashPrefill';
 import { SplitKvDecode } from '../../src/kernels/splitKvDecode';
@@ -283,7 +283,9 @@ async function benchShape(
     };
     const newSlots = new Int32Array(tq);
     for (let b = 0; b < B; b++) for (let j = 0; j < qLen; j++) newSlots[b * qLen + j] = slot(b, len - qLen + j);
-    const appendBind = append.bind(kNew, vNew, await up('newSlots', newSlots), kv, await up('appendParams', new Uint32Array([tq, 0, 0, 0]), UNIFORM));
+    const slotMapping = await up('newSlots', newSlots);
+    const appendParams = await up('appendParams', new Uint32Array([tq, 0, 0, 0]), UNIFORM);
+    const appendBind = append.bind({ newK: kNew, newV: vNew, slotMapping, pages: kv, params: appendParams });
     const out = await up('out', new Float32Array(tq * H * D).fill(NaN));
     const lse = await buffer('lse', tq * H * 4);
     let attend: (pass: GPUComputePassEncoder) => void;
@@ -294,17 +296,18 @@ async function benchShape(
       const bytes = k.partialBytes(plan.numSlots);
       const po = await buffer('partialO', bytes.o);
       const pml = await buffer('partialML', bytes.ml);
-      const bind = k.bind(q, kv, step, await up('work', plan.work), po, pml);
-      const mergeBind = merge.bind(po, pml, await up('slotIndptr', plan.slotIndptr), step.qoIndptr, out, lse);
+      const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), partialO: po, partialML: pml });
+      const slotIndptr = await up('slotIndptr', plan.slotIndptr);
+      const mergeBind = merge.bind({ partialO: po, partialML: pml, slotIndptr, qoIndptr: step.qoIndptr, out, lse });
       attend = (pass) => {
-        k.encode(pass, bind, plan.work.length / WORK_ITEM_U32);
+        k.encode(pass, bind, plan.numWorkItems);
         merge.encode(pass, mergeBind, B);
       };
     } else {
       const k = await FlashPrefill.create(ctx, SPEC);
-      const work = k.planWork(meta);
-      const bind = k.bind(q, kv, step, await up('work', work), out, lse);
-      attend = (pass) => k.encode(pass, bind, work.length / WORK_ITEM_U32);
+      const plan = k.plan(meta);
+      const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), out, lse });
+      attend = (pass) => k.encode(pass, bind, plan.numWorkItems);
     }
     const webattnStep = async () => {
       const t0 = performance.now();
@@ -443,7 +446,7 @@ async function appendPast(
   const v = await buffer('fill.v', CHUNK * row * 4);
   const slots = await buffer('fill.slots', CHUNK * 4);
   const params = await buffer('fill.params', 16, UNIFORM);
-  const bind = append.bind(k, v, slots, kv, params);
+  const bind = append.bind({ newK: k, newV: v, slotMapping: slots, pages: kv, params });
   for (let b = 0; b < B; b++) {
     for (let t0 = 0; t0 < len - 1; t0 += CHUNK) {
       const n = Math.min(CHUNK, len - 1 - t0);

@@ -12,12 +12,15 @@
 // in kvTile; acc = acc * alpha + P V. Keys past the causal diagonal or outside the window are never
 // loaded: the KV loop is bounded by the first and last row of the tile.
 //
-// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl
-// + this + kernel.
-// Binding 7: work  read  WorkItem [numWorkgroupsX]
+// Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)
+// + onlineSoftmax.wgsl + this + kernel.
 // Overrides beyond pagedKv's: BLOCK_M, BLOCK_N,
 //   WORKGROUP_SIZE (the kernel's @workgroup_size), ACC_PER_THREAD = ceil(BLOCK_M * DV4 / WORKGROUP_SIZE)
 //   which must be <= ACC_MAX.
+// requires: Word4, unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS,
+//   SeqView, rowPos, kvRowBase, keyVisible, onlineSoftmaxRows, WorkItem, work
+// provides: BLOCK_M, BLOCK_N, WORKGROUP_SIZE, ACC_PER_THREAD, qTile, kvTile, sTile, rowM, rowL, rowAlpha, acc,
+//   keyRange, attendTile
 
 override BLOCK_M: u32 = 16u;
 override BLOCK_N: u32 = 32u;
@@ -28,12 +31,6 @@ override ROW_GROUPS: u32 = WORKGROUP_SIZE / BLOCK_N;                   // derive
 override ROWS_PER_LANE: u32 = (BLOCK_M + ROW_GROUPS - 1u) / ROW_GROUPS; // derived, <= SROWS_MAX
 const ACC_MAX = 8u;
 const SROWS_MAX = 32u;
-
-// One workgroup's job: rows [rowStart, rowStart + BLOCK_M) of sequence seq against keys
-// [kvStart, kvEnd); slot is where splitKvDecode writes its partial (unused by flashPrefill).
-struct WorkItem { seq: u32, rowStart: u32, kvStart: u32, kvEnd: u32, slot: u32 }
-
-@group(0) @binding(7) var<storage, read> work: array<WorkItem>;
 
 var<workgroup> qTile: array<vec4<f32>, BLOCK_M * D4>;     // scaled Q rows
 var<workgroup> kvTile: array<vec4<f32>, BLOCK_N * KV_W4>; // K tile, then V tile
@@ -78,7 +75,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     for (var e = lid; e < BLOCK_N * D4; e += WORKGROUP_SIZE) {
       let key = k0 + e / D4;
       var v = vec4<f32>(0.0);
-      if (key < range.y) { v = unpackKV(kPages[kvRowBase(s, key, h, D4) + e % D4]); }
+      if (key < range.y) { v = unpackWord4(kPages[kvRowBase(s, key, h, D4) + e % D4]); }
       kvTile[(e / D4) * KV_W4 + e % D4] = v;
     }
     workgroupBarrier();
@@ -112,7 +109,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     for (var e = lid; e < BLOCK_N * DV4; e += WORKGROUP_SIZE) {
       let key = k0 + e / DV4;
       var v = vec4<f32>(0.0); // zero, not garbage: p = 0 times NaN would still be NaN
-      if (key < range.y) { v = unpackKV(vPages[kvRowBase(s, key, h, V_ROW4) + e % DV4]); }
+      if (key < range.y) { v = unpackWord4(vPages[kvRowBase(s, key, h, V_ROW4) + e % DV4]); }
       kvTile[(e / DV4) * KV_W4 + e % DV4] = v;
     }
     workgroupBarrier();

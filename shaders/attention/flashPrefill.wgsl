@@ -1,10 +1,12 @@
 // flashPrefill: FlashAttention-2 style attention of a ragged batch of query chunks over the paged
-// KV cache, causal tiles past the diagonal skipped, optional sliding window. Appended to
-// attentionTile.wgsl (inner loop, bindings 0..8, overrides) and a KV storage snippet.
+// KV cache, causal tiles past the diagonal skipped, optional sliding window. Composed as: word4
+// snippet + pagedKv.wgsl + workItem.wgsl + onlineSoftmax.wgsl + attentionTile.wgsl (inner loop,
+// bindings 0..8, overrides) + this.
 //
 // Workgroup: WORKGROUP_SIZE threads; one (row tile, KV head) per workgroup.
 // Grid: (numWorkItems, NUM_KV_HEADS). Work item w = (seq, rowStart, 0, kvLen, -) for every
-// BLOCK_M-row tile of every sequence: sequence i has seqLensQ[i] * GROUP_SIZE rows.
+// BLOCK_M-row tile of every sequence: sequence i has qLen_i * GROUP_SIZE rows
+// (qLen_i = qoIndptr[i + 1] - qoIndptr[i]).
 // Tiles: BLOCK_M rows x BLOCK_N keys; Q tile BLOCK_M x HEAD_DIM_QK and one K-or-V tile
 // BLOCK_N x max(HEAD_DIM_QK, HEAD_DIM_V) in f32 workgroup memory (sizes picked from the adapter's
 // maxComputeWorkgroupStorageSize by src/kernels/tiling.ts).
@@ -12,6 +14,8 @@
 // Extra bindings:
 //   9  out  read_write  f32 [numQ][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_V] (as vec4)
 //   10 lse  read_write  f32 [numQ][NUM_KV_HEADS * GROUP_SIZE]  natural-log sum-exp of scaled scores
+// requires: work, seqView, attendTile, acc, rowM, rowL, BLOCK_M, DV4, GROUP_SIZE, NUM_KV_HEADS, ACC_PER_THREAD,
+//   WORKGROUP_SIZE
 
 @group(0) @binding(9) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> lse: array<f32>;

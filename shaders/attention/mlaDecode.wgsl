@@ -4,8 +4,8 @@
 // (vPages is bound to the K buffer, V_ROW4 = D4). Like splitKvDecode, each workgroup writes an
 // unnormalised partial (o, m, l) of one (sequence, KV chunk, head block) in the same layout, and
 // mergePartials combines the chunks.
-// Composed as: lane snippet (mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl) + KV storage snippet +
-// pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl + this.
+// Composed as: lane snippet (mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl) + word4 snippet +
+// pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7) + onlineSoftmax.wgsl + this.
 //
 // Why a kernel of its own: the H heads share every latent row, so the work per byte read grows
 // with H (DeepSeek: 2 * H * (576 + 512) flop per 1152-byte f16 row; H 128 -> 242 flop/byte). The
@@ -36,14 +36,15 @@
 // (sequence, chunk) pair. Worked example: H 128, BLOCK_M 16, one sequence of 4096 keys in chunks of
 // 256 -> 16 slots x 8 head blocks = 128 work items.
 //
-// Extra bindings:
-//   7  work       read        WorkItem [numWorkItems]
+// Extra bindings (7 work: workItem.wgsl):
 //   9  partialO   read_write  f32 [numSlots][GROUP_SIZE][HEAD_DIM_V] (as vec4), unnormalised
 //   10 partialML  read_write  vec2<f32> [numSlots][GROUP_SIZE]  (running max m, sum l)
 // Overrides beyond pagedKv's (NUM_KV_HEADS must be 1, GROUP_SIZE = H):
 //   BLOCK_M heads per workgroup (<= ROWS_MAX), BLOCK_N keys per tile = workgroup size,
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE = the adapter's fixed
 //   subgroup size with the subgroup snippet, 1 with the plain one.
+// requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, seqView, kvRowBase,
+//   onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, fromLane
 
 override BLOCK_M: u32 = 16u;
 override BLOCK_N: u32 = 128u;
@@ -53,9 +54,6 @@ const ACC_MAX = 32u;
 const PV_GROUP = 8u;
 const ROWS_MAX = 32u;
 
-struct WorkItem { seq: u32, rowStart: u32, kvStart: u32, kvEnd: u32, slot: u32 }
-
-@group(0) @binding(7) var<storage, read> work: array<WorkItem>;
 @group(0) @binding(9) var<storage, read_write> partialO: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> partialML: array<vec2<f32>>;
 
@@ -92,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: lavapipe does not re-zero per iteration
     let base = kvRowBase(s, min(key, hi - 1u), 0u, D4);
     for (var c = 0u; c < D4; c++) {
-      let kv = unpackKV(kPages[base + c]);
+      let kv = unpackWord4(kPages[base + c]);
       for (var b = 0u; b < BLOCK_M; b += SG_SIZE) {
         // This lane's word: head b + sub's (clamped); head b + i's comes from lane i.
         let own = q[(qBase + min(item.rowStart + b + sub, lastHead)) * D4 + c];
@@ -126,7 +124,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
       // a group fits a CPU's vector registers, all ACC_PER_THREAD would spill on lavapipe.
       for (var g = 0u; g < ACC_PER_THREAD; g += PV_GROUP) {
         for (var j = 0u; j < n; j++) {
-          let vw = unpackKV(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
+          let vw = unpackWord4(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
           if (DV4 == BLOCK_N) {
             // Rows k = g + i are the same in every lane: one probability read per SG_SIZE rows.
             for (var b = 0u; b < PV_GROUP; b += SG_SIZE) {
@@ -154,7 +152,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
           let c = e % DV4;
           var a = acc[k] * rowAlpha[r];
           for (var j = 0u; j < n; j++) {
-            a += sTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
+            a += sTile[r * BLOCK_N + j] * unpackWord4(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
           }
           acc[k] = a;
         }

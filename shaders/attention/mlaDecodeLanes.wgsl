@@ -1,5 +1,7 @@
 // mlaDecode lane snippet, plain variant (no subgroups, or a subgroup size that varies): SG_SIZE
 // is 1, every lane reads every word itself and the "shuffles" are the identity.
+// requires: (nothing)
+// provides: LaneIds, subgroupLane, fromLane4, fromLane
 struct LaneIds {
   @builtin(local_invocation_index) lid: u32,
 }

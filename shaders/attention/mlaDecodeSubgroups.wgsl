@@ -4,7 +4,9 @@
 // inside a loop is a per-lane bounds-checked gather even when every lane reads the same address,
 // while a shuffle with a constant lane is one register permute: 16 heads' q words cost 2 loads
 // and 16 shuffles per lane instead of 16 loads. Needs `enable subgroups;`, which sources.ts puts
-// before every part (directives precede all declarations, the storage snippet's included).
+// before every part (directives precede all declarations, the word4 snippet's included).
+// requires: (nothing)
+// provides: LaneIds, subgroupLane, fromLane4, fromLane
 
 struct LaneIds {
   @builtin(local_invocation_index) lid: u32,

@@ -5,6 +5,8 @@
 //   9  scores    read_write  f32 [numTokens * H][maxKv]   chunk row R = (token - tokenStart) * H + head
 //   12 naive     uniform     NaiveParams
 //   13 tokenSeq  read        u32 [numQ]  sequence of each query token
+// requires: (nothing)
+// provides: NaiveParams, scores, naive, tokenSeq, flatIndex
 
 struct NaiveParams { tokenStart: u32, numTokens: u32, maxKv: u32 }
 

@@ -1,11 +1,13 @@
 // naiveOutput: pass 3 of the naive three-pass attention: out = P V with P read back from the
-// materialised probabilities. Composed as: KV storage snippet + pagedKv.wgsl + naive.wgsl + this.
+// materialised probabilities. Composed as: word4 snippet + pagedKv.wgsl + naive.wgsl + this.
 // Workgroup: 64 threads, one per (chunk row, vec4 column of V). Grid: x * y >= numTokens * H * DV4 / 64.
 // Extra bindings:
 //   9  scores    read        f32 [numTokens * H][maxKv]   probabilities after naiveSoftmax
 //   10 out       read_write  f32 [numQ][H][HEAD_DIM_V] (as vec4)
 //   12 naive     uniform     NaiveParams
 //   13 tokenSeq  read        u32 [numQ]
+// requires: unpackWord4, vPages, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView, kvRowBase, scores, naive,
+//   tokenSeq, flatIndex
 
 @group(0) @binding(10) var<storage, read_write> out: array<vec4<f32>>;
 
@@ -23,7 +25,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var o = vec4<f32>(0.0);
   for (var key = 0u; key < s.kvLen; key++) {
     let p = scores[chunkRow * naive.maxKv + key];
-    if (p > 0.0) { o += p * unpackKV(vPages[kvRowBase(s, key, head / GROUP_SIZE, V_ROW4) + c]); }
+    if (p > 0.0) { o += p * unpackWord4(vPages[kvRowBase(s, key, head / GROUP_SIZE, V_ROW4) + c]); }
   }
   out[(token * numHeads + head) * DV4 + c] = o;
 }

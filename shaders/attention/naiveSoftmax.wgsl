@@ -6,6 +6,7 @@
 //   11 lse     read_write  f32 [numQ][NUM_HEADS]
 //   12 naive   uniform     NaiveParams
 // Overrides: NUM_HEADS.
+// requires: scores, naive, flatIndex
 
 override NUM_HEADS: u32 = 1u;
 const NEG = -1.0e30;

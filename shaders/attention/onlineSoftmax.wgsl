@@ -7,6 +7,8 @@
 //   m' = max(m, max_j s_j);  p_j = exp(s_j - m'), 0 where masked (s_j = NEG);
 //   alpha = exp(m - m') rescales what the row accumulated so far;  l' = l * alpha + sum_j p_j.
 // Worked example: m = 2, l = 3, tile scores (4, NEG): m' = 4, p = (1, 0), alpha = e^-2, l' = 3e^-2 + 1.
+// requires: sTile, rowM, rowL, rowAlpha, BLOCK_M, BLOCK_N, NEG
+// provides: onlineSoftmaxRows
 fn onlineSoftmaxRows(lid: u32, threads: u32) {
   for (var r = lid; r < BLOCK_M; r += threads) {
     let mOld = rowM[r];

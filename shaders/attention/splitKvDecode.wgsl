@@ -1,7 +1,8 @@
 // splitKvDecode: Flash-Decoding. One query token per sequence; the KV range of each
 // (sequence, KV head) is split into chunks handled by separate workgroups, each writing an
 // unnormalised partial (o, m, l) that mergePartials combines by log-sum-exp weights.
-// Composed as: KV storage snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + onlineSoftmax.wgsl + this.
+// Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)
+// + onlineSoftmax.wgsl + this.
 //
 // Decode reads every K/V row once and does little arithmetic per byte, so unlike flashPrefill it
 // does not stage K/V tiles in workgroup memory: each lane reads its key's K row straight from the
@@ -16,12 +17,13 @@
 // slot 4 for seq 1.
 // Workgroup memory: 16 * BLOCK_M * D4 (q) + 4 * BLOCK_M * (BLOCK_N + 3) bytes.
 //
-// Extra bindings:
-//   7  work       read        WorkItem [numWorkItems]
+// Extra bindings (7 work: workItem.wgsl):
 //   9  partialO   read_write  f32 [numSlots][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_V] (as vec4), unnormalised
 //   10 partialML  read_write  vec2<f32> [numSlots][NUM_KV_HEADS * GROUP_SIZE]  (running max m, sum l)
 // Overrides beyond pagedKv's: BLOCK_M (<= ROWS_MAX), BLOCK_N (= workgroup size),
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX.
+// requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
+//   kvRowBase, onlineSoftmaxRows, WorkItem, work
 
 override BLOCK_M: u32 = 4u;
 override BLOCK_N: u32 = 64u;
@@ -29,9 +31,6 @@ override ACC_PER_THREAD: u32 = 2u;
 const ACC_MAX = 8u;
 const ROWS_MAX = 32u;
 
-struct WorkItem { seq: u32, rowStart: u32, kvStart: u32, kvEnd: u32, slot: u32 }
-
-@group(0) @binding(7) var<storage, read> work: array<WorkItem>;
 @group(0) @binding(9) var<storage, read_write> partialO: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> partialML: array<vec2<f32>>;
 
@@ -70,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (key < hi) {
       let base = kvRowBase(s, key, h, D4);
       for (var c = 0u; c < D4; c++) {
-        let kv = unpackKV(kPages[base + c]);
+        let kv = unpackWord4(kPages[base + c]);
         for (var r = 0u; r < BLOCK_M; r++) { d[r] += dot(qTile[r * D4 + c], kv); }
       }
     }
@@ -90,7 +89,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         acc[k] *= rowAlpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
       }
       for (var j = 0u; j < n; j++) {
-        let vw = unpackKV(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
+        let vw = unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
         for (var k = 0u; k < ACC_PER_THREAD; k++) {
           acc[k] += sTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
         }
@@ -103,7 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let c = e % DV4;
           var a = acc[k] * rowAlpha[r];
           for (var j = 0u; j < n; j++) {
-            a += sTile[r * BLOCK_N + j] * unpackKV(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
+            a += sTile[r * BLOCK_N + j] * unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
           }
           acc[k] = a;
         }

@@ -1,6 +1,6 @@
 // kvAppend: scatter the K and V rows of new tokens into their slots in the paged KV cache.
 //
-// Page layout (one layer): pages[page][kvHead][tokenInPage][dim], in KVWords of 4 dims.
+// Page layout (one layer): pages[page][kvHead][tokenInPage][dim], in Word4s of 4 dims.
 //   word index = ((page * NUM_KV_HEADS + h) * PAGE_SIZE + off) * D4 + c
 //   e.g. page 5, h 1, off 3, c 2 with NUM_KV_HEADS 8, PAGE_SIZE 16, D4 32:
 //   ((5*8 + 1)*16 + 3)*32 + 2 = 21090
@@ -13,11 +13,12 @@
 //   0 newK        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_QK]  (as vec4)
 //   1 newV        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_V]   (as vec4)
 //   2 slotMapping read        i32 [numTokens]
-//   3 kPages      read_write  KVWord [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]
-//   4 vPages      read_write  KVWord [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]
+//   3 kPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]
+//   4 vPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]
 //   5 params      uniform     { numTokens }
 // Overrides: NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V (multiples of 4), PAGE_SIZE, APPEND_V (false
 //   for MLA: the latent row in kPages is both K and V; newV and vPages are then placeholders).
+// requires: Word4, packWord4 (shaders/common/word4*.wgsl)
 
 override NUM_KV_HEADS: u32 = 1u;
 override HEAD_DIM_QK: u32 = 128u;
@@ -32,8 +33,8 @@ struct Params { numTokens: u32 }
 @group(0) @binding(0) var<storage, read> newK: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> newV: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> slotMapping: array<i32>;
-@group(0) @binding(3) var<storage, read_write> kPages: array<KVWord>;
-@group(0) @binding(4) var<storage, read_write> vPages: array<KVWord>;
+@group(0) @binding(3) var<storage, read_write> kPages: array<Word4>;
+@group(0) @binding(4) var<storage, read_write> vPages: array<Word4>;
 @group(0) @binding(5) var<uniform> params: Params;
 
 @compute @workgroup_size(64)
@@ -50,6 +51,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let page = u32(slot) / PAGE_SIZE;
   let off = u32(slot) % PAGE_SIZE;
   let row = (page * NUM_KV_HEADS + h) * PAGE_SIZE + off;
-  if (c < D4) { kPages[row * D4 + c] = packKV(newK[(t * NUM_KV_HEADS + h) * D4 + c]); }
-  if (APPEND_V && c < DV4) { vPages[row * DV4 + c] = packKV(newV[(t * NUM_KV_HEADS + h) * DV4 + c]); }
+  if (c < D4) { kPages[row * D4 + c] = packWord4(newK[(t * NUM_KV_HEADS + h) * D4 + c]); }
+  if (APPEND_V && c < DV4) { vPages[row * DV4 + c] = packWord4(newV[(t * NUM_KV_HEADS + h) * DV4 + c]); }
 }

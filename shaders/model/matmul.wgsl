@@ -1,7 +1,7 @@
 // matmul: prefill GEMM with an optional bias, Y [M, N] = X [M, K] · Wᵀ (+ bias [N]).
 // X holds f32 activations (one row per token); W [N, K] is a weight in Hugging Face layout
-// (out_features x in_features) stored f32, packed f16 or native f16 (composed with a storage
-// snippet, like the KV pages: a KVWord holds 4 consecutive K values of one W row, unpackKV -> f32).
+// (out_features x in_features) stored f32 or f16 packed in u32 pairs (composed with a word4
+// snippet, like the KV pages: a Word4 holds 4 consecutive K values of one W row, unpackWord4 -> f32).
 // Both operands are K-contiguous, so both tiles are staged along K as vec4s.
 //
 // Workgroup: LANES_X x LANES_Y lanes, one TILE_M x TILE_N output tile (TILE_M = LANES_Y * RM,
@@ -19,11 +19,12 @@
 //
 // Bindings:
 //   0 x       read        vec4<f32> [M][K / 4]
-//   1 w       read        KVWord [N][K / 4]
-//   2 bias    read        KVWord [ceil(N / 4)] (same storage as w; read only when hasBias)
+//   1 w       read        Word4 [N][K / 4]
+//   2 bias    read        Word4 [ceil(N / 4)] (same storage as w; read only when hasBias)
 //   3 y       read_write  f32 [M][N]
 //   4 params  uniform     { M, N, K, hasBias }
 // Overrides: LANES_X, LANES_Y, TILE_K4.
+// requires: Word4, unpackWord4 (shaders/common/word4*.wgsl)
 
 override LANES_X: u32 = 8u;
 override LANES_Y: u32 = 8u;
@@ -39,8 +40,8 @@ override STRIDE: u32 = TILE_K4 + 1u;       // padded row of a staged tile, in ve
 struct Params { M: u32, N: u32, K: u32, hasBias: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<KVWord>;
-@group(0) @binding(2) var<storage, read> bias: array<KVWord>;
+@group(0) @binding(1) var<storage, read> w: array<Word4>;
+@group(0) @binding(2) var<storage, read> bias: array<Word4>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
@@ -74,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
       let r = e / TILE_K4;
       let c = e % TILE_K4;
       var v = vec4<f32>(0.0);
-      if (n0 + r < N && kt + c < K4) { v = unpackKV(w[(n0 + r) * K4 + kt + c]); }
+      if (n0 + r < N && kt + c < K4) { v = unpackWord4(w[(n0 + r) * K4 + kt + c]); }
       ws[r * STRIDE + c] = v;
     }
     workgroupBarrier();
@@ -99,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
       let col = n0 + l.x + j * LANES_X;
       if (col < N) {
         var v = acc[i][j];
-        if (hasBias) { v += unpackKV(bias[col / 4u])[col % 4u]; }
+        if (hasBias) { v += unpackWord4(bias[col / 4u])[col % 4u]; }
         y[row * N + col] = v;
       }
     }

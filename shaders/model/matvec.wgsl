@@ -1,6 +1,7 @@
 // matvec: decode GEMV with an optional bias, Y [M, N] = X [M, K] · Wᵀ (+ bias [N]) for a few
 // tokens (M = 1..MAX_TOKENS). Same operands and storage snippet as matmul.wgsl (W [N, K] in HF
-// layout, f32 / packed f16 / native f16 KVWords of 4 K values; X and Y f32).
+// layout, f32 or f16 packed in u32 pairs: Word4s of 4 K values (src/kernels/matmul.ts always takes
+// the packed snippet for f16 weights, see weightKernelSource); X and Y f32).
 //
 // Memory-bound: every W byte is read once per step and serves all M tokens. A workgroup owns a
 // strip of ROWS = 4 consecutive W rows; its WG lanes walk K together (lane t reads vec4 k4 = t,
@@ -16,11 +17,12 @@
 //
 // Bindings:
 //   0 x       read        vec4<f32> [M][K / 4]
-//   1 w       read        KVWord [N][K / 4]
-//   2 bias    read        KVWord [ceil(N / 4)] (same storage as w; read only when hasBias)
+//   1 w       read        Word4 [N][K / 4]
+//   2 bias    read        Word4 [ceil(N / 4)] (same storage as w; read only when hasBias)
 //   3 y       read_write  f32 [M][N]
 //   4 params  uniform     { M, N, K, hasBias } (1..MAX_TOKENS)
 // Overrides: WG.
+// requires: Word4, unpackWord4 (shaders/common/word4*.wgsl)
 
 override WG: u32 = 64u;
 const MAX_TOKENS = 8u;
@@ -30,8 +32,8 @@ const MAX_TOKENS = 8u;
 struct Params { M: u32, N: u32, K: u32, hasBias: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<KVWord>;
-@group(0) @binding(2) var<storage, read> bias: array<KVWord>;
+@group(0) @binding(1) var<storage, read> w: array<Word4>;
+@group(0) @binding(2) var<storage, read> bias: array<Word4>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
@@ -56,10 +58,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var acc: array<vec4<f32>, MAX_TOKENS>; // acc[m][r]: token m, row n0 + r
   for (var m = 0u; m < MAX_TOKENS; m++) { acc[m] = vec4<f32>(0.0); } // explicit (see splitKvDecode)
   for (var k4 = lid; k4 < K4; k4 += WG) {
-    let a = unpackKV(w[w0 + k4]);
-    let b = unpackKV(w[w1 + k4]);
-    let c = unpackKV(w[w2 + k4]);
-    let d = unpackKV(w[w3 + k4]);
+    let a = unpackWord4(w[w0 + k4]);
+    let b = unpackWord4(w[w1 + k4]);
+    let c = unpackWord4(w[w2 + k4]);
+    let d = unpackWord4(w[w3 + k4]);
     for (var m = 0u; m < MAX_TOKENS; m++) {
       if (m < M) {
         let xv = x[m * K4 + k4];
@@ -84,7 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let n = n0 + r;
       if (n < N) {
         var v = sum[r];
-        if (hasBias) { v += unpackKV(bias[n / 4u])[n % 4u]; }
+        if (hasBias) { v += unpackWord4(bias[n / 4u])[n % 4u]; }
         y[lid * N + n] = v;
       }
     }

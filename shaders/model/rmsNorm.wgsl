@@ -1,8 +1,11 @@
-// rmsNorm: y = x / sqrt(mean(x²) + EPS) * w   (gemma: * (1 + w)), over rows of width DIM,
-// optionally fused with the residual add before it (vLLM's fused_add_rms_norm):
+// rmsNorm: y = x / sqrt(mean(x²) + EPS) * w   (gemma: * (1 + w)), over the first DIM values of
+// rows of STRIDE values, optionally fused with the residual add before it (vLLM's fused_add_rms_norm):
 //   FUSED:    residual += x   (written back: the residual stream)
 //             y = norm(residual)
 //   IN_PLACE: y is x itself (binding 0 is written; binding 3 is a placeholder).
+//   STRIDE > DIM (MLA's latent norm, neither FUSED nor IN_PLACE): values DIM .. STRIDE - 1 of a row
+//             are copied from x to y unchanged. kv_a_proj_with_mqa's output row [c_kv (DIM) | k_pe]
+//             becomes the cache row [kv_a_layernorm(c_kv) | k_pe] (RoPE then rotates k_pe in y).
 //
 // One workgroup per row. Each of the WG lanes walks the row with stride WG (lane l owns elements
 // l, l + WG, ...), sums its squares, and the WG partial sums are reduced by a tree in workgroup
@@ -17,14 +20,16 @@
 //   rows past params.rows return. e.g. rows 40 -> (40, 1); rows 70000 with a 65535 limit -> (35000, 2).
 //
 // Bindings:
-//   0 x         read_write  f32 [rows][DIM]  (written only when IN_PLACE)
-//   1 residual  read_write  f32 [rows][DIM]  (FUSED only, else a placeholder)
+//   0 x         read_write  f32 [rows][STRIDE]  (written only when IN_PLACE)
+//   1 residual  read_write  f32 [rows][STRIDE]  (FUSED only, else a placeholder)
 //   2 weight    read        u32 [DIM] f32 bits, or [ceil(DIM / 2)] f16 pairs
-//   3 y         read_write  f32 [rows][DIM]  (unused when IN_PLACE)
+//   3 y         read_write  f32 [rows][STRIDE]  (unused when IN_PLACE)
 //   4 params    uniform     { rows }
-// Overrides: DIM, EPS, WEIGHT_F16, PLUS_ONE (gemma's 1 + w), FUSED, IN_PLACE, WG.
+// Overrides: DIM, STRIDE (>= DIM; default DIM), EPS, WEIGHT_F16, PLUS_ONE (gemma's 1 + w), FUSED,
+//   IN_PLACE, WG.
 
 override DIM: u32 = 64u;
+override STRIDE: u32 = DIM;
 override EPS: f32 = 1e-6;
 override WEIGHT_F16: bool = false;
 override PLUS_ONE: bool = false;
@@ -57,7 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let row = wid.y * nwg.x + wid.x;
   if (row >= params.rows) { return; } // whole workgroup: uniform
-  let base = row * DIM;
+  let base = row * STRIDE;
 
   var ss = 0.0;
   for (var i = lid; i < DIM; i += WG) {
@@ -82,4 +87,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let o = v * inv * weightAt(i);
     if (IN_PLACE) { x[base + i] = o; } else { y[base + i] = o; }
   }
+  // The tail past DIM (latent norm only: STRIDE == DIM skips the loop).
+  for (var i = DIM + lid; i < STRIDE; i += WG) { y[base + i] = x[base + i]; }
 }

@@ -10,15 +10,16 @@ import type { GpuContext } from '../gpu/context';
 import { readFloat32, uploadBuffer, UNIFORM, STORAGE } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
 import { KvCacheManager } from '../kv/kvCacheManager';
-import { KvPool } from '../kv/kvPool';
-import { buildPageTable } from '../kv/pageTable';
+import { KvPool } from '../kernels/kvPool';
+import { buildPageTable } from '../kernels/pageTable';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
 import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { NaiveAttention } from '../kernels/naiveAttention';
 import { KvAppend } from '../kernels/kvAppend';
-import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+import { attentionParams, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+import { isKvDtype, type KvDtype } from '../gpu/dtype';
 
 export interface AttentionArgs {
   q: Float32Array; // [Tq, H, Dqk]
@@ -48,7 +49,7 @@ export interface AttentionArgs {
   scale?: number; // default 1 / sqrt(headDimQK)
   window?: number; // default 0 = none
   pageSize?: number; // default 16
-  kvDtype?: 'f32' | 'f16'; // default 'f32'
+  kvDtype?: KvDtype; // default 'f32'
   /** Which kernel: 'auto' (decode when every seqLensQ is 1, else prefill), or force one. */
   kernel?: 'auto' | 'prefill' | 'decode' | 'naive';
 }
@@ -124,7 +125,7 @@ export function checkAttentionArgs(args: AttentionArgs): void {
   if (!Number.isInteger(pageSize) || pageSize < 1) fail('pageSize', `must be a positive integer (got ${pageSize})`);
   if (a.window !== undefined && (!Number.isInteger(a.window) || a.window < 0)) fail('window', `must be an integer >= 0 (got ${a.window})`);
   if (a.scale !== undefined && !Number.isFinite(a.scale)) fail('scale', `must be finite (got ${a.scale})`);
-  if (a.kvDtype !== undefined && a.kvDtype !== 'f32' && a.kvDtype !== 'f16') fail('kvDtype', `must be f32 or f16 (got ${a.kvDtype})`);
+  if (a.kvDtype !== undefined && !isKvDtype(a.kvDtype)) fail('kvDtype', `must be f32 or f16 (got ${a.kvDtype})`);
 }
 
 export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<AttentionResult> {
@@ -194,13 +195,13 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
     const q = await upload('q', args.q);
     const out = await upload('out', poisoned(tq * H * args.headDimV));
     const lse = await upload('lse', poisoned(tq * H));
-    const appendBind = append.bind(
-      await upload('k', args.k),
-      args.mla ? undefined : await upload('v', args.v!),
-      await upload('slotMapping', slotMapping),
-      kv,
-      await upload('appendParams', new Uint32Array([tk, 0, 0, 0]), UNIFORM),
-    );
+    const appendBind = append.bind({
+      newK: await upload('k', args.k),
+      newV: args.mla ? undefined : await upload('v', args.v!),
+      slotMapping: await upload('slotMapping', slotMapping),
+      pages: kv,
+      params: await upload('appendParams', new Uint32Array([tk, 0, 0, 0]), UNIFORM),
+    });
 
     await ctx.validated(`attention (${kernel})`, async () => {
       const encoder = ctx.device.createCommandEncoder({ label: 'attention' });
@@ -209,10 +210,10 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
       pass.end();
       if (kernel === 'prefill') {
         const prefill = await FlashPrefill.create(ctx, spec);
-        const work = prefill.planWork(meta);
-        const bind = prefill.bind(q, kv, step, await upload('work', work), out, lse);
+        const plan = prefill.plan(meta);
+        const bind = prefill.bind({ q, pages: kv, step, work: await upload('work', plan.work), out, lse });
         pass = encoder.beginComputePass({ label: 'attention.flashPrefill' });
-        prefill.encode(pass, bind, work.length / WORK_ITEM_U32);
+        prefill.encode(pass, bind, plan.numWorkItems);
         pass.end();
       } else if (kernel === 'decode') {
         // Same plan / bind / encode and partial layout: MLA takes its head-blocked kernel.
@@ -222,17 +223,19 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
         const bytes = decode.partialBytes(plan.numSlots);
         const partialO = await upload('partialO', poisoned(bytes.o / 4));
         const partialML = await upload('partialML', poisoned(bytes.ml / 4));
-        const decodeBind = decode.bind(q, kv, step, await upload('work', plan.work), partialO, partialML);
-        const mergeBind = merge.bind(partialO, partialML, await upload('slotIndptr', plan.slotIndptr), step.qoIndptr, out, lse);
+        const decodeBind = decode.bind({ q, pages: kv, step, work: await upload('work', plan.work), partialO, partialML });
+        const slotIndptr = await upload('slotIndptr', plan.slotIndptr);
+        const mergeBind = merge.bind({ partialO, partialML, slotIndptr, qoIndptr: step.qoIndptr, out, lse });
         pass = encoder.beginComputePass({ label: args.mla ? 'attention.mlaDecode' : 'attention.splitKvDecode' });
-        decode.encode(pass, decodeBind, plan.work.length / WORK_ITEM_U32);
+        decode.encode(pass, decodeBind, plan.numWorkItems);
         merge.encode(pass, mergeBind, numSeqs);
         pass.end();
       } else {
         const naive = await NaiveAttention.create(ctx, spec);
         const plan = naive.plan(meta);
         const scores = await upload('scores', poisoned(plan.scoresBytes / 4));
-        const binding = await naive.bind(plan, q, kv, step, await upload('tokenSeq', plan.tokenSeq), scores, out, lse);
+        const tokenSeq = await upload('tokenSeq', plan.tokenSeq);
+        const binding = await naive.bind(plan, { q, pages: kv, step, tokenSeq, scores, out, lse });
         owned.push(...binding.chunks.map((c) => c.uniform));
         pass = encoder.beginComputePass({ label: 'attention.naive' });
         naive.encode(pass, binding);

@@ -15,9 +15,10 @@
 import type { GpuContext } from '../gpu/context';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../gpu/buffers';
 import { median, PassTimer, type TimingSource } from '../gpu/timer';
-import { buildPageTable, type PageTableMetadata } from '../kv/pageTable';
-import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kv/kvPool';
-import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+import { buildPageTable, type PageTableMetadata } from '../kernels/pageTable';
+import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kernels/kvPool';
+import { attentionParams, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+import { bytesPerValue } from '../gpu/dtype';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
 import { MlaDecode } from '../kernels/mlaDecode';
@@ -121,7 +122,7 @@ const CHECK_TOL = 1e-3;
 /** Bytes of KV one token costs in one layer (MLA: one latent row, nothing stored twice). */
 function kvBytesPerToken(spec: AttentionSpec): number {
   const values = spec.vAliasesK ? spec.headDimQK : spec.numKvHeads * (spec.headDimQK + spec.headDimV);
-  return values * (spec.kvDtype === 'f16' ? 2 : 4);
+  return values * bytesPerValue(spec.kvDtype);
 }
 
 export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}): Promise<BenchReport> {
@@ -199,7 +200,7 @@ async function benchCopy(ctx: GpuContext, mib: number, timeReps: TimeReps): Prom
   const params = await uploadBuffer(ctx, 'bench.copy.params', new Uint32Array([n, 0, 0, 0]), UNIFORM);
   try {
     const copy = await CopyKernel.create(ctx);
-    const bind = copy.bind(src, dst, params);
+    const bind = copy.bind({ src, dst, params });
     return await timeReps('bench.copy', (pass) => copy.encode(pass, bind, n));
   } finally {
     src.destroy(); dst.destroy(); params.destroy();
@@ -269,23 +270,25 @@ async function benchShape(
       const po = await ctx.createBuffer('bench.partialO', bytes.o, STORAGE);
       const pml = await ctx.createBuffer('bench.partialML', bytes.ml, STORAGE);
       owned.push(po, pml);
-      const bind = k.bind(q, kv, step, await up('work', plan.work), po, pml);
-      const mergeBind = merge.bind(po, pml, await up('slotIndptr', plan.slotIndptr), step.qoIndptr, outFlash, lse);
+      const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), partialO: po, partialML: pml });
+      const slotIndptr = await up('slotIndptr', plan.slotIndptr);
+      const mergeBind = merge.bind({ partialO: po, partialML: pml, slotIndptr, qoIndptr: step.qoIndptr, out: outFlash, lse });
       flash = (pass) => {
-        k.encode(pass, bind, plan.work.length / WORK_ITEM_U32);
+        k.encode(pass, bind, plan.numWorkItems);
         merge.encode(pass, mergeBind, meta.numSeqs);
       };
     } else {
       const k = await FlashPrefill.create(ctx, spec);
-      const work = k.planWork(meta);
-      const bind = k.bind(q, kv, step, await up('work', work), outFlash, lse);
-      flash = (pass) => k.encode(pass, bind, work.length / WORK_ITEM_U32);
+      const plan = k.plan(meta);
+      const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), out: outFlash, lse });
+      flash = (pass) => k.encode(pass, bind, plan.numWorkItems);
     }
     const naiveK = await NaiveAttention.create(ctx, spec);
     const nplan = naiveK.plan(meta);
     const scores = await ctx.createBuffer('bench.scores', nplan.scoresBytes, STORAGE);
     owned.push(scores);
-    const nbind = await naiveK.bind(nplan, q, kv, step, await up('tokenSeq', nplan.tokenSeq), scores, outNaive, lse);
+    const tokenSeq = await up('tokenSeq', nplan.tokenSeq);
+    const nbind = await naiveK.bind(nplan, { q, pages: kv, step, tokenSeq, scores, out: outNaive, lse });
     owned.push(...nbind.chunks.map((c) => c.uniform));
     const naive = (pass: GPUComputePassEncoder) => naiveK.encode(pass, nbind);
 

@@ -138,7 +138,8 @@ export async function writeRandomBenchModel(): Promise<string> {
   const fs = await import('node:fs');
   const os = await import('node:os');
   const path = await import('node:path');
-  const { expectedTensors, parseConfig } = await import('../model/config');
+  const { parseConfig } = await import('../model/config');
+  const { expectedTensors } = await import('../model/expectedTensors');
   const { writeSafetensors } = await import('../sources/safetensors');
   const config = {
     model_type: 'llama', hidden_size: 256, intermediate_size: 512, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2,

@@ -1,45 +1,77 @@
 /**
- * The engine: many requests served together over one model's paged KV cache.
+ * The engine: many requests served together over one model's paged KV cache. It keeps the API and
+ * the request lifecycle; the Scheduler (scheduler.ts) owns the KV cache and plans each step.
  *
- * Requests enter a waiting queue; an async loop runs one step at a time while there is work:
- *   plan    running decodes first, then prefill chunks of running sequences, then new (or
- *           preempted) sequences, up to the token budget, maxSeqs and the free pages;
- *   forward ONE model step for the whole ragged batch (logits of each sequence's last new token);
- *   sample  each sequence whose fed tokens reached its end samples with its own seeded Sampler,
- *           streams the text through its own stream decoder and checks its stopping criteria.
+ * Requests enter the scheduler's waiting queue; an async loop runs one step at a time while there
+ * is work:
+ *   schedule  the scheduler picks running decodes, then prefill chunks, then new (or preempted)
+ *             sequences, up to the token budget, maxSeqs and the free pages, appends their slots
+ *             and emits the step's StepBatch (one logits row per sequence);
+ *   forward   ONE model step for the whole ragged batch;
+ *   sample    each sequence whose tokens all have KV now samples with its own seeded Sampler,
+ *             streams the text through its own stream decoder and checks its stopping criteria.
  *
- * A sample is the unit of scheduling: `tokens` = prompt + generated so far, the cache holds the KV
- * of the first seqLen(seqId) of them, and each step feeds the next ones. So prefill, chunked
- * prefill, decode and recompute after preemption are one rule: feed what is missing, sample when
- * nothing is.
+ * A sample is the unit of scheduling (a ScheduledSequence): `tokens` = prompt + generated so far.
+ * n > 1: the first sample is prefilled, then the scheduler forks it for the others (pages shared,
+ * copy-on-write). A preempted sample keeps its Sampler, decoder and stopping state here, so its
+ * output is unchanged when it is recomputed. Cancelling (AbortSignal, or leaving the `for await`)
+ * frees the request's pages at once.
  *
- * Prefix reuse: a sequence is registered with cache.addSequence(seqId, tokens), which maps the
- * longest chain of cached full pages (never the last token). n > 1: the first sample is prefilled,
- * then cache.fork gives the others the same pages (copy-on-write when one writes a shared page).
- * Pool exhausted: the newest running sample newer than the one in need is preempted (pages
- * freed, requeued; its Sampler, decoder and stopping state are kept, so its output is unchanged).
- * Cancelling (AbortSignal, or leaving the `for await`) frees the request's pages at once.
+ * The KV pages: Engine.load / Engine.forModel make the GPU pool from the model's spec, bind it to
+ * the model and destroy it on dispose; `new Engine(model, tokenizer, kv)` takes any model that runs
+ * a StepBatch (tests: a GPU-free fake) and just the number of pages to schedule.
  */
 import { ShapeError, WebAttnError } from '../gpu/errors';
 import type { GpuContext } from '../gpu/context';
-import type { KvCacheManager } from '../kv/kvCacheManager';
-import { Sampler, StoppingCriteria } from '../model/sampling';
-import { Transformer, type StepSequence, type TransformerOptions } from '../model/transformer';
+import type { StepBatch } from '../kernels/stepBatch';
+import { Sampler } from '../model/sampler';
+import { StoppingCriteria } from '../model/stoppingCriteria';
+import { Transformer, type TransformerOptions } from '../model/transformer';
 import type { ModelFiles } from '../sources/modelSource';
 import { loadTokenizer, type StreamDecoder, type Tokenizer } from '../tokenizer/tokenizer';
 import { Channel, yieldToEventLoop } from './channel';
 import { chatCompletions } from './chat';
 import { EngineRequestError } from './errors';
-import type { ChatCompletions, EngineOptions, GenerateChunk, GenerateRequestOptions, KvSnapshot, StepInfo, Usage } from './types';
+import { Scheduler, type ScheduledSequence, type ScheduledStep } from './scheduler';
+import { bindKvPool, unbindKvPool } from './stepRunner';
+import type {
+  ChatCompletions,
+  EngineOptions,
+  GenerateChunk,
+  GenerateRequestOptions,
+  KvSnapshot,
+  StepInfo,
+  Usage,
+} from './types';
 
-/** What the engine needs of a model: Transformer has it; tests use a fake with a real KvCacheManager. */
+/** What the engine needs of a model: what it is sized for, its vocabulary, and a step. Transformer has it. */
 export interface EngineModel {
-  readonly cache: KvCacheManager;
-  readonly opts: Pick<Required<TransformerOptions>, 'pageSize' | 'maxTokens' | 'maxSeqs' | 'maxLogitRows' | 'maxContext' | 'numPages'>;
+  readonly opts: Pick<
+    Required<TransformerOptions>,
+    'pageSize' | 'maxTokens' | 'maxSeqs' | 'maxLogitRows' | 'maxContext'
+  >;
   readonly spec: { readonly vocabSize: number };
-  readonly pool?: { readonly totalBytes: number };
-  forward(seqs: readonly StepSequence[], opts?: { allRows?: boolean }): Promise<Float32Array>;
+  /** Logits of the batch's logit rows, [logitRows.length][vocab]. */
+  forward(batch: StepBatch): Promise<Float32Array>;
   destroy?(): void;
+}
+
+/** The KV pages the engine schedules. */
+export interface EngineKv {
+  /** Pages in the pool. */
+  numPages: number;
+  /** Bytes of one page over all layers, K and V (kvSnapshot; 0 if unknown). */
+  bytesPerPage: number;
+  /** Called on dispose: frees the pool (Engine.forModel's GPU pages). */
+  destroy?(): void;
+}
+
+/** Engine options that are not the model's: how it was made and who frees the model. */
+export interface EngineSetup extends EngineOptions {
+  /** Shown as `model` in chat completions. */
+  name?: string;
+  /** Destroy the model on dispose (Engine.load does). */
+  ownsModel?: boolean;
 }
 
 interface Request {
@@ -50,7 +82,14 @@ interface Request {
   n: number;
   stop: string[];
   ignoreEos: boolean;
-  sampling: { temperature?: number; topK?: number; topP?: number; minP?: number; repetitionPenalty?: number; seed: number };
+  sampling: {
+    temperature?: number;
+    topK?: number;
+    topP?: number;
+    minP?: number;
+    repetitionPenalty?: number;
+    seed: number;
+  };
   channel: Channel<GenerateChunk>;
   samples: Sample[];
   /** Samples not forked yet (n - 1 until the first sample's prefill ends). */
@@ -62,43 +101,15 @@ interface Request {
   detach: () => void;
 }
 
-interface Sample {
+/** A sample: the scheduler's sequence plus what the engine keeps across preemption. */
+interface Sample extends ScheduledSequence {
   req: Request;
-  index: number;
-  seqId: number;
-  /** prompt + generated so far. */
-  tokens: number[];
   sampler: Sampler;
   stopping: StoppingCriteria;
   decoder: StreamDecoder;
-  state: 'waiting' | 'running' | 'done';
-  /** Was in a step that failed: runs alone until a step of its own succeeds. */
-  suspect: boolean;
-}
-
-interface PlanItem {
-  sample: Sample;
-  take: number;
-  pages: number;
 }
 
 const DEFAULT_MAX_TOKENS = 128;
-
-/** Arrival order: older request first, then sample index. The newest is preempted first. */
-const older = (a: Sample, b: Sample) => a.req.id - b.req.id || a.index - b.index;
-
-function insertSorted(list: Sample[], s: Sample): void {
-  let i = list.length;
-  while (i > 0 && older(s, list[i - 1]) < 0) i--;
-  list.splice(i, 0, s);
-}
-
-function remove(list: Sample[], s: Sample): boolean {
-  const i = list.indexOf(s);
-  if (i < 0) return false;
-  list.splice(i, 1);
-  return true;
-}
 
 export class Engine {
   readonly tokenizer: Tokenizer;
@@ -109,9 +120,8 @@ export class Engine {
   /** Shown as `model` in chat completions. */
   readonly modelName: string;
 
-  private readonly tokenBudget: number;
-  private readonly running: Sample[] = []; // arrival order; hold pages
-  private readonly waiting: Sample[] = []; // arrival order; hold no pages
+  private readonly sched: Scheduler<Sample>;
+  private readonly kv: EngineKv;
   private nextRequestId = 1;
   private nextSeqId = 1;
   private stepCount = 0;
@@ -119,25 +129,74 @@ export class Engine {
   private disposed = false;
   private readonly ownsModel: boolean;
 
-  constructor(model: EngineModel, tokenizer: Tokenizer, opts: EngineOptions & { name?: string; ownsModel?: boolean } = {}) {
+  constructor(model: EngineModel, tokenizer: Tokenizer, kv: EngineKv, opts: EngineSetup = {}) {
     this.model = model;
     this.tokenizer = tokenizer;
+    this.kv = kv;
     this.modelName = opts.name ?? 'webattn';
     this.ownsModel = opts.ownsModel ?? false;
     const budget = opts.tokenBudget ?? model.opts.maxTokens;
-    if (!(Number.isInteger(budget) && budget >= 1)) throw new ShapeError(`Engine: tokenBudget must be a positive integer, got ${budget}`);
-    this.tokenBudget = Math.min(budget, model.opts.maxTokens);
+    if (!(Number.isInteger(budget) && budget >= 1))
+      throw new ShapeError(`Engine: tokenBudget must be a positive integer, got ${budget}`);
+    const { pageSize, maxTokens, maxSeqs, maxLogitRows, maxContext } = model.opts;
+    this.sched = new Scheduler<Sample>({
+      numPages: kv.numPages,
+      pageSize,
+      maxTokens,
+      maxSeqs,
+      maxLogitRows,
+      maxContext,
+      tokenBudget: budget,
+      vocabSize: model.spec.vocabSize,
+    });
     this.chat = { completions: chatCompletions(this) };
   }
 
   /** Loads the tokenizer and the model (Transformer.load with these options) from one folder's files. */
   static async load(ctx: GpuContext, files: ModelFiles, opts: EngineOptions = {}): Promise<Engine> {
-    if (!files.tokenizer) throw new EngineRequestError(`${files.source}: tokenizer.json is missing; the engine needs it`);
+    if (!files.tokenizer)
+      throw new EngineRequestError(`${files.source}: tokenizer.json is missing; the engine needs it`);
     const tokenizer = loadTokenizer(files.tokenizer as object, (files.tokenizerConfig ?? {}) as object, {
       eosSources: [files.generationConfig as { eos_token_id?: number }, files.config as { eos_token_id?: number }],
     });
     const model = await Transformer.load(ctx, files, opts);
-    return new Engine(model, tokenizer, { ...opts, name: files.source.split('/').filter(Boolean).pop() ?? files.source, ownsModel: true });
+    try {
+      const name = files.source.split('/').filter(Boolean).pop() ?? files.source;
+      return await Engine.forModel(model, tokenizer, { ...opts, name, ownsModel: true });
+    } catch (e) {
+      model.destroy();
+      throw e;
+    }
+  }
+
+  /**
+   * An engine over a loaded model: makes its KV pool (opts.numPages pages, by default what maxSeqs
+   * sequences of maxContext tokens need, capped by the binding limit), binds it to the model and
+   * destroys it on dispose. The model serves one owner at a time.
+   */
+  static async forModel(model: Transformer, tokenizer: Tokenizer, opts: EngineSetup = {}): Promise<Engine> {
+    const pool = await bindKvPool(model, opts.numPages);
+    const kv: EngineKv = {
+      numPages: pool.spec.numPages,
+      bytesPerPage: pool.totalBytes / pool.spec.numPages,
+      destroy: () => unbindKvPool(model, pool),
+    };
+    try {
+      return new Engine(model, tokenizer, kv, opts);
+    } catch (e) {
+      kv.destroy!();
+      throw e;
+    }
+  }
+
+  /** The scheduler and its KV bookkeeping (read it: stats, validate; the engine changes it). */
+  get scheduler(): Scheduler {
+    return this.sched;
+  }
+
+  /** Bytes of one KV page over all layers, K and V. */
+  get kvBytesPerPage(): number {
+    return this.kv.bytesPerPage;
   }
 
   /**
@@ -152,7 +211,9 @@ export class Engine {
     try {
       req = this.makeRequest(id, prompt, opts, channel);
     } catch (e) {
-      channel.fail(e instanceof WebAttnError ? e : new EngineRequestError(`request ${id}: ${(e as Error).message}`, { cause: e }));
+      channel.fail(
+        e instanceof WebAttnError ? e : new EngineRequestError(`request ${id}: ${(e as Error).message}`, { cause: e }),
+      );
       return channel;
     }
     channel.onReturn = () => this.cancel(req, false);
@@ -165,102 +226,157 @@ export class Engine {
       opts.signal.addEventListener('abort', onAbort, { once: true });
       req.detach = () => opts.signal!.removeEventListener('abort', onAbort);
     }
-    insertSorted(this.waiting, req.samples[0]);
+    this.sched.enqueue(req.samples[0]);
     this.wake();
     return channel;
   }
 
   /** Who holds which page now, for the demo's KV grid. */
   kvSnapshot(): KvSnapshot {
-    const { cache, opts } = this.model;
+    const { cache } = this.sched;
+    const { pageSize } = this.model.opts;
     const numPages = cache.numPages;
     const owner = new Int32Array(numPages).fill(-1);
     const refCount = new Uint8Array(numPages);
     const cached = new Uint8Array(numPages);
     const fill = new Uint8Array(numPages);
     const requests: KvSnapshot['requests'] = [];
-    for (const s of this.running) {
+    for (const s of this.sched.running) {
       if (!cache.has(s.seqId)) continue;
       const table = cache.blockTable(s.seqId);
       const len = cache.seqLen(s.seqId);
       table.forEach((p, i) => {
         if (owner[p] < 0) owner[p] = s.req.id;
-        fill[p] = Math.max(fill[p], Math.min(opts.pageSize, len - i * opts.pageSize));
+        fill[p] = Math.max(fill[p], Math.min(pageSize, len - i * pageSize));
       });
-      requests.push({ requestId: s.req.id, index: s.index, label: s.req.label, tokens: cache.seqLen(s.seqId), pages: table.length });
+      requests.push({ requestId: s.req.id, index: s.index, label: s.req.label, tokens: len, pages: table.length });
     }
     for (let p = 0; p < numPages; p++) {
       const rc = cache.pageRefCount(p);
       refCount[p] = Math.min(255, rc);
       cached[p] = rc === 0 && cache.isPageCached(p) ? 1 : 0;
     }
-    const bytesPerPage = this.model.pool ? this.model.pool.totalBytes / numPages : 0;
-    return { pageSize: opts.pageSize, numPages, bytesPerPage, owner, refCount, cached, fill, requests };
+    return { pageSize, numPages, bytesPerPage: this.kv.bytesPerPage, owner, refCount, cached, fill, requests };
   }
 
   /** Requests still queued or running. */
   get pendingRequests(): number {
     const ids = new Set<number>();
-    for (const s of [...this.running, ...this.waiting]) ids.add(s.req.id);
+    for (const s of [...this.sched.running, ...this.sched.waiting]) ids.add(s.req.id);
     return ids.size;
   }
 
-  /** Cancels everything (each iterator ends with finishReason 'abort') and frees the model if the engine loaded it. */
+  /**
+   * Cancels everything (each iterator ends with finishReason 'abort'), frees the KV pool if the
+   * engine made it, and the model if the engine loaded it.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const reqs = new Set<Request>([...this.running, ...this.waiting].map((s) => s.req));
+    const reqs = new Set<Request>([...this.sched.running, ...this.sched.waiting].map((s) => s.req));
     for (const r of reqs) this.cancel(r, true);
+    this.kv.destroy?.();
     if (this.ownsModel) this.model.destroy?.();
   }
 
   // ---- requests ----
 
-  private makeRequest(id: number, prompt: string | readonly number[], o: GenerateRequestOptions, channel: Channel<GenerateChunk>): Request {
+  private makeRequest(
+    id: number,
+    prompt: string | readonly number[],
+    o: GenerateRequestOptions,
+    channel: Channel<GenerateChunk>,
+  ): Request {
     if (this.disposed) throw new EngineRequestError(`request ${id}: the engine was disposed`);
     const { opts, spec } = this.model;
     const where = `request ${id}`;
     const promptIds = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : Array.from(prompt);
     if (promptIds.length === 0) throw new EngineRequestError(`${where}: the prompt has no tokens`);
     for (const t of promptIds) {
-      if (!(Number.isInteger(t) && t >= 0 && t < spec.vocabSize)) throw new EngineRequestError(`${where}: token id ${t} is outside the vocabulary (0..${spec.vocabSize - 1})`);
+      if (!(Number.isInteger(t) && t >= 0 && t < spec.vocabSize))
+        throw new EngineRequestError(`${where}: token id ${t} is outside the vocabulary (0..${spec.vocabSize - 1})`);
     }
     const maxTokens = o.maxTokens ?? DEFAULT_MAX_TOKENS;
-    if (!(Number.isInteger(maxTokens) && maxTokens >= 1)) throw new EngineRequestError(`${where}: maxTokens must be an integer >= 1, got ${maxTokens}`);
+    if (!(Number.isInteger(maxTokens) && maxTokens >= 1))
+      throw new EngineRequestError(`${where}: maxTokens must be an integer >= 1, got ${maxTokens}`);
     const n = o.n ?? 1;
-    if (!(Number.isInteger(n) && n >= 1 && n <= 255)) throw new EngineRequestError(`${where}: n must be an integer in 1..255, got ${n}`);
+    if (!(Number.isInteger(n) && n >= 1 && n <= 255))
+      throw new EngineRequestError(`${where}: n must be an integer in 1..255, got ${n}`);
     const total = promptIds.length + maxTokens;
     if (total > opts.maxContext) {
-      throw new EngineRequestError(`${where}: ${promptIds.length} prompt tokens + ${maxTokens} max tokens = ${total} pass the context of ${opts.maxContext}`);
+      throw new EngineRequestError(
+        `${where}: ${promptIds.length} prompt tokens + ${maxTokens} max tokens = ${total} ` +
+          `pass the context of ${opts.maxContext}`,
+      );
     }
     // The last sampled token is never fed, so a sample holds at most total - 1 tokens of KV.
     const pages = Math.ceil((total - 1) / opts.pageSize);
-    if (pages > this.model.cache.numPages) {
-      throw new EngineRequestError(`${where}: ${total - 1} tokens need ${pages} KV pages, the pool has ${this.model.cache.numPages}`);
+    const numPages = this.sched.cache.numPages;
+    if (pages > numPages) {
+      throw new EngineRequestError(`${where}: ${total - 1} tokens need ${pages} KV pages, the pool has ${numPages}`);
     }
     const seed = o.seed ?? 0;
-    const sampling = { temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, repetitionPenalty: o.repetitionPenalty, seed };
+    const sampling = {
+      temperature: o.temperature,
+      topK: o.topK,
+      topP: o.topP,
+      minP: o.minP,
+      repetitionPenalty: o.repetitionPenalty,
+      seed,
+    };
     const label = o.label ?? (typeof prompt === 'string' ? prompt.slice(0, 32) : `#${id}`);
     const req: Request = {
-      id, label, promptIds, maxTokens, n, stop: o.stop ?? [], ignoreEos: o.ignoreEos ?? false, sampling, channel, samples: [], pendingForks: n - 1,
-      finished: new Set(), usage: { promptTokens: promptIds.length, completionTokens: 0, cachedPromptTokens: 0 },
-      cachedKnown: false, done: false, detach: () => {},
+      id,
+      label,
+      promptIds,
+      maxTokens,
+      n,
+      stop: o.stop ?? [],
+      ignoreEos: o.ignoreEos ?? false,
+      sampling,
+      channel,
+      samples: [],
+      pendingForks: n - 1,
+      finished: new Set(),
+      usage: { promptTokens: promptIds.length, completionTokens: 0, cachedPromptTokens: 0 },
+      cachedKnown: false,
+      done: false,
+      detach: () => {},
     };
-    req.samples.push(this.makeSample(req, 0, promptIds.slice())); // validates the sampling options
+    req.samples.push(this.makeSample(req, 0)); // validates the sampling options
     return req;
   }
 
-  private makeSample(req: Request, index: number, tokens: number[]): Sample {
-    const sampler = new Sampler(this.model.spec.vocabSize, { ...req.sampling, seed: (req.sampling.seed + index) >>> 0 });
-    const stopping = new StoppingCriteria({ eosTokenIds: req.ignoreEos ? [] : this.tokenizer.eosTokenIds, maxNewTokens: req.maxTokens, stopStrings: req.stop });
+  private makeSample(req: Request, index: number): Sample {
+    const sampler = new Sampler(this.model.spec.vocabSize, {
+      ...req.sampling,
+      seed: (req.sampling.seed + index) >>> 0,
+    });
+    const stopping = new StoppingCriteria({
+      eosTokenIds: req.ignoreEos ? [] : this.tokenizer.eosTokenIds,
+      maxNewTokens: req.maxTokens,
+      stopStrings: req.stop,
+    });
     const decoder = this.tokenizer.createStreamDecoder({ skipSpecialTokens: true });
-    return { req, index, seqId: this.nextSeqId++, tokens, sampler, stopping, decoder, state: 'waiting', suspect: false };
+    return {
+      seqId: this.nextSeqId++,
+      request: req.id,
+      index,
+      tokens: req.promptIds.slice(),
+      promptLength: req.promptIds.length,
+      state: 'waiting',
+      suspect: false,
+      req,
+      sampler,
+      stopping,
+      decoder,
+    };
   }
 
   /** Frees every sample's pages now; with `notify`, each unfinished sample ends with finishReason 'abort'. */
   private cancel(req: Request, notify: boolean): void {
     if (req.done) return;
-    for (const s of req.samples) this.release(s);
+    for (const s of req.samples) this.sched.release(s);
     if (notify) {
       for (let i = 0; i < req.n; i++) {
         if (req.finished.has(i)) continue;
@@ -273,19 +389,11 @@ export class Engine {
 
   private fail(req: Request, e: unknown): void {
     if (req.done) return;
-    for (const s of req.samples) this.release(s);
+    for (const s of req.samples) this.sched.release(s);
     req.done = true;
     req.detach();
     const msg = e instanceof Error ? e.message : String(e);
     req.channel.fail(new EngineRequestError(`request ${req.id}: ${msg}`, { cause: e }));
-  }
-
-  /** The sample leaves the queues and its pages go back to the pool (or the prefix cache). */
-  private release(s: Sample): void {
-    if (s.state === 'done') return;
-    remove(this.running, s) || remove(this.waiting, s);
-    if (this.model.cache.has(s.seqId)) this.model.cache.free(s.seqId);
-    s.state = 'done';
   }
 
   private finish(req: Request): void {
@@ -313,7 +421,7 @@ export class Engine {
     try {
       for (;;) {
         await yieldToEventLoop(); // requests queued in the same tick join the first step; aborts land between steps
-        if (this.disposed || (this.running.length === 0 && this.waiting.length === 0)) break;
+        if (this.disposed || (this.sched.running.length === 0 && this.sched.waiting.length === 0)) break;
         await this.step();
       }
     } finally {
@@ -323,62 +431,54 @@ export class Engine {
 
   private async step(): Promise<void> {
     const t0 = performance.now();
-    const { plan, preempted } = this.plan();
-    if (plan.length === 0) {
+    const step = this.sched.schedule();
+    if (step.batch === null) {
       // Nothing can run: only possible if the head of the queue can never get its pages.
-      const head = this.waiting[0] ?? this.running[0];
-      if (head) this.fail(head.req, new Error('no KV pages can be found for it even with every other sequence preempted'));
+      const head = this.sched.waiting[0] ?? this.sched.running[0];
+      if (head)
+        this.fail(head.req, new Error('no KV pages can be found for it even with every other sequence preempted'));
       return;
     }
-    const seqs: StepSequence[] = [];
-    let prefillTokens = 0;
-    let decodeTokens = 0;
-    for (const p of plan) {
-      const start = this.model.cache.seqLen(p.sample.seqId);
-      seqs.push({ seqId: p.sample.seqId, tokenIds: p.sample.tokens.slice(start, start + p.take) });
-      const isDecode = p.take === 1 && p.sample.tokens.length > p.sample.req.promptIds.length && start === p.sample.tokens.length - 1;
-      if (isDecode) decodeTokens++;
-      else prefillTokens += p.take;
+    for (const { seq, start } of step.items) {
+      // A request's first item is its first sample's admission: it starts where the prefix cache ended.
+      if (seq.req.cachedKnown) continue;
+      seq.req.cachedKnown = true;
+      seq.req.usage.cachedPromptTokens = start;
     }
     let logits: Float32Array;
     try {
-      logits = await this.model.forward(seqs);
+      logits = await this.model.forward(step.batch);
     } catch (e) {
-      // The step's K/V may be unwritten while its full pages already sit in the prefix cache:
-      // drop them (and the sequences' pages) before anything can match them.
-      for (const p of plan) if (this.model.cache.has(p.sample.seqId)) this.model.cache.free(p.sample.seqId, { discardCached: true });
-      // Which sequence broke the step? Alone, it fails its request; together, every one of them
-      // is requeued (recomputed from scratch) and then runs alone until a step of its own succeeds.
-      if (plan.length === 1) this.fail(plan[0].sample.req, e);
-      else {
-        for (const p of plan) {
-          if (p.sample.state !== 'running') continue;
-          this.preempt(p.sample);
-          p.sample.suspect = true;
-        }
-      }
-      this.report(t0, prefillTokens, decodeTokens, preempted);
+      // Which sequence broke the step? Alone, it fails its request; together, every one of them is
+      // requeued (recomputed from scratch) and then runs alone until a step of its own succeeds.
+      const culprit = this.sched.stepFailed(step);
+      if (culprit) this.fail(culprit.req, e);
+      this.report(t0, step);
       return;
     }
-    for (const p of plan) p.sample.suspect = false;
+    this.sched.stepSucceeded(step);
     const V = this.model.spec.vocabSize;
-    plan.forEach((p, i) => {
-      const s = p.sample;
+    step.items.forEach(({ seq: s }, i) => {
       if (s.state !== 'running' || s.req.done) return; // cancelled while the step ran
-      if (this.model.cache.seqLen(s.seqId) < s.tokens.length) return; // a prefill chunk, not the end yet
+      if (!this.sched.fedAll(s)) return; // a prefill chunk, not the end yet
       try {
         this.sampleNext(s, logits.subarray(i * V, (i + 1) * V));
       } catch (e) {
         this.fail(s.req, e);
       }
     });
-    this.report(t0, prefillTokens, decodeTokens, preempted);
+    this.report(t0, step);
   }
 
-  private report(t0: number, prefillTokens: number, decodeTokens: number, preempted: number): void {
+  private report(t0: number, step: ScheduledStep<Sample>): void {
     const info: StepInfo = {
-      step: this.stepCount++, prefillTokens, decodeTokens, ms: performance.now() - t0,
-      running: this.running.length, waiting: this.waiting.length, preempted,
+      step: this.stepCount++,
+      prefillTokens: step.prefillTokens,
+      decodeTokens: step.decodeTokens,
+      ms: performance.now() - t0,
+      running: this.sched.running.length,
+      waiting: this.sched.waiting.length,
+      preempted: step.preempted,
     };
     try {
       this.onStep?.(info);
@@ -387,119 +487,15 @@ export class Engine {
     }
   }
 
-  /**
-   * This step's work. Pages are counted the way forward() counts them (the sum of each
-   * sequence's pagesNeeded must not pass the free pages), so forward never refuses a plan.
-   */
-  private plan(): { plan: PlanItem[]; preempted: number } {
-    const { cache, opts } = this.model;
-    const plan: PlanItem[] = [];
-    let budget = this.tokenBudget;
-    let claimed = 0;
-    let preempted = 0;
-    const free = () => cache.stats().freePages - claimed;
-    const unplan = (s: Sample) => {
-      const i = plan.findIndex((p) => p.sample === s);
-      if (i < 0) return;
-      budget += plan[i].take;
-      claimed -= plan[i].pages;
-      plan.splice(i, 1);
-    };
-    const preempt = (s: Sample) => {
-      unplan(s);
-      this.preempt(s);
-      preempted++;
-    };
-    /** Frees pages by preempting samples newer than s, newest first; false if still short. */
-    const makeRoom = (s: Sample, pages: number): boolean => {
-      while (pages > free()) {
-        const victim = this.running[this.running.length - 1];
-        if (victim === s || older(victim, s) < 0) return false;
-        preempt(victim);
-      }
-      return true;
-    };
-
-    // 0. After a failed step: one suspect sequence at a time, alone.
-    const suspect = this.waiting.find((s) => s.suspect);
-    if (suspect) {
-      while (this.running.length > 0) preempt(this.running[this.running.length - 1]);
-      remove(this.waiting, suspect);
-      cache.addSequence(suspect.seqId, suspect.tokens);
-      suspect.state = 'running';
-      insertSorted(this.running, suspect);
-      const take = Math.min(suspect.tokens.length - cache.seqLen(suspect.seqId), budget);
-      return { plan: [{ sample: suspect, take, pages: cache.pagesNeeded(suspect.seqId, take) }], preempted };
-    }
-    // 1. Decodes (one missing token), oldest first. A decode that cannot grow even with every
-    //    newer sample preempted is itself preempted (it is then the newest).
-    for (const s of [...this.running]) {
-      if (s.state !== 'running' || plan.length >= opts.maxSeqs || budget === 0) continue;
-      if (s.tokens.length - cache.seqLen(s.seqId) !== 1) continue;
-      const pages = cache.pagesNeeded(s.seqId, 1);
-      if (!makeRoom(s, pages)) {
-        preempt(s);
-        continue;
-      }
-      plan.push({ sample: s, take: 1, pages });
-      budget -= 1;
-      claimed += pages;
-    }
-    // 2. Prefill chunks of running samples; short of pages, newer samples make room, else it waits.
-    for (const s of [...this.running]) {
-      if (s.state !== 'running' || plan.length >= opts.maxSeqs || budget === 0) continue;
-      const missing = s.tokens.length - cache.seqLen(s.seqId);
-      if (missing <= 1) continue;
-      const take = Math.min(missing, budget);
-      const pages = cache.pagesNeeded(s.seqId, take);
-      if (!makeRoom(s, pages)) continue;
-      plan.push({ sample: s, take, pages });
-      budget -= take;
-      claimed += pages;
-    }
-    // 3. Admit waiting samples (preempted ones are older, so they come first) while pages last.
-    while (this.waiting.length > 0 && plan.length < opts.maxSeqs && budget > 0) {
-      const s = this.waiting[0];
-      const { cachedTokens } = cache.addSequence(s.seqId, s.tokens);
-      const take = Math.min(s.tokens.length - cachedTokens, budget);
-      const pages = cache.pagesNeeded(s.seqId, take);
-      if (pages > free()) {
-        cache.free(s.seqId); // undo; wait for pages (admission never preempts)
-        break;
-      }
-      this.waiting.shift();
-      s.state = 'running';
-      insertSorted(this.running, s);
-      if (!s.req.cachedKnown) {
-        s.req.cachedKnown = true;
-        s.req.usage.cachedPromptTokens = cachedTokens;
-      }
-      plan.push({ sample: s, take, pages });
-      budget -= take;
-      claimed += pages;
-    }
-    return { plan, preempted };
-  }
-
-  /** Back to the waiting queue without pages; its sampler, decoder and stopping state are kept. */
-  private preempt(s: Sample): void {
-    remove(this.running, s);
-    if (this.model.cache.has(s.seqId)) this.model.cache.free(s.seqId);
-    s.state = 'waiting';
-    insertSorted(this.waiting, s);
-  }
-
   /** The sample's next token from its logits row; forks the other samples after the first prefill. */
   private sampleNext(s: Sample, row: Float32Array): void {
     const req = s.req;
     if (req.pendingForks > 0 && s.index === 0) {
       // The prompt is in the cache once: the other samples share its pages.
       for (let i = 1; i < req.n; i++) {
-        const child = this.makeSample(req, i, req.promptIds.slice());
-        this.model.cache.fork(s.seqId, child.seqId);
-        child.state = 'running';
+        const child = this.makeSample(req, i);
         req.samples.push(child);
-        insertSorted(this.running, child);
+        this.sched.fork(s, child);
       }
       req.pendingForks = 0;
       for (const c of req.samples) this.emitNext(c, row);
@@ -521,9 +517,17 @@ export class Engine {
     // Text held back (a possible stop-string prefix, an incomplete character) ends the stream
     // unless a stop string cut it.
     const tail = stop === 'stop_string' ? '' : s.stopping.flush() + s.decoder.flush();
-    this.release(s);
+    this.sched.release(s);
     req.finished.add(s.index);
-    this.emit(req, { requestId: req.id, index: s.index, tokenId: next, text: text + tail, finishReason: stop === 'max_tokens' ? 'length' : 'stop' });
+    const finishReason = stop === 'max_tokens' ? 'length' : 'stop';
+    this.emit(req, {
+      requestId: req.id,
+      index: s.index,
+      tokenId: next,
+      text: text + tail,
+      finishReason,
+      stopReason: stop,
+    });
     if (req.finished.size === req.n) this.finish(req);
   }
 }

@@ -1,6 +1,15 @@
-/** The engine layer: continuous batching over the paged KV cache, OpenAI-style chat, a Web Worker client. */
+/**
+ * The engine layer: the scheduler that owns the paged KV cache, continuous batching over it, one-prompt
+ * generation, OpenAI-style chat, a Web Worker client.
+ */
 export { Engine } from './engine';
-export type { EngineModel } from './engine';
+export type { EngineModel, EngineKv, EngineSetup } from './engine';
+export { Scheduler } from './scheduler';
+export type { SchedulerOptions, ScheduledSequence, ScheduledStep, StepSequence } from './scheduler';
+export { StepRunner, bindKvPool, unbindKvPool, logitsForIds } from './stepRunner';
+export type { StepRunnerOptions } from './stepRunner';
+export { generate, generateText } from './generate';
+export type { GenerateOptions, GenerateStats } from './generate';
 export { EngineRequestError } from './errors';
 export { chatCompletions, collectChatCompletion, toChatChunks, chatPromptIds, chatUsage } from './chat';
 export type { ChatBackend } from './chat';

@@ -3,12 +3,18 @@
  * KV snapshot for the demo's live view and per-step info. No code; engine.ts, chat.ts and the
  * worker client share these so the in-thread and worker APIs cannot drift apart.
  */
+import type { StopReason } from '../model/stoppingCriteria';
 import type { TransformerOptions } from '../model/transformer';
 import type { ChatMessage } from '../tokenizer/chatTemplate';
 
 export interface EngineOptions extends TransformerOptions {
   /** Tokens per step across all sequences (decodes + prefill chunks). Default model.opts.maxTokens. */
   tokenBudget?: number;
+  /**
+   * KV pages (per layer) the engine's pool holds and its scheduler hands out. Default: what maxSeqs
+   * sequences of maxContext tokens need, capped by what one storage binding holds.
+   */
+  numPages?: number;
 }
 
 export interface GenerateRequestOptions {
@@ -54,6 +60,8 @@ export interface GenerateChunk {
   /** Text delta (may be '' mid-UTF-8 or while a possible stop string is held back). */
   text: string;
   finishReason: null | 'stop' | 'length' | 'abort' | 'error';
+  /** On a sample's last chunk when it stopped by itself: why ('stop' is 'eos' or 'stop_string'). */
+  stopReason?: StopReason;
   usage?: Usage;
 }
 

@@ -1,27 +1,30 @@
-/** copy wrapper: the device bandwidth ceiling the decode benchmark compares against. */
+/**
+ * copy wrapper: the device bandwidth ceiling the decode benchmark compares against.
+ * Bind arguments: src, dst vec4<f32> [numVec4]; params uniform { numVec4 u32 }.
+ * Grid: numVec4 / 256 workgroups, folded into (x, y).
+ */
 import type { GpuContext } from '../gpu/context';
-import { bindBuffers, grid1D } from '../gpu/buffers';
-import { plainKernelSource } from './sources';
+import { Kernel, type Grid } from './kernel';
+import { kernelSource } from './sources';
 
-export class CopyKernel {
-  private constructor(
-    private readonly ctx: GpuContext,
-    readonly pipeline: GPUComputePipeline,
-  ) {}
+export interface CopyArgs {
+  src: GPUBuffer;
+  dst: GPUBuffer;
+  params: GPUBuffer;
+}
 
+export class CopyKernel extends Kernel<CopyArgs> {
   static async create(ctx: GpuContext): Promise<CopyKernel> {
-    return new CopyKernel(ctx, await ctx.pipelines.get(plainKernelSource('copy'), {}));
+    const pipeline = await Kernel.compile(ctx, 'copy', kernelSource('copy'), {}, { invocations: 256 });
+    return new CopyKernel({ ctx, name: 'copy', pipeline, bindings: { src: 0, dst: 1, params: 2 }, unit: 'vec4s' });
   }
 
-  /** params: uniform { numVec4 u32 }. */
-  bind(src: GPUBuffer, dst: GPUBuffer, params: GPUBuffer): GPUBindGroup {
-    return bindBuffers(this.ctx, this.pipeline, 'copy.bindGroup', { 0: src, 1: dst, 2: params });
+  /** Capacity: the vec4s both buffers hold. */
+  bind(b: CopyArgs): GPUBindGroup {
+    return this.bindGroup({ ...b }, Math.floor(Math.min(b.src.size, b.dst.size) / 16));
   }
 
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numVec4: number): void {
-    const [x, y] = grid1D(this.ctx, numVec4, 256);
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
+  grid(numVec4: number): Grid {
+    return this.grid1D(numVec4, 256);
   }
 }

@@ -1,35 +1,42 @@
 /**
  * copyPages wrapper: copy-on-write of whole pages inside one page buffer (K or V of one layer).
  * The same {src, dst} pairs are applied to every layer's K and V buffers: bind once per buffer.
+ *
+ * Bind arguments: pairs vec2<u32> [numPairs] (src page, dst page); pages u32 [numPages][pageWords];
+ * params uniform { numPairs u32 }. Grid: numPairs * pageWords threads in workgroups of 64, folded into (x, y).
  */
 import type { GpuContext } from '../gpu/context';
-import { bindBuffers, grid1D } from '../gpu/buffers';
-import { plainKernelSource } from './sources';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import { kernelSource } from './sources';
 
-export class CopyPages {
+export interface CopyPagesArgs {
+  pairs: GPUBuffer;
+  pages: GPUBuffer;
+  params: GPUBuffer;
+}
+
+export class CopyPages extends Kernel<CopyPagesArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly pageWords: number,
-    readonly pipeline: GPUComputePipeline,
-  ) {}
+  ) {
+    super(init);
+  }
 
   /** pageBytes: bytes of one page in the buffers this instance will copy in (a multiple of 4). */
   static async create(ctx: GpuContext, pageBytes: number): Promise<CopyPages> {
     const pageWords = pageBytes / 4;
-    const pipeline = await ctx.pipelines.get(plainKernelSource('copyPages'), { PAGE_WORDS: pageWords });
-    return new CopyPages(ctx, pageWords, pipeline);
+    const pipeline = await Kernel.compile(ctx, 'copyPages', kernelSource('copyPages'), { PAGE_WORDS: pageWords });
+    const bindings = { pairs: 0, pages: 1, params: 2 };
+    return new CopyPages({ ctx, name: 'copyPages', pipeline, bindings, unit: 'page pairs' }, pageWords);
   }
 
-  /** pairs: vec2<u32> [numPairs] (src page, dst page); params: uniform { numPairs u32 }. */
-  bind(pairs: GPUBuffer, pages: GPUBuffer, params: GPUBuffer): GPUBindGroup {
-    return bindBuffers(this.ctx, this.pipeline, 'copyPages.bindGroup', { 0: pairs, 1: pages, 2: params });
+  /** Capacity: the pairs the pairs buffer holds. */
+  bind(b: CopyPagesArgs): GPUBindGroup {
+    return this.bindGroup({ ...b }, Math.floor(b.pairs.size / 8));
   }
 
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numPairs: number): void {
-    if (numPairs === 0) return;
-    const [x, y] = grid1D(this.ctx, numPairs * this.pageWords, 64);
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
+  grid(numPairs: number): Grid {
+    return this.grid1D(numPairs * this.pageWords, 64);
   }
 }

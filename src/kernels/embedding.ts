@@ -3,18 +3,18 @@
  * sqrt(hidden); 1 otherwise). An id >= vocab gives a row of NaN (never another tensor's bytes).
  * Never submits.
  *
- * Buffers (numTokens is a runtime count, in the params uniform):
+ * Bind arguments (numTokens is a runtime count, in the params uniform):
  *   ids     u32 [numTokens]
  *   table   [vocab][dim] f32, or f16 bit patterns two per u32 word (tableDtype), as weights.ts uploads
  *   out     f32 [numTokens][dim]
  *   params  uniform { numTokens u32 } (16 bytes; embeddingParams)
+ * Grid: numTokens * dim threads in workgroups of 64, folded into (x, y).
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import { bindBuffers, grid1D } from '../gpu/buffers';
-import type { KernelSource } from '../gpu/pipelineCache';
-import type { WeightDtype } from '../model/weights';
-import embeddingWgsl from '../../shaders/model/embedding.wgsl?raw';
+import { isWeightDtype, type WeightDtype } from '../gpu/dtype';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import { kernelSource } from './sources';
 
 export interface EmbeddingSpec {
   vocab: number;
@@ -25,21 +25,25 @@ export interface EmbeddingSpec {
   scale?: number;
 }
 
-const source: KernelSource = { name: 'embedding', variant: 'plain', parts: [{ file: 'shaders/model/embedding.wgsl', code: embeddingWgsl }] };
+export interface EmbeddingArgs {
+  ids: GPUBuffer;
+  table: GPUBuffer;
+  out: GPUBuffer;
+  params: GPUBuffer;
+}
 
 /** The params uniform's contents for `numTokens` tokens. */
 export function embeddingParams(numTokens: number): Uint32Array {
   return new Uint32Array([numTokens, 0, 0, 0]);
 }
 
-export class Embedding {
-  private readonly capacity = new WeakMap<GPUBindGroup, number>();
-
+export class Embedding extends Kernel<EmbeddingArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly spec: EmbeddingSpec,
-    readonly pipeline: GPUComputePipeline,
-  ) {}
+  ) {
+    super(init);
+  }
 
   static async create(ctx: GpuContext, spec: EmbeddingSpec): Promise<Embedding> {
     const { vocab, dim } = spec;
@@ -48,37 +52,30 @@ export class Embedding {
       throw new ShapeError(`embedding: vocab and dim must be positive integers, got ${vocab} x ${dim}`);
     }
     if (vocab * dim > 2 ** 32 - 1) throw new ShapeError(`embedding: ${vocab} x ${dim} values overflow u32 indexing`);
-    if (spec.tableDtype !== 'f32' && spec.tableDtype !== 'f16') throw new ShapeError(`embedding: tableDtype must be f32 or f16, got ${spec.tableDtype}`);
+    if (!isWeightDtype(spec.tableDtype)) {
+      throw new ShapeError(`embedding: tableDtype must be f32 or f16, got ${spec.tableDtype}`);
+    }
     if (!Number.isFinite(scale)) throw new ShapeError(`embedding: scale must be finite, got ${scale}`);
-    const pipeline = await ctx.pipelines.get(source, {
+    const pipeline = await Kernel.compile(ctx, 'embedding', kernelSource('embedding'), {
       DIM: dim,
       VOCAB: vocab,
       TABLE_F16: spec.tableDtype === 'f16' ? 1 : 0,
       SCALE: scale,
     });
-    return new Embedding(ctx, spec, pipeline);
+    const bindings = { ids: 0, table: 1, out: 2, params: 3 };
+    return new Embedding({ ctx, name: 'embedding', pipeline, bindings, unit: 'tokens' }, spec);
   }
 
   /** See the file header for shapes. */
-  bind(b: { ids: GPUBuffer; table: GPUBuffer; out: GPUBuffer; params: GPUBuffer }): GPUBindGroup {
+  bind(b: EmbeddingArgs): GPUBindGroup {
     const { vocab, dim, tableDtype } = this.spec;
     const tableBytes = tableDtype === 'f16' ? Math.ceil((vocab * dim) / 2) * 4 : vocab * dim * 4;
-    if (b.table.size < tableBytes) throw new ShapeError(`embedding: table holds ${b.table.size} bytes, needs ${tableBytes} (${vocab} x ${dim} ${tableDtype})`);
-    if (b.params.size < 4) throw new ShapeError('embedding: params must hold { numTokens u32 }');
-    const group = bindBuffers(this.ctx, this.pipeline, 'embedding.bindGroup', { 0: b.ids, 1: b.table, 2: b.out, 3: b.params });
-    this.capacity.set(group, Math.min(Math.floor(b.ids.size / 4), Math.floor(b.out.size / (dim * 4))));
-    return group;
+    this.need('table', b.table, tableBytes, `${vocab} x ${dim} ${tableDtype}`);
+    this.need('params', b.params, 4, '{ numTokens u32 }');
+    return this.bindGroup({ ...b }, Math.min(Math.floor(b.ids.size / 4), Math.floor(b.out.size / (dim * 4))));
   }
 
-  /** `numTokens` must equal the params uniform's numTokens; 0 encodes nothing. */
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numTokens: number): void {
-    if (!Number.isInteger(numTokens) || numTokens < 0) throw new ShapeError(`embedding: numTokens must be an integer >= 0, got ${numTokens}`);
-    const capacity = this.capacity.get(bindGroup) ?? 0;
-    if (numTokens > capacity) throw new ShapeError(`embedding: ${numTokens} tokens but the bound buffers hold ${capacity}`);
-    if (numTokens === 0) return;
-    const [x, y] = grid1D(this.ctx, numTokens * this.spec.dim, 64);
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
+  grid(numTokens: number): Grid {
+    return this.grid1D(numTokens * this.spec.dim, 64);
   }
 }

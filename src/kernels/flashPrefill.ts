@@ -1,22 +1,44 @@
 /**
  * flashPrefill wrapper: FlashAttention-2 over the paged cache for a ragged batch of query chunks.
- * Specialise once (create), plan the work list once per step (planWork), bind once per set of
- * buffers (bind), encode per layer (encode). Never submits.
+ * Specialise once (create), plan the work list once per step (plan), bind once per set of buffers
+ * (bind), encode per layer (encode, from Kernel). Never submits.
+ *
+ * Bind arguments: q, pages, step, work (WorkListArgs) and
+ *   out  f32 [numQ][numKvHeads * groupSize][headDimV]
+ *   lse  f32 [numQ][numKvHeads * groupSize]   natural-log sum-exp of the scaled scores
+ * Grid: (numWorkItems, numKvHeads): one workgroup per (row tile, KV head).
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import type { PageTableMetadata } from '../kv/pageTable';
-import { bindWorkListKernel, checkSpec, encodeWorkListKernel, pagedConstants, WORK_ITEM_U32, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
-import { kvStorage, pagedKernelSource } from './sources';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import type { PageTableMetadata } from './pageTable';
+import {
+  checkSpec,
+  pagedConstants,
+  WORK_ITEM_U32,
+  WORK_LIST_BINDINGS,
+  workItemsHeld,
+  workListBuffers,
+  type AttentionSpec,
+  type WorkListArgs,
+  type WorkPlan,
+} from './pagedAttention';
+import { kernelSource, kvWord4Format } from './sources';
 import { chooseTiles, type TileConfig } from './tiling';
 
-export class FlashPrefill {
+export interface FlashPrefillArgs extends WorkListArgs {
+  out: GPUBuffer;
+  lse: GPUBuffer;
+}
+
+export class FlashPrefill extends Kernel<FlashPrefillArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly spec: AttentionSpec,
     readonly tiles: TileConfig,
-    readonly pipeline: GPUComputePipeline,
-  ) {}
+  ) {
+    super(init);
+  }
 
   static async create(ctx: GpuContext, spec: AttentionSpec): Promise<FlashPrefill> {
     checkSpec(spec);
@@ -26,21 +48,23 @@ export class FlashPrefill {
       ctx.limits.maxComputeWorkgroupStorageSize,
       ctx.limits.maxComputeInvocationsPerWorkgroup,
     );
-    const pipeline = await ctx.pipelines.get(pagedKernelSource('flashPrefill', kvStorage(ctx, spec.kvDtype)), {
+    const source = kernelSource('flashPrefill', { word: kvWord4Format(ctx, spec.kvDtype) });
+    const pipeline = await Kernel.compile(ctx, 'flashPrefill', source, {
       ...pagedConstants(spec),
       BLOCK_M: tiles.blockM,
       BLOCK_N: tiles.blockN,
       WORKGROUP_SIZE: tiles.workgroupSize,
       ACC_PER_THREAD: tiles.accPerThread,
     });
-    return new FlashPrefill(ctx, spec, tiles, pipeline);
+    const bindings = { ...WORK_LIST_BINDINGS, out: 9, lse: 10 };
+    return new FlashPrefill({ ctx, name: 'flashPrefill', pipeline, bindings, unit: 'work items' }, spec, tiles);
   }
 
   /**
    * Work list: one item per BLOCK_M-row tile of every sequence (rows = qLen * groupSize).
    * e.g. qLens [5, 1], groupSize 4, BLOCK_M 16: seq 0 has 20 rows -> tiles at rows 0, 16; seq 1 -> 0.
    */
-  planWork(meta: PageTableMetadata): Uint32Array {
+  plan(meta: PageTableMetadata): WorkPlan {
     const items: number[] = [];
     for (let i = 0; i < meta.numSeqs; i++) {
       const rows = meta.qLens[i] * this.spec.groupSize;
@@ -48,24 +72,19 @@ export class FlashPrefill {
     }
     const n = items.length / WORK_ITEM_U32;
     if (n > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
-      throw new ShapeError(`flashPrefill: ${n} row tiles exceed the dispatch limit; split the step into smaller prefill chunks`);
+      throw new ShapeError(
+        `flashPrefill: ${n} row tiles exceed the dispatch limit; split the step into smaller prefill chunks`,
+      );
     }
-    return new Uint32Array(items);
+    return { work: new Uint32Array(items), numWorkItems: n };
   }
 
-  bind(
-    q: GPUBuffer,
-    kv: PagedKvBuffers,
-    step: StepBuffers,
-    work: GPUBuffer,
-    out: GPUBuffer,
-    lse: GPUBuffer,
-  ): GPUBindGroup {
-    return bindWorkListKernel(this.ctx, this.pipeline, 'flashPrefill.bindGroup', q, kv, step, work, out, lse);
+  /** See the file header; capacity: the work items the work buffer holds. */
+  bind(b: FlashPrefillArgs): GPUBindGroup {
+    return this.bindGroup({ ...workListBuffers(b), out: b.out, lse: b.lse }, workItemsHeld(b.work));
   }
 
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numWorkItems: number): void {
-    encodeWorkListKernel(pass, this.pipeline, bindGroup, numWorkItems, this.spec.numKvHeads);
+  grid(numWorkItems: number): Grid {
+    return [numWorkItems, this.spec.numKvHeads];
   }
 }
-

@@ -4,18 +4,18 @@
  * absorbed form uses it for q_lat = W_UK[h]^T q_nope (+ q_pe copied) and o[h] = W_UV[h] o_lat[h].
  * Never submits.
  *
- * Buffers (numTokens is a runtime count, in the params uniform):
+ * Bind arguments (numTokens is a runtime count, in the params uniform):
  *   x       f32 [numTokens][heads][xStride]
  *   w       [rows][wCols] f32, or f16 two per u32 word (weightDtype), as uploadWeights stores it
  *   y       f32 [numTokens][heads][out + copy]
  *   params  uniform { numTokens u32 } (16 bytes)
+ * Grid: numTokens * heads * (out + copy) threads in workgroups of 64, folded into (x, y).
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import { bindBuffers, grid1D } from '../gpu/buffers';
-import type { WeightDtype } from '../model/weights';
-import { weightKernelSource } from './matmul';
-import headMatmulWgsl from '../../shaders/model/headMatmul.wgsl?raw';
+import type { WeightDtype } from '../gpu/dtype';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import { kernelSource, weightWord4Format } from './sources';
 
 export interface HeadMatmulSpec {
   heads: number;
@@ -38,30 +38,41 @@ export interface HeadMatmulSpec {
   weightDtype: WeightDtype;
 }
 
-export class HeadMatmul {
-  private readonly capacity = new WeakMap<GPUBindGroup, number>();
+export interface HeadMatmulArgs {
+  x: GPUBuffer;
+  w: GPUBuffer;
+  y: GPUBuffer;
+  params: GPUBuffer;
+}
 
+export class HeadMatmul extends Kernel<HeadMatmulArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly spec: Required<HeadMatmulSpec>,
     readonly out: number,
-    readonly pipeline: GPUComputePipeline,
-  ) {}
+  ) {
+    super(init);
+  }
 
   static async create(ctx: GpuContext, spec: HeadMatmulSpec): Promise<HeadMatmul> {
     const s: Required<HeadMatmulSpec> = { copy: 0, xStride: spec.in + (spec.copy ?? 0), ...spec };
     const ints = [s.heads, s.wCols, s.wHeadRows, s.wRow0, s.in, s.copy, s.xStride];
     if (!ints.every((v) => Number.isInteger(v) && v >= 0) || s.heads < 1 || s.in < 1 || s.wCols < 1) {
-      throw new ShapeError(`headMatmul: heads, in, wCols must be integers >= 1 and the rest >= 0; got ${JSON.stringify(spec)}`);
+      throw new ShapeError(
+        `headMatmul: heads, in, wCols must be integers >= 1 and the rest >= 0; got ${JSON.stringify(spec)}`,
+      );
     }
     if (s.wCols % 4) throw new ShapeError(`headMatmul: wCols must be a multiple of 4 (got ${s.wCols})`);
-    if (!s.transposed && s.in !== s.wCols) throw new ShapeError(`headMatmul: y = W x takes in = wCols (${s.in} != ${s.wCols})`);
+    if (!s.transposed && s.in !== s.wCols)
+      throw new ShapeError(`headMatmul: y = W x takes in = wCols (${s.in} != ${s.wCols})`);
     const out = s.transposed ? s.wCols : spec.wHeadRows - spec.wRow0;
     const blockRows = s.transposed ? s.in : out;
-    if (s.wRow0 + blockRows > s.wHeadRows) throw new ShapeError(`headMatmul: rows ${s.wRow0} + ${blockRows} pass the ${s.wHeadRows} rows of a head`);
-    if (s.in + s.copy > s.xStride) throw new ShapeError(`headMatmul: in ${s.in} + copy ${s.copy} pass xStride ${s.xStride}`);
-    const src = weightKernelSource('headMatmul', 'shaders/model/headMatmul.wgsl', headMatmulWgsl, s.weightDtype);
-    const pipeline = await ctx.pipelines.get(src, {
+    if (s.wRow0 + blockRows > s.wHeadRows)
+      throw new ShapeError(`headMatmul: rows ${s.wRow0} + ${blockRows} pass the ${s.wHeadRows} rows of a head`);
+    if (s.in + s.copy > s.xStride)
+      throw new ShapeError(`headMatmul: in ${s.in} + copy ${s.copy} pass xStride ${s.xStride}`);
+    const src = kernelSource('headMatmul', { word: weightWord4Format(s.weightDtype) });
+    const pipeline = await Kernel.compile(ctx, 'headMatmul', src, {
       HEADS: s.heads,
       IN: s.in,
       OUT: out,
@@ -72,7 +83,8 @@ export class HeadMatmul {
       W_ROW0: s.wRow0,
       TRANSPOSED: s.transposed ? 1 : 0,
     });
-    return new HeadMatmul(ctx, s, out, pipeline);
+    const bindings = { x: 0, w: 1, y: 2, params: 3 };
+    return new HeadMatmul({ ctx, name: 'headMatmul', pipeline, bindings, unit: 'tokens' }, s, out);
   }
 
   /** Values per head of y: out + copy. */
@@ -81,26 +93,19 @@ export class HeadMatmul {
   }
 
   /** See the file header for shapes. */
-  bind(b: { x: GPUBuffer; w: GPUBuffer; y: GPUBuffer; params: GPUBuffer }): GPUBindGroup {
+  bind(b: HeadMatmulArgs): GPUBindGroup {
     const { heads, wCols, wHeadRows, weightDtype, xStride } = this.spec;
     const wBytes = heads * wHeadRows * wCols * (weightDtype === 'f16' ? 2 : 4);
-    if (b.w.size < wBytes) throw new ShapeError(`headMatmul: w holds ${b.w.size} bytes, [${heads * wHeadRows}, ${wCols}] ${weightDtype} needs ${wBytes}`);
-    if (b.params.size < 4) throw new ShapeError('headMatmul: params must hold { numTokens u32 }');
-    const group = bindBuffers(this.ctx, this.pipeline, 'headMatmul.bindGroup', { 0: b.x, 1: b.w, 2: b.y, 3: b.params });
-    this.capacity.set(group, Math.min(Math.floor(b.x.size / (4 * heads * xStride)), Math.floor(b.y.size / (4 * heads * this.yStride))));
-    return group;
+    this.need('w', b.w, wBytes, `[${heads * wHeadRows}, ${wCols}] ${weightDtype}`);
+    this.need('params', b.params, 4, '{ numTokens u32 }');
+    const tokens = Math.min(
+      Math.floor(b.x.size / (4 * heads * xStride)),
+      Math.floor(b.y.size / (4 * heads * this.yStride)),
+    );
+    return this.bindGroup({ ...b }, tokens);
   }
 
-  /** `numTokens` must equal the params uniform's numTokens; 0 encodes nothing. */
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numTokens: number): void {
-    const capacity = this.capacity.get(bindGroup) ?? 0;
-    if (!Number.isInteger(numTokens) || numTokens < 0 || numTokens > capacity) {
-      throw new ShapeError(`headMatmul: ${numTokens} tokens; the bound buffers hold ${capacity}`);
-    }
-    if (numTokens === 0) return;
-    const [x, y] = grid1D(this.ctx, numTokens * this.spec.heads * this.yStride, 64);
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
+  grid(numTokens: number): Grid {
+    return this.grid1D(numTokens * this.spec.heads * this.yStride, 64);
   }
 }

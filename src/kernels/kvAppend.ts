@@ -1,54 +1,83 @@
-/** kvAppend wrapper: scatter new tokens' K and V rows into their page slots. */
+/**
+ * kvAppend wrapper: scatter new tokens' K and V rows into their page slots.
+ *
+ * Bind arguments:
+ *   newK         f32 [numTokens][numKvHeads][headDimQK]
+ *   newV         f32 [numTokens][numKvHeads][headDimV]   (not given for MLA, vAliasesK)
+ *   slotMapping  i32 [numTokens]   page * pageSize + offset; -1 skips
+ *   pages        the layer's K and V pages (MLA: vPages is kPages and is not written)
+ *   params       uniform { numTokens u32 }
+ * MLA (vAliasesK): newK is the latent rows [numTokens][1][headDimQK].
+ * Grid: numTokens * numKvHeads * (vec4 columns) threads in workgroups of 64, folded into (x, y).
+ */
 import type { GpuContext } from '../gpu/context';
-import { bindBuffers, grid1D, STORAGE } from '../gpu/buffers';
-import type { AttentionSpec, PagedKvBuffers } from './pagedAttention';
-import { checkSpec } from './pagedAttention';
-import { kvStorage, pagedKernelSource } from './sources';
+import { ShapeError } from '../gpu/errors';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import { checkSpec, type AttentionSpec, type PagedKvBuffers } from './pagedAttention';
+import { kernelSource, kvWord4Format } from './sources';
 
-export class KvAppend {
+export interface KvAppendArgs {
+  newK: GPUBuffer;
+  newV?: GPUBuffer;
+  slotMapping: GPUBuffer;
+  pages: PagedKvBuffers;
+  params: GPUBuffer;
+}
+
+const BINDINGS = { newK: 0, newV: 1, slotMapping: 2, kPages: 3, vPages: 4, params: 5 };
+
+export class KvAppend extends Kernel<KvAppendArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly spec: AttentionSpec,
-    readonly pipeline: GPUComputePipeline,
     /** MLA: bound in place of vPages, which the kernel then never touches (newV is bound to newK). */
     private readonly placeholder: GPUBuffer | undefined,
-  ) {}
+  ) {
+    super(init);
+  }
 
   static async create(ctx: GpuContext, spec: AttentionSpec): Promise<KvAppend> {
     checkSpec(spec);
-    const pipeline = await ctx.pipelines.get(pagedKernelSource('kvAppend', kvStorage(ctx, spec.kvDtype)), {
+    const source = kernelSource('kvAppend', { word: kvWord4Format(ctx, spec.kvDtype) });
+    const pipeline = await Kernel.compile(ctx, 'kvAppend', source, {
       NUM_KV_HEADS: spec.numKvHeads,
       HEAD_DIM_QK: spec.headDimQK,
       HEAD_DIM_V: spec.headDimV,
       PAGE_SIZE: spec.pageSize,
       APPEND_V: spec.vAliasesK ? 0 : 1,
     });
-    const placeholder = spec.vAliasesK ? await ctx.createBuffer('kvAppend.noV', 16, STORAGE) : undefined;
-    return new KvAppend(ctx, spec, pipeline, placeholder);
+    const placeholder = spec.vAliasesK ? await Kernel.placeholder(ctx, 'kvAppend.noV') : undefined;
+    const init = {
+      ctx,
+      name: 'kvAppend',
+      pipeline,
+      bindings: BINDINGS,
+      unit: 'tokens',
+      owned: placeholder ? [placeholder] : [],
+    };
+    return new KvAppend(init, spec, placeholder);
   }
 
-  /**
-   * newK f32 [numTokens][numKvHeads][headDimQK], newV f32 [numTokens][numKvHeads][headDimV],
-   * slotMapping i32 [numTokens] (page * pageSize + offset; -1 skips), params uniform { numTokens u32 }.
-   * MLA (vAliasesK): newK is the latent rows [numTokens][1][headDimQK]; newV is ignored.
-   */
-  bind(newK: GPUBuffer, newV: GPUBuffer | undefined, slotMapping: GPUBuffer, kv: PagedKvBuffers, params: GPUBuffer): GPUBindGroup {
-    return bindBuffers(this.ctx, this.pipeline, 'kvAppend.bindGroup', {
-      0: newK,
-      1: this.placeholder ? newK : newV!,
-      2: slotMapping,
-      3: kv.kPages,
-      4: this.placeholder ?? kv.vPages,
-      5: params,
-    });
+  /** See the file header; capacity: the tokens slotMapping holds. */
+  bind(b: KvAppendArgs): GPUBindGroup {
+    if (!this.placeholder && !b.newV)
+      throw new ShapeError('kvAppend: newV must be given (only MLA, vAliasesK, appends K alone)');
+    return this.bindGroup(
+      {
+        newK: b.newK,
+        newV: this.placeholder ? b.newK : b.newV!,
+        slotMapping: b.slotMapping,
+        kPages: b.pages.kPages,
+        vPages: this.placeholder ?? b.pages.vPages,
+        params: b.params,
+      },
+      Math.floor(b.slotMapping.size / 4),
+    );
   }
 
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numTokens: number): void {
-    if (numTokens === 0) return;
-    const cols = (this.spec.vAliasesK ? this.spec.headDimQK : Math.max(this.spec.headDimQK, this.spec.headDimV)) / 4;
-    const [x, y] = grid1D(this.ctx, numTokens * this.spec.numKvHeads * cols, 64);
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
+  grid(numTokens: number): Grid {
+    const { headDimQK, headDimV, numKvHeads, vAliasesK } = this.spec;
+    const cols = (vAliasesK ? headDimQK : Math.max(headDimQK, headDimV)) / 4;
+    return this.grid1D(numTokens * numKvHeads * cols, 64);
   }
 }

@@ -8,14 +8,10 @@
  * Decode (M <= 8) should use MatVec (matvec.ts), which reads W once for all tokens.
  */
 import type { GpuContext } from '../gpu/context';
-import type { KernelSource, ShaderPart } from '../gpu/pipelineCache';
 import { ShapeError } from '../gpu/errors';
-import { bindBuffers, STORAGE } from '../gpu/buffers';
-import storageF32 from '../../shaders/kv/storageF32.wgsl?raw';
-import storageF16Packed from '../../shaders/kv/storageF16Packed.wgsl?raw';
-import matmulWgsl from '../../shaders/model/matmul.wgsl?raw';
-
-import type { WeightDtype } from '../model/weights';
+import { isWeightDtype, storageBytes, type WeightDtype } from '../gpu/dtype';
+import { checkBindingSize, Kernel } from './kernel';
+import { kernelSource, weightWord4Format } from './sources';
 
 export interface MatmulSpec {
   /** Output features (rows of W). */
@@ -27,7 +23,10 @@ export interface MatmulSpec {
   bias: boolean;
 }
 
-/** params uniform of matmul and matvec: { M, N, K, hasBias } (u32), e.g. M 3 with W [80, 100] and a bias -> [3, 80, 100, 1]. */
+/**
+ * params uniform of matmul and matvec: { M, N, K, hasBias } (u32),
+ * e.g. M 3 with W [80, 100] and a bias -> [3, 80, 100, 1].
+ */
 export function matmulParams(spec: MatmulSpec, M: number): Uint32Array {
   return new Uint32Array([M, spec.N, spec.K, spec.bias ? 1 : 0]);
 }
@@ -39,74 +38,73 @@ export function checkMatmulSpec(ctx: GpuContext, spec: MatmulSpec, kernel: strin
   if (!Number.isInteger(K) || K < 4 || K % 4 !== 0) {
     throw new ShapeError(`${kernel}: K must be a positive multiple of 4, got ${K}`);
   }
-  if (spec.weightDtype !== 'f32' && spec.weightDtype !== 'f16') {
+  if (!isWeightDtype(spec.weightDtype)) {
     throw new ShapeError(`${kernel}: weight dtype must be f32 or f16, got ${String(spec.weightDtype)}`);
   }
-  const bytes = weightBytes(spec);
-  if (bytes > ctx.limits.maxStorageBufferBindingSize) {
-    throw new ShapeError(
-      `${kernel}: W [${N}, ${K}] ${spec.weightDtype} is ${bytes} bytes, over this adapter's ` +
-        `maxStorageBufferBindingSize (${ctx.limits.maxStorageBufferBindingSize}); split it by rows`,
-    );
-  }
+  checkBindingSize(ctx, kernel, `W [${N}, ${K}] ${spec.weightDtype}`, weightBytes(spec), 'split it by rows');
 }
 
 /** Bytes of W [N, K] in its dtype. */
 export function weightBytes(spec: MatmulSpec): number {
-  return spec.N * spec.K * (spec.weightDtype === 'f16' ? 2 : 4);
+  return storageBytes(spec.weightDtype, spec.N * spec.K);
 }
 
-/**
- * The kernel composed with the weight storage snippet: f32, or f16 packed in u32 pairs (the KV page
- * snippets: same words of 4 values, same byte layout as uploadWeights writes). f16 weights always
- * take the packed path: unpack2x16float is as fast here, and lavapipe compiled the native
- * `vec4<f16>` variant 5-10x slower (matvec ~20 s per pipeline).
- */
-export function weightKernelSource(name: string, file: string, code: string, dtype: WeightDtype): KernelSource {
-  const storage: ShaderPart =
-    dtype === 'f32'
-      ? { file: 'shaders/kv/storageF32.wgsl', code: storageF32 }
-      : { file: 'shaders/kv/storageF16Packed.wgsl', code: storageF16Packed };
-  return { name, variant: dtype === 'f32' ? 'f32' : 'f16packed', parts: [storage, { file, code }] };
+export interface MatmulArgs {
+  /** f32 [M][K]. */
+  x: GPUBuffer;
+  /** [N][K] in the spec's weightDtype. */
+  w: GPUBuffer;
+  /** [ceil(N / 4) * 4] in the weightDtype, exactly when the spec has a bias. */
+  bias?: GPUBuffer;
+  /** f32 [M][N]. */
+  y: GPUBuffer;
+  /** uniform matmulParams(spec, M). */
+  params: GPUBuffer;
 }
 
+const MATMUL_BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4 };
+
 /**
- * Checks the buffers bound to a matmul or matvec against the spec and returns the bind group.
- * x f32 [M][K], w [N][K] (weightDtype), bias [ceil(N / 4) * 4] (weightDtype; undefined without),
- * y f32 [M][N], params uniform (matmulParams). Without a bias `placeholder` fills binding 2.
+ * What matmul and matvec share: the spec, the bias placeholder, the bind checks. The W storage
+ * snippet is f32 or f16 packed in u32 pairs (sources.ts weightWord4Format).
  */
-export function bindMatmulBuffers(
-  ctx: GpuContext,
-  kernel: string,
-  pipeline: GPUComputePipeline,
-  spec: MatmulSpec,
-  placeholder: GPUBuffer | undefined,
-  buffers: { x: GPUBuffer; w: GPUBuffer; bias?: GPUBuffer; y: GPUBuffer; params: GPUBuffer },
-): GPUBindGroup {
-  const { N, K } = spec;
-  const elem = spec.weightDtype === 'f16' ? 2 : 4;
-  const need = (what: string, buf: GPUBuffer, bytes: number, shape: string) => {
-    if (buf.size < bytes) {
-      throw new ShapeError(`${kernel}: ${what} (${buf.label || 'unlabelled'}) has ${buf.size} bytes, ${shape} needs ${bytes}`);
-    }
-  };
-  need('w', buffers.w, N * K * elem, `[${N}, ${K}] ${spec.weightDtype}`);
-  need('x', buffers.x, K * 4, `one row of ${K} f32`);
-  need('y', buffers.y, N * 4, `one row of ${N} f32`);
-  if (spec.bias) {
-    if (!buffers.bias) throw new ShapeError(`${kernel}: the spec has a bias but none was bound`);
-    // The kernel reads the bias in words of 4 values; ctx.createBuffer pads to 16 bytes, enough.
-    need('bias', buffers.bias, Math.ceil(N / 4) * 4 * elem, `[${N}] ${spec.weightDtype} read in words of 4`);
-  } else if (buffers.bias) {
-    throw new ShapeError(`${kernel}: a bias was bound to a kernel created without one`);
+export abstract class MatmulKernel extends Kernel<MatmulArgs> {
+  protected constructor(
+    ctx: GpuContext,
+    name: string,
+    pipeline: GPUComputePipeline,
+    readonly spec: MatmulSpec,
+    /** Bound as bias when the spec has none (never read then). */
+    private readonly placeholder: GPUBuffer | undefined,
+  ) {
+    super({ ctx, name, pipeline, bindings: MATMUL_BINDINGS, unit: 'tokens', owned: placeholder ? [placeholder] : [] });
   }
-  return bindBuffers(ctx, pipeline, `${kernel}.bindGroup`, {
-    0: buffers.x,
-    1: buffers.w,
-    2: buffers.bias ?? placeholder!,
-    3: buffers.y,
-    4: buffers.params,
-  });
+
+  /**
+   * Checks the buffers against the spec and returns the bind group; capacity: the rows of x and y.
+   * x f32 [M][K], w [N][K] (weightDtype), bias [ceil(N / 4) * 4] (weightDtype; only with a bias),
+   * y f32 [M][N], params uniform (matmulParams).
+   */
+  bind(b: MatmulArgs): GPUBindGroup {
+    const { N, K, weightDtype } = this.spec;
+    this.need('w', b.w, weightBytes(this.spec), `[${N}, ${K}] ${weightDtype}`);
+    this.need('x', b.x, K * 4, `one row of ${K} f32`);
+    this.need('y', b.y, N * 4, `one row of ${N} f32`);
+    if (this.spec.bias) {
+      if (!b.bias) throw new ShapeError(`${this.name}: the spec has a bias but none was bound`);
+      // The kernel reads the bias in words of 4 values; ctx.createBuffer pads to 16 bytes, enough.
+      this.need(
+        'bias',
+        b.bias,
+        storageBytes(weightDtype, Math.ceil(N / 4) * 4),
+        `[${N}] ${weightDtype} read in words of 4`,
+      );
+    } else if (b.bias) {
+      throw new ShapeError(`${this.name}: a bias was bound to a kernel created without one`);
+    }
+    const rows = Math.min(Math.floor(b.x.size / (K * 4)), Math.floor(b.y.size / (N * 4)));
+    return this.bindGroup({ ...b, bias: b.bias ?? this.placeholder! }, rows);
+  }
 }
 
 export interface MatmulTiles {
@@ -151,14 +149,16 @@ export function chooseMatmulTiles(limits: GPUSupportedLimits): MatmulTiles {
   throw new ShapeError(`matmul: no tile fits ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup storage`);
 }
 
-export class MatMul {
+export class MatMul extends MatmulKernel {
   private constructor(
-    private readonly ctx: GpuContext,
-    readonly spec: MatmulSpec,
+    ctx: GpuContext,
+    pipeline: GPUComputePipeline,
+    spec: MatmulSpec,
     readonly tiles: MatmulTiles,
-    readonly pipeline: GPUComputePipeline,
-    private readonly placeholder: GPUBuffer | undefined,
-  ) {}
+    placeholder: GPUBuffer | undefined,
+  ) {
+    super(ctx, 'matmul', pipeline, spec, placeholder);
+  }
 
   static async create(ctx: GpuContext, spec: MatmulSpec, tiles = chooseMatmulTiles(ctx.limits)): Promise<MatMul> {
     checkMatmulSpec(ctx, spec, 'matmul');
@@ -166,19 +166,14 @@ export class MatMul {
     if (gridX > ctx.limits.maxComputeWorkgroupsPerDimension) {
       throw new ShapeError(`matmul: N ${spec.N} needs ${gridX} column tiles, over the dispatch limit; split W by rows`);
     }
-    const src = weightKernelSource('matmul', 'shaders/model/matmul.wgsl', matmulWgsl, spec.weightDtype);
-    const pipeline = await ctx.pipelines.get(src, {
+    const src = kernelSource('matmul', { word: weightWord4Format(spec.weightDtype) });
+    const pipeline = await Kernel.compile(ctx, 'matmul', src, {
       LANES_X: tiles.lanesX,
       LANES_Y: tiles.lanesY,
       TILE_K4: tiles.tileK4,
     });
-    const placeholder = spec.bias ? undefined : await ctx.createBuffer('matmul.noBias', 16, STORAGE);
-    return new MatMul(ctx, spec, tiles, pipeline, placeholder);
-  }
-
-  /** x f32 [M][K], w [N][K], bias [N] (only with spec.bias), y f32 [M][N], params uniform matmulParams(spec, M). */
-  bind(x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | undefined, y: GPUBuffer, params: GPUBuffer): GPUBindGroup {
-    return bindMatmulBuffers(this.ctx, 'matmul', this.pipeline, this.spec, this.placeholder, { x, w, bias, y, params });
+    const placeholder = spec.bias ? undefined : await Kernel.placeholder(ctx, 'matmul.noBias');
+    return new MatMul(ctx, pipeline, spec, tiles, placeholder);
   }
 
   /**
@@ -189,19 +184,10 @@ export class MatMul {
     return [Math.ceil(this.spec.N / this.tiles.tileN), Math.ceil(M / this.tiles.tileM)];
   }
 
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, M: number): void {
-    if (!Number.isInteger(M) || M < 0) throw new ShapeError(`matmul: M must be a non-negative integer, got ${M}`);
-    if (M === 0) return;
-    const [x, y] = this.grid(M);
+  protected override checkCount(M: number): void {
+    const y = Math.ceil(M / this.tiles.tileM);
     if (y > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
       throw new ShapeError(`matmul: M ${M} needs ${y} row tiles, over the dispatch limit; split the step`);
     }
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
-  }
-
-  destroy(): void {
-    this.placeholder?.destroy();
   }
 }

@@ -7,9 +7,9 @@
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import { STORAGE } from '../gpu/buffers';
-import { bindMatmulBuffers, checkMatmulSpec, weightKernelSource, type MatmulSpec } from './matmul';
-import matvecWgsl from '../../shaders/model/matvec.wgsl?raw';
+import { Kernel } from './kernel';
+import { checkMatmulSpec, MatmulKernel, type MatmulSpec } from './matmul';
+import { kernelSource, weightWord4Format } from './sources';
 
 /** MAX_TOKENS in matvec.wgsl: the most tokens one dispatch serves. */
 export const MATVEC_MAX_TOKENS = 8;
@@ -24,29 +24,23 @@ const WG = 64;
 /** Rows of W per workgroup (ROWS in matvec.wgsl). */
 const ROWS = 4;
 
-export class MatVec {
+export class MatVec extends MatmulKernel {
   private constructor(
-    private readonly ctx: GpuContext,
-    readonly spec: MatmulSpec,
-    readonly pipeline: GPUComputePipeline,
-    private readonly placeholder: GPUBuffer | undefined,
-  ) {}
+    ctx: GpuContext,
+    pipeline: GPUComputePipeline,
+    spec: MatmulSpec,
+    placeholder: GPUBuffer | undefined,
+  ) {
+    super(ctx, 'matvec', pipeline, spec, placeholder);
+  }
 
   static async create(ctx: GpuContext, spec: MatmulSpec): Promise<MatVec> {
     checkMatmulSpec(ctx, spec, 'matvec');
-    const bytes = 16 * MATVEC_MAX_TOKENS * WG;
-    if (bytes > ctx.limits.maxComputeWorkgroupStorageSize || WG > ctx.limits.maxComputeInvocationsPerWorkgroup) {
-      throw new ShapeError(`matvec: needs ${bytes} bytes of workgroup storage and ${WG} lanes`);
-    }
-    const src = weightKernelSource('matvec', 'shaders/model/matvec.wgsl', matvecWgsl, spec.weightDtype);
-    const pipeline = await ctx.pipelines.get(src, { WG });
-    const placeholder = spec.bias ? undefined : await ctx.createBuffer('matvec.noBias', 16, STORAGE);
-    return new MatVec(ctx, spec, pipeline, placeholder);
-  }
-
-  /** x f32 [M][K], w [N][K], bias [N] (only with spec.bias), y f32 [M][N], params uniform matmulParams(spec, M). */
-  bind(x: GPUBuffer, w: GPUBuffer, bias: GPUBuffer | undefined, y: GPUBuffer, params: GPUBuffer): GPUBindGroup {
-    return bindMatmulBuffers(this.ctx, 'matvec', this.pipeline, this.spec, this.placeholder, { x, w, bias, y, params });
+    const src = kernelSource('matvec', { word: weightWord4Format(spec.weightDtype) });
+    const needs = { invocations: WG, workgroupBytes: 16 * MATVEC_MAX_TOKENS * WG };
+    const pipeline = await Kernel.compile(ctx, 'matvec', src, { WG }, needs);
+    const placeholder = spec.bias ? undefined : await Kernel.placeholder(ctx, 'matvec.noBias');
+    return new MatVec(ctx, pipeline, spec, placeholder);
   }
 
   /**
@@ -63,19 +57,10 @@ export class MatVec {
     return [Math.ceil(strips / y), y];
   }
 
-  /** `M` (1..8) must equal the params uniform's M; 0 encodes nothing. */
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, M: number): void {
-    if (!Number.isInteger(M) || M < 0 || M > MATVEC_MAX_TOKENS) {
+  /** `M` (1..8) must equal the params uniform's M. */
+  protected override checkCount(M: number): void {
+    if (M > MATVEC_MAX_TOKENS) {
       throw new ShapeError(`matvec: M must be 0..${MATVEC_MAX_TOKENS} tokens, got ${M}; use MatMul for more`);
     }
-    if (M === 0) return;
-    const [x, y] = this.grid();
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
-  }
-
-  destroy(): void {
-    this.placeholder?.destroy();
   }
 }

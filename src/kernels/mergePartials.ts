@@ -1,45 +1,51 @@
-/** mergePartials wrapper: log-sum-exp merge of splitKvDecode's partials into out and lse. */
+/**
+ * mergePartials wrapper: log-sum-exp merge of a split-KV decode's partials into out and lse.
+ *
+ * Bind arguments:
+ *   partialO    f32 [numSlots][numHeads][headDimV]   from splitKvDecode / mlaDecode
+ *   partialML   vec2<f32> [numSlots][numHeads]
+ *   slotIndptr  u32 [numSeqs + 1]   from the decode plan
+ *   qoIndptr    u32 [numSeqs + 1]   the step's page table
+ *   out         f32 [numQ][numHeads][headDimV];  lse f32 [numQ][numHeads]
+ * Grid: (numSeqs, numHeads).
+ */
 import type { GpuContext } from '../gpu/context';
-import { bindBuffers } from '../gpu/buffers';
-import { plainKernelSource } from './sources';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import { kernelSource } from './sources';
 
-export class MergePartials {
+export interface MergePartialsArgs {
+  partialO: GPUBuffer;
+  partialML: GPUBuffer;
+  slotIndptr: GPUBuffer;
+  qoIndptr: GPUBuffer;
+  out: GPUBuffer;
+  lse: GPUBuffer;
+}
+
+const BINDINGS = { partialO: 0, partialML: 1, slotIndptr: 2, qoIndptr: 3, out: 4, lse: 5 };
+
+export class MergePartials extends Kernel<MergePartialsArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly numHeads: number,
-    readonly pipeline: GPUComputePipeline,
-  ) {}
+  ) {
+    super(init);
+  }
 
   static async create(ctx: GpuContext, numHeads: number, headDimV: number): Promise<MergePartials> {
-    const pipeline = await ctx.pipelines.get(plainKernelSource('mergePartials'), {
+    const pipeline = await Kernel.compile(ctx, 'mergePartials', kernelSource('mergePartials'), {
       NUM_HEADS: numHeads,
       HEAD_DIM_V: headDimV,
     });
-    return new MergePartials(ctx, numHeads, pipeline);
+    return new MergePartials({ ctx, name: 'mergePartials', pipeline, bindings: BINDINGS, unit: 'sequences' }, numHeads);
   }
 
-  bind(
-    partialO: GPUBuffer,
-    partialML: GPUBuffer,
-    slotIndptr: GPUBuffer,
-    qoIndptr: GPUBuffer,
-    out: GPUBuffer,
-    lse: GPUBuffer,
-  ): GPUBindGroup {
-    return bindBuffers(this.ctx, this.pipeline, 'mergePartials.bindGroup', {
-      0: partialO,
-      1: partialML,
-      2: slotIndptr,
-      3: qoIndptr,
-      4: out,
-      5: lse,
-    });
+  /** Capacity: the sequences slotIndptr describes. */
+  bind(b: MergePartialsArgs): GPUBindGroup {
+    return this.bindGroup({ ...b }, Math.floor(b.slotIndptr.size / 4) - 1);
   }
 
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numSeqs: number): void {
-    if (numSeqs === 0) return;
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(numSeqs, this.numHeads);
+  grid(numSeqs: number): Grid {
+    return [numSeqs, this.numHeads];
   }
 }

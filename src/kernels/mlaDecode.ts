@@ -7,10 +7,11 @@
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
+import { checkWorkgroup, Kernel } from './kernel';
 import { checkSpec, pagedConstants, type AttentionSpec } from './pagedAttention';
 import { SplitKvKernel } from './splitKvDecode';
-import { kvStorage, mlaDecodeSource } from './sources';
-import { chooseMlaDecodeTiles } from './tiling';
+import { kernelSource, kvWord4Format } from './sources';
+import { chooseMlaDecodeTiles, type TileConfig } from './tiling';
 
 /** Smallest chunk of keys per workgroup (a multiple of BLOCK_N). */
 const MIN_CHUNK = 256;
@@ -34,31 +35,42 @@ function fixedSubgroupSize(ctx: GpuContext): number {
 }
 
 /**
- * plan / maxPlan / partialBytes / bind / encode come from SplitKvKernel. Chunks: the total KV work
+ * plan / maxPlan / partialBytes / bind / grid come from SplitKvKernel, encode from Kernel. Chunks: the total KV work
  * (keys x head blocks) over about 512 workgroups, at least MIN_CHUNK keys. Worked example: batch 1
  * at 16384 keys, H 128 in 8 head blocks: 16384 * 8 / 512 = 256 -> 64 slots x 8 = 512 workgroups.
  */
 export class MlaDecode extends SplitKvKernel {
+  private constructor(ctx: GpuContext, pipeline: GPUComputePipeline, spec: AttentionSpec, tiles: TileConfig) {
+    super(ctx, 'mlaDecode', pipeline, spec, tiles, MIN_CHUNK);
+  }
+
   static async create(ctx: GpuContext, spec: AttentionSpec, opts: MlaDecodeOptions = {}): Promise<MlaDecode> {
     checkSpec(spec);
     if (!spec.vAliasesK || spec.numKvHeads !== 1) {
-      throw new ShapeError(`mlaDecode: needs an MLA spec (vAliasesK, numKvHeads 1); got numKvHeads ${spec.numKvHeads}, vAliasesK ${spec.vAliasesK}`);
+      throw new ShapeError(
+        `mlaDecode: needs an MLA spec (vAliasesK, numKvHeads 1); ` +
+          `got numKvHeads ${spec.numKvHeads}, vAliasesK ${spec.vAliasesK}`,
+      );
     }
-    const tiles = chooseMlaDecodeTiles(spec.groupSize, spec.headDimV, ctx.limits.maxComputeWorkgroupStorageSize, opts.maxHeadsPerWorkgroup);
-    if (tiles.workgroupSize > ctx.limits.maxComputeInvocationsPerWorkgroup) {
-      throw new ShapeError(`mlaDecode: needs ${tiles.workgroupSize} invocations per workgroup; this adapter allows ${ctx.limits.maxComputeInvocationsPerWorkgroup}`);
-    }
+    const tiles = chooseMlaDecodeTiles(
+      spec.groupSize,
+      spec.headDimV,
+      ctx.limits.maxComputeWorkgroupStorageSize,
+      opts.maxHeadsPerWorkgroup,
+    );
+    checkWorkgroup(ctx, 'mlaDecode', { invocations: tiles.workgroupSize });
     const sgSize = opts.subgroups === false ? 0 : fixedSubgroupSize(ctx);
     // f16 pages are read through the packed snippet even where `shader-f16` exists: the bytes are
     // the same, and on lavapipe a vec2<u32> load is 2 per-lane loads where a vec4<f16> is 4.
-    const storage = kvStorage(ctx, spec.kvDtype) === 'f32' ? 'f32' : 'f16packed';
-    const pipeline = await ctx.pipelines.get(mlaDecodeSource(storage, sgSize > 0), {
+    const word = kvWord4Format(ctx, spec.kvDtype) === 'f32' ? 'f32' : 'f16packed';
+    const source = kernelSource('mlaDecode', { word, subgroups: sgSize > 0 });
+    const pipeline = await Kernel.compile(ctx, 'mlaDecode', source, {
       ...pagedConstants(spec),
       BLOCK_M: tiles.blockM,
       BLOCK_N: tiles.blockN,
       ACC_PER_THREAD: tiles.accPerThread,
       SG_SIZE: Math.max(1, sgSize),
     });
-    return new MlaDecode(ctx, spec, tiles, pipeline, 'mlaDecode', MIN_CHUNK);
+    return new MlaDecode(ctx, pipeline, spec, tiles);
   }
 }

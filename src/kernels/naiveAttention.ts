@@ -9,10 +9,11 @@
  * chunks of 512 tokens (4 chunks).
  */
 import type { GpuContext } from '../gpu/context';
-import { bindBuffers, grid1D, UNIFORM, writeBuffer } from '../gpu/buffers';
-import type { PageTableMetadata } from '../kv/pageTable';
+import { UNIFORM, writeBuffer } from '../gpu/buffers';
+import { Kernel, type BindingTable, type Grid, type KernelInit } from './kernel';
+import type { PageTableMetadata } from './pageTable';
 import { checkSpec, pagedConstants, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
-import { kvStorage, pagedKernelSource, plainKernelSource } from './sources';
+import { kernelSource, kvWord4Format } from './sources';
 
 export interface NaivePlan {
   maxKv: number;
@@ -23,23 +24,81 @@ export interface NaivePlan {
   scoresBytes: number;
 }
 
+export interface NaiveAttentionArgs {
+  /** f32 [numQ][numHeads][headDimQK]. */
+  q: GPUBuffer;
+  pages: PagedKvBuffers;
+  step: StepBuffers;
+  /** u32 [numQ], plan.tokenSeq uploaded. */
+  tokenSeq: GPUBuffer;
+  /** plan.scoresBytes. */
+  scores: GPUBuffer;
+  out: GPUBuffer;
+  lse: GPUBuffer;
+}
+
+/** One of the three passes: a 1-D grid of threads in workgroups of 64 (encode's n counts threads). */
+class NaivePass extends Kernel<Record<string, GPUBuffer>> {
+  static async create(
+    ctx: GpuContext,
+    name: string,
+    source: ReturnType<typeof kernelSource>,
+    constants: Record<string, number>,
+    bindings: BindingTable,
+  ): Promise<NaivePass> {
+    const pipeline = await Kernel.compile(ctx, name, source, constants);
+    return new NaivePass({ ctx, name, pipeline, bindings, unit: 'threads' } satisfies KernelInit);
+  }
+
+  bind(b: Record<string, GPUBuffer>): GPUBindGroup {
+    return this.bindGroup(b);
+  }
+
+  grid(threads: number): Grid {
+    return this.grid1D(threads, 64);
+  }
+}
+
+const TABLE = { qoIndptr: 3, kvIndptr: 4, kvPageIndices: 5, kvLastPageLen: 6 };
+
 export class NaiveAttention {
   private constructor(
     private readonly ctx: GpuContext,
     readonly spec: AttentionSpec,
-    private readonly scoresPipeline: GPUComputePipeline,
-    private readonly softmaxPipeline: GPUComputePipeline,
-    private readonly outputPipeline: GPUComputePipeline,
+    private readonly scoresPass: NaivePass,
+    private readonly softmaxPass: NaivePass,
+    private readonly outputPass: NaivePass,
   ) {}
 
   static async create(ctx: GpuContext, spec: AttentionSpec): Promise<NaiveAttention> {
     checkSpec(spec);
-    const storage = kvStorage(ctx, spec.kvDtype);
+    const word = kvWord4Format(ctx, spec.kvDtype);
     const consts = pagedConstants(spec);
     const [a, b, c] = await Promise.all([
-      ctx.pipelines.get(pagedKernelSource('naiveScores', storage), consts),
-      ctx.pipelines.get(plainKernelSource('naiveSoftmax'), { NUM_HEADS: spec.numKvHeads * spec.groupSize }),
-      ctx.pipelines.get(pagedKernelSource('naiveOutput', storage), consts),
+      NaivePass.create(ctx, 'naiveScores', kernelSource('naiveScores', { word }), consts, {
+        ...TABLE,
+        q: 0,
+        kPages: 1,
+        params: 8,
+        scores: 9,
+        naive: 12,
+        tokenSeq: 13,
+      }),
+      NaivePass.create(
+        ctx,
+        'naiveSoftmax',
+        kernelSource('naiveSoftmax'),
+        { NUM_HEADS: spec.numKvHeads * spec.groupSize },
+        { scores: 9, lse: 11, naive: 12 },
+      ),
+      NaivePass.create(ctx, 'naiveOutput', kernelSource('naiveOutput', { word }), consts, {
+        ...TABLE,
+        vPages: 2,
+        scores: 9,
+        out: 10,
+        naive: 12,
+        tokenSeq: 13,
+      }),
     ]);
     return new NaiveAttention(ctx, spec, a, b, c);
   }
@@ -56,36 +115,34 @@ export class NaiveAttention {
     return { maxKv, chunkTokens, numQ, tokenSeq, scoresBytes: chunkTokens * rowBytes };
   }
 
-  /**
-   * Bind groups for every chunk; creates one 16-byte uniform per chunk (set-up, not per step).
-   * tokenSeq: u32 [numQ] from plan(); scores: plan.scoresBytes.
-   */
-  async bind(
-    plan: NaivePlan,
-    q: GPUBuffer,
-    kv: PagedKvBuffers,
-    step: StepBuffers,
-    tokenSeq: GPUBuffer,
-    scores: GPUBuffer,
-    out: GPUBuffer,
-    lse: GPUBuffer,
-  ): Promise<NaiveBinding> {
+  /** Bind groups for every chunk; creates one 16-byte uniform per chunk (set-up, not per step). */
+  async bind(plan: NaivePlan, b: NaiveAttentionArgs): Promise<NaiveBinding> {
+    const { q, pages, step, tokenSeq, scores, out, lse } = b;
     const chunks: NaiveBinding['chunks'] = [];
     for (let start = 0; start < plan.numQ; start += plan.chunkTokens) {
       const numTokens = Math.min(plan.chunkTokens, plan.numQ - start);
       const naive = await this.ctx.createBuffer(`naive.params.${start}`, 16, UNIFORM);
       writeBuffer(this.ctx, naive, new Uint32Array([start, numTokens, plan.maxKv, 0]));
-      const table = { 3: step.qoIndptr, 4: step.kvIndptr, 5: step.kvPageIndices, 6: step.kvLastPageLen };
+      const table = {
+        qoIndptr: step.qoIndptr,
+        kvIndptr: step.kvIndptr,
+        kvPageIndices: step.kvPageIndices,
+        kvLastPageLen: step.kvLastPageLen,
+      };
       chunks.push({
         numTokens,
         uniform: naive,
-        scores: bindBuffers(this.ctx, this.scoresPipeline, 'naiveScores.bindGroup', {
-          ...table, 0: q, 1: kv.kPages, 8: step.params, 9: scores, 12: naive, 13: tokenSeq,
+        scores: this.scoresPass.bind({
+          ...table,
+          q,
+          kPages: pages.kPages,
+          params: step.params,
+          scores,
+          naive,
+          tokenSeq,
         }),
-        softmax: bindBuffers(this.ctx, this.softmaxPipeline, 'naiveSoftmax.bindGroup', { 9: scores, 11: lse, 12: naive }),
-        output: bindBuffers(this.ctx, this.outputPipeline, 'naiveOutput.bindGroup', {
-          ...table, 2: kv.vPages, 9: scores, 10: out, 12: naive, 13: tokenSeq,
-        }),
+        softmax: this.softmaxPass.bind({ scores, lse, naive }),
+        output: this.outputPass.bind({ ...table, vPages: pages.vPages, scores, out, naive, tokenSeq }),
       });
     }
     return { maxKv: plan.maxKv, chunks };
@@ -99,22 +156,20 @@ export class NaiveAttention {
     const h = this.spec.numKvHeads * this.spec.groupSize;
     const dv4 = this.spec.headDimV / 4;
     for (const c of binding.chunks) {
-      const passes: [GPUComputePipeline, GPUBindGroup, number][] = [
-        [this.scoresPipeline, c.scores, c.numTokens * h * binding.maxKv],
-        [this.softmaxPipeline, c.softmax, c.numTokens * h],
-        [this.outputPipeline, c.output, c.numTokens * h * dv4],
-      ];
-      for (const [pipeline, bg, threads] of passes) {
-        pass.setPipeline(pipeline);
-        pass.setBindGroup(0, bg);
-        const [x, y] = grid1D(this.ctx, threads, 64);
-        pass.dispatchWorkgroups(x, y);
-      }
+      this.scoresPass.encode(pass, c.scores, c.numTokens * h * binding.maxKv);
+      this.softmaxPass.encode(pass, c.softmax, c.numTokens * h);
+      this.outputPass.encode(pass, c.output, c.numTokens * h * dv4);
     }
   }
 }
 
 export interface NaiveBinding {
   maxKv: number;
-  chunks: { numTokens: number; uniform: GPUBuffer; scores: GPUBindGroup; softmax: GPUBindGroup; output: GPUBindGroup }[];
+  chunks: {
+    numTokens: number;
+    uniform: GPUBuffer;
+    scores: GPUBindGroup;
+    softmax: GPUBindGroup;
+    output: GPUBindGroup;
+  }[];
 }

@@ -2,10 +2,8 @@
  * What every paged attention kernel shares: the attention shape it is specialised for, the buffers
  * of a layer's KV pool and of a step's page table, and the uniform params block.
  */
-import type { GpuContext } from '../gpu/context';
-import { bindBuffers } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
-import type { KvDtype } from './sources';
+import { isKvDtype, type KvDtype } from '../gpu/dtype';
 
 export interface AttentionSpec {
   numKvHeads: number;
@@ -22,13 +20,13 @@ export interface AttentionSpec {
   vAliasesK?: boolean;
 }
 
-/** One layer's KV pages: KVWord [numPages][numKvHeads][pageSize][headDim / 4] each. */
+/** One layer's KV pages: Word4 [numPages][numKvHeads][pageSize][headDim / 4] each. */
 export interface PagedKvBuffers {
   kPages: GPUBuffer;
   vPages: GPUBuffer;
 }
 
-/** A step's page table (src/kv/pageTable.ts) and params uniform, shared by all layers. */
+/** A step's page table (src/kernels/pageTable.ts) and params uniform, shared by all layers. */
 export interface StepBuffers {
   qoIndptr: GPUBuffer;
   kvIndptr: GPUBuffer;
@@ -64,9 +62,12 @@ export function checkSpec(s: AttentionSpec): void {
     if (!Number.isInteger(s[k]) || s[k] < 1) bad(`${k} must be a positive integer (got ${s[k]})`);
   }
   if (s.headDimQK % 4 || s.headDimV % 4) bad(`head dims must be multiples of 4 (got ${s.headDimQK}, ${s.headDimV})`);
-  if (s.kvDtype !== 'f32' && s.kvDtype !== 'f16') bad(`kvDtype must be f32 or f16 (got ${s.kvDtype})`);
+  if (!isKvDtype(s.kvDtype)) bad(`kvDtype must be f32 or f16 (got ${s.kvDtype})`);
   if (s.vAliasesK && (s.numKvHeads !== 1 || s.headDimV > s.headDimQK)) {
-    bad(`MLA (V aliases K) needs numKvHeads 1 and headDimV <= headDimQK (got ${s.numKvHeads}, ${s.headDimV} > ${s.headDimQK})`);
+    bad(
+      `MLA (V aliases K) needs numKvHeads 1 and headDimV <= headDimQK ` +
+        `(got ${s.numKvHeads}, ${s.headDimV} > ${s.headDimQK})`,
+    );
   }
 }
 
@@ -82,49 +83,60 @@ export function pagedConstants(s: AttentionSpec): Record<string, number> {
   };
 }
 
-/** Words per work item: seq, rowStart, kvStart, kvEnd, slot (attentionTile.wgsl WorkItem). */
+/** Words per work item: seq, rowStart, kvStart, kvEnd, slot (shaders/common/workItem.wgsl WorkItem). */
 export const WORK_ITEM_U32 = 5;
 
-/**
- * Bind group of a work-list attention kernel (flashPrefill, splitKvDecode): bindings 0..8 are the
- * pagedKv.wgsl / work-list ones, 9 and 10 the kernel's two outputs (out + lse, or partialO + partialML).
- */
-export function bindWorkListKernel(
-  ctx: GpuContext,
-  pipeline: GPUComputePipeline,
-  label: string,
-  q: GPUBuffer,
-  kv: PagedKvBuffers,
-  step: StepBuffers,
-  work: GPUBuffer,
-  out0: GPUBuffer,
-  out1: GPUBuffer,
-): GPUBindGroup {
-  return bindBuffers(ctx, pipeline, label, {
-    0: q,
-    1: kv.kPages,
-    2: kv.vPages,
-    3: step.qoIndptr,
-    4: step.kvIndptr,
-    5: step.kvPageIndices,
-    6: step.kvLastPageLen,
-    7: work,
-    8: step.params,
-    9: out0,
-    10: out1,
-  });
+/** A step's work list, one item per workgroup x: what plan() of flashPrefill and the decode kernels returns. */
+export interface WorkPlan {
+  /** WorkItem [numWorkItems]: (seq, rowStart, kvStart, kvEnd, slot); upload it to the bound work buffer. */
+  work: Uint32Array;
+  numWorkItems: number;
 }
 
-/** Dispatches a work-list kernel: one workgroup per (work item, KV head). */
-export function encodeWorkListKernel(
-  pass: GPUComputePassEncoder,
-  pipeline: GPUComputePipeline,
-  bindGroup: GPUBindGroup,
-  numWorkItems: number,
-  numKvHeads: number,
-): void {
-  if (numWorkItems === 0) return;
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(numWorkItems, numKvHeads);
+/** Bind arguments of a work-list attention kernel, before its two outputs. */
+export interface WorkListArgs {
+  /** f32 [numQ][numKvHeads * groupSize][headDimQK], rows in sequence order (qoIndptr). */
+  q: GPUBuffer;
+  /** The layer's K and V pages (MLA: vPages is kPages). */
+  pages: PagedKvBuffers;
+  step: StepBuffers;
+  /** u32 [numWorkItems][WORK_ITEM_U32], from plan(). */
+  work: GPUBuffer;
+}
+
+/**
+ * Bindings 0..8 of a work-list kernel (pagedKv.wgsl and workItem.wgsl); the kernel adds its two
+ * outputs at 9 and 10 (out + lse, or partialO + partialML).
+ */
+export const WORK_LIST_BINDINGS = {
+  q: 0,
+  kPages: 1,
+  vPages: 2,
+  qoIndptr: 3,
+  kvIndptr: 4,
+  kvPageIndices: 5,
+  kvLastPageLen: 6,
+  work: 7,
+  params: 8,
+} as const;
+
+/** The named buffers of WORK_LIST_BINDINGS from the bind arguments. */
+export function workListBuffers(b: WorkListArgs): Record<keyof typeof WORK_LIST_BINDINGS, GPUBuffer> {
+  const { q, pages, step, work } = b;
+  return {
+    q,
+    kPages: pages.kPages,
+    vPages: pages.vPages,
+    qoIndptr: step.qoIndptr,
+    kvIndptr: step.kvIndptr,
+    kvPageIndices: step.kvPageIndices,
+    kvLastPageLen: step.kvLastPageLen,
+    work,
+    params: step.params,
+  };
+}
+
+/** Work items a work buffer holds, the capacity encode checks against. */
+export function workItemsHeld(work: GPUBuffer): number {
+  return Math.floor(work.size / (4 * WORK_ITEM_U32));
 }

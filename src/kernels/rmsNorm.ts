@@ -1,27 +1,32 @@
 /**
- * rmsNorm wrapper: y = x / sqrt(mean(x²) + eps) * w (gemma: * (1 + w)) over rows of width `dim`,
- * optionally fused with the residual add that precedes it (residual += x; y = norm(residual)),
- * out of place or in place (y is x). One workgroup per row. Never submits.
+ * rmsNorm wrapper: y = x / sqrt(mean(x²) + eps) * w (gemma: * (1 + w)) over the first `dim` values
+ * of rows of `stride` values (default dim), optionally fused with the residual add that precedes
+ * it (residual += x; y = norm(residual)), out of place or in place (y is x). With stride > dim
+ * (MLA's latent norm: kv_a_layernorm over c_kv of the row [c_kv | k_pe]) the rest of each row is
+ * copied from x to y unchanged. One workgroup per row. Never submits.
  *
- * Buffers (rows is a runtime count, in the params uniform):
- *   x         f32 [rows][dim]   input (the sublayer output when fused); the output when inPlace
- *   residual  f32 [rows][dim]   fused only: the residual stream, updated in place
+ * Bind arguments (rows is a runtime count, in the params uniform):
+ *   x         f32 [rows][stride]   input (the sublayer output when fused); the output when inPlace
+ *   residual  f32 [rows][stride]   fused only: the residual stream, updated in place
  *   weight    [dim] f32, or f16 bit patterns two per u32 word (weightDtype), as weights.ts uploads
- *   y         f32 [rows][dim]   output (not bound when inPlace)
+ *   y         f32 [rows][stride]   output (not given when inPlace)
  *   params    uniform { rows u32 } (16 bytes; rmsNormParams)
  * Typical forward use: xn = norm(h) (plain); after attention / MLP: h += a; xn = norm(h) (fused,
- * x = a, residual = h, y = xn); qwen3 q/k norm: rows = tokens * heads, dim = headDim, inPlace.
+ * x = a, residual = h, y = xn); qwen3 q/k norm: rows = tokens * heads, dim = headDim, inPlace;
+ * MLA: { dim: kv_lora_rank, stride: kv_lora_rank + qk_rope_head_dim }, x = kv_a output, y = latent.
+ * Grid: one workgroup per row, folded into (x, y).
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import { bindBuffers, grid1D, STORAGE } from '../gpu/buffers';
-import type { KernelSource } from '../gpu/pipelineCache';
-import type { WeightDtype } from '../model/weights';
-import rmsNormWgsl from '../../shaders/model/rmsNorm.wgsl?raw';
+import { isWeightDtype, storageBytes, type WeightDtype } from '../gpu/dtype';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import { kernelSource } from './sources';
 
 export interface RmsNormSpec {
-  /** Row width (hidden size, or head dim for q/k norms); any size >= 1. */
+  /** Normalised values per row (hidden size, head dim for q/k norms, kv_lora_rank); any size >= 1. */
   dim: number;
+  /** Values from one row to the next (default dim); past dim they are copied. Not with fused / inPlace. */
+  stride?: number;
   eps: number;
   weightDtype: WeightDtype;
   /** Gemma: scale by (1 + w) instead of w. */
@@ -32,87 +37,107 @@ export interface RmsNormSpec {
   inPlace?: boolean;
 }
 
+export interface RmsNormArgs {
+  x: GPUBuffer;
+  residual?: GPUBuffer;
+  weight: GPUBuffer;
+  y?: GPUBuffer;
+  params: GPUBuffer;
+}
+
 /** Lanes per workgroup (a power of two: the reduction is a tree). */
 const WG = 64;
-
-const source: KernelSource = { name: 'rmsNorm', variant: 'plain', parts: [{ file: 'shaders/model/rmsNorm.wgsl', code: rmsNormWgsl }] };
+const BINDINGS = { x: 0, residual: 1, weight: 2, y: 3, params: 4 };
 
 /** The params uniform's contents for `rows` rows. */
 export function rmsNormParams(rows: number): Uint32Array {
   return new Uint32Array([rows, 0, 0, 0]);
 }
 
-export class RmsNorm {
+export class RmsNorm extends Kernel<RmsNormArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly spec: RmsNormSpec,
-    readonly pipeline: GPUComputePipeline,
+    readonly stride: number,
     /** Bound in place of residual (not fused) and y (in place), which the kernel never touches then. */
     private readonly placeholders: [GPUBuffer, GPUBuffer],
-  ) {}
-
-  /** Rows the buffers of each bind group hold, checked by encode. */
-  private readonly capacity = new WeakMap<GPUBindGroup, number>();
+  ) {
+    super(init);
+  }
 
   static async create(ctx: GpuContext, spec: RmsNormSpec): Promise<RmsNorm> {
     const { dim, eps } = spec;
+    const stride = spec.stride ?? dim;
     if (!Number.isInteger(dim) || dim < 1) throw new ShapeError(`rmsNorm: dim must be a positive integer, got ${dim}`);
+    if (!Number.isInteger(stride) || stride < dim) {
+      throw new ShapeError(`rmsNorm: need integers 1 <= dim <= stride, got dim ${dim}, stride ${stride}`);
+    }
     if (!(eps >= 0) || !Number.isFinite(eps)) throw new ShapeError(`rmsNorm: eps must be finite and >= 0, got ${eps}`);
-    if (spec.weightDtype !== 'f32' && spec.weightDtype !== 'f16') throw new ShapeError(`rmsNorm: weightDtype must be f32 or f16, got ${spec.weightDtype}`);
-    if (spec.fused && spec.inPlace) throw new ShapeError('rmsNorm: fused writes x only as input; inPlace and fused exclude each other');
-    const pipeline = await ctx.pipelines.get(source, {
-      DIM: dim,
-      EPS: eps,
-      WEIGHT_F16: spec.weightDtype === 'f16' ? 1 : 0,
-      PLUS_ONE: spec.weightPlusOne ? 1 : 0,
-      FUSED: spec.fused ? 1 : 0,
-      IN_PLACE: spec.inPlace ? 1 : 0,
-      WG,
-    });
+    if (!isWeightDtype(spec.weightDtype)) {
+      throw new ShapeError(`rmsNorm: weightDtype must be f32 or f16, got ${spec.weightDtype}`);
+    }
+    if (spec.fused && spec.inPlace) {
+      throw new ShapeError('rmsNorm: fused writes x only as input; inPlace and fused exclude each other');
+    }
+    if (stride > dim && (spec.fused || spec.inPlace)) {
+      throw new ShapeError(
+        `rmsNorm: stride ${stride} > dim ${dim} copies the row tail to y; not with fused or inPlace`,
+      );
+    }
+    const pipeline = await Kernel.compile(
+      ctx,
+      'rmsNorm',
+      kernelSource('rmsNorm'),
+      {
+        DIM: dim,
+        // Only when set, so the pipelines (and cache keys) of plain norms stay what they were.
+        ...(stride !== dim ? { STRIDE: stride } : {}),
+        EPS: eps,
+        WEIGHT_F16: spec.weightDtype === 'f16' ? 1 : 0,
+        PLUS_ONE: spec.weightPlusOne ? 1 : 0,
+        FUSED: spec.fused ? 1 : 0,
+        IN_PLACE: spec.inPlace ? 1 : 0,
+        WG,
+      },
+      { invocations: WG, workgroupBytes: 4 * WG },
+    );
     // Two: one buffer in two writable bindings is an aliasing error.
     const placeholders: [GPUBuffer, GPUBuffer] = [
-      await ctx.createBuffer('rmsNorm.noResidual', 16, STORAGE),
-      await ctx.createBuffer('rmsNorm.noY', 16, STORAGE),
+      await Kernel.placeholder(ctx, 'rmsNorm.noResidual'),
+      await Kernel.placeholder(ctx, 'rmsNorm.noY'),
     ];
-    return new RmsNorm(ctx, spec, pipeline, placeholders);
+    const init = { ctx, name: 'rmsNorm', pipeline, bindings: BINDINGS, unit: 'rows', owned: placeholders };
+    return new RmsNorm(init, spec, stride, placeholders);
   }
 
   /** See the file header for shapes. `residual` only when fused; `y` only when not inPlace. */
-  bind(b: { x: GPUBuffer; residual?: GPUBuffer; weight: GPUBuffer; y?: GPUBuffer; params: GPUBuffer }): GPUBindGroup {
+  bind(b: RmsNormArgs): GPUBindGroup {
     const { dim, fused, inPlace, weightDtype } = this.spec;
-    if (!!fused !== !!b.residual) throw new ShapeError(`rmsNorm: residual must be given exactly when fused (fused ${!!fused})`);
-    if (!!inPlace === !!b.y) throw new ShapeError(`rmsNorm: y must be given exactly when not inPlace (inPlace ${!!inPlace})`);
-    const wordsBytes = weightDtype === 'f16' ? Math.ceil(dim / 2) * 4 : dim * 4;
-    if (b.weight.size < wordsBytes) throw new ShapeError(`rmsNorm: weight holds ${b.weight.size} bytes, needs ${wordsBytes} (${dim} ${weightDtype})`);
-    for (const [name, buf] of [['x', b.x], ['residual', b.residual], ['y', b.y]] as const) {
-      if (buf && buf.size < dim * 4) throw new ShapeError(`rmsNorm: ${name} holds ${buf.size} bytes, less than one row of ${dim} f32`);
+    const row = this.stride * 4;
+    if (!!fused !== !!b.residual) {
+      throw new ShapeError(`rmsNorm: residual must be given exactly when fused (fused ${!!fused})`);
     }
-    if (b.params.size < 4) throw new ShapeError('rmsNorm: params must hold { rows u32 }');
-    const rows = Math.min(...[b.x, b.residual, b.y].filter((buf) => buf).map((buf) => Math.floor(buf!.size / (dim * 4))));
-    const group = bindBuffers(this.ctx, this.pipeline, 'rmsNorm.bindGroup', {
-      0: b.x,
-      1: b.residual ?? this.placeholders[0],
-      2: b.weight,
-      3: b.y ?? this.placeholders[1],
-      4: b.params,
-    });
-    this.capacity.set(group, rows);
-    return group;
+    if (!!inPlace === !!b.y)
+      throw new ShapeError(`rmsNorm: y must be given exactly when not inPlace (inPlace ${!!inPlace})`);
+    if (this.stride > dim && b.y === b.x)
+      throw new ShapeError('rmsNorm: with stride > dim, x and y must be different buffers');
+    const wordsBytes = weightDtype === 'f16' ? Math.ceil(dim / 2) * 4 : storageBytes(weightDtype, dim);
+    this.need('weight', b.weight, wordsBytes, `${dim} ${weightDtype}`);
+    for (const [name, buf] of [
+      ['x', b.x],
+      ['residual', b.residual],
+      ['y', b.y],
+    ] as const) {
+      if (buf) this.need(name, buf, row, `one row of ${this.stride} f32`);
+    }
+    this.need('params', b.params, 4, '{ rows u32 }');
+    const rows = Math.min(...[b.x, b.residual, b.y].filter((buf) => buf).map((buf) => Math.floor(buf!.size / row)));
+    const buffers = { ...b, residual: b.residual ?? this.placeholders[0], y: b.y ?? this.placeholders[1] };
+    return this.bindGroup(buffers, rows);
   }
 
-  /** `rows` must equal the params uniform's rows and fit the bound buffers; 0 encodes nothing. */
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, rows: number): void {
-    if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`rmsNorm: rows must be an integer >= 0, got ${rows}`);
-    const capacity = this.capacity.get(bindGroup) ?? 0;
-    if (rows > capacity) throw new ShapeError(`rmsNorm: ${rows} rows of ${this.spec.dim} but the bound buffers hold ${capacity}`);
-    if (rows === 0) return;
-    const [x, y] = grid1D(this.ctx, rows, 1); // one workgroup per row: e.g. 70000 rows with a 65535 limit -> (35000, 2)
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
-  }
-
-  destroy(): void {
-    this.placeholders.forEach((b) => b.destroy());
+  /** One workgroup per row: e.g. 70000 rows with a 65535 limit -> (35000, 2). */
+  grid(rows: number): Grid {
+    return this.grid1D(rows, 1);
   }
 }

@@ -1,10 +1,10 @@
 /**
  * rope wrapper: rotary position embedding in place on q and k rows for each token's position.
  * Frequencies come from the host (`invFreq`, f32 [rotaryDim / 2], e.g. ropeInvFrequencies(spec)
- * from src/model/config.ts, so default / linear / llama3 / yarn scaling is all there) and
+ * from src/model/ropeFrequencies.ts, so default / linear / llama3 / yarn scaling is all there) and
  * `attentionFactor` (yarn's mscale; 1 otherwise) multiplies cos and sin. Never submits.
  *
- * Buffers (numTokens is a runtime count, in the params uniform):
+ * Bind arguments (numTokens is a runtime count, in the params uniform):
  *   q          f32 [numTokens][q.tokenStride]   q.heads heads of q.headStride values, rotated in place
  *   k          f32 [numTokens][k.tokenStride]   same for k (omit spec.k for a single operand)
  *   positions  u32 [numTokens]                   position of each token
@@ -17,12 +17,13 @@
  * tokenStride (H + 2 Hkv) * D } and no k (q and k heads are adjacent). DeepSeek MLA: q [T, H, 192]
  * with the rope part at 128: q { heads H, headStride 192, offset 128 }; the latent row [T, 576]
  * with k_pe at 512: k { heads 1, headStride 576, offset 512 }.
+ * Grid: numTokens * (q.heads + k.heads) * rotaryDim / 2 threads (one per rotated pair) in
+ * workgroups of 64, folded into (x, y).
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import { bindBuffers, grid1D, STORAGE } from '../gpu/buffers';
-import type { KernelSource } from '../gpu/pipelineCache';
-import ropeWgsl from '../../shaders/model/rope.wgsl?raw';
+import { Kernel, type Grid, type KernelInit } from './kernel';
+import { kernelSource } from './sources';
 
 /** Where the heads of one operand sit in its rows. */
 export interface RopeOperand {
@@ -46,7 +47,13 @@ export interface RopeSpec {
   k?: RopeOperand;
 }
 
-const source: KernelSource = { name: 'rope', variant: 'plain', parts: [{ file: 'shaders/model/rope.wgsl', code: ropeWgsl }] };
+export interface RopeArgs {
+  q: GPUBuffer;
+  k?: GPUBuffer;
+  positions: GPUBuffer;
+  invFreq: GPUBuffer;
+  params: GPUBuffer;
+}
 
 /** The params uniform's contents for `numTokens` tokens. */
 export function ropeParams(numTokens: number): Uint32Array {
@@ -57,38 +64,45 @@ function resolve(name: string, op: RopeOperand, rotaryDim: number): Required<Rop
   const r = { tokenStride: op.heads * op.headStride, offset: 0, ...op };
   const ints = [r.heads, r.headStride, r.tokenStride, r.offset];
   if (!ints.every((v) => Number.isInteger(v) && v >= 0) || r.heads < 1) {
-    throw new ShapeError(`rope: ${name} needs integer heads >= 1, headStride, tokenStride, offset >= 0; got ${JSON.stringify(op)}`);
+    throw new ShapeError(
+      `rope: ${name} needs integer heads >= 1, headStride, tokenStride, offset >= 0; got ${JSON.stringify(op)}`,
+    );
   }
   if (r.offset + rotaryDim > r.headStride) {
-    throw new ShapeError(`rope: ${name}.offset ${r.offset} + rotaryDim ${rotaryDim} exceeds headStride ${r.headStride}`);
+    throw new ShapeError(
+      `rope: ${name}.offset ${r.offset} + rotaryDim ${rotaryDim} exceeds headStride ${r.headStride}`,
+    );
   }
   if ((r.heads - 1) * r.headStride + r.headStride > r.tokenStride) {
-    throw new ShapeError(`rope: ${name} heads ${r.heads} x headStride ${r.headStride} exceed tokenStride ${r.tokenStride}`);
+    throw new ShapeError(
+      `rope: ${name} heads ${r.heads} x headStride ${r.headStride} exceed tokenStride ${r.tokenStride}`,
+    );
   }
   return r;
 }
 
-export class Rope {
-  private readonly capacity = new WeakMap<GPUBindGroup, number>();
-
+export class Rope extends Kernel<RopeArgs> {
   private constructor(
-    private readonly ctx: GpuContext,
+    init: KernelInit,
     readonly spec: RopeSpec,
-    readonly pipeline: GPUComputePipeline,
     private readonly q: Required<RopeOperand>,
     private readonly k: Required<RopeOperand> | undefined,
     /** Bound as k when spec.k is absent (never touched then). */
     private readonly placeholder: GPUBuffer,
-  ) {}
+  ) {
+    super(init);
+  }
 
   static async create(ctx: GpuContext, spec: RopeSpec): Promise<Rope> {
     const { rotaryDim } = spec;
-    if (!Number.isInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2) throw new ShapeError(`rope: rotaryDim must be even and >= 2, got ${rotaryDim}`);
+    if (!Number.isInteger(rotaryDim) || rotaryDim < 2 || rotaryDim % 2) {
+      throw new ShapeError(`rope: rotaryDim must be even and >= 2, got ${rotaryDim}`);
+    }
     const af = spec.attentionFactor ?? 1;
     if (!Number.isFinite(af)) throw new ShapeError(`rope: attentionFactor must be finite, got ${af}`);
     const q = resolve('q', spec.q, rotaryDim);
     const k = spec.k ? resolve('k', spec.k, rotaryDim) : undefined;
-    const pipeline = await ctx.pipelines.get(source, {
+    const pipeline = await Kernel.compile(ctx, 'rope', kernelSource('rope'), {
       Q_HEADS: q.heads,
       Q_HEAD_STRIDE: q.headStride,
       Q_TOKEN_STRIDE: q.tokenStride,
@@ -101,47 +115,35 @@ export class Rope {
       INTERLEAVED: spec.interleaved ? 1 : 0,
       ATTENTION_FACTOR: af,
     });
-    const placeholder = await ctx.createBuffer('rope.noK', 16, STORAGE);
-    return new Rope(ctx, spec, pipeline, q, k, placeholder);
+    const placeholder = await Kernel.placeholder(ctx, 'rope.noK');
+    const bindings = { q: 0, k: 1, positions: 2, invFreq: 3, params: 4 };
+    const init = { ctx, name: 'rope', pipeline, bindings, unit: 'tokens', owned: [placeholder] };
+    return new Rope(init, spec, q, k, placeholder);
   }
 
   /** See the file header for shapes; `k` exactly when spec.k is set. */
-  bind(b: { q: GPUBuffer; k?: GPUBuffer; positions: GPUBuffer; invFreq: GPUBuffer; params: GPUBuffer }): GPUBindGroup {
+  bind(b: RopeArgs): GPUBindGroup {
     if (!!this.k !== !!b.k) throw new ShapeError(`rope: k buffer must be given exactly when spec.k is set`);
-    if (b.k === b.q) throw new ShapeError('rope: q and k are one buffer; describe its adjacent q and k heads as one operand q');
-    if (b.invFreq.size < (this.spec.rotaryDim / 2) * 4) throw new ShapeError(`rope: invFreq holds ${b.invFreq.size} bytes, needs ${this.spec.rotaryDim / 2} f32`);
-    if (b.params.size < 4) throw new ShapeError('rope: params must hold { numTokens u32 }');
+    if (b.k === b.q) {
+      throw new ShapeError('rope: q and k are one buffer; describe its adjacent q and k heads as one operand q');
+    }
+    this.need('invFreq', b.invFreq, (this.spec.rotaryDim / 2) * 4, `${this.spec.rotaryDim / 2} f32`);
+    this.need('params', b.params, 4, '{ numTokens u32 }');
     // Tokens a buffer holds: the last token needs only up to the end of its last head.
     const fits = (buf: GPUBuffer, op: Required<RopeOperand>) => {
       const lastRow = op.heads * op.headStride;
       return buf.size < lastRow * 4 ? 0 : Math.floor((buf.size / 4 - lastRow) / op.tokenStride) + 1;
     };
-    const capacity = Math.min(fits(b.q, this.q), this.k ? fits(b.k!, this.k) : Infinity, Math.floor(b.positions.size / 4));
-    const group = bindBuffers(this.ctx, this.pipeline, 'rope.bindGroup', {
-      0: b.q,
-      1: b.k ?? this.placeholder,
-      2: b.positions,
-      3: b.invFreq,
-      4: b.params,
-    });
-    this.capacity.set(group, capacity);
-    return group;
+    const capacity = Math.min(
+      fits(b.q, this.q),
+      this.k ? fits(b.k!, this.k) : Infinity,
+      Math.floor(b.positions.size / 4),
+    );
+    return this.bindGroup({ ...b, k: b.k ?? this.placeholder }, capacity);
   }
 
-  /** `numTokens` must equal the params uniform's numTokens; 0 encodes nothing. */
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numTokens: number): void {
-    if (!Number.isInteger(numTokens) || numTokens < 0) throw new ShapeError(`rope: numTokens must be an integer >= 0, got ${numTokens}`);
-    const capacity = this.capacity.get(bindGroup) ?? 0;
-    if (numTokens > capacity) throw new ShapeError(`rope: ${numTokens} tokens but the bound buffers hold ${capacity}`);
-    if (numTokens === 0) return;
+  grid(numTokens: number): Grid {
     const heads = this.q.heads + (this.k?.heads ?? 0);
-    const [x, y] = grid1D(this.ctx, numTokens * heads * (this.spec.rotaryDim / 2), 64);
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y);
-  }
-
-  destroy(): void {
-    this.placeholder.destroy();
+    return this.grid1D(numTokens * heads * (this.spec.rotaryDim / 2), 64);
   }
 }

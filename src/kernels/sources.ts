@@ -1,14 +1,25 @@
 /**
- * WGSL sources, imported as strings (`?raw`) so Vite, vitest and the Node CLI share them, and the
- * composition of kernels from snippets: KV storage snippet (f32 / packed f16 / native f16) +
- * pagedKv helpers + the attention tile + the kernel's own file.
+ * Every WGSL source, imported as a string (`?raw`) so Vite, vitest and the Node CLI share them, and
+ * the one way a kernel's source is declared: a row of KERNELS (its file and the snippets composed
+ * before it), assembled by kernelSource(name, variant). `npm run shaders:dump` writes every
+ * assembled kernel (allKernelSources) to a folder.
+ *
+ * A kernel is: [`enable subgroups;`] + [a word4 snippet: how 4 stored values are one Word4] +
+ * shared snippets + the kernel's own file. Each snippet's header says what it needs and gives:
+ *   // requires: Word4, unpackWord4        (symbols some other part must declare)
+ *   // provides: seqView, kvRowBase        (symbols this part declares)
+ * and assembly checks both: a provided symbol must be declared at module scope of its part, a
+ * required one by another part of the kernel. A kernel file only says what it requires.
  */
 import type { KernelSource, ShaderPart } from '../gpu/pipelineCache';
 import type { GpuContext } from '../gpu/context';
-import storageF32 from '../../shaders/kv/storageF32.wgsl?raw';
-import storageF16Packed from '../../shaders/kv/storageF16Packed.wgsl?raw';
-import storageF16 from '../../shaders/kv/storageF16.wgsl?raw';
+import type { KvDtype, WeightDtype } from '../gpu/dtype';
+import word4F32 from '../../shaders/common/word4F32.wgsl?raw';
+import word4F16Packed from '../../shaders/common/word4F16Packed.wgsl?raw';
+import word4F16 from '../../shaders/common/word4F16.wgsl?raw';
+import workItem from '../../shaders/common/workItem.wgsl?raw';
 import kvAppend from '../../shaders/kv/kvAppend.wgsl?raw';
+import copyPages from '../../shaders/kv/copyPages.wgsl?raw';
 import pagedKv from '../../shaders/attention/pagedKv.wgsl?raw';
 import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
 import attentionTile from '../../shaders/attention/attentionTile.wgsl?raw';
@@ -23,76 +34,225 @@ import naiveScores from '../../shaders/attention/naiveScores.wgsl?raw';
 import naiveSoftmax from '../../shaders/attention/naiveSoftmax.wgsl?raw';
 import naiveOutput from '../../shaders/attention/naiveOutput.wgsl?raw';
 import copy from '../../shaders/util/copy.wgsl?raw';
-import copyPages from '../../shaders/kv/copyPages.wgsl?raw';
-
-export type KvDtype = 'f32' | 'f16';
+import matmul from '../../shaders/model/matmul.wgsl?raw';
+import matvec from '../../shaders/model/matvec.wgsl?raw';
+import headMatmul from '../../shaders/model/headMatmul.wgsl?raw';
+import rmsNorm from '../../shaders/model/rmsNorm.wgsl?raw';
+import embedding from '../../shaders/model/embedding.wgsl?raw';
+import gatedActivation from '../../shaders/model/gatedActivation.wgsl?raw';
+import rope from '../../shaders/model/rope.wgsl?raw';
 
 const part = (file: string, code: string): ShaderPart => ({ file: `shaders/${file}`, code });
 
-const P = {
-  storageF32: part('kv/storageF32.wgsl', storageF32),
-  storageF16Packed: part('kv/storageF16Packed.wgsl', storageF16Packed),
-  storageF16: part('kv/storageF16.wgsl', storageF16),
-  kvAppend: part('kv/kvAppend.wgsl', kvAppend),
-  pagedKv: part('attention/pagedKv.wgsl', pagedKv),
-  onlineSoftmax: part('attention/onlineSoftmax.wgsl', onlineSoftmax),
-  attentionTile: part('attention/attentionTile.wgsl', attentionTile),
-  flashPrefill: part('attention/flashPrefill.wgsl', flashPrefill),
-  splitKvDecode: part('attention/splitKvDecode.wgsl', splitKvDecode),
-  mlaDecode: part('attention/mlaDecode.wgsl', mlaDecode),
-  mlaDecodeSubgroups: part('attention/mlaDecodeSubgroups.wgsl', mlaDecodeSubgroups),
-  mlaDecodeLanes: part('attention/mlaDecodeLanes.wgsl', mlaDecodeLanes),
-  mergePartials: part('attention/mergePartials.wgsl', mergePartials),
-  naive: part('attention/naive.wgsl', naive),
-  naiveScores: part('attention/naiveScores.wgsl', naiveScores),
-  naiveSoftmax: part('attention/naiveSoftmax.wgsl', naiveSoftmax),
-  naiveOutput: part('attention/naiveOutput.wgsl', naiveOutput),
-  copy: part('util/copy.wgsl', copy),
-  copyPages: part('kv/copyPages.wgsl', copyPages),
+/** How a kernel's Word4 is stored: f32, f16 through `shader-f16`, or f16 packed in u32 pairs. */
+export type Word4Format = 'f32' | 'f16' | 'f16packed';
+
+const WORD4: Record<Word4Format, ShaderPart> = {
+  f32: part('common/word4F32.wgsl', word4F32),
+  f16: part('common/word4F16.wgsl', word4F16),
+  f16packed: part('common/word4F16Packed.wgsl', word4F16Packed),
 };
 
-/** How KV pages are stored in this context: f32, f16 through `shader-f16`, or f16 packed in u32. */
-export type KvStorage = 'f32' | 'f16' | 'f16packed';
-
-export function kvStorage(ctx: GpuContext, dtype: KvDtype): KvStorage {
+/** KV pages in this context: f16 through `shader-f16` where the adapter has it, else packed. */
+export function kvWord4Format(ctx: GpuContext, dtype: KvDtype): Word4Format {
   return dtype === 'f32' ? 'f32' : ctx.features.shaderF16 ? 'f16' : 'f16packed';
 }
 
-function storagePart(s: KvStorage): ShaderPart {
-  return s === 'f32' ? P.storageF32 : s === 'f16' ? P.storageF16 : P.storageF16Packed;
+/**
+ * Weights: f16 always takes the packed snippet. unpack2x16float is as fast here, and lavapipe
+ * compiled the native `vec4<f16>` variant 5-10x slower (matvec ~20 s per pipeline). The bytes are
+ * the same either way (uploadWeights writes f16 pairs, low half first).
+ */
+export function weightWord4Format(dtype: WeightDtype): Word4Format {
+  return dtype === 'f32' ? 'f32' : 'f16packed';
 }
 
-export type PagedKernel = 'kvAppend' | 'flashPrefill' | 'splitKvDecode' | 'naiveScores' | 'naiveOutput';
-
-/** A kernel that reads or writes KV pages, composed for one storage type. */
-export function pagedKernelSource(name: PagedKernel, storage: KvStorage): KernelSource {
-  const parts: Record<PagedKernel, ShaderPart[]> = {
-    kvAppend: [P.kvAppend],
-    flashPrefill: [P.pagedKv, P.onlineSoftmax, P.attentionTile, P.flashPrefill],
-    splitKvDecode: [P.pagedKv, P.onlineSoftmax, P.splitKvDecode],
-    naiveScores: [P.pagedKv, P.naive, P.naiveScores],
-    naiveOutput: [P.pagedKv, P.naive, P.naiveOutput],
-  };
-  return { name, variant: storage, parts: [storagePart(storage), ...parts[name]] };
-}
+const SNIPPETS = {
+  workItem: part('common/workItem.wgsl', workItem),
+  pagedKv: part('attention/pagedKv.wgsl', pagedKv),
+  onlineSoftmax: part('attention/onlineSoftmax.wgsl', onlineSoftmax),
+  attentionTile: part('attention/attentionTile.wgsl', attentionTile),
+  naive: part('attention/naive.wgsl', naive),
+};
+type SnippetName = keyof typeof SNIPPETS;
 
 /** A directive on its own, placed before every part (directives precede all declarations). */
-const ENABLE_SUBGROUPS: ShaderPart = { file: '(enable subgroups)', code: 'enable subgroups;\n' };
+const ENABLE_SUBGROUPS: ShaderPart = {
+  file: '(enable subgroups)',
+  code: '// requires: (nothing)\n// provides: (nothing)\nenable subgroups;\n',
+};
+const LANES = {
+  plain: part('attention/mlaDecodeLanes.wgsl', mlaDecodeLanes),
+  subgroups: part('attention/mlaDecodeSubgroups.wgsl', mlaDecodeSubgroups),
+};
 
-/**
- * mlaDecode: storage snippet, the lane snippet (subgroup shuffles, or plain loads), pagedKv,
- * onlineSoftmax and the kernel; with subgroups, `enable subgroups;` goes first.
- */
-export function mlaDecodeSource(storage: KvStorage, subgroups: boolean): KernelSource {
-  const lanes = subgroups ? [ENABLE_SUBGROUPS, storagePart(storage), P.mlaDecodeSubgroups] : [storagePart(storage), P.mlaDecodeLanes];
-  return {
-    name: 'mlaDecode',
-    variant: `${storage}${subgroups ? '+subgroups' : ''}`,
-    parts: [...lanes, P.pagedKv, P.onlineSoftmax, P.mlaDecode],
-  };
+interface KernelDecl {
+  file: ShaderPart;
+  /** Snippets composed before the file, in order (after the word4 snippet). */
+  snippets: SnippetName[];
+  /** The Word4 formats the kernel is composed for; none: the kernel reads no Word4. */
+  words?: readonly Word4Format[];
+  /** Has a subgroup variant (mlaDecode's lane snippets). */
+  subgroups?: boolean;
+  /**
+   * Per-format snippets (e.g. a quantised weight format's dequantiser), composed after the word4 /
+   * lane snippets and before `snippets`; the variant then names the format: kernelSource(name, { format }).
+   */
+  formats?: Readonly<Record<string, readonly ShaderPart[]>>;
 }
 
-/** A kernel with no KV storage dependence. */
-export function plainKernelSource(name: 'mergePartials' | 'naiveSoftmax' | 'copy' | 'copyPages'): KernelSource {
-  return { name, variant: 'plain', parts: name === 'naiveSoftmax' ? [P.naive, P.naiveSoftmax] : [P[name]] };
+const ALL_WORDS = ['f32', 'f16', 'f16packed'] as const;
+/** Kernels that read f16 as packed pairs only (weights; mlaDecode, see mlaDecode.ts). */
+const PACKED_WORDS = ['f32', 'f16packed'] as const;
+
+const KERNELS = {
+  kvAppend: { file: part('kv/kvAppend.wgsl', kvAppend), snippets: [], words: ALL_WORDS },
+  copyPages: { file: part('kv/copyPages.wgsl', copyPages), snippets: [] },
+  flashPrefill: {
+    file: part('attention/flashPrefill.wgsl', flashPrefill),
+    snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTile'],
+    words: ALL_WORDS,
+  },
+  splitKvDecode: {
+    file: part('attention/splitKvDecode.wgsl', splitKvDecode),
+    snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
+    words: ALL_WORDS,
+  },
+  mlaDecode: {
+    file: part('attention/mlaDecode.wgsl', mlaDecode),
+    snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
+    words: PACKED_WORDS,
+    subgroups: true,
+  },
+  mergePartials: { file: part('attention/mergePartials.wgsl', mergePartials), snippets: [] },
+  naiveScores: {
+    file: part('attention/naiveScores.wgsl', naiveScores),
+    snippets: ['pagedKv', 'naive'],
+    words: ALL_WORDS,
+  },
+  naiveSoftmax: { file: part('attention/naiveSoftmax.wgsl', naiveSoftmax), snippets: ['naive'] },
+  naiveOutput: {
+    file: part('attention/naiveOutput.wgsl', naiveOutput),
+    snippets: ['pagedKv', 'naive'],
+    words: ALL_WORDS,
+  },
+  copy: { file: part('util/copy.wgsl', copy), snippets: [] },
+  matmul: { file: part('model/matmul.wgsl', matmul), snippets: [], words: PACKED_WORDS },
+  matvec: { file: part('model/matvec.wgsl', matvec), snippets: [], words: PACKED_WORDS },
+  headMatmul: { file: part('model/headMatmul.wgsl', headMatmul), snippets: [], words: PACKED_WORDS },
+  rmsNorm: { file: part('model/rmsNorm.wgsl', rmsNorm), snippets: [] },
+  embedding: { file: part('model/embedding.wgsl', embedding), snippets: [] },
+  gatedActivation: { file: part('model/gatedActivation.wgsl', gatedActivation), snippets: [] },
+  rope: { file: part('model/rope.wgsl', rope), snippets: [] },
+} satisfies Record<string, KernelDecl>;
+
+export type KernelName = keyof typeof KERNELS;
+
+export interface KernelVariant {
+  /** The Word4 snippet, for a kernel that reads Word4 (KV pages, weights). */
+  word?: Word4Format;
+  /** mlaDecode: the subgroup lane snippet (and `enable subgroups;`) instead of the plain one. */
+  subgroups?: boolean;
+  /** A key of the kernel's `formats` (a weight format such as 'q8'), for a kernel declared with them. */
+  format?: string;
+}
+
+/** The source of kernel `name` composed for `variant`, checked (requires / provides). */
+export function kernelSource(name: KernelName, variant: KernelVariant = {}): KernelSource {
+  const decl: KernelDecl = KERNELS[name];
+  const { word, subgroups = false, format } = variant;
+  if (decl.words && (!word || !decl.words.includes(word))) {
+    throw new Error(`kernel ${name}: needs a word format of ${decl.words.join(' / ')}, got ${String(word)}`);
+  }
+  if (!decl.words && word) throw new Error(`kernel ${name}: reads no Word4, so takes no word format (got ${word})`);
+  if (subgroups && !decl.subgroups) throw new Error(`kernel ${name}: has no subgroup variant`);
+  if (decl.formats && (!format || !decl.formats[format])) {
+    throw new Error(
+      `kernel ${name}: needs a format of ${Object.keys(decl.formats).join(' / ')}, got ${String(format)}`,
+    );
+  }
+  if (!decl.formats && format) throw new Error(`kernel ${name}: takes no format (got ${format})`);
+  // `enable subgroups;` first (directives precede every declaration), then the word4 snippet, the
+  // lane snippet, the shared snippets and the kernel file.
+  const parts: ShaderPart[] = [
+    ...(subgroups ? [ENABLE_SUBGROUPS] : []),
+    ...(word ? [WORD4[word]] : []),
+    ...(decl.subgroups ? [subgroups ? LANES.subgroups : LANES.plain] : []),
+    ...(format ? decl.formats![format] : []),
+    ...decl.snippets.map((s) => SNIPPETS[s]),
+    decl.file,
+  ];
+  checkKernelParts(name, parts);
+  const tag = [word, format].filter((t) => t).join('+') || 'plain';
+  return { name, variant: decl.subgroups && subgroups ? `${tag}+subgroups` : tag, parts };
+}
+
+/** Every kernel in every variant it is composed for: what `npm run shaders:dump` writes. */
+export function allKernelSources(): KernelSource[] {
+  const out: KernelSource[] = [];
+  for (const name of Object.keys(KERNELS) as KernelName[]) {
+    const decl: KernelDecl = KERNELS[name];
+    for (const word of decl.words ?? [undefined]) {
+      for (const format of decl.formats ? Object.keys(decl.formats) : [undefined]) {
+        for (const subgroups of decl.subgroups ? [false, true] : [false]) {
+          out.push(kernelSource(name, { word, subgroups, format }));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The header lists of one part: `// requires: a, b,` continued on following `//` lines after a comma. */
+function headerList(code: string, key: 'requires' | 'provides'): string[] | undefined {
+  const lines = code.split('\n');
+  const i = lines.findIndex((l) => l.startsWith(`// ${key}:`));
+  if (i < 0) return undefined;
+  let text = lines[i].slice(`// ${key}:`.length);
+  for (let j = i + 1; text.trimEnd().endsWith(',') && j < lines.length && lines[j].startsWith('//'); j++) {
+    text += lines[j].slice(2);
+  }
+  text = text.replace(/\(.*?\)/g, ''); // "(nothing)", "(shaders/common/word4*.wgsl)"
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s);
+}
+
+/** Names declared at module scope (column 0): alias, struct, fn, override, const, var. */
+function declarations(code: string): Set<string> {
+  const names = new Set<string>();
+  const re = /^(?:@group\(\d+\)\s*@binding\(\d+\)\s*)?(?:alias|struct|fn|override|const|var(?:<[^>]*>)?)\s+(\w+)/gm;
+  for (const m of code.matchAll(re)) names.add(m[1]);
+  return names;
+}
+
+const checked = new Set<string>();
+
+/** Throws naming the part and the symbol when a snippet's header does not hold in this kernel. */
+export function checkKernelParts(kernel: string, parts: readonly ShaderPart[]): void {
+  const key = `${kernel}:${parts.map((p) => p.file).join('+')}`;
+  if (checked.has(key)) return;
+  const declared = parts.map((p) => declarations(p.code));
+  parts.forEach((p, i) => {
+    const isKernelFile = i === parts.length - 1;
+    const provides = headerList(p.code, 'provides');
+    if (!isKernelFile && provides === undefined) {
+      throw new Error(`kernel ${kernel}: snippet ${p.file} has no '// provides:' header line`);
+    }
+    for (const sym of provides ?? []) {
+      if (!declared[i].has(sym)) {
+        throw new Error(`kernel ${kernel}: ${p.file} says it provides '${sym}' but declares no such symbol`);
+      }
+    }
+    for (const sym of headerList(p.code, 'requires') ?? []) {
+      if (!declared.some((d, j) => j !== i && d.has(sym))) {
+        throw new Error(
+          `kernel ${kernel}: ${p.file} requires '${sym}', which no other part provides ` +
+            `(parts: ${parts.map((q) => q.file).join(', ')})`,
+        );
+      }
+    }
+  });
+  checked.add(key);
 }

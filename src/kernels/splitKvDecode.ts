@@ -1,56 +1,79 @@
 /**
  * splitKvDecode wrapper (Flash-Decoding): one query token per sequence, each sequence's KV range
  * split into chunks handled by separate workgroups; mergePartials combines the partials.
+ *
+ * Bind arguments: q, pages, step, work (WorkListArgs) and
+ *   partialO   f32 [numSlots][numKvHeads * groupSize][headDimV]   unnormalised
+ *   partialML  vec2<f32> [numSlots][numKvHeads * groupSize]       (running max m, sum l)
+ * sized by partialBytes(plan.numSlots). Grid: (numWorkItems, numKvHeads).
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import type { PageTableMetadata } from '../kv/pageTable';
-import { bindWorkListKernel, checkSpec, encodeWorkListKernel, pagedConstants, WORK_ITEM_U32, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
-import { kvStorage, pagedKernelSource } from './sources';
+import { Kernel, type Grid } from './kernel';
+import type { PageTableMetadata } from './pageTable';
+import {
+  checkSpec,
+  pagedConstants,
+  WORK_ITEM_U32,
+  WORK_LIST_BINDINGS,
+  workItemsHeld,
+  workListBuffers,
+  type AttentionSpec,
+  type WorkListArgs,
+  type WorkPlan,
+} from './pagedAttention';
+import { kernelSource, kvWord4Format } from './sources';
 import { chooseDecodeTiles, type TileConfig } from './tiling';
 
 /** Workgroups a decode step aims for: enough to fill a large GPU, few enough that merging is cheap. */
 const TARGET_WORKGROUPS = 512;
-/** Smallest chunk of keys per workgroup (a multiple of BLOCK_N). */
+/** Smallest chunk of keys per workgroup for this kernel (a multiple of BLOCK_N). */
 const MIN_CHUNK = 128;
 
-export interface DecodePlan {
-  /** WorkItem [numItems]: (seq, rowStart, kvStart, kvEnd, slot). */
-  work: Uint32Array;
+export interface DecodePlan extends WorkPlan {
   /** Slots (sequence, chunk) of sequence i: slotIndptr[i] .. slotIndptr[i+1]. */
   slotIndptr: Uint32Array;
   numSlots: number;
   chunkSize: number;
 }
 
+export interface SplitKvArgs extends WorkListArgs {
+  partialO: GPUBuffer;
+  partialML: GPUBuffer;
+}
+
+/** Bindings of every split-KV decode kernel: the work-list ones and the two partial outputs. */
+const SPLIT_KV_BINDINGS = { ...WORK_LIST_BINDINGS, partialO: 9, partialML: 10 };
+
 /**
  * What every split-KV decode kernel shares (this one and mlaDecode): the work list of (sequence,
- * KV chunk, row tile) items, the partial (o, m, l) slots mergePartials combines, bind and encode.
+ * KV chunk, row tile) items, the partial (o, m, l) slots mergePartials combines, bind and grid.
  * A subclass only chooses its tiles and pipeline, and its smallest chunk.
  */
-export abstract class SplitKvKernel {
+export abstract class SplitKvKernel extends Kernel<SplitKvArgs> {
   protected constructor(
-    protected readonly ctx: GpuContext,
+    ctx: GpuContext,
+    name: string,
+    pipeline: GPUComputePipeline,
     readonly spec: AttentionSpec,
     readonly tiles: TileConfig,
-    readonly pipeline: GPUComputePipeline,
-    /** Names the kernel in errors and labels. */
-    private readonly label: string,
-    /** Smallest chunk of keys per workgroup (a multiple of BLOCK_N). */
+    /** Smallest chunk of keys per workgroup (a multiple of BLOCK_N): each subclass's MIN_CHUNK. */
     private readonly minChunk: number,
-  ) {}
+  ) {
+    super({ ctx, name, pipeline, bindings: SPLIT_KV_BINDINGS, unit: 'work items' });
+  }
 
   /**
    * Chunk size: the total KV work spread over about TARGET_WORKGROUPS workgroups, a multiple of
-   * BLOCK_N, at least MIN_CHUNK. Worked example: batch 1 at 16384 keys, 8 KV heads, one row tile:
-   * 16384 * 8 / 512 = 256 -> chunks of 256 keys, 64 slots, 64 * 8 = 512 workgroups.
+   * BLOCK_N, at least the kernel's smallest chunk. Worked example: batch 1 at 16384 keys, 8 KV heads,
+   * one row tile: 16384 * 8 / 512 = 256 -> chunks of 256 keys, 64 slots, 64 * 8 = 512 workgroups.
    */
   plan(meta: PageTableMetadata): DecodePlan {
     const rowTiles = Math.ceil(this.spec.groupSize / this.tiles.blockM);
     let totalKv = 0;
     for (let i = 0; i < meta.numSeqs; i++) {
       if (meta.qLens[i] !== 1) {
-        throw new ShapeError(`${this.label}: sequence ${i} has ${meta.qLens[i]} query tokens; decode takes exactly 1`);
+        throw new ShapeError(`${this.name}: sequence ${i} has ${meta.qLens[i]} query tokens; decode takes exactly 1`);
       }
       totalKv += meta.kvLens[i];
     }
@@ -68,16 +91,17 @@ export abstract class SplitKvKernel {
       slotIndptr[i + 1] = slot;
     }
     const work = new Uint32Array(items);
-    if (work.length / WORK_ITEM_U32 > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
-      throw new ShapeError(`${this.label}: ${work.length / WORK_ITEM_U32} work items exceed the dispatch limit`);
+    const numWorkItems = work.length / WORK_ITEM_U32;
+    if (numWorkItems > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(`${this.name}: ${numWorkItems} work items exceed the dispatch limit`);
     }
-    return { work, slotIndptr, numSlots: slot, chunkSize };
+    return { work, numWorkItems, slotIndptr, numSlots: slot, chunkSize };
   }
 
   /**
    * The most slots and work items plan() can return for numSeqs sequences of at most maxKvLen keys
-   * each (chunks hold >= MIN_CHUNK keys), for callers that size their buffers once.
-   * e.g. 16 sequences up to 4096 keys, one row tile: 16 * ceil(4096 / 128) = 512 slots and items.
+   * each (chunks hold at least the smallest chunk), for callers that size their buffers once.
+   * e.g. 16 sequences up to 4096 keys, one row tile, chunks >= 128: 16 * ceil(4096 / 128) = 512 slots and items.
    */
   maxPlan(numSeqs: number, maxKvLen: number): { slots: number; workItems: number } {
     const slots = numSeqs * Math.ceil(maxKvLen / this.minChunk);
@@ -90,34 +114,40 @@ export abstract class SplitKvKernel {
     return { o: numSlots * h * this.spec.headDimV * 4, ml: numSlots * h * 8 };
   }
 
-  bind(
-    q: GPUBuffer,
-    kv: PagedKvBuffers,
-    step: StepBuffers,
-    work: GPUBuffer,
-    partialO: GPUBuffer,
-    partialML: GPUBuffer,
-  ): GPUBindGroup {
-    return bindWorkListKernel(this.ctx, this.pipeline, `${this.label}.bindGroup`, q, kv, step, work, partialO, partialML);
+  /** See the file header; capacity: the work items the work buffer holds. */
+  bind(b: SplitKvArgs): GPUBindGroup {
+    return this.bindGroup(
+      { ...workListBuffers(b), partialO: b.partialO, partialML: b.partialML },
+      workItemsHeld(b.work),
+    );
   }
 
-  encode(pass: GPUComputePassEncoder, bindGroup: GPUBindGroup, numWorkItems: number): void {
-    encodeWorkListKernel(pass, this.pipeline, bindGroup, numWorkItems, this.spec.numKvHeads);
+  grid(numWorkItems: number): Grid {
+    return [numWorkItems, this.spec.numKvHeads];
   }
 }
 
 /** Flash-Decoding for MHA / GQA / MQA: a workgroup owns a (sequence, chunk, KV head, row tile). */
 export class SplitKvDecode extends SplitKvKernel {
+  private constructor(ctx: GpuContext, pipeline: GPUComputePipeline, spec: AttentionSpec, tiles: TileConfig) {
+    super(ctx, 'splitKvDecode', pipeline, spec, tiles, MIN_CHUNK);
+  }
+
   static async create(ctx: GpuContext, spec: AttentionSpec): Promise<SplitKvDecode> {
     checkSpec(spec);
-    const tiles = chooseDecodeTiles(spec.groupSize, spec.headDimQK, spec.headDimV, ctx.limits.maxComputeWorkgroupStorageSize);
-    const pipeline = await ctx.pipelines.get(pagedKernelSource('splitKvDecode', kvStorage(ctx, spec.kvDtype)), {
+    const tiles = chooseDecodeTiles(
+      spec.groupSize,
+      spec.headDimQK,
+      spec.headDimV,
+      ctx.limits.maxComputeWorkgroupStorageSize,
+    );
+    const source = kernelSource('splitKvDecode', { word: kvWord4Format(ctx, spec.kvDtype) });
+    const pipeline = await Kernel.compile(ctx, 'splitKvDecode', source, {
       ...pagedConstants(spec),
       BLOCK_M: tiles.blockM,
       BLOCK_N: tiles.blockN,
       ACC_PER_THREAD: tiles.accPerThread,
     });
-    return new SplitKvDecode(ctx, spec, tiles, pipeline, 'splitKvDecode', MIN_CHUNK);
+    return new SplitKvDecode(ctx, pipeline, spec, tiles);
   }
-
 }

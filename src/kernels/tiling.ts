@@ -63,7 +63,12 @@ function pow2Floor(x: number): number {
  * (BLOCK_M * DV4 <= 64 * ACC_MAX) and the workgroup memory the adapter's limit.
  * Worked example: GQA 32/8 (G = 4), Dv 128: BLOCK_M 4, 4 * 32 / 64 = 2 vec4s per lane.
  */
-export function chooseDecodeTiles(groupSize: number, headDimQK: number, headDimV: number, maxWorkgroupBytes: number): TileConfig {
+export function chooseDecodeTiles(
+  groupSize: number,
+  headDimQK: number,
+  headDimV: number,
+  maxWorkgroupBytes: number,
+): TileConfig {
   const blockN = 64;
   const d4 = headDimQK / 4;
   const dv4 = headDimV / 4;
@@ -74,7 +79,9 @@ export function chooseDecodeTiles(groupSize: number, headDimQK: number, headDimV
       return { blockM, blockN, workgroupSize: blockN, accPerThread, workgroupBytes: bytes };
     }
   }
-  throw new ShapeError(`decode: head dims ${headDimQK}/${headDimV} do not fit ${maxWorkgroupBytes} bytes of workgroup storage`);
+  throw new ShapeError(
+    `decode: head dims ${headDimQK}/${headDimV} do not fit ${maxWorkgroupBytes} bytes of workgroup storage`,
+  );
 }
 
 /** mlaDecode's register budget: vec4 accumulators per lane (shaders/attention/mlaDecode.wgsl ACC_MAX). */
@@ -91,15 +98,26 @@ export const MLA_ROWS_MAX = 32;
  * block; H 128 -> 8 head blocks of 16 (maxHeads 32: 4 blocks, 32 vec4s, 16.8 KiB, so 16 on a
  * 16 KiB adapter).
  */
-export function chooseMlaDecodeTiles(numHeads: number, headDimV: number, maxWorkgroupBytes: number, maxHeads = 16): TileConfig {
+export function chooseMlaDecodeTiles(
+  numHeads: number,
+  headDimV: number,
+  maxWorkgroupBytes: number,
+  maxHeads = 16,
+): TileConfig {
   const blockN = 128;
   const dv4 = headDimV / 4;
-  for (let blockM = Math.min(pow2Floor(Math.min(maxHeads, MLA_ROWS_MAX)), pow2Ceil(numHeads)); blockM >= 1; blockM /= 2) {
+  for (
+    let blockM = Math.min(pow2Floor(Math.min(maxHeads, MLA_ROWS_MAX)), pow2Ceil(numHeads));
+    blockM >= 1;
+    blockM /= 2
+  ) {
     const accPerThread = Math.ceil((blockM * dv4) / blockN);
     const bytes = 4 * blockM * (blockN + 3);
     if (accPerThread <= MLA_ACC_MAX && bytes <= maxWorkgroupBytes) {
       return { blockM, blockN, workgroupSize: blockN, accPerThread, workgroupBytes: bytes };
     }
   }
-  throw new ShapeError(`mlaDecode: latent dim ${headDimV} does not fit ${maxWorkgroupBytes} bytes of workgroup storage`);
+  throw new ShapeError(
+    `mlaDecode: latent dim ${headDimV} does not fit ${maxWorkgroupBytes} bytes of workgroup storage`,
+  );
 }

@@ -13,9 +13,10 @@
  * - DeepSeek-V3, MLA, 61 layers x (512 + 64): 576 x 2 x 61 = 70272 B ~ 68.6 KiB/token
  */
 import type { KvCacheStats } from './kvCacheManager';
+import { bytesPerValue, isKvDtype, type KvDtype } from '../gpu/dtype';
 
 export type AttentionVariant = 'mha' | 'gqa' | 'mqa' | 'mla';
-export type KvDtype = 'f32' | 'f16';
+export type { KvDtype } from '../gpu/dtype';
 
 /** What decides the size of one token's K/V. For MLA, numKvHeads and head dims are not used. */
 export interface KvSpec {
@@ -31,16 +32,10 @@ export interface KvSpec {
   dtype: KvDtype;
 }
 
-/** Bytes of one stored value: f32 4, f16 2. */
+/** Bytes of one stored value: f32 4, f16 2 (src/gpu/dtype.ts). */
 export function dtypeBytes(dtype: KvDtype): number {
-  switch (dtype) {
-    case 'f32':
-      return 4;
-    case 'f16':
-      return 2;
-    default:
-      throw new Error(`kv accounting: unknown dtype ${String(dtype)}`);
-  }
+  if (!isKvDtype(dtype)) throw new Error(`kv accounting: unknown dtype ${String(dtype)}`);
+  return bytesPerValue(dtype);
 }
 
 /** Values (not bytes) one token stores in one layer. Llama-2-7B: 32 * (128 + 128) = 8192. */

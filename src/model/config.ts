@@ -4,40 +4,19 @@
  * attention variant from the numbers (num_key_value_heads vs num_attention_heads, kv_lora_rank),
  * never from a name. Every error is a ModelConfigError naming the source file and the field.
  *
- * Also here, because they follow from the config alone:
- *   ropeInvFrequencies(spec)  per-pair inverse frequencies after linear / llama3 / yarn scaling
- *   ropeAttentionFactor(spec) yarn's multiplier on cos and sin (1 otherwise)
- *   expectedTensors(spec)     every HF tensor name with its shape, for the loader's shape check
+ * What follows from the spec alone lives beside it: ropeFrequencies.ts (RoPE tables, yarn factors)
+ * and expectedTensors.ts (every HF tensor name with its shape).
  */
+import { type RopeScaling, type RopeSpec, yarnGetMscale } from './ropeFrequencies';
 
 export class ModelConfigError extends Error {
   override name = 'ModelConfigError';
 }
 
 export type ModelFamily = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma' | 'deepseek_v2' | 'deepseek_v3';
-export const SUPPORTED_MODEL_TYPES: readonly ModelFamily[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'deepseek_v2', 'deepseek_v3'];
-
-export type RopeScaling =
-  | { type: 'none' }
-  /** Positions divided by factor (HF: inv_freq / factor). */
-  | { type: 'linear'; factor: number }
-  /** Llama 3.1: low frequencies / factor, high ones kept, a smooth ramp between. */
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
-  /**
-   * YaRN: frequencies blended between extrapolated and interpolated by a ramp over
-   * [low, high] dims found from betaFast / betaSlow rotations; cos and sin scaled by
-   * attentionFactor (already resolved from mscale / mscale_all_dim, see ropeAttentionFactor).
-   */
-  | {
-      type: 'yarn';
-      factor: number;
-      originalMaxPositionEmbeddings: number;
-      betaFast: number;
-      betaSlow: number;
-      mscale: number;
-      mscaleAllDim: number;
-      attentionFactor: number;
-    };
+export const SUPPORTED_MODEL_TYPES: readonly ModelFamily[] = [
+  'llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'deepseek_v2', 'deepseek_v3',
+];
 
 export interface MlaSpec {
   /** null: queries from q_proj directly (DeepSeek-V2-Lite); else q_a_proj → q_a_layernorm → q_b_proj. */
@@ -81,14 +60,8 @@ export interface ModelSpec {
   qkNorm: boolean;
   tieWordEmbeddings: boolean;
   maxPositionEmbeddings: number;
-  rope: {
-    theta: number;
-    /** Dims of each head that are rotated (MLA: qkRopeHeadDim). */
-    rotaryDim: number;
-    /** true: pairs (2i, 2i+1) (DeepSeek); false: rotate-half pairs (i, i + rotaryDim/2) (llama). */
-    interleaved: boolean;
-    scaling: RopeScaling;
-  };
+  /** Theta, rotated width, pair layout and scaling (see ropeFrequencies.ts). */
+  rope: RopeSpec;
   /** Multiplier on q·k before softmax: 1/sqrt(headDim), times mscale^2 for DeepSeek YaRN. */
   softmaxScale: number;
   /** Keys in (p - w, p] only; null: full causal. */
@@ -118,7 +91,9 @@ class Reader {
       if (def === undefined) this.fail(field, 'is required');
       return def!;
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(field, `must be a finite number (got ${JSON.stringify(v)})`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      this.fail(field, `must be a finite number (got ${JSON.stringify(v)})`);
+    }
     return v as number;
   }
   pos(field: string, def?: number): number {
@@ -156,11 +131,6 @@ class Reader {
 
 const isDeepseek = (f: ModelFamily) => f === 'deepseek_v2' || f === 'deepseek_v3';
 
-/** DeepSeek's yarn_get_mscale: 0.1 * mscale * ln(scale) + 1 for scale > 1, else 1. */
-export function yarnGetMscale(scale: number, mscale = 1): number {
-  return scale <= 1 ? 1 : 0.1 * mscale * Math.log(scale) + 1;
-}
-
 function parseRopeScaling(r: Reader, family: ModelFamily, maxPos: number): RopeScaling {
   // transformers v5 writes `rope_parameters` (theta inside, rope_type 'default' = none); older
   // configs `rope_scaling` with `rope_type` or the older key `type`.
@@ -181,7 +151,9 @@ function parseRopeScaling(r: Reader, family: ModelFamily, maxPos: number): RopeS
         highFreqFactor: s.pos('high_freq_factor'),
         originalMaxPositionEmbeddings: s.int('original_max_position_embeddings'),
       };
-      if (sc.highFreqFactor <= sc.lowFreqFactor) s.fail('high_freq_factor', `must be > low_freq_factor ${sc.lowFreqFactor} (got ${sc.highFreqFactor})`);
+      if (sc.highFreqFactor <= sc.lowFreqFactor) {
+        s.fail('high_freq_factor', `must be > low_freq_factor ${sc.lowFreqFactor} (got ${sc.highFreqFactor})`);
+      }
       return sc;
     }
     case 'yarn': {
@@ -214,7 +186,10 @@ function parseRopeScaling(r: Reader, family: ModelFamily, maxPos: number): RopeS
       };
     }
     default:
-      return s.fail(s.has('rope_type') ? 'rope_type' : 'type', `"${type}" is not supported (supported: default, linear, llama3, yarn)`);
+      return s.fail(
+        s.has('rope_type') ? 'rope_type' : 'type',
+        `"${type}" is not supported (supported: default, linear, llama3, yarn)`,
+      );
   }
 }
 
@@ -223,7 +198,8 @@ function parseActivation(r: Reader, family: ModelFamily): 'silu' | 'gelu_tanh' {
     // HF GemmaMLP: hidden_activation, or approximate GELU when it is unset (Gemma 1 configs say
     // hidden_act "gelu", which HF overrides with gelu_pytorch_tanh).
     const act = r.str('hidden_activation');
-    if (act === undefined || ['gelu_pytorch_tanh', 'gelu_tanh', 'gelu_new', 'gelu_fast'].includes(act)) return 'gelu_tanh';
+    const approximate = ['gelu_pytorch_tanh', 'gelu_tanh', 'gelu_new', 'gelu_fast'];
+    if (act === undefined || approximate.includes(act)) return 'gelu_tanh';
     return r.fail('hidden_activation', `"${act}" is not supported for gemma (supported: gelu_pytorch_tanh)`);
   }
   const act = r.str('hidden_act') ?? 'silu';
@@ -237,10 +213,15 @@ function parseEos(r: Reader): number[] {
   if (v === undefined || v === null) return [];
   const ids = Array.isArray(v) ? v : [v];
   for (const id of ids) {
-    if (!Number.isInteger(id) || (id as number) < 0) r.fail('eos_token_id', `must be a token id or a list of them (got ${JSON.stringify(v)})`);
+    if (!Number.isInteger(id) || (id as number) < 0) {
+      r.fail('eos_token_id', `must be a token id or a list of them (got ${JSON.stringify(v)})`);
+    }
   }
   return ids as number[];
 }
+
+/** Most layers a config may declare. */
+export const MAX_LAYERS = 1024;
 
 /**
  * Parses a config.json object (already JSON.parse'd) into a ModelSpec.
@@ -248,7 +229,8 @@ function parseEos(r: Reader): number[] {
  */
 export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ModelConfigError(`${source}: must be a JSON object (got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json})`);
+    const got = Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json;
+    throw new ModelConfigError(`${source}: must be a JSON object (got ${got})`);
   }
   const r = new Reader(json as Json, source);
   const modelType = r.str('model_type');
@@ -262,6 +244,9 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   const hiddenSize = r.int('hidden_size');
   const intermediateSize = r.int('intermediate_size');
   const numLayers = r.int('num_hidden_layers');
+  // The deepest real checkpoints have ~128 layers (Llama-3.1-405B: 126); 1e8 would build a tensor
+  // map for 19 s before failing on "Map maximum size exceeded".
+  if (numLayers > MAX_LAYERS) r.fail('num_hidden_layers', `must be in 1..${MAX_LAYERS} (got ${numLayers})`);
   const vocabSize = r.int('vocab_size');
   const numHeads = r.int('num_attention_heads');
   const maxPositionEmbeddings = r.int('max_position_embeddings', family === 'gemma' ? 8192 : 2048);
@@ -273,7 +258,9 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   // Biases: qwen2 always has q/k/v biases; elsewhere `attention_bias` would add them to o_proj
   // (and DeepSeek's low-rank projections) too, which no checkpoint we target uses.
   const attentionBias = family === 'qwen2';
-  if (family !== 'qwen2' && r.bool('attention_bias', false)) r.fail('attention_bias', `true is not supported for ${family}`);
+  if (family !== 'qwen2' && r.bool('attention_bias', false)) {
+    r.fail('attention_bias', `true is not supported for ${family}`);
+  }
 
   // Sliding window: mistral's applies to every layer; qwen2/qwen3 only with use_sliding_window,
   // and then per layer (max_window_layers), which a single window cannot express.
@@ -318,7 +305,9 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
       r.fail('num_key_value_heads', `${numKvHeads} must divide num_attention_heads ${numHeads}`);
     }
     headDim = r.has('head_dim') ? r.int('head_dim') : hiddenSize / numHeads;
-    if (!Number.isInteger(headDim)) r.fail('head_dim', `absent, and hidden_size ${hiddenSize} / num_attention_heads ${numHeads} is not an integer`);
+    if (!Number.isInteger(headDim)) {
+      r.fail('head_dim', `absent, and hidden_size ${hiddenSize} / num_attention_heads ${numHeads} is not an integer`);
+    }
     if (headDim % 2) r.fail('head_dim', `must be even for RoPE (got ${headDim})`);
     headDimV = headDim;
     attention = numKvHeads === numHeads ? 'mha' : numKvHeads === 1 ? 'mqa' : 'gqa';
@@ -337,7 +326,9 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
       if (moeLayers.length) {
         r.fail(
           'n_routed_experts',
-          `${experts} routed experts make ${moeLayers.length} of ${numLayers} layers mixture-of-experts (from layer ${moeLayers[0]}, first_k_dense_replace = ${firstDense}); MoE is not supported yet, only dense DeepSeek models`,
+          `${experts} routed experts make ${moeLayers.length} of ${numLayers} layers mixture-of-experts ` +
+            `(from layer ${moeLayers[0]}, first_k_dense_replace = ${firstDense}); ` +
+            'MoE is not supported yet, only dense DeepSeek models',
         );
       }
     }
@@ -348,7 +339,8 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   if (deepseek && scaling.type !== 'none') {
     // DeepseekV2Attention: softmax_scale *= mscale^2 with mscale = yarn_get_mscale(factor,
     // mscale_all_dim), whenever rope_scaling has a non-zero mscale_all_dim.
-    const mscaleAllDim = scaling.type === 'yarn' ? scaling.mscaleAllDim : (r.obj('rope_scaling')?.num('mscale_all_dim', 0) ?? 0);
+    const mscaleAllDim =
+      scaling.type === 'yarn' ? scaling.mscaleAllDim : (r.obj('rope_scaling')?.num('mscale_all_dim', 0) ?? 0);
     if (mscaleAllDim) {
       const m = yarnGetMscale(scaling.factor, mscaleAllDim);
       softmaxScale *= m * m;
@@ -356,7 +348,9 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   }
 
   const bos = r.json.bos_token_id;
-  if (bos !== undefined && bos !== null && (!Number.isInteger(bos) || (bos as number) < 0)) r.fail('bos_token_id', `must be a token id (got ${JSON.stringify(bos)})`);
+  if (bos !== undefined && bos !== null && (!Number.isInteger(bos) || (bos as number) < 0)) {
+    r.fail('bos_token_id', `must be a token id (got ${JSON.stringify(bos)})`);
+  }
 
   return {
     family,
@@ -384,111 +378,4 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     bosTokenId: bos === undefined || bos === null ? null : (bos as number),
     eosTokenIds: parseEos(r),
   };
-}
-
-/**
- * Inverse frequency of each rotary pair i in [0, rotaryDim/2), as HF computes it:
- *   base:   1 / theta^(2i / rotaryDim)
- *   linear: base / factor
- *   llama3: wavelen = 2π / base; wavelen < orig/high → base; wavelen > orig/low → base / factor;
- *           between: (1 - s) * base/factor + s * base with s = (orig/wavelen - low) / (high - low)
- *   yarn:   ramp r_i = clamp((i - lo) / (hi - lo), 0, 1) over the dims [lo, hi] found from
- *           betaFast / betaSlow rotations at the original length; base * (1 - r) + base/factor * r
- * Worked example: rotaryDim 64, theta 10000 → pair 0 has 1 (wavelength 2π), pair 31 has 10000^(-62/64).
- */
-export function ropeInvFrequencies(spec: ModelSpec): Float64Array {
-  const { theta, rotaryDim: dim, scaling } = spec.rope;
-  const half = dim / 2;
-  const inv = new Float64Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / Math.pow(theta, (2 * i) / dim);
-  switch (scaling.type) {
-    case 'none':
-      return inv;
-    case 'linear':
-      return inv.map((f) => f / scaling.factor);
-    case 'llama3': {
-      const { factor, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositionEmbeddings: old } = scaling;
-      const lowFreqWavelen = old / lo;
-      const highFreqWavelen = old / hi;
-      return inv.map((f) => {
-        const wavelen = (2 * Math.PI) / f;
-        if (wavelen < highFreqWavelen) return f;
-        if (wavelen > lowFreqWavelen) return f / factor;
-        const s = (old / wavelen - lo) / (hi - lo);
-        return (1 - s) * (f / factor) + s * f;
-      });
-    }
-    case 'yarn': {
-      const { factor, betaFast, betaSlow, originalMaxPositionEmbeddings: orig } = scaling;
-      // yarn_find_correction_dim: the dim whose wavelength makes numRotations turns over orig.
-      const correctionDim = (rot: number) => (dim * Math.log(orig / (rot * 2 * Math.PI))) / (2 * Math.log(theta));
-      const low = Math.max(Math.floor(correctionDim(betaFast)), 0);
-      let high = Math.min(Math.ceil(correctionDim(betaSlow)), dim - 1);
-      if (low === high) high += 0.001; // as yarn_linear_ramp_mask: avoid dividing by zero
-      return inv.map((f, i) => {
-        const ramp = Math.min(Math.max((i - low) / (high - low), 0), 1);
-        const extrapolation = 1 - ramp; // weight of the unscaled frequency
-        return (f / factor) * (1 - extrapolation) + f * extrapolation;
-      });
-    }
-  }
-}
-
-/** Multiplier on cos and sin (YaRN's attention factor); 1 for every other scaling. */
-export function ropeAttentionFactor(spec: ModelSpec): number {
-  return spec.rope.scaling.type === 'yarn' ? spec.rope.scaling.attentionFactor : 1;
-}
-
-/**
- * Every tensor the HF checkpoint holds for this spec, with its shape ([out, in] for Linear weights).
- * Worked example (SmolLM2-135M: hidden 576, 9 heads, 3 KV heads, head_dim 64, intermediate 1536):
- * model.layers.0.self_attn.k_proj.weight → [192, 576]; lm_head.weight absent (tied).
- */
-export function expectedTensors(spec: ModelSpec): Map<string, number[]> {
-  const m = new Map<string, number[]>();
-  const Hd = spec.hiddenSize;
-  const H = spec.numHeads;
-  m.set('model.embed_tokens.weight', [spec.vocabSize, Hd]);
-  for (let l = 0; l < spec.numLayers; l++) {
-    const p = `model.layers.${l}.`;
-    m.set(`${p}input_layernorm.weight`, [Hd]);
-    if (spec.mla) {
-      const { qLoraRank, kvLoraRank, qkNopeHeadDim, qkRopeHeadDim, vHeadDim } = spec.mla;
-      const qHead = qkNopeHeadDim + qkRopeHeadDim;
-      if (qLoraRank === null) {
-        m.set(`${p}self_attn.q_proj.weight`, [H * qHead, Hd]);
-      } else {
-        m.set(`${p}self_attn.q_a_proj.weight`, [qLoraRank, Hd]);
-        m.set(`${p}self_attn.q_a_layernorm.weight`, [qLoraRank]);
-        m.set(`${p}self_attn.q_b_proj.weight`, [H * qHead, qLoraRank]);
-      }
-      m.set(`${p}self_attn.kv_a_proj_with_mqa.weight`, [kvLoraRank + qkRopeHeadDim, Hd]);
-      m.set(`${p}self_attn.kv_a_layernorm.weight`, [kvLoraRank]);
-      m.set(`${p}self_attn.kv_b_proj.weight`, [H * (qkNopeHeadDim + vHeadDim), kvLoraRank]);
-      m.set(`${p}self_attn.o_proj.weight`, [Hd, H * vHeadDim]);
-    } else {
-      const D = spec.headDim;
-      const kvDim = spec.numKvHeads * D;
-      m.set(`${p}self_attn.q_proj.weight`, [H * D, Hd]);
-      m.set(`${p}self_attn.k_proj.weight`, [kvDim, Hd]);
-      m.set(`${p}self_attn.v_proj.weight`, [kvDim, Hd]);
-      if (spec.attentionBias) {
-        m.set(`${p}self_attn.q_proj.bias`, [H * D]);
-        m.set(`${p}self_attn.k_proj.bias`, [kvDim]);
-        m.set(`${p}self_attn.v_proj.bias`, [kvDim]);
-      }
-      if (spec.qkNorm) {
-        m.set(`${p}self_attn.q_norm.weight`, [D]);
-        m.set(`${p}self_attn.k_norm.weight`, [D]);
-      }
-      m.set(`${p}self_attn.o_proj.weight`, [Hd, H * D]);
-    }
-    m.set(`${p}post_attention_layernorm.weight`, [Hd]);
-    m.set(`${p}mlp.gate_proj.weight`, [spec.intermediateSize, Hd]);
-    m.set(`${p}mlp.up_proj.weight`, [spec.intermediateSize, Hd]);
-    m.set(`${p}mlp.down_proj.weight`, [Hd, spec.intermediateSize]);
-  }
-  m.set('model.norm.weight', [Hd]);
-  if (!spec.tieWordEmbeddings) m.set('lm_head.weight', [spec.vocabSize, Hd]);
-  return m;
 }

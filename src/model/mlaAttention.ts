@@ -8,7 +8,7 @@
  * Per layer, before attention:
  *   q      = xn Wq  [T][H][N + R]         (or q_b(rmsNorm(q_a(xn))) when q_lora_rank is set)
  *   kva    = xn Wkv_a  [T][C + R]        = [c_kv | k_pe] before the norm
- *   latent = [rmsNorm(c_kv) | k_pe]      (latentNorm; then RoPE rotates k_pe and q's rope part,
+ *   latent = [rmsNorm(c_kv) | k_pe]      (rmsNorm with stride C + R; then RoPE rotates k_pe and q's rope part,
  *                                         interleaved pairs, by the Transformer's rope)
  *   query  = [W_UK[h]^T q_nope[h] | q_pe[h]]  [T][H][C + R]   (headMatmul)
  * The cache row is `latent` (one per token, V aliases K), so attention over it with the model's
@@ -19,11 +19,10 @@ import type { GpuContext } from '../gpu/context';
 import type { AttentionSpec } from '../kernels/pagedAttention';
 import type { MatmulSpec } from '../kernels/matmul';
 import { HeadMatmul } from '../kernels/headMatmul';
-import { LatentNorm } from '../kernels/latentNorm';
 import { RmsNorm } from '../kernels/rmsNorm';
 import type { RopeSpec } from '../kernels/rope';
 import type { ModelSpec } from './config';
-import type { WeightDtype } from './weights';
+import type { KvDtype, WeightDtype } from '../gpu/dtype';
 
 /** The projections an MLA layer adds (q_proj, or q_a_proj + q_b_proj; kv_a_proj_with_mqa). */
 export type MlaProj = 'q' | 'qa' | 'qb' | 'kva';
@@ -40,7 +39,7 @@ export function mlaProjSpecs(spec: ModelSpec, wd: WeightDtype): Partial<Record<M
 }
 
 /** The attention kernels' view: one latent row [c_kv | k_pe] per token, read as K and (its first C values) as V. */
-export function mlaAttentionSpec(spec: ModelSpec, pageSize: number, kvDtype: 'f32' | 'f16'): AttentionSpec {
+export function mlaAttentionSpec(spec: ModelSpec, pageSize: number, kvDtype: KvDtype): AttentionSpec {
   const { kvLoraRank: C, qkRopeHeadDim: R } = spec.mla!;
   return { numKvHeads: 1, groupSize: spec.numHeads, headDimQK: C + R, headDimV: C, pageSize, kvDtype, vAliasesK: true };
 }
@@ -66,7 +65,7 @@ export interface MlaLayer<L> {
 export class MlaAttention {
   private constructor(
     private readonly spec: ModelSpec,
-    private readonly k: { qaNorm?: RmsNorm; latentNorm: LatentNorm; absorbQuery: HeadMatmul; absorbOutput: HeadMatmul },
+    private readonly k: { qaNorm?: RmsNorm; latentNorm: RmsNorm; absorbQuery: HeadMatmul; absorbOutput: HeadMatmul },
     /** The step's MLA buffers, sized for maxTokens. */
     readonly b: {
       q: GPUBuffer; // f32 [T][H][N + R]: q projection, roped in place
@@ -85,7 +84,7 @@ export class MlaAttention {
     const kvb = { heads: H, wCols: C, wHeadRows: N + V, weightDtype: wd };
     const k = {
       qaNorm: qLoraRank === null ? undefined : await RmsNorm.create(ctx, { dim: qLoraRank, eps: spec.rmsNormEps, weightDtype: wd, inPlace: true }),
-      latentNorm: await LatentNorm.create(ctx, { dim: C, stride: C + R, eps: spec.rmsNormEps, weightDtype: wd }),
+      latentNorm: await RmsNorm.create(ctx, { dim: C, stride: C + R, eps: spec.rmsNormEps, weightDtype: wd }),
       absorbQuery: await HeadMatmul.create(ctx, { ...kvb, wRow0: 0, transposed: true, in: N, copy: R }),
       absorbOutput: await HeadMatmul.create(ctx, { ...kvb, wRow0: N, transposed: false, in: C }),
     };

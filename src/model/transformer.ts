@@ -1,12 +1,19 @@
 /**
  * The GPU forward pass for every family: llama, mistral, qwen2, qwen3, gemma, and DeepSeek MLA
  * (dense MLP; the absorbed attention block is in mlaAttention.ts). Read top to bottom: set-up
- * (weights, kernels, buffers, bind groups, all once), then forward(): one step = one command buffer
- * over preallocated buffers, every layer encoded into one compute pass.
+ * (weights, kernels, buffers, bind groups, all once), then forward(batch): one step = one command
+ * buffer over preallocated buffers, every layer encoded into one compute pass.
+ *
+ * The model keeps no KV bookkeeping. Its input is a StepBatch (src/kernels/stepBatch.ts) made by
+ * the scheduler (src/engine/scheduler.ts), which owns the KV cache manager: token ids, positions,
+ * slots, the CSR page table, copy-on-write pairs and the rows whose logits come back. forward()
+ * checks the batch against the buffers it was sized for, uploads it, encodes and submits the step
+ * and reads the logits back. The KV pages themselves (KvPool) belong to the scheduler's owner too:
+ * it makes them from kvPoolSpec() and binds them with bindKv() (see there).
  *
  * Step layout: the step's tokens are the concatenation of each sequence's new tokens; T = their
- * count (<= maxTokens). First, copy-on-write: a forked sequence about to write into a shared
- * partial page gets a private copy of it, in every layer (copyPages). Per layer:
+ * count (<= maxTokens). First, copy-on-write: the batch's (src, dst) page pairs are copied in every
+ * layer (copyPages), so a forked sequence writes into its private copy of a shared page. Per layer:
  *   xn = norm(h)                       (layer 0: plain; later: fused with the residual add below)
  *   q, k, v = xn Wq, xn Wk, xn Wv (+ bias, qwen2); qwen3: q, k = rmsNorm per head; RoPE on q, k
  *     (MLA: q and the latent row [rmsNorm(c_kv) | k_pe]; RoPE on their rope parts; the absorbed
@@ -15,18 +22,13 @@
  *     decode (MLA: head-blocked mlaDecode) + mergePartials when every sequence has one new token
  *   o = a Wo (MLA: a = W_UV o_lat per head first);  h += o;  xn = post_attention_norm(h)
  *   down = (act(xn Wgate) * xn Wup) Wdown;  h += down;  xn = next layer's input norm (or final norm)
- * then the last row of each sequence is gathered and multiplied by the LM head.
- *
- * Sharing (src/kv/kvCacheManager.ts): forward passes the token ids to appendSlots, so full pages
- * enter the prefix cache. A caller that registers a sequence with `cache.addSequence(id, prompt)`
- * gets `cachedTokens` back and forwards only prompt.slice(cachedTokens); `fork` shares every page.
+ * then the batch's logit rows are gathered and multiplied by the LM head.
  */
 import type { GpuContext } from '../gpu/context';
 import { MAP_READ_COPY_DST, STORAGE, UNIFORM, writeBuffer } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
-import { KvCacheManager } from '../kv/kvCacheManager';
-import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kv/kvPool';
-import { buildPageTable } from '../kv/pageTable';
+import { maxPagesPerLayer, pageBufferBytes, type KvPool, type KvPoolSpec } from '../kernels/kvPool';
+import type { StepBatch } from '../kernels/stepBatch';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode, type SplitKvKernel } from '../kernels/splitKvDecode';
@@ -41,30 +43,26 @@ import { Rope, ropeParams } from '../kernels/rope';
 import { Embedding, embeddingParams } from '../kernels/embedding';
 import { GatedActivation } from '../kernels/gatedActivation';
 import type { ModelFiles } from '../sources/modelSource';
-import { expectedTensors, parseConfig, ropeAttentionFactor, ropeInvFrequencies, type ModelSpec } from './config';
+import { parseConfig, type ModelSpec } from './config';
+import { expectedTensors } from './expectedTensors';
+import { ropeAttentionFactor, ropeInvFrequencies } from './ropeFrequencies';
 import { uploadWeights, type GpuWeight, type WeightDtype } from './weights';
+import { checkTransformerSizes } from './transformerOptions';
+import type { KvDtype } from '../gpu/dtype';
 import { MlaAttention, mlaAttentionSpec, mlaProjSpecs, mlaRopeOperands, type MlaLayer, type MlaProj } from './mlaAttention';
 
 export interface TransformerOptions {
   weightDtype?: WeightDtype; // default f16
-  kvDtype?: 'f32' | 'f16'; // default f16
+  kvDtype?: KvDtype; // default f16
   pageSize?: number; // default 16
   /** Tokens one step can carry (prefill chunk + decodes); buffers are sized for it. Default 256. */
   maxTokens?: number;
   /** Sequences one step can carry. Default 16. */
   maxSeqs?: number;
-  /** Logit rows one step can return (forward with allRows needs one per token). Default maxSeqs. */
+  /** Logit rows one step can return (a step returning every row needs one per token). Default maxSeqs. */
   maxLogitRows?: number;
-  /** KV pages per layer. Default: what maxSeqs sequences of maxContext tokens need. */
-  numPages?: number;
   /** Longest sequence. Default min(config's max_position_embeddings, 4096). */
   maxContext?: number;
-}
-
-/** A sequence's new tokens this step. */
-export interface StepSequence {
-  seqId: number;
-  tokenIds: readonly number[];
 }
 
 /** Projections by role (MLA: q or qa + qb, and kva, instead of q, k, v). */
@@ -78,22 +76,22 @@ interface Linear {
 }
 
 export class Transformer {
-  readonly cache: KvCacheManager;
   private readonly owned: { destroy(): void }[] = [];
+  /** The bound KV pages (bindKv) and the per-layer bind groups over them; none until bound. */
+  private pool: KvPool | null = null;
+  private layers: LayerBinds[] = [];
 
   private constructor(
-    private readonly ctx: GpuContext,
+    readonly ctx: GpuContext,
     readonly spec: ModelSpec,
     readonly opts: Required<TransformerOptions>,
+    /** The layout of one layer's KV pages (MLA: one latent row per token, V aliasing K). */
+    readonly attention: AttentionSpec,
     private readonly weights: Map<string, GpuWeight>,
-    readonly pool: KvPool,
     private readonly k: Kernels,
     private readonly b: Buffers,
-    private readonly layers: LayerBinds[],
     private readonly head: HeadBinds,
-  ) {
-    this.cache = new KvCacheManager({ numPages: opts.numPages, pageSize: opts.pageSize });
-  }
+  ) {}
 
   static async load(ctx: GpuContext, files: ModelFiles, options: TransformerOptions = {}): Promise<Transformer> {
     const spec = parseConfig(files.config, `${files.source}: config.json`);
@@ -106,8 +104,8 @@ export class Transformer {
       maxSeqs: options.maxSeqs ?? 16,
       maxLogitRows: Math.max(options.maxLogitRows ?? 0, options.maxSeqs ?? 16),
       maxContext,
-      numPages: options.numPages ?? (options.maxSeqs ?? 16) * Math.ceil(maxContext / (options.pageSize ?? 16)),
     };
+    checkTransformerSizes(options, opts, spec, ctx.limits); // names a bad option before anything is allocated
     // MLA: one latent row [c_kv | k_pe] per token, the absorbed query [q_lat | q_pe] per head.
     const attn: AttentionSpec = spec.mla
       ? mlaAttentionSpec(spec, opts.pageSize, opts.kvDtype)
@@ -119,21 +117,15 @@ export class Transformer {
           pageSize: opts.pageSize,
           kvDtype: opts.kvDtype,
         };
-    const maxPages = maxPagesPerLayer(ctx, attn);
-    if (opts.numPages > maxPages) opts.numPages = maxPages; // the binding limit caps one layer's pool
 
     const weights = await uploadWeights(ctx, files, expectedTensors(spec), { dtype: opts.weightDtype });
     const owned: { destroy(): void }[] = [...[...weights.values()].map((w) => w.buffer)];
     try {
-      const pool = await KvPool.create(ctx, { ...attn, numLayers: spec.numLayers, numPages: opts.numPages });
-      owned.push(pool);
       const kernels = await createKernels(ctx, spec, attn, opts);
       const buffers = await createBuffers(ctx, spec, attn, opts, kernels, owned);
       const w = (name: string) => weights.get(name)!.buffer;
-      const layers: LayerBinds[] = [];
-      for (let l = 0; l < spec.numLayers; l++) layers.push(bindLayer(ctx, spec, kernels, buffers, pool, l, w));
       const head = bindHead(spec, kernels, buffers, w);
-      const model = new Transformer(ctx, spec, opts, weights, pool, kernels, buffers, layers, head);
+      const model = new Transformer(ctx, spec, opts, attn, weights, kernels, buffers, head);
       model.owned.push(...owned);
       return model;
     } catch (e) {
@@ -143,65 +135,70 @@ export class Transformer {
   }
 
   /**
-   * Runs one step: appends each sequence's new tokens to its KV pages and returns the logits after
-   * the LAST new token of each sequence, [seqs.length][vocab] (allRows: after every new token,
-   * [T][vocab], row t = the prediction after token t). New seqIds are registered; a step that does
-   * not fit (tokens, sequences, context, pages, logit rows) is refused before anything changes.
+   * The KV pages this model needs for `numPages` pages per layer. The pool is not the model's: the
+   * scheduler decides how many pages there are and who holds them, so whoever owns the scheduler
+   * (Engine, StepRunner in src/engine) makes the pool with KvPool.create(ctx, kvPoolSpec(n)), binds
+   * it here with bindKv, and destroys it. One model can so be served by successive owners (a
+   * generate() call, then an Engine), each with the pool its budget wants. At most maxKvPages.
    */
-  async forward(seqs: readonly StepSequence[], { allRows = false } = {}): Promise<Float32Array> {
-    this.ctx.assertAlive();
-    const { spec, opts, b, k } = this;
-    const T = seqs.reduce((n, s) => n + s.tokenIds.length, 0);
-    if (seqs.length === 0 || seqs.length > opts.maxSeqs) throw new ShapeError(`forward: ${seqs.length} sequences; this model was set up for 1..${opts.maxSeqs}`);
-    if (T > opts.maxTokens) throw new ShapeError(`forward: ${T} tokens in one step; this model was set up for at most ${opts.maxTokens} (use chunked prefill)`);
-    const R = allRows ? T : seqs.length;
-    if (R > opts.maxLogitRows) throw new ShapeError(`forward: ${R} logit rows; this model was set up for at most ${opts.maxLogitRows} (maxLogitRows)`);
-    if (new Set(seqs.map((s) => s.seqId)).size !== seqs.length) throw new ShapeError('forward: a sequence appears twice in one step');
-    let pagesNeeded = 0;
-    for (const s of seqs) {
-      if (s.tokenIds.length === 0) throw new ShapeError(`forward: sequence ${s.seqId} has no new tokens`);
-      const len = (this.cache.has(s.seqId) ? this.cache.seqLen(s.seqId) : 0) + s.tokenIds.length;
-      if (len > opts.maxContext) throw new ShapeError(`forward: sequence ${s.seqId} would reach ${len} tokens, past the context of ${opts.maxContext}`);
-      for (const id of s.tokenIds) if (!(Number.isInteger(id) && id >= 0 && id < spec.vocabSize)) throw new ShapeError(`forward: token id ${id} is outside the vocabulary (0..${spec.vocabSize - 1})`);
-      pagesNeeded += this.cache.has(s.seqId) ? this.cache.pagesNeeded(s.seqId, s.tokenIds.length) : Math.ceil(s.tokenIds.length / opts.pageSize);
-    }
-    const free = this.cache.stats().freePages;
-    if (pagesNeeded > free) throw new ShapeError(`forward: the step needs ${pagesNeeded} KV pages, ${free} are free (pool of ${opts.numPages})`);
+  kvPoolSpec(numPages: number): KvPoolSpec {
+    return { ...this.attention, numLayers: this.spec.numLayers, numPages };
+  }
 
-    // Bookkeeping: slots, positions, page table (host, once per step).
-    const ids = new Uint32Array(T);
-    const positions = new Uint32Array(T);
-    const slots = new Int32Array(T);
-    const lastRows = allRows ? Uint32Array.from({ length: T }, (_, t) => t) : new Uint32Array(seqs.length);
-    const copies = new Uint32Array(2 * opts.maxSeqs); // (src, dst) page pairs: at most one per sequence
-    let numCopies = 0;
-    let row = 0;
-    seqs.forEach((s, i) => {
-      if (!this.cache.has(s.seqId)) this.cache.addSequence(s.seqId);
-      const start = this.cache.seqLen(s.seqId);
-      // With the ids, pages that become full enter the prefix cache (their K/V is written below,
-      // before any later step can read them).
-      const r = this.cache.appendSlots(s.seqId, s.tokenIds.length, s.tokenIds);
-      if (!r.ok) throw new ShapeError(`forward: sequence ${s.seqId}: ${r.reason}`); // checked above
-      for (const c of r.copies) {
-        copies[2 * numCopies] = c.src;
-        copies[2 * numCopies + 1] = c.dst;
-        numCopies++;
+  /** Most pages one layer's pool can hold here: one K (or V) buffer must fit one storage binding. */
+  get maxKvPages(): number {
+    return maxPagesPerLayer(this.ctx, this.attention);
+  }
+
+  /** The bound KV pool, or null. */
+  get kvPool(): KvPool | null {
+    return this.pool;
+  }
+
+  /**
+   * Binds the KV pages forward() reads and writes: builds every layer's bind groups over them (once,
+   * not per step). null unbinds (the owner is about to destroy the pool).
+   */
+  bindKv(pool: KvPool | null): void {
+    if (pool === null) {
+      this.pool = null;
+      this.layers = [];
+      return;
+    }
+    const want = this.kvPoolSpec(pool.spec.numPages);
+    for (const key of Object.keys(want) as (keyof KvPoolSpec)[]) {
+      if (pool.spec[key] !== want[key]) {
+        const [got, need] = [String(pool.spec[key]), String(want[key])];
+        throw new ShapeError(`bindKv: the pool's ${key} is ${got}, this model needs ${need}`);
       }
-      ids.set(s.tokenIds, row);
-      slots.set(r.slots, row);
-      for (let j = 0; j < s.tokenIds.length; j++) positions[row + j] = start + j;
-      row += s.tokenIds.length;
-      if (!allRows) lastRows[i] = row - 1;
-    });
-    const meta = buildPageTable(
-      seqs.map((s) => ({ blockTable: this.cache.blockTable(s.seqId), kvLen: this.cache.seqLen(s.seqId), qLen: s.tokenIds.length })),
-      opts.pageSize,
-    );
+    }
+    const w = (name: string) => this.weights.get(name)!.buffer;
+    const layers: LayerBinds[] = [];
+    for (let l = 0; l < this.spec.numLayers; l++) {
+      layers.push(bindLayer(this.ctx, this.spec, this.k, this.b, pool, l, w));
+    }
+    this.layers = layers;
+    this.pool = pool;
+  }
+
+  /**
+   * Runs one step and returns the logits of the batch's logit rows, [logitRows.length][vocab], row r
+   * = the prediction after token logitRows[r]. The batch is the scheduler's (src/engine/scheduler.ts):
+   * it is only checked against the buffers this model was sized for and the bound pool, so a bad
+   * batch is refused before anything is uploaded.
+   */
+  async forward(batch: StepBatch): Promise<Float32Array> {
+    this.ctx.assertAlive();
+    const { spec, b, k } = this;
+    this.check(batch);
+    const { tokenIds: ids, positions, slots, pageTable: meta, copies, logitRows: lastRows } = batch;
+    const T = ids.length;
+    const R = lastRows.length;
+    const numCopies = copies.length / 2;
     // Decode (every sequence one new token): split-KV + merge; otherwise flashPrefill.
-    const decode = seqs.every((s) => s.tokenIds.length === 1);
+    const decode = meta.qLens.every((n) => n === 1);
     const plan = decode ? k.decode.plan(meta) : undefined;
-    const work = plan ? plan.work : k.prefill.planWork(meta);
+    const { work, numWorkItems } = plan ?? k.prefill.plan(meta);
     if (plan && plan.numSlots > b.maxSlots) throw new ShapeError(`forward: split-KV decode wants ${plan.numSlots} partial slots, ${b.maxSlots} were allocated`); // cannot happen: maxPlan
     const q = (buf: GPUBuffer, data: ArrayBufferView) => writeBuffer(this.ctx, buf, data);
     q(b.ids, ids);
@@ -215,10 +212,11 @@ export class Transformer {
     q(b.work, work);
     if (plan) q(b.slotIndptr, plan.slotIndptr);
     if (numCopies) {
-      q(b.copyPairs, copies.subarray(0, 2 * numCopies));
+      q(b.copyPairs, copies);
       q(b.copyCount, new Uint32Array([numCopies, 0, 0, 0]));
     }
-    q(b.step.params, new Uint8Array(attentionParams(seqs.length, { scale: spec.softmaxScale, causal: true, window: spec.slidingWindow ?? 0 })));
+    const attention = { scale: spec.softmaxScale, causal: true, window: spec.slidingWindow ?? 0 };
+    q(b.step.params, new Uint8Array(attentionParams(meta.numSeqs, attention)));
     q(b.tokens, rmsNormParams(T));
     q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
     q(b.kHeadRows, rmsNormParams(T * spec.numKvHeads));
@@ -228,7 +226,7 @@ export class Transformer {
     await this.ctx.validated('forward', () => {
       const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
       const pass = encoder.beginComputePass({ label: 'forward' });
-      this.encode(pass, { T, logitRows: R, numWork: work.length / WORK_ITEM_U32, decode, numSeqs: seqs.length, numCopies });
+      this.encode(pass, { T, logitRows: R, numWork: numWorkItems, decode, numSeqs: meta.numSeqs, numCopies });
       pass.end();
       encoder.copyBufferToBuffer(b.logits, 0, b.logitsReadback, 0, 4 * R * spec.vocabSize);
       this.ctx.device.queue.submit([encoder.finish()]);
@@ -238,6 +236,40 @@ export class Transformer {
     const logits = new Float32Array(b.logitsReadback.getMappedRange(0, 4 * R * spec.vocabSize).slice(0));
     b.logitsReadback.unmap();
     return logits;
+  }
+
+  /** Refuses a batch that does not fit this model's buffers or the bound pool (ShapeError). */
+  private check(batch: StepBatch): void {
+    const { spec, opts, pool } = this;
+    if (!pool) throw new ShapeError('forward: no KV pool is bound (see bindKv)');
+    const { tokenIds, positions, slots, pageTable: meta, copies, logitRows } = batch;
+    const T = tokenIds.length;
+    const n = meta.numSeqs;
+    const numPages = pool.spec.numPages;
+    const fail = (what: string) => {
+      throw new ShapeError(`forward: ${what}`);
+    };
+    if (n === 0 || n > opts.maxSeqs) fail(`${n} sequences; this model was set up for 1..${opts.maxSeqs}`);
+    if (T === 0 || T > opts.maxTokens) fail(`${T} tokens; this model was set up for 1..${opts.maxTokens}`);
+    if (positions.length !== T || slots.length !== T || meta.qoIndptr[n] !== T) {
+      fail(`${T} token ids, ${positions.length} positions, ${slots.length} slots, ${meta.qoIndptr[n]} query rows`);
+    }
+    if (meta.pageSize !== opts.pageSize) fail(`page size ${meta.pageSize}; this model was set up for ${opts.pageSize}`);
+    const R = logitRows.length;
+    if (R === 0 || R > opts.maxLogitRows) fail(`${R} logit rows; this model was set up for 1..${opts.maxLogitRows}`);
+    for (const r of logitRows) if (r >= T) fail(`logit row ${r} of a ${T}-token step`);
+    const V = spec.vocabSize;
+    for (const id of tokenIds) if (id >= V) fail(`token id ${id} is outside the vocabulary (0..${V - 1})`);
+    const context = `past the context of ${opts.maxContext}`;
+    for (const len of meta.kvLens) if (len > opts.maxContext) fail(`a sequence of ${len} tokens, ${context}`);
+    for (const p of positions) if (p >= opts.maxContext) fail(`position ${p}, ${context}`);
+    const outside = `outside the pool of ${numPages} pages`;
+    for (const slot of slots) if (!(slot >= 0 && slot < numPages * opts.pageSize)) fail(`slot ${slot} ${outside}`);
+    for (const p of meta.kvPageIndices) if (p >= numPages) fail(`page ${p} ${outside}`);
+    if (copies.length % 2 !== 0 || copies.length > 2 * opts.maxSeqs) {
+      fail(`${copies.length / 2} copy-on-write pairs; at most ${opts.maxSeqs}`);
+    }
+    for (const p of copies) if (p >= numPages) fail(`copy-on-write page ${p} ${outside}`);
   }
 
   /** Every layer, in order, into one pass (WebGPU orders dispatches that share buffers). */
@@ -291,38 +323,9 @@ export class Transformer {
     linear(this.head.lmHead, logitRows);
   }
 
-  /**
-   * Logits for exactly these ids of one new sequence, [ids.length][vocab], row t = the prediction
-   * after token t, fed `chunk` tokens per step (1 = decode, ids.length = prefill).
-   */
-  async logitsForIds(seqId: number, ids: readonly number[], chunk: number): Promise<Float32Array> {
-    const out = new Float32Array(ids.length * this.spec.vocabSize);
-    for (let start = 0; start < ids.length; start += chunk) {
-      const end = Math.min(ids.length, start + chunk);
-      out.set(await this.forward([{ seqId, tokenIds: ids.slice(start, end) }], { allRows: true }), start * this.spec.vocabSize);
-    }
-    return out;
-  }
-
-  /**
-   * A child sequence sharing every page of the parent (no copy now); the first step that writes
-   * into a shared partial page copies it (copy-on-write, encoded at the start of that step).
-   */
-  fork(parentSeqId: number, childSeqId: number): void {
-    this.cache.fork(parentSeqId, childSeqId);
-  }
-
-  /** KV bytes a sequence holds now, over all layers (whole pages). */
-  kvBytes(seqId: number): number {
-    if (!this.cache.has(seqId)) return 0;
-    return this.cache.blockTable(seqId).length * (this.pool.totalBytes / this.opts.numPages);
-  }
-
-  free(seqId: number): void {
-    if (this.cache.has(seqId)) this.cache.free(seqId);
-  }
-
+  /** Frees the model's GPU objects; a bound pool is its owner's to destroy. */
   destroy(): void {
+    this.bindKv(null);
     for (const o of this.owned) o.destroy();
     this.weights.clear();
   }
@@ -561,8 +564,8 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
   const p = `model.layers.${l}.`;
   const linear = (role: Proj, weight: string, x: GPUBuffer, y: GPUBuffer, bias?: string): Linear => ({
     role,
-    gemm: k.gemm[role]!.bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]!),
-    gemv: k.gemv[role]!.bind(x, w(weight), bias ? w(bias) : undefined, y, b.projParams[role]!),
+    gemm: k.gemm[role]!.bind({ x, w: w(weight), bias: bias ? w(bias) : undefined, y, params: b.projParams[role]! }),
+    gemv: k.gemv[role]!.bind({ x, w: w(weight), bias: bias ? w(bias) : undefined, y, params: b.projParams[role]! }),
   });
   const mla = b.mla?.bindLayer(l, w, { xn: b.xn, query: b.q, attnOut: b.attn, tokens: b.tokens }, linear);
   const bias = (name: string) => (spec.attentionBias ? `${p}self_attn.${name}.bias` : undefined);
@@ -576,11 +579,24 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
     qNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
     kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k!, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
     // MLA appends the latent rows (one per token; no V).
-    append: mla ? k.append.bind(b.mla!.b.latent, undefined, b.slots, pool.layers[l], b.tokens) : k.append.bind(b.k!, b.v!, b.slots, pool.layers[l], b.tokens),
-    copyK: k.copyK.bind(b.copyPairs, pool.layers[l].kPages, b.copyCount),
-    copyV: k.copyV?.bind(b.copyPairs, pool.layers[l].vPages, b.copyCount),
-    attention: k.prefill.bind(b.q, pool.layers[l], b.step, b.work, b.attn, b.lse),
-    decode: k.decode.bind(b.q, pool.layers[l], b.step, b.work, b.partialO, b.partialML),
+    append: k.append.bind({
+      newK: mla ? b.mla!.b.latent : b.k!,
+      newV: mla ? undefined : b.v!,
+      slotMapping: b.slots,
+      pages: pool.layers[l],
+      params: b.tokens,
+    }),
+    copyK: k.copyK.bind({ pairs: b.copyPairs, pages: pool.layers[l].kPages, params: b.copyCount }),
+    copyV: k.copyV?.bind({ pairs: b.copyPairs, pages: pool.layers[l].vPages, params: b.copyCount }),
+    attention: k.prefill.bind({ q: b.q, pages: pool.layers[l], step: b.step, work: b.work, out: b.attn, lse: b.lse }),
+    decode: k.decode.bind({
+      q: b.q,
+      pages: pool.layers[l],
+      step: b.step,
+      work: b.work,
+      partialO: b.partialO,
+      partialML: b.partialML,
+    }),
     o: linear('o', `${p}self_attn.o_proj.weight`, mla ? b.mla!.b.heads : b.attn, b.sub),
     postAttentionNorm: k.normFused.bind({ x: b.sub, residual: b.h, weight: w(`${p}post_attention_layernorm.weight`), y: b.xn, params: b.tokens }),
     gate: linear('gate', `${p}mlp.gate_proj.weight`, b.xn, b.gate),
@@ -609,11 +625,18 @@ function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPU
       : k.rope.bind({ q: b.q, k: b.k!, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
     act: k.act.bind({ gate: b.gate, up: b.up, out: b.act, params: b.tokens }),
     gatherLast: k.gatherLast.bind({ ids: b.lastRows, table: b.xn, out: b.last, params: b.lastTokens }),
-    merge: k.merge.bind(b.partialO, b.partialML, b.slotIndptr, b.step.qoIndptr, b.attn, b.lse),
+    merge: k.merge.bind({
+      partialO: b.partialO,
+      partialML: b.partialML,
+      slotIndptr: b.slotIndptr,
+      qoIndptr: b.step.qoIndptr,
+      out: b.attn,
+      lse: b.lse,
+    }),
     lmHead: {
       role: 'lmHead',
-      gemm: k.gemm.lmHead!.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead!),
-      gemv: k.gemv.lmHead!.bind(b.last, w(lm), undefined, b.logits, b.projParams.lmHead!),
+      gemm: k.gemm.lmHead!.bind({ x: b.last, w: w(lm), y: b.logits, params: b.projParams.lmHead! }),
+      gemv: k.gemv.lmHead!.bind({ x: b.last, w: w(lm), y: b.logits, params: b.projParams.lmHead! }),
     },
   };
 }

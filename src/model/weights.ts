@@ -3,26 +3,63 @@
  * config implies. Weights are kept f16 on the GPU by default (two values per u32, read with
  * unpack2x16float, so no `shader-f16` is needed), f32 on request. F32, F16 and BF16 checkpoints
  * are accepted; an F16 tensor going to an f16 buffer is copied bit for bit.
+ *
+ * Quantize on load (`dtype: 'q8' | 'q4'`): each matmul weight is quantized to GGUF Q8_0 / Q4_0
+ * blocks while it streams to the GPU, a chunk of rows at a time (about 1 Mi values of f32 scratch,
+ * never a whole f32 tensor, let alone the model). What stays at higher precision (storedDtype):
+ *   - 1-D tensors (norms, biases): f16; they are tiny and the norm kernels read f16 / f32 only;
+ *   - the token embedding: f16 (the gather reads f16 rows; when tied it is also the LM head);
+ *   - MLA's kv_b_proj: f16 (read per head by headMatmul, which takes f16 / f32);
+ *   - a matrix whose row length is not a multiple of 32: f16 (llama.cpp falls back the same way);
+ *   - under q4, an untied lm_head: q8 (llama.cpp's Q4 files keep the output at Q6_K / Q8_0: the
+ *     logits are the layer most sensitive to weight noise).
  * Every error names the file and the tensor.
  */
 import type { GpuContext } from '../gpu/context';
 import { STORAGE, writeBuffer } from '../gpu/buffers';
 import type { ModelFiles } from '../sources/modelSource';
-import { readTensorF32, type SafetensorsFile } from '../sources/safetensors';
-import { f32ArrayToF16 } from '../sources/halfFloat';
+import { readTensorF32, type SafetensorsFile, type TensorInfo } from '../sources/safetensors';
+import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToF16 } from '../sources/halfFloat';
+import type { MatrixDtype, WeightDtype } from '../gpu/dtype';
+import { quantBufferBytes } from '../kernels/matmulQuant';
+import { quantizeBlocks, QUANT_BLOCK_BYTES, type OnLoadQuant } from './quantize';
 
 export class WeightError extends Error {
   override name = 'WeightError';
 }
 
-export type WeightDtype = 'f16' | 'f32';
+export type { WeightDtype } from '../gpu/dtype';
+
+/** What uploadWeights is asked for: a plain GPU dtype for every tensor, or quantized matrices. */
+export type LoadDtype = WeightDtype | OnLoadQuant;
 
 export interface GpuWeight {
   name: string;
   shape: number[];
-  dtype: WeightDtype;
-  /** f16: [elements] as u16 pairs in u32 words (an odd count is padded); f32: [elements] f32. */
+  dtype: MatrixDtype;
+  /**
+   * f16: [elements] as u16 pairs in u32 words (an odd count is padded); f32: [elements] f32;
+   * q8 / q4: GGUF blocks of [rows][cols], row after row, plus a pad word (quantBufferBytes).
+   */
   buffer: GPUBuffer;
+}
+
+/** Weights the GEMM / GEMV read (projections, MLP, the untied LM head): the ones quantized on load. */
+const MATMUL_WEIGHT =
+  /\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|q_a_proj|q_b_proj|kv_a_proj_with_mqa)\.weight$/;
+
+/**
+ * The dtype one tensor is stored as when the model loads at `load` (see the header for why).
+ * e.g. q4: 'model.layers.0.mlp.up_proj.weight' [384, 128] -> q4, 'lm_head.weight' -> q8,
+ * 'model.embed_tokens.weight' -> f16, 'model.norm.weight' -> f16; stories260K's down_proj
+ * [64, 172] -> f16 (rows of 172 are not whole blocks), its up_proj [172, 64] -> q4.
+ */
+export function storedDtype(name: string, shape: readonly number[], load: LoadDtype): MatrixDtype {
+  if (load === 'f32' || load === 'f16') return load;
+  const matrix = shape.length === 2 && shape[1] % 32 === 0;
+  if (matrix && name === 'lm_head.weight') return 'q8';
+  if (matrix && MATMUL_WEIGHT.test(name)) return load;
+  return 'f16';
 }
 
 export interface WeightProgress {
@@ -64,19 +101,61 @@ export function tensorData(file: SafetensorsFile, name: string, dtype: WeightDty
   return dtype === 'f32' ? f32 : f32ArrayToF16(f32);
 }
 
+/** Rows [first, first + count) of a 2-D F32 / F16 / BF16 tensor with `cols` columns, as f32 (little-endian files). */
+function rowsF32(file: SafetensorsFile, info: TensorInfo, first: number, count: number, cols: number): Float32Array {
+  const elem = info.dtype === 'F32' ? 4 : 2;
+  const begin = info.begin + first * cols * elem;
+  const raw = file.bytes.slice(begin, begin + count * cols * elem); // a copy: aligned for the typed view
+  if (info.dtype === 'F32') return new Float32Array(raw.buffer);
+  const bits = new Uint16Array(raw.buffer);
+  return info.dtype === 'F16' ? f16ArrayToF32(bits) : bf16ArrayToF32(bits);
+}
+
+/** Values converted per chunk when quantizing on load (f32 scratch: 4 MiB). */
+const QUANT_CHUNK_VALUES = 1 << 20;
+
 /**
- * Uploads every expected tensor (after checkWeights passes) into its own GPU buffer.
+ * Quantizes W [rows, cols] into a new GPU buffer of GGUF blocks, an even number of rows at a time
+ * (so every chunk but the last is a whole number of u32 words: q8 rows of 32-blocks are 34 bytes
+ * per block, 2 rows always a multiple of 4).
+ */
+async function uploadQuantized(
+  ctx: GpuContext,
+  file: SafetensorsFile,
+  name: string,
+  dtype: OnLoadQuant,
+  shape: readonly number[],
+): Promise<GPUBuffer> {
+  const info = file.tensors.get(name)!;
+  const [rows, cols] = shape;
+  const rowBytes = (cols / 32) * QUANT_BLOCK_BYTES[dtype];
+  const buffer = await ctx.createBuffer(`weight.${name}`, quantBufferBytes(dtype, rows, cols), STORAGE);
+  const chunkRows = Math.max(2, 2 * Math.floor(QUANT_CHUNK_VALUES / cols / 2));
+  const out = new Uint8Array(Math.ceil((chunkRows * rowBytes) / 4) * 4);
+  for (let r = 0; r < rows; r += chunkRows) {
+    const n = Math.min(chunkRows, rows - r);
+    const end = quantizeBlocks(dtype, rowsF32(file, info, r, n, cols), out);
+    writeBuffer(ctx, buffer, out.subarray(0, end), r * rowBytes);
+  }
+  return buffer;
+}
+
+/**
+ * Uploads every expected tensor (after checkWeights passes) into its own GPU buffer, in the dtype
+ * storedDtype picks for `opts.dtype` (default f16).
  * On any failure the buffers made so far are destroyed: nothing half-loaded is left behind.
  */
 export async function uploadWeights(
   ctx: GpuContext,
   files: ModelFiles,
   expected: ReadonlyMap<string, readonly number[]>,
-  opts: { dtype?: WeightDtype; onProgress?: (p: WeightProgress) => void } = {},
+  opts: { dtype?: LoadDtype; onProgress?: (p: WeightProgress) => void } = {},
 ): Promise<Map<string, GpuWeight>> {
   const problems = checkWeights(files, expected);
   if (problems.length) {
-    throw new WeightError(problems.length === 1 ? problems[0] : `${problems.length} weight problems:\n  ${problems.join('\n  ')}`);
+    throw new WeightError(
+      problems.length === 1 ? problems[0] : `${problems.length} weight problems:\n  ${problems.join('\n  ')}`,
+    );
   }
   const dtype = opts.dtype ?? 'f16';
   const out = new Map<string, GpuWeight>();
@@ -84,10 +163,18 @@ export async function uploadWeights(
   try {
     for (const [name, shape] of expected) {
       const { file } = files.tensor(name)!;
-      const data = tensorData(file, name, dtype);
-      const buffer = await ctx.createBuffer(`weight.${name}`, data.byteLength, STORAGE);
-      writeBuffer(ctx, buffer, data);
-      out.set(name, { name, shape: [...shape], dtype, buffer });
+      const stored = storedDtype(name, shape, dtype);
+      let buffer: GPUBuffer;
+      if (stored === 'q8' || stored === 'q4') {
+        buffer = await uploadQuantized(ctx, file, name, stored, shape);
+      } else if (stored === 'f32' || stored === 'f16') {
+        const data = tensorData(file, name, stored);
+        buffer = await ctx.createBuffer(`weight.${name}`, data.byteLength, STORAGE);
+        writeBuffer(ctx, buffer, data);
+      } else {
+        throw new WeightError(`${file.fileName}: tensor "${name}": no loader for ${stored}`);
+      }
+      out.set(name, { name, shape: [...shape], dtype: stored, buffer });
       opts.onProgress?.({ tensor: name, done: ++done, total: expected.size });
     }
   } catch (e) {

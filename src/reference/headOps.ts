@@ -1,6 +1,7 @@
 /**
- * Float64 twins of the MLA kernels of a forward step (shaders/model/headMatmul.wgsl,
- * latentNorm.wgsl), with the same arguments and layouts as their wrappers, for tests.
+ * Float64 twins of the MLA kernels of a forward step (shaders/model/headMatmul.wgsl, and
+ * rmsNorm.wgsl with a row stride: the latent norm), with the same arguments and layouts as their
+ * wrappers, for tests.
  */
 import type { HeadMatmulSpec } from '../kernels/headMatmul';
 

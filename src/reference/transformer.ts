@@ -19,7 +19,8 @@
  *            de-interleaves before rotating; q and k get the same permutation, so q·k is the same.
  */
 import { referenceAttention } from './attention';
-import { ropeAttentionFactor, ropeInvFrequencies, type ModelSpec } from '../model/config';
+import type { ModelSpec } from '../model/config';
+import { ropeAttentionFactor, ropeInvFrequencies } from '../model/ropeFrequencies';
 
 export type WeightFn = (name: string) => Float32Array;
 

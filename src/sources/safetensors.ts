@@ -84,7 +84,7 @@ export class SafetensorsError extends Error {
 const METADATA_KEY = '__metadata__';
 
 function isDtype(s: unknown): s is Dtype {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BITS, s);
+  return typeof s === 'string' && Object.hasOwn(DTYPE_BITS, s);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -104,6 +104,41 @@ function show(v: unknown): string {
     s = String(v);
   }
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
+ * The file size a safetensors file's start promises: 8 + N + the largest data_offsets end, or
+ * null while `prefix` is too short to tell (less than 8 + N bytes). Lets a download stop a body
+ * that runs past it, or a Content-Length that disagrees, long before the whole file is in.
+ * Throws SafetensorsError for a start that cannot be a safetensors file. Worked example: N = 120
+ * and tensors ending at 64 and 256 → 8 + 120 + 256 = 384.
+ */
+export function safetensorsSizeFromPrefix(prefix: Uint8Array, fileName = '<buffer>'): number | null {
+  if (prefix.length < 8) return null;
+  const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
+  const headerLen = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+  if (headerLen > MAX_HEADER_BYTES || headerLen < 2) {
+    throw new SafetensorsError(fileName, undefined, `header length ${headerLen} is not a safetensors header length`);
+  }
+  if (prefix.length < 8 + headerLen) return null;
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(prefix.subarray(8, 8 + headerLen)));
+  } catch (e) {
+    throw new SafetensorsError(fileName, undefined, `header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (!isPlainObject(header)) throw new SafetensorsError(fileName, undefined, 'header must be a JSON object');
+  let end = 0;
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === METADATA_KEY) continue;
+    const offsets = isPlainObject(entry) ? entry.data_offsets : undefined;
+    const last = Array.isArray(offsets) ? offsets[1] : undefined;
+    if (!isCount(last)) {
+      throw new SafetensorsError(fileName, name, `data_offsets must be [begin, end], got ${show(offsets)}`);
+    }
+    end = Math.max(end, last);
+  }
+  return 8 + headerLen + end;
 }
 
 /** Parses a whole safetensors file held in memory. The result's views alias `bytes`. */
@@ -137,14 +172,15 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<buffer>'): Safe
   } catch (e) {
     return fail(`header is not valid JSON (${(e as Error).message})`);
   }
-  if (!isPlainObject(header)) fail(`header must be a JSON object, got ${Array.isArray(header) ? 'an array' : show(header)}`);
+  if (!isPlainObject(header))
+    fail(`header must be a JSON object, got ${Array.isArray(header) ? 'an array' : show(header)}`);
   const entries = header as Record<string, unknown>;
 
   const dataOffset = 8 + headerLen;
   const dataLen = bytes.length - dataOffset;
 
   const metadata: Record<string, string> = Object.create(null); // a "__proto__" key stays a key
-  if (Object.prototype.hasOwnProperty.call(entries, METADATA_KEY)) {
+  if (Object.hasOwn(entries, METADATA_KEY)) {
     const meta = entries[METADATA_KEY];
     if (!isPlainObject(meta)) fail(`${METADATA_KEY} must be an object of strings, got ${show(meta)}`);
     for (const [k, v] of Object.entries(meta as Record<string, unknown>)) {
@@ -156,7 +192,8 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<buffer>'): Safe
   const tensors = new Map<string, TensorInfo>();
   for (const [name, entry] of Object.entries(entries)) {
     if (name === METADATA_KEY) continue;
-    if (!isPlainObject(entry)) fail(`entry must be an object with dtype, shape, data_offsets, got ${show(entry)}`, name);
+    if (!isPlainObject(entry))
+      fail(`entry must be an object with dtype, shape, data_offsets, got ${show(entry)}`, name);
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
 
     if (dtype === undefined) fail('dtype is missing', name);
@@ -173,9 +210,11 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<buffer>'): Safe
     if (numel === undefined) fail(`shape ${show(shape)} has too many elements`, name);
 
     if (offsets === undefined) fail('data_offsets is missing', name);
-    if (!Array.isArray(offsets) || offsets.length !== 2) fail(`data_offsets must be [begin, end], got ${show(offsets)}`, name);
+    if (!Array.isArray(offsets) || offsets.length !== 2)
+      fail(`data_offsets must be [begin, end], got ${show(offsets)}`, name);
     const [begin, end] = offsets as unknown[];
-    if (!isCount(begin) || !isCount(end)) fail(`data_offsets must be non-negative integers, got ${show(offsets)}`, name);
+    if (!isCount(begin) || !isCount(end))
+      fail(`data_offsets must be non-negative integers, got ${show(offsets)}`, name);
     const b = begin as number;
     const e = end as number;
     if (b > e) fail(`data_offsets [${b}, ${e}] has begin after end`, name);
@@ -232,7 +271,13 @@ export function readTensorF32(file: SafetensorsFile, name: string): Float32Array
   const t = file.tensors.get(name);
   if (!t) {
     const names = [...file.tensors.keys()];
-    const list = names.length === 0 ? 'it has none' : `it has ${names.slice(0, 10).map((n) => JSON.stringify(n)).join(', ')}${names.length > 10 ? ', ...' : ''}`;
+    const list =
+      names.length === 0
+        ? 'it has none'
+        : `it has ${names
+            .slice(0, 10)
+            .map((n) => JSON.stringify(n))
+            .join(', ')}${names.length > 10 ? ', ...' : ''}`;
     throw new SafetensorsError(file.fileName, name, `no such tensor (${list})`);
   }
   const raw = tensorBytes(file, t);
@@ -266,7 +311,10 @@ export interface TensorToWrite {
  * starts aligned to its element size; the header is padded with spaces so the data starts at a
  * multiple of 8.
  */
-export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
+export function writeSafetensors(
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const fail = (detail: string, tensor?: string): never => {
     throw new SafetensorsError('<writeSafetensors>', tensor, detail);
   };
@@ -289,7 +337,8 @@ export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadat
     if (name === METADATA_KEY) fail(`${METADATA_KEY} is reserved and cannot name a tensor`);
     const t = tensors[name];
     if (t.dtype !== 'F32' && t.dtype !== 'F16') fail(`dtype ${show(t.dtype)} cannot be written (F32 or F16)`, name);
-    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) fail(`shape ${show(t.shape)} must be non-negative integers`, name);
+    if (!Array.isArray(t.shape) || !t.shape.every(isCount))
+      fail(`shape ${show(t.shape)} must be non-negative integers`, name);
     const numel = elementCount(t.shape);
     if (numel === undefined || numel !== t.data.length) {
       fail(`shape ${show(t.shape)} has ${numel ?? 'too many'} elements but data has ${t.data.length}`, name);

@@ -43,7 +43,7 @@ export interface EncodeOptions {
 export interface DecodeOptions {
   /** Leave out special tokens (BOS, EOS, <|im_end|>, ...). Default false. */
   skipSpecialTokens?: boolean;
-  /** Remove spaces before punctuation (' .' → '.'). Default: tokenizer_config's clean_up_tokenization_spaces, else false. */
+  /** Remove spaces before punctuation (' .' → '.'). Default: clean_up_tokenization_spaces of the config, else false. */
   cleanUpTokenizationSpaces?: boolean;
 }
 
@@ -59,7 +59,15 @@ export interface StreamDecoder {
 }
 
 // Names an end-of-text token goes by when tokenizer_config.json (or its eos_token) is missing.
-const FALLBACK_EOS_NAMES = ['</s>', '<|endoftext|>', '<|end_of_text|>', '<eos>', '<|im_end|>', '<|eot_id|>', '<end_of_turn>'];
+const FALLBACK_EOS_NAMES = [
+  '</s>',
+  '<|endoftext|>',
+  '<|end_of_text|>',
+  '<eos>',
+  '<|im_end|>',
+  '<|eot_id|>',
+  '<end_of_turn>',
+];
 
 function specialTokenContent(field: SpecialTokenField): string | null {
   if (typeof field === 'string') return field;
@@ -185,7 +193,10 @@ export class Tokenizer {
    *   push(c) → '€'   decode [x,a,b,c] = 'x€'; window becomes [a,b,c], prefix '€'
    */
   createStreamDecoder(opts: { skipSpecialTokens?: boolean } = {}): StreamDecoder {
-    const decodeOpts: DecodeOptions = { skipSpecialTokens: opts.skipSpecialTokens ?? false, cleanUpTokenizationSpaces: false };
+    const decodeOpts: DecodeOptions = {
+      skipSpecialTokens: opts.skipSpecialTokens ?? false,
+      cleanUpTokenizationSpaces: false,
+    };
     let window: number[] = []; // ids: [prefix ids | ids not emitted yet]
     let prefixText = ''; // decode(window[0 .. prefixLen))
     let prefixLen = 0;
@@ -214,8 +225,16 @@ export class Tokenizer {
   }
 
   /** The checkpoint's own chat template with its bos/eos tokens; see applyChatTemplate. */
-  applyChatTemplate(messages: readonly ChatMessage[], opts: Omit<ChatTemplateOptions, 'bosToken' | 'eosToken'> = {}): string {
-    if (this.chatTemplate === null) throw new Error('this tokenizer has no chat_template (tokenizer_config.json holds none)');
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    opts: Omit<ChatTemplateOptions, 'bosToken' | 'eosToken'> = {},
+  ): string {
+    if (this.chatTemplate === null) {
+      throw new Error(
+        'this tokenizer has no chat_template ' +
+          '(none in tokenizer_config.json, chat_template.jinja or chat_template.json)',
+      );
+    }
     return applyChatTemplate(this.chatTemplate, messages, {
       ...opts,
       bosToken: this.bosToken ?? '',
@@ -228,6 +247,13 @@ export class Tokenizer {
  * Builds a Tokenizer from tokenizer.json (parsed, or its text) and tokenizer_config.json.
  * Without a config the BOS comes from the post-processor's template and the EOS ids from
  * well-known end-of-text token names. Malformed input is an Error that says which file.
+ *
+ * STOP TOKENS: tokenizer_config.json names one eos_token, but many chat models stop on more ids,
+ * listed only in generation_config.json (Phi-3.5: `<|end|>` 32007; Llama-3.2: `<|eom_id|>` 128008).
+ * Pass `{ eosSources: [generationConfig, config] }`, or use tokenizerFromModelFiles(files),
+ * which does; without them generation runs past the end of the assistant's turn.
+ * The chat template is tokenizer_config.json's `chat_template`: loadModelFiles puts the one from
+ * chat_template.jinja / chat_template.json there.
  */
 export function loadTokenizer(
   tokenizerJson: object | string,
@@ -240,14 +266,47 @@ export function loadTokenizer(
   } catch (err) {
     throw new Error(`tokenizer.json is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new Error('tokenizer.json must hold a JSON object');
+  if (!json || typeof json !== 'object' || Array.isArray(json))
+    throw new Error('tokenizer.json must hold a JSON object');
   // tokenizers.js requires these keys to be present (null is fine) and added_tokens to be a list.
-  const complete: Record<string, unknown> = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...json };
+  const complete: Record<string, unknown> = {
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    added_tokens: [],
+    ...json,
+  };
   let hf: HfTokenizer;
   try {
     hf = new HfTokenizer(complete, tokenizerConfig);
   } catch (err) {
     throw new Error(`tokenizer.json could not be loaded: ${(err as Error).message}`, { cause: err });
   }
-  return new Tokenizer(hf, complete as { post_processor?: PostProcessorJson | null }, tokenizerConfig as TokenizerConfig, options);
+  return new Tokenizer(
+    hf,
+    complete as { post_processor?: PostProcessorJson | null },
+    tokenizerConfig as TokenizerConfig,
+    options,
+  );
+}
+
+/** What tokenizerFromModelFiles reads: the fields of loadModelFiles' ModelFiles of the same names. */
+export interface TokenizerFiles {
+  source?: string;
+  config: unknown;
+  tokenizer: unknown | null;
+  tokenizerConfig: unknown | null;
+  generationConfig: unknown | null;
+}
+
+/**
+ * The tokenizer of a loaded model folder: tokenizer.json, tokenizer_config.json (with the chat
+ * template loadModelFiles found), and the stop ids of generation_config.json and config.json.
+ */
+export function tokenizerFromModelFiles(files: TokenizerFiles): Tokenizer {
+  if (!files.tokenizer) throw new Error(`${files.source ?? 'model'}: tokenizer.json is missing`);
+  return loadTokenizer(files.tokenizer as object, (files.tokenizerConfig ?? {}) as object, {
+    eosSources: [files.generationConfig as EosSource | null, files.config as EosSource | null],
+  });
 }

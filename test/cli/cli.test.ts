@@ -156,6 +156,23 @@ describe('webattn CLI', () => {
     }
   });
 
+  it('generate refuses bad sampling options before it reads the model: exit 2, option and range named', async () => {
+    // The model folder does not exist: had the options been checked after loading, the error would name it.
+    const generate = ['generate', '--model', path.join(dir, 'no-such-model'), '--prompt', 'hi'];
+    for (const [flags, message] of [
+      [['--top-p', '5'], "--top-p must be a number in (0, 1] (1 = off), got '5'"],
+      [['--min-p', '2'], "--min-p must be a number in [0, 1] (0 = off), got '2'"],
+      [['--repetition-penalty', '0'], "--repetition-penalty must be a number > 0 (1 = off), got '0'"],
+      [['--max-new-tokens', '1000000000'], "--max-new-tokens must be an integer in [1, 1048576], got '1000000000'"],
+      [['--seed', 'NaN'], "--seed must be an integer in [0, 4294967295], got 'NaN'"],
+      [['--seed', '4294967296'], "--seed must be an integer in [0, 4294967295], got '4294967296'"],
+    ] as [string[], string][]) {
+      const r = await webattn([...generate, ...flags]);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.stderr.trim()).toBe(`webattn generate: ${message}`);
+    }
+  });
+
   it('a malformed case is one line on stderr naming the field, exit 2', async () => {
     const { file } = writeCase('bad-lens.safetensors', small, { seqLensKV: '[5,7]' });
     const r = await webattn(['attention', '--in', file, '--out', path.join(dir, 'never.safetensors')]);

@@ -1,12 +1,12 @@
 /**
- * Engine scheduling on a GPU-free fake model (test/engine/fakeModel.ts) with a real
- * KvCacheManager: 1,000 random requests with random lengths, forks, cancellations and refusals
- * leave the pool exactly as it started; preemption under a tiny pool changes no output; a failing
- * step fails only its requests; the chat API's shapes.
+ * Engine scheduling on a GPU-free fake model (test/engine/fakeModel.ts, no KV bookkeeping) with the
+ * engine's scheduler owning a real KvCacheManager: 1,000 random requests with random lengths, forks,
+ * cancellations and refusals leave the pool exactly as it started; preemption under a tiny pool
+ * changes no output; a failing step fails only its requests; the chat API's shapes.
  */
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine';
-import type { GenerateChunk, GenerateRequestOptions, StepInfo } from '../../src/engine/types';
+import type { ChatUsage, GenerateChunk, GenerateRequestOptions, StepInfo } from '../../src/engine/types';
 import { rng } from '../../src/reference/random';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 import { ID, tokenizerConfig, tokenizerJson } from '../helpers/tinyTokenizer';
@@ -17,8 +17,23 @@ const EOS = ID['<|im_end|>'];
 const V = tokenizer.vocabSize;
 
 function engineWith(o: Partial<FakeOptions> & { tokenBudget?: number } = {}) {
-  const model = new FakeModel({ vocabSize: V, pageSize: 4, numPages: 256, maxTokens: 32, maxSeqs: 8, maxContext: 128, boost: new Map([[EOS, 0.6]]), ...o });
-  const engine = new Engine(model, tokenizer, { tokenBudget: o.tokenBudget });
+  const fo: FakeOptions = {
+    vocabSize: V,
+    pageSize: 4,
+    numPages: 256,
+    maxTokens: 32,
+    maxSeqs: 8,
+    maxContext: 128,
+    boost: new Map([[EOS, 0.6]]),
+    ...o,
+  };
+  const model = new FakeModel(fo);
+  const engine = new Engine(
+    model,
+    tokenizer,
+    { numPages: fo.numPages, bytesPerPage: 1024 },
+    { tokenBudget: o.tokenBudget },
+  );
   const steps: StepInfo[] = [];
   engine.onStep = (s) => steps.push(s);
   return { model, engine, steps };
@@ -32,7 +47,11 @@ interface Outcome {
   error?: Error;
 }
 
-async function collect(it: AsyncIterable<GenerateChunk>, stopAfter = Infinity, onChunk?: (n: number) => void): Promise<Outcome> {
+async function collect(
+  it: AsyncIterable<GenerateChunk>,
+  stopAfter = Infinity,
+  onChunk?: (n: number) => void,
+): Promise<Outcome> {
   const out: Outcome = { tokens: [], text: [], finish: [] };
   let n = 0;
   try {
@@ -58,10 +77,10 @@ async function collect(it: AsyncIterable<GenerateChunk>, stopAfter = Infinity, o
 const randomPrompt = (r: () => number, len: number) => Array.from({ length: len }, () => Math.floor(r() * 260));
 
 describe('engine on a fake model', () => {
-  it('1,000 random requests (lengths, forks, cancellations, refusals) leave the pool exactly as it started', async () => {
-    const { model, engine, steps } = engineWith({ numPages: 48, pageSize: 4, tokenBudget: 24 });
+  it('1,000 random requests (lengths, forks, cancellations, refusals) leave the pool as it started', async () => {
+    const { engine, steps } = engineWith({ numPages: 48, pageSize: 4, tokenBudget: 24 });
     const r = rng(1234);
-    const before = model.cache.stats();
+    const before = engine.scheduler.cache.stats();
     const shared = randomPrompt(r, 24); // a common prefix for some requests
     const tasks: Promise<void>[] = [];
     let refused = 0;
@@ -99,15 +118,15 @@ describe('engine on a fake model', () => {
             expect(o.usage!.completionTokens).toBe(o.tokens.reduce((a, t) => a + t.length, 0));
             expect(o.usage!.cachedPromptTokens).toBeLessThan(prompt.length);
           }
-          model.cache.validate();
+          engine.scheduler.cache.validate();
         })(),
       );
     }
     await Promise.all(tasks);
     for (let k = 0; k < 5; k++) await new Promise((res) => setImmediate(res));
     expect(engine.pendingRequests).toBe(0);
-    model.cache.validate();
-    const after = model.cache.stats();
+    engine.scheduler.cache.validate();
+    const after = engine.scheduler.cache.stats();
     expect(after.usedPages).toBe(0);
     expect(after.freePages).toBe(before.freePages);
     expect(after.totalPages).toBe(before.totalPages);
@@ -122,12 +141,17 @@ describe('engine on a fake model', () => {
     const r = rng(99);
     const reqs = Array.from({ length: 12 }, (_, i) => ({
       prompt: randomPrompt(r, 5 + Math.floor(r() * 30)),
-      opts: { maxTokens: 20 + (i % 5), temperature: i % 2 ? 0 : 1, seed: 7 * i, n: i % 4 === 0 ? 3 : 1 } as GenerateRequestOptions,
+      opts: {
+        maxTokens: 20 + (i % 5),
+        temperature: i % 2 ? 0 : 1,
+        seed: 7 * i,
+        n: i % 4 === 0 ? 3 : 1,
+      } as GenerateRequestOptions,
     }));
     const run = async (numPages: number) => {
-      const { engine, steps, model } = engineWith({ numPages, boost: new Map() });
+      const { engine, steps } = engineWith({ numPages, boost: new Map() });
       const outs = await Promise.all(reqs.map((q) => collect(engine.generate(q.prompt, q.opts))));
-      expect(model.cache.stats().usedPages).toBe(0);
+      expect(engine.scheduler.cache.stats().usedPages).toBe(0);
       return { outs, preempted: steps.reduce((a, s) => a + s.preempted, 0) };
     };
     const big = await run(512);
@@ -147,7 +171,9 @@ describe('engine on a fake model', () => {
     const tooManyPages = collect(engine.generate(randomPrompt(rng(1), 20), { maxTokens: 20 }));
     const badId = collect(engine.generate([1, 99999]));
     const ok = collect(engine.generate([1, 2, 3], { maxTokens: 5, temperature: 0 }));
-    expect((await tooLong).error?.message).toMatch(/request \d+: 3 prompt tokens \+ 126 max tokens = 129 pass the context of 128/);
+    expect((await tooLong).error?.message).toMatch(
+      /request \d+: 3 prompt tokens \+ 126 max tokens = 129 pass the context of 128/,
+    );
     expect((await tooManyPages).error?.message).toMatch(/need 10 KV pages, the pool has 8/);
     expect((await badId).error?.message).toMatch(/token id 99999 is outside the vocabulary/);
     expect((await ok).tokens[0].length).toBeGreaterThan(0);
@@ -160,7 +186,7 @@ describe('engine on a fake model', () => {
     model.poisonToken = -1;
     const after = await collect(engine.generate([5, 6], { maxTokens: 4, temperature: 0 }));
     expect(after.tokens).toEqual(alone.tokens);
-    expect(model.cache.stats().usedPages).toBe(0);
+    expect(engine.scheduler.cache.stats().usedPages).toBe(0);
   });
 
   it('prefix reuse: a second request computes only its uncached suffix', async () => {
@@ -175,13 +201,13 @@ describe('engine on a fake model', () => {
   });
 
   it('abort frees pages at once; chat completions in both shapes', async () => {
-    const { engine, model } = engineWith({ boost: new Map() });
+    const { engine } = engineWith({ boost: new Map() });
     const controller = new AbortController();
     const it = engine.generate([1, 2, 3, 4, 5], { maxTokens: 100, signal: controller.signal })[Symbol.asyncIterator]();
     await it.next();
-    expect(model.cache.stats().usedPages).toBeGreaterThan(0);
+    expect(engine.scheduler.cache.stats().usedPages).toBeGreaterThan(0);
     controller.abort();
-    expect(model.cache.stats().usedPages).toBe(0);
+    expect(engine.scheduler.cache.stats().usedPages).toBe(0);
     const rest: GenerateChunk[] = [];
     for (let c = await it.next(); !c.done; c = await it.next()) rest.push(c.value);
     expect(rest.at(-1)!.finishReason).toBe('abort');
@@ -192,10 +218,14 @@ describe('engine on a fake model', () => {
     expect(whole.object).toBe('chat.completion');
     expect(whole.choices.map((c) => c.index)).toEqual([0, 1]);
     expect(whole.choices[0].message.content).toBe(whole.choices[1].message.content); // greedy: both samples agree
-    expect(whole.usage.prompt_tokens).toBe(tokenizer.encode(tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false }).length);
+    expect(whole.usage.prompt_tokens).toBe(
+      tokenizer.encode(tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), {
+        addSpecialTokens: false,
+      }).length,
+    );
     const stream = await engine.chat.completions.create({ messages, max_tokens: 6, temperature: 0, stream: true });
     let text = '';
-    let usage;
+    let usage: ChatUsage | undefined;
     for await (const c of stream) {
       expect(c.object).toBe('chat.completion.chunk');
       for (const ch of c.choices) text += ch.delta.content ?? '';
@@ -204,6 +234,6 @@ describe('engine on a fake model', () => {
     expect(text).toBe(whole.choices[0].message.content);
     expect(usage!.completion_tokens).toBe(whole.usage.completion_tokens / 2);
     expect(usage!.prompt_tokens_details.cached_tokens).toBeGreaterThan(0); // the same prompt again
-    expect(model.cache.stats().usedPages).toBe(0);
+    expect(engine.scheduler.cache.stats().usedPages).toBe(0);
   });
 });

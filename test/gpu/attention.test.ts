@@ -5,6 +5,7 @@
  * attention() before the kernels run, relative L2 error: < 1e-4 with f32 KV, < 5e-3 with f16 KV.
  */
 import { describe, expect, it } from 'vitest';
+import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
 import { referenceAttention, relL2 } from '../../src/reference/attention';
 import { expectedShaderF16, gpu, randomArray, rng } from './harness';
@@ -18,7 +19,7 @@ interface Case {
   seqLensQ: number[];
   seqLensKV: number[];
   pageSize: number;
-  kvDtype: 'f32' | 'f16';
+  kvDtype: KvDtype;
   causal?: boolean;
   window?: number;
   /** Multiplies q and k: large logits test the online softmax's stability. */

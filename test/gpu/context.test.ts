@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createContext } from '../../src/gpu/context';
 import { DeviceLostError, OutOfMemoryError, ShaderCompileError } from '../../src/gpu/errors';
 import { STORAGE } from '../../src/gpu/buffers';
-import { plainKernelSource } from '../../src/kernels/sources';
+import { kernelSource } from '../../src/kernels/sources';
 import { gpu } from './harness';
 
 describe('GPU context', () => {
@@ -16,7 +16,7 @@ describe('GPU context', () => {
 
   it('caches pipelines by kernel and override constants', async () => {
     const ctx = await gpu();
-    const src = plainKernelSource('mergePartials');
+    const src = kernelSource('mergePartials');
     const a = await ctx.pipelines.get(src, { NUM_HEADS: 3, HEAD_DIM_V: 64 });
     const b = await ctx.pipelines.get(src, { HEAD_DIM_V: 64, NUM_HEADS: 3 });
     const c = await ctx.pipelines.get(src, { NUM_HEADS: 4, HEAD_DIM_V: 64 });
@@ -30,7 +30,7 @@ describe('GPU context', () => {
       name: 'broken',
       variant: 'test',
       parts: [
-        { file: 'shaders/kv/storageF32.wgsl', code: 'alias KVWord = vec4<f32>;\n' },
+        { file: 'shaders/common/word4F32.wgsl', code: 'alias Word4 = vec4<f32>;\n' },
         { file: 'shaders/test/broken.wgsl', code: '// line 1\n@compute @workgroup_size(1)\nfn main() {\n  let x: u32 = undefinedThing;\n}\n' },
       ],
     };

@@ -62,7 +62,7 @@ describe('engine on a tiny llama', () => {
     const together = await Promise.all(prompts.map((p) => collect(engine.generate(p, opts))));
     expect(together.map((o) => o.tokens)).toEqual(alone.map((o) => o.tokens));
     expect(Math.max(...steps.map((s) => s.decodeTokens))).toBeGreaterThan(4); // decodes really were batched
-    expect(engine.model.cache.stats().usedPages).toBe(0);
+    expect(engine.scheduler.cache.stats().usedPages).toBe(0);
   });
 
   it('prefix reuse: a second request sharing a 100-token prefix computes only its suffix, same tokens', async () => {
@@ -100,7 +100,7 @@ describe('engine on a tiny llama', () => {
       const got = await Promise.all(reqs.map((q) => collect(small.generate(q.p, q.o))));
       expect(smallSteps.reduce((t, s) => t + s.preempted, 0)).toBeGreaterThan(0);
       expect(got.map((o) => o.tokens)).toEqual(large.map((o) => o.tokens));
-      expect(small.model.cache.stats().usedPages).toBe(0);
+      expect(small.scheduler.cache.stats().usedPages).toBe(0);
     } finally {
       small.dispose();
     }
@@ -113,7 +113,7 @@ describe('engine on a tiny llama', () => {
       expect(forked.tokens[i]).toEqual(lone.tokens[0]);
     }
     expect(forked.usage!.completionTokens).toBe(forked.tokens.flat().length);
-    expect(engine.model.cache.stats().usedPages).toBe(0);
+    expect(engine.scheduler.cache.stats().usedPages).toBe(0);
   });
 
   it('the worker API (over a MessageChannel) streams the same text as the in-thread engine', async () => {

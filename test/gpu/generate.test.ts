@@ -1,6 +1,7 @@
 /**
  * Generation end to end on a tiny random llama with a real tokenizer.json: greedy output equals the
- * float64 reference's greedy continuation token for token; abort frees the sequence; and the CLI
+ * float64 reference's greedy continuation token for token (generate() over a model, and generateText
+ * over an engine: the same loop); abort frees the sequence; and the CLI
  * (`webattn logits`, `webattn info`, `webattn generate`) on the same folder; `webattn logits` on a
  * tiny DeepSeek (MLA) checkpoint.
  */
@@ -9,7 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
-import { generate, type GenerateStats } from '../../src/model/generate';
+import { Engine } from '../../src/engine/engine';
+import { generate, generateText, type GenerateStats } from '../../src/engine/generate';
 import { Transformer } from '../../src/model/transformer';
 import { referenceForward } from '../../src/reference/transformer';
 import { relL2 } from '../../src/reference/attention';
@@ -66,16 +68,29 @@ describe('generate', () => {
       const wantText = tokenizer.decode(want.filter((t) => !tokenizer.eosTokenIds.includes(t)), { skipSpecialTokens: true });
       expect(text).toBe(wantText);
       expect(stats.generatedTokens).toBe(want.length);
-      expect(model.cache.stats().usedPages).toBe(0); // the sequence was freed
 
-      const controller = new AbortController();
-      let pieces = 0;
-      for await (const _ of generate(model, tokenizer, prompt, { temperature: 0.8, seed: 3, maxNewTokens: 40, signal: controller.signal })) {
-        pieces++;
-        controller.abort();
+      const engine = await Engine.forModel(model, tokenizer);
+      try {
+        const again: Partial<GenerateStats> = {};
+        let text2 = '';
+        const greedy = { temperature: 0, maxNewTokens: 12 };
+        for await (const piece of generateText(engine, prompt, greedy, again)) text2 += piece;
+        expect(text2).toBe(wantText);
+        expect(again.generatedTokens).toBe(want.length);
+        expect(engine.scheduler.cache.stats().usedPages).toBe(0); // the sequence was freed
+
+        const controller = new AbortController();
+        let pieces = 0;
+        const opts = { temperature: 0.8, seed: 3, maxNewTokens: 40, signal: controller.signal };
+        for await (const _ of generateText(engine, prompt, opts)) {
+          pieces++;
+          controller.abort();
+        }
+        expect(pieces).toBeLessThanOrEqual(1);
+        expect(engine.scheduler.cache.stats().usedPages).toBe(0);
+      } finally {
+        engine.dispose();
       }
-      expect(pieces).toBeLessThanOrEqual(1);
-      expect(model.cache.stats().usedPages).toBe(0);
       await expect(async () => {
         for await (const _ of generate(model, tokenizer, prompt, { maxNewTokens: 64 })) void _;
       }).rejects.toThrow(/pass the context of 64/);

@@ -4,24 +4,25 @@
  * copy-on-write the KvCacheManager asks for. Pages are read back and decoded on the host.
  */
 import { describe, expect, it } from 'vitest';
+import type { KvDtype } from '../../src/gpu/dtype';
 import { readBuffer, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
 import { KvAppend } from '../../src/kernels/kvAppend';
 import { CopyPages } from '../../src/kernels/copyPages';
 import type { AttentionSpec } from '../../src/kernels/pagedAttention';
 import { KvCacheManager } from '../../src/kv/kvCacheManager';
-import { KvPool, pageBufferBytes } from '../../src/kv/kvPool';
+import { KvPool, pageBufferBytes } from '../../src/kernels/kvPool';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/sources/halfFloat';
 import { gpu, randomArray, rng } from './harness';
 
 /** Reads a page buffer back as floats, whatever its storage dtype. */
-async function readPages(buffer: GPUBuffer, dtype: 'f32' | 'f16'): Promise<Float32Array> {
+async function readPages(buffer: GPUBuffer, dtype: KvDtype): Promise<Float32Array> {
   const ctx = await gpu();
   const bytes = await readBuffer(ctx, buffer);
   if (dtype === 'f32') return new Float32Array(bytes);
   return Float32Array.from(new Uint16Array(bytes), f16BitsToF32);
 }
 
-const asStored = (x: number, dtype: 'f32' | 'f16') => (dtype === 'f32' ? Math.fround(x) : f16BitsToF32(f32ToF16Bits(x)));
+const asStored = (x: number, dtype: KvDtype) => (dtype === 'f32' ? Math.fround(x) : f16BitsToF32(f32ToF16Bits(x)));
 
 describe.each(['f32', 'f16'] as const)('paged KV pool [%s]', (kvDtype) => {
   const spec: AttentionSpec = { numKvHeads: 2, groupSize: 1, headDimQK: 16, headDimV: 8, pageSize: 5, kvDtype };
@@ -46,7 +47,8 @@ describe.each(['f32', 'f16'] as const)('paged KV pool [%s]', (kvDtype) => {
       await uploadBuffer(ctx, 'test.params', new Uint32Array([slots.length, 0, 0, 0]), UNIFORM),
     ];
     await ctx.validated('kvAppend test', () => {
-      const bind = kernel.bind(bufs[0], bufs[1], bufs[2], pool.layers[0], bufs[3]);
+      const [newK, newV, slotMapping, params] = bufs;
+      const bind = kernel.bind({ newK, newV, slotMapping, pages: pool.layers[0], params });
       const enc = ctx.device.createCommandEncoder();
       const pass = enc.beginComputePass();
       kernel.encode(pass, bind, slots.length);
@@ -110,7 +112,7 @@ describe.each(['f32', 'f16'] as const)('paged KV pool [%s]', (kvDtype) => {
       await ctx.validated('copyPages test', () => {
         const enc = ctx.device.createCommandEncoder();
         const pass = enc.beginComputePass();
-        copy.encode(pass, copy.bind(pairs, buffer, params), b.copies.length);
+        copy.encode(pass, copy.bind({ pairs, pages: buffer, params }), b.copies.length);
         pass.end();
         ctx.device.queue.submit([enc.finish()]);
       });

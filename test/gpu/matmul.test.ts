@@ -46,7 +46,7 @@ async function run(kernel: 'matmul' | 'matvec', spec: MatmulSpec, Ms: number[], 
   const xBuf = await ctx.createBuffer('test.x', maxM * K * 4, STORAGE);
   const yBuf = await ctx.createBuffer('test.y', maxM * N * 4, STORAGE);
   const params = await ctx.createBuffer('test.params', 16, UNIFORM);
-  const bind = op.bind(xBuf, wBuf, bBuf, yBuf, params);
+  const bind = op.bind({ x: xBuf, w: wBuf, bias: bBuf, y: yBuf, params });
   // rel L2 over the outputs of every M together (a single output, M 1 and N 1, can be near zero).
   const got: number[] = [];
   const want: number[] = [];
@@ -104,9 +104,9 @@ describe('matmul / matvec shape guards', () => {
     const buf = (bytes: number) => ctx.createBuffer('test.guard', bytes, STORAGE);
     const [x, w, bias, y, small] = await Promise.all([buf(32), buf(128), buf(16), buf(32), buf(16)]);
     const params = await ctx.createBuffer('test.params', 16, UNIFORM);
-    expect(() => mv.bind(x, w, undefined, y, params)).toThrow(/bias/);
-    expect(() => mv.bind(x, small, bias, y, params)).toThrow(ShapeError); // W [8, 8] f16 needs 128 bytes
-    const bind = mv.bind(x, w, bias, y, params);
+    expect(() => mv.bind({ x, w, y, params })).toThrow(/bias/);
+    expect(() => mv.bind({ x, w: small, bias, y, params })).toThrow(ShapeError); // W [8, 8] f16 needs 128 bytes
+    const bind = mv.bind({ x, w, bias, y, params });
     const enc = ctx.device.createCommandEncoder();
     const pass = enc.beginComputePass();
     expect(() => mv.encode(pass, bind, 9)).toThrow(ShapeError);

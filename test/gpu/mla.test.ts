@@ -4,6 +4,7 @@
  * the absorbed form against naive per-head decompressed attention on random weights.
  */
 import { describe, expect, it } from 'vitest';
+import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
 import { referenceAttention, relL2 } from '../../src/reference/attention';
 import { gpu, randomArray, rng } from './harness';
@@ -16,7 +17,7 @@ interface MlaCase {
   seqLensQ: number[];
   seqLensKV: number[];
   pageSize: number;
-  kvDtype: 'f32' | 'f16';
+  kvDtype: KvDtype;
   kernel: 'prefill' | 'decode';
 }
 

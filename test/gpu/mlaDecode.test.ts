@@ -6,13 +6,14 @@
  * (12 of 16), several blocks (128 = 8 x 16) and a partial last block (40 = 16 + 16 + 8).
  */
 import { describe, expect, it } from 'vitest';
+import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
 import { MlaDecode } from '../../src/kernels/mlaDecode';
 import { MergePartials } from '../../src/kernels/mergePartials';
 import { KvAppend } from '../../src/kernels/kvAppend';
-import { attentionParams, WORK_ITEM_U32 } from '../../src/kernels/pagedAttention';
-import { KvPool } from '../../src/kv/kvPool';
-import { buildPageTable } from '../../src/kv/pageTable';
+import { attentionParams } from '../../src/kernels/pagedAttention';
+import { KvPool } from '../../src/kernels/kvPool';
+import { buildPageTable } from '../../src/kernels/pageTable';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { chooseMlaDecodeTiles } from '../../src/kernels/tiling';
 import { referenceAttention, relL2 } from '../../src/reference/attention';
@@ -24,7 +25,7 @@ interface Case {
   dr: number;
   seqLensKV: number[];
   pageSize: number;
-  kvDtype: 'f32' | 'f16';
+  kvDtype: KvDtype;
   window?: number;
 }
 
@@ -122,14 +123,17 @@ async function runDirect(H: number, dc: number, dr: number, seqLensKV: number[],
     const lse = await up(new Float32Array(seqLensKV.length * H).fill(NaN));
     const partialO = await up(new Float32Array(bytes.o / 4).fill(NaN));
     const partialML = await up(new Float32Array(bytes.ml / 4).fill(NaN));
-    const appendBind = append.bind(await up(kv), undefined, await up(slots), pool.layers[0], await up(new Uint32Array([tk, 0, 0, 0]), UNIFORM));
-    const decodeBind = decode.bind(await up(q), pool.layers[0], step, await up(plan.work), partialO, partialML);
-    const mergeBind = merge.bind(partialO, partialML, await up(plan.slotIndptr), step.qoIndptr, out, lse);
+    const appendParams = await up(new Uint32Array([tk, 0, 0, 0]), UNIFORM);
+    const pages = pool.layers[0];
+    const appendBind = append.bind({ newK: await up(kv), slotMapping: await up(slots), pages, params: appendParams });
+    const decodeBind = decode.bind({ q: await up(q), pages, step, work: await up(plan.work), partialO, partialML });
+    const slotIndptr = await up(plan.slotIndptr);
+    const mergeBind = merge.bind({ partialO, partialML, slotIndptr, qoIndptr: step.qoIndptr, out, lse });
     await ctx.validated('mlaDecode.test', async () => {
       const enc = ctx.device.createCommandEncoder();
       const pass = enc.beginComputePass();
       append.encode(pass, appendBind, tk);
-      decode.encode(pass, decodeBind, plan.work.length / WORK_ITEM_U32);
+      decode.encode(pass, decodeBind, plan.numWorkItems);
       merge.encode(pass, mergeBind, meta.numSeqs);
       pass.end();
       ctx.device.queue.submit([enc.finish()]);

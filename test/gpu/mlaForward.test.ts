@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
+import { StepRunner } from '../../src/engine/stepRunner';
 import { Transformer } from '../../src/model/transformer';
 import { referenceForward } from '../../src/reference/transformer';
 import { relL2 } from '../../src/reference/attention';
@@ -43,23 +44,28 @@ async function load(config: Record<string, unknown>, dtype: 'f32' | 'f16', sizes
   const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir)), {
     weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxSeqs: 4, maxLogitRows: 16, ...sizes,
   });
-  return { spec, weights, model, ref: (ids: number[]) => referenceForward(spec, lookup(weights), ids) };
+  const runner = await StepRunner.create(model);
+  const destroy = () => {
+    runner.destroy();
+    model.destroy();
+  };
+  const ref = (ids: number[]) => referenceForward(spec, lookup(weights), ids);
+  return { spec, weights, model, runner, destroy, ref };
 }
 
 async function checkModes(config: Record<string, unknown>, dtype: 'f32' | 'f16', name: string) {
-  const { spec, model, ref } = await load(config, dtype);
+  const { spec, runner, destroy, ref } = await load(config, dtype);
   try {
     const ids = randomIds(T, spec.vocabSize);
     const want = ref(ids);
     const tol = dtype === 'f32' ? 1e-3 : 1e-2;
     for (const [mode, chunk] of [['prefill', T], ['decode', 1], ['chunked:4', 4]] as const) {
-      const got = await model.logitsForIds(chunk, ids, chunk);
+      const got = await runner.logitsForIds(ids, chunk); // a new sequence, freed afterwards
       expect(relL2(got, want), `${name} ${dtype} ${mode}`).toBeLessThan(tol);
-      model.free(chunk);
     }
-    expect(model.cache.stats().usedPages).toBe(0);
+    expect(runner.cache.stats().usedPages).toBe(0);
   } finally {
-    model.destroy();
+    destroy();
   }
 }
 
@@ -70,44 +76,44 @@ describe('GPU MLA forward vs the float64 reference (decompressed)', () => {
   it('the models/kjv-mla shape (48-wide cache rows) [f32]', () => checkModes(kjvShape, 'f32', 'kjv-mla shape'));
 
   it('decode past one KV chunk of the MLA decode kernel, two sequences per step', async () => {
-    const { spec, model, ref } = await load(configs.deepseek, 'f32', { maxTokens: 160, maxContext: 320 });
+    const { spec, runner, destroy, ref } = await load(configs.deepseek, 'f32', { maxTokens: 160, maxContext: 320 });
     const V = spec.vocabSize;
     try {
       const A = randomIds(300, V);
       const B = randomIds(40, V);
-      await model.forward([{ seqId: 1, tokenIds: A.slice(0, 150) }]);
-      await model.forward([{ seqId: 1, tokenIds: A.slice(150, 298) }]);
-      await model.forward([{ seqId: 2, tokenIds: B.slice(0, 38) }]);
+      await runner.step([{ seqId: 1, tokenIds: A.slice(0, 150) }]);
+      await runner.step([{ seqId: 1, tokenIds: A.slice(150, 298) }]);
+      await runner.step([{ seqId: 2, tokenIds: B.slice(0, 38) }]);
       const [refA, refB] = [ref(A), ref(B)];
       for (let i = 0; i < 2; i++) {
-        const got = await model.forward([{ seqId: 1, tokenIds: [A[298 + i]] }, { seqId: 2, tokenIds: [B[38 + i]] }]);
+        const got = await runner.step([{ seqId: 1, tokenIds: [A[298 + i]] }, { seqId: 2, tokenIds: [B[38 + i]] }]);
         expect(relL2(got.subarray(0, V), refA.subarray((298 + i) * V, (299 + i) * V)), `step ${i} A`).toBeLessThan(1e-3);
         expect(relL2(got.subarray(V), refB.subarray((38 + i) * V, (39 + i) * V)), `step ${i} B`).toBeLessThan(1e-3);
       }
     } finally {
-      model.destroy();
+      destroy();
     }
   });
 
   it('fork and prefix reuse on the latent pool', async () => {
-    const { spec, model, ref } = await load(configs.deepseek, 'f32');
+    const { spec, runner, destroy, ref } = await load(configs.deepseek, 'f32');
     const V = spec.vocabSize;
     try {
       const prompt = randomIds(10, V);
-      await model.forward([{ seqId: 1, tokenIds: prompt }]);
-      model.fork(1, 2);
+      await runner.step([{ seqId: 1, tokenIds: prompt }]);
+      runner.cache.fork(1, 2);
       const [a, c] = [randomIds(1, V), randomIds(1, V)];
-      const la = await model.forward([{ seqId: 2, tokenIds: a }]);
+      const la = await runner.step([{ seqId: 2, tokenIds: a }]);
       expect(relL2(la, ref([...prompt, ...a]).subarray(10 * V))).toBeLessThan(1e-3);
-      const lc = await model.forward([{ seqId: 1, tokenIds: c }]);
+      const lc = await runner.step([{ seqId: 1, tokenIds: c }]);
       expect(relL2(lc, ref([...prompt, ...c]).subarray(10 * V))).toBeLessThan(1e-3);
-      expect(model.cache.addSequence(3, prompt)).toEqual({ cachedTokens: 8 });
-      const l3 = await model.forward([{ seqId: 3, tokenIds: prompt.slice(8) }], { allRows: true });
+      expect(runner.cache.addSequence(3, prompt)).toEqual({ cachedTokens: 8 });
+      const l3 = await runner.step([{ seqId: 3, tokenIds: prompt.slice(8) }], { allRows: true });
       expect(relL2(l3, ref(prompt).subarray(8 * V))).toBeLessThan(1e-3);
-      for (const s of [1, 2, 3]) model.free(s);
-      model.cache.validate();
+      for (const s of [1, 2, 3]) runner.cache.free(s);
+      runner.cache.validate();
     } finally {
-      model.destroy();
+      destroy();
     }
   });
 });

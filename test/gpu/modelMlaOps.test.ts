@@ -1,16 +1,16 @@
 /**
  * The MLA kernels of a forward step against their float64 twins (src/reference/headOps.ts) on
  * fresh random inputs, outputs poisoned (NaN) first: headMatmul in both directions (absorbed
- * query with q_pe copied through; head outputs from the v rows), latentNorm; f32 and f16 (packed)
+ * query with q_pe copied through; head outputs from the v rows), rmsNorm over the latent row; f32 and f16 (packed)
  * weights, the shapes of the tiny test models, of models/kjv-mla and of DeepSeek-V2-Lite's head.
  * Tolerances (rel L2): < 1e-5 against the twin on the weights the GPU sees (f32 sums).
  */
 import { describe, expect, it } from 'vitest';
 import { readFloat32, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { ShapeError } from '../../src/gpu/errors';
-import type { WeightDtype } from '../../src/model/weights';
+import type { WeightDtype } from '../../src/gpu/dtype';
 import { HeadMatmul, type HeadMatmulSpec } from '../../src/kernels/headMatmul';
-import { LatentNorm } from '../../src/kernels/latentNorm';
+import { RmsNorm } from '../../src/kernels/rmsNorm';
 import { headMatmulRef, latentNormRef } from '../../src/reference/headOps';
 import { relL2 } from '../../src/reference/attention';
 import { f16BitsToF32, f32ArrayToF16 } from '../../src/sources/halfFloat';
@@ -70,7 +70,7 @@ describe('headMatmul (MLA absorption)', () => {
   });
 });
 
-describe('latentNorm (MLA cache row)', () => {
+describe('rmsNorm with a row stride (MLA latent cache row)', () => {
   const cases = [
     { dim: 16, stride: 20, weightDtype: 'f16' as const },
     { dim: 32, stride: 48, weightDtype: 'f32' as const },
@@ -82,7 +82,7 @@ describe('latentNorm (MLA cache row)', () => {
     const rand = rng(seed());
     const rows = 5;
     const eps = 1e-6;
-    const op = await LatentNorm.create(ctx, { dim, stride, eps, weightDtype });
+    const op = await RmsNorm.create(ctx, { dim, stride, eps, weightDtype });
     const x = randomArray(rows * stride, rand, 2);
     const w = weightData(randomArray(dim, rand), weightDtype);
     const xBuf = await uploadBuffer(ctx, 'test.x', x);
@@ -94,5 +94,6 @@ describe('latentNorm (MLA cache row)', () => {
     const y = await readFloat32(ctx, yBuf, rows * stride);
     expect(relL2(y, latentNormRef(x, rows, dim, stride, w.seen, eps))).toBeLessThan(1e-5);
     for (const b of [xBuf, wBuf, yBuf, params]) b.destroy();
+    op.destroy();
   });
 });

@@ -2,7 +2,7 @@
  * The per-token kernels of a forward step (rmsNorm, rope, embedding, gatedActivation) against
  * their float64 twins in src/reference/ops.ts, on fresh random inputs with every output poisoned
  * (NaN) first. Odd sizes (dim 1, 7, 80, 96), f32 and f16 (packed) weights, both RoPE layouts with
- * default, llama3 and yarn frequency tables (from src/model/config.ts, as the host computes them),
+ * default, llama3 and yarn frequency tables (from src/model/ropeFrequencies.ts, as the host computes them),
  * rotaryDim < headDim and MLA's rope part after the nope part.
  * Tolerances (rel L2): f32 < 1e-5 everywhere (~5e-8 is seen on both adapters, exp included; rope's
  * sin / cos are its own, accurate to ~1e-7, compared at the twin's f32-rounded angles, and < 1e-3
@@ -13,7 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { ShapeError } from '../../src/gpu/errors';
 import type { WeightDtype } from '../../src/model/weights';
-import { ropeAttentionFactor, ropeInvFrequencies, type ModelSpec, type RopeScaling } from '../../src/model/config';
+import type { ModelSpec } from '../../src/model/config';
+import { ropeAttentionFactor, ropeInvFrequencies, type RopeScaling } from '../../src/model/ropeFrequencies';
 import { RmsNorm, rmsNormParams, type RmsNormSpec } from '../../src/kernels/rmsNorm';
 import { Rope, ropeParams, type RopeOperand } from '../../src/kernels/rope';
 import { Embedding, embeddingParams } from '../../src/kernels/embedding';

@@ -9,7 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { generate } from '../../src/model/generate';
+import { generate } from '../../src/engine/generate';
+import { StepRunner } from '../../src/engine/stepRunner';
 import { Transformer } from '../../src/model/transformer';
 import { relL2 } from '../../src/reference/attention';
 import { folderSource, loadModelFiles } from '../../src/sources/modelSource';
@@ -51,14 +52,18 @@ const DECODE_TOKENS = 6;
 async function checkLogits(name: ShippedModel, model: Transformer, modes: readonly ('prefill' | 'decode')[]) {
   const fixture = torchFixture(name);
   const vocab = model.spec.vocabSize;
-  for (const mode of modes) {
-    const ids = mode === 'prefill' ? fixture.ids : fixture.ids.slice(0, DECODE_TOKENS);
-    const ref = fixture.logits.subarray(0, ids.length * vocab);
-    const chunk = mode === 'prefill' ? ids.length : 1;
-    const got = await model.logitsForIds(chunk, ids, chunk);
-    expect(relL2(got, ref), `${name} ${mode}`).toBeLessThan(1e-3); // measured 5e-5 to 8e-5 on lavapipe
-    expect(argmaxAgreement(got, ref, vocab), `${name} ${mode} argmax`).toBeGreaterThanOrEqual(0.9);
-    model.free(chunk);
+  const runner = await StepRunner.create(model);
+  try {
+    for (const mode of modes) {
+      const ids = mode === 'prefill' ? fixture.ids : fixture.ids.slice(0, DECODE_TOKENS);
+      const ref = fixture.logits.subarray(0, ids.length * vocab);
+      const chunk = mode === 'prefill' ? ids.length : 1;
+      const got = await runner.logitsForIds(ids, chunk);
+      expect(relL2(got, ref), `${name} ${mode}`).toBeLessThan(1e-3); // measured 5e-5 to 8e-5 on lavapipe
+      expect(argmaxAgreement(got, ref, vocab), `${name} ${mode} argmax`).toBeGreaterThanOrEqual(0.9);
+    }
+  } finally {
+    runner.destroy();
   }
 }
 

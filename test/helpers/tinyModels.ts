@@ -5,7 +5,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expectedTensors, type ModelSpec } from '../../src/model/config';
+import type { ModelSpec } from '../../src/model/config';
+import { expectedTensors } from '../../src/model/expectedTensors';
 import type { WeightFn } from '../../src/reference/transformer';
 import { parseConfig } from '../../src/model/config';
 const specOf = (c: Record<string, unknown>): ModelSpec => parseConfig(c);

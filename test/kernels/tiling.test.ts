@@ -2,7 +2,16 @@
 import { describe, expect, it } from 'vitest';
 import { ACC_MAX, chooseDecodeTiles, chooseTiles, workgroupBytes } from '../../src/kernels/tiling';
 
-const dims: [number, number][] = [[32, 32], [64, 64], [80, 80], [96, 64], [128, 128], [256, 256], [576, 512], [48, 32]];
+const dims: [number, number][] = [
+  [32, 32],
+  [64, 64],
+  [80, 80],
+  [96, 64],
+  [128, 128],
+  [256, 256],
+  [576, 512],
+  [48, 32],
+];
 
 describe('flashPrefill tiles', () => {
   for (const limit of [16384, 32768]) {

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  expectedTensors,
-  ModelConfigError,
-  parseConfig,
-  ropeAttentionFactor,
-  ropeInvFrequencies,
-  yarnGetMscale,
-} from '../../src/model/config';
+import { ModelConfigError, parseConfig } from '../../src/model/config';
+import { expectedTensors } from '../../src/model/expectedTensors';
+import { ropeAttentionFactor, ropeInvFrequencies, yarnGetMscale } from '../../src/model/ropeFrequencies';
 
 // Configs modelled on the real ones (fields as they ship on the Hub).
 const smolLM2 = {

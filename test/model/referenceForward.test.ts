@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { expectedTensors, parseConfig, type ModelSpec } from '../../src/model/config';
+import { parseConfig, type ModelSpec } from '../../src/model/config';
+import { expectedTensors } from '../../src/model/expectedTensors';
 import { relL2, referenceAttention } from '../../src/reference/attention';
 import { applyRope, linear, mlaAttention, mlaProjections, referenceForward, rmsNorm, type WeightFn } from '../../src/reference/transformer';
 

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  applyMinP,
-  applyRepetitionPenalty,
-  applyTemperature,
-  applyTopK,
-  applyTopP,
-  argmax,
-  Sampler,
-  sampleCategorical,
-  SeededRandom,
-  StoppingCriteria,
-  StopStringMatcher,
-} from '../../src/model/sampling';
+import { applyMinP, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP } from '../../src/model/logitsProcessors';
+import { argmax, Sampler, sampleCategorical, SeededRandom } from '../../src/model/sampler';
+import { StoppingCriteria, StopStringMatcher } from '../../src/model/stoppingCriteria';
 
 const kept = (logits: Float32Array) => [...logits.keys()].filter((i) => logits[i] !== -Infinity);
 

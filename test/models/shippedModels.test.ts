@@ -6,7 +6,7 @@
  * The GPU forward is compared with the same fixtures in test/gpu/shippedModels.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { expectedTensors } from '../../src/model/config';
+import { expectedTensors } from '../../src/model/expectedTensors';
 import { kvBytesPerToken } from '../../src/kv/accounting';
 import { relL2 } from '../../src/reference/attention';
 import { referenceForward } from '../../src/reference/transformer';

@@ -284,7 +284,7 @@ function serve(root: string): Promise<Server> {
 /** What a TypeScript user writes: both entries, the model runtime, and one deliberate type error. */
 const CONSUMER = `import { attention, contextFromDevice, createContext, generate, loadModelFiles, loadTokenizer, NoWebGpuError, referenceAttention,
   relL2, resolveSource, Transformer, type AttentionArgs, type GenerateStats, type ModelFiles } from 'webattn';
-import { attentionParams, buildPageTable, FlashPrefill, WORK_ITEM_U32, type AttentionSpec, type PageTableMetadata,
+import { attentionParams, buildPageTable, FlashPrefill, type AttentionSpec, type PageTableMetadata,
   type StepBuffers } from 'webattn/kernels';
 
 export async function kernels(device: GPUDevice, step: StepBuffers, q: GPUBuffer, kPages: GPUBuffer, vPages: GPUBuffer,
@@ -293,9 +293,9 @@ export async function kernels(device: GPUDevice, step: StepBuffers, q: GPUBuffer
   const spec: AttentionSpec = { numKvHeads: 2, groupSize: 4, headDimQK: 64, headDimV: 64, pageSize: 16, kvDtype: 'f16' };
   const prefill = await FlashPrefill.create(ctx, spec);
   const meta: PageTableMetadata = buildPageTable([{ blockTable: [3, 1], kvLen: 20, qLen: 20 }], 16);
-  const items: Uint32Array = prefill.planWork(meta);
+  const items: Uint32Array = prefill.plan(meta).work;
   const params: ArrayBuffer = attentionParams(meta.numSeqs, { scale: 0.125, causal: true, window: 0 });
-  prefill.encode(pass, prefill.bind(q, { kPages, vPages }, step, work, out, lse), items.length / WORK_ITEM_U32);
+  prefill.encode(pass, prefill.bind({ q, pages: { kPages, vPages }, step, work, out, lse }), items.length / 5);
   return params.byteLength;
 }
 

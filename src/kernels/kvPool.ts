@@ -1,7 +1,7 @@
 /**
  * The GPU side of the paged cache: one K and one V page buffer per layer (MLA: one latent buffer,
  * bound as both), sized once at start-up and never grown or copied. Layout of each buffer:
- *   KVWord [numPages][numKvHeads][pageSize][headDim / 4]
+ *   Word4 [numPages][numKvHeads][pageSize][headDim / 4]
  * Bytes per page per layer (K + V) = numKvHeads * pageSize * (headDimQK + headDimV) * bytesPerValue;
  * e.g. GQA with 8 KV heads, d 128, page 16, f16: 8 * 16 * 256 * 2 = 64 KiB.
  *
@@ -12,15 +12,12 @@
 import type { GpuContext } from '../gpu/context';
 import { STORAGE } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
-import type { AttentionSpec, PagedKvBuffers } from '../kernels/pagedAttention';
+import { bytesPerValue } from '../gpu/dtype';
+import type { AttentionSpec, PagedKvBuffers } from './pagedAttention';
 
 export interface KvPoolSpec extends AttentionSpec {
   numLayers: number;
   numPages: number;
-}
-
-export function bytesPerValue(dtype: 'f32' | 'f16'): number {
-  return dtype === 'f32' ? 4 : 2;
 }
 
 /** Bytes of one page in one layer's K buffer (headDim = headDimQK) or V buffer (headDimV). */
@@ -43,13 +40,18 @@ export class KvPool {
     const max = maxPagesPerLayer(ctx, spec);
     if (spec.numPages > max) {
       throw new ShapeError(
-        `KV pool: ${spec.numPages} pages of ${pageBufferBytes(spec, Math.max(spec.headDimQK, spec.headDimV))} bytes pass this adapter's storage binding limit; at most ${max} pages per layer`,
+        `KV pool: ${spec.numPages} pages of ${pageBufferBytes(spec, Math.max(spec.headDimQK, spec.headDimV))} bytes ` +
+          `pass this adapter's storage binding limit; at most ${max} pages per layer`,
       );
     }
     const layers: PagedKvBuffers[] = [];
     try {
       for (let l = 0; l < spec.numLayers; l++) {
-        const kPages = await ctx.createBuffer(`kvPool.k.${l}`, spec.numPages * pageBufferBytes(spec, spec.headDimQK), STORAGE);
+        const kPages = await ctx.createBuffer(
+          `kvPool.k.${l}`,
+          spec.numPages * pageBufferBytes(spec, spec.headDimQK),
+          STORAGE,
+        );
         // MLA: V is read from the latent rows of the K buffer; nothing is stored twice.
         const vPages = spec.vAliasesK
           ? kPages
@@ -57,7 +59,10 @@ export class KvPool {
         layers.push({ kPages, vPages });
       }
     } catch (e) {
-      for (const l of layers) { l.kPages.destroy(); l.vPages.destroy(); } // destroy() twice is harmless
+      for (const l of layers) {
+        l.kPages.destroy();
+        l.vPages.destroy();
+      } // destroy() twice is harmless
       throw e;
     }
     return new KvPool(spec, layers);

@@ -1,0 +1,245 @@
+/**
+ * GEMV (decode) and GEMM (prefill) over block-quantized weights: Y [M, N] = X [M, K] · Wᵀ (+ bias),
+ * W [N, K] in GGUF blocks (q8 = Q8_0, q4 = Q4_0, q5_0, q4_K, q6_K) stored on the GPU byte for byte
+ * as in a GGUF file, row after row. One kernel file each (shaders/model/matvecQuant.wgsl,
+ * matmulQuant.wgsl) composed with shaders/model/quant/quantWords.wgsl and one format snippet
+ * (quant/<dtype>.wgsl: qUnit dequantizes 16 values in registers). Arithmetic is f32 throughout:
+ * scales are unpacked from u32 words with unpack2x16float, so every format runs without
+ * `shader-f16`, and f16 arithmetic is not used even where the adapter has it (a Q8_0 code times
+ * its f16 scale needs 19 significant bits; f16 holds 11).
+ * Shapes (M, N, K, bias flag) are runtime values in the params uniform (matmulParams' layout), so
+ * one pipeline per (kernel, format) serves every weight. Never submits.
+ */
+import type { GpuContext } from '../gpu/context';
+import type { KernelSource, ShaderPart } from '../gpu/pipelineCache';
+import { DTYPES, isQuantDtype, storageBytes, type MatrixDtype, type QuantDtype } from '../gpu/dtype';
+import { ShapeError } from '../gpu/errors';
+import { checkBindingSize, Kernel, type Grid } from './kernel';
+import { chooseMatmulTiles, MatMul, type MatmulTiles } from './matmul';
+import { MatVec } from './matvec';
+import quantWords from '../../shaders/model/quant/quantWords.wgsl?raw';
+import q8 from '../../shaders/model/quant/q8.wgsl?raw';
+import q4 from '../../shaders/model/quant/q4.wgsl?raw';
+import q5_0 from '../../shaders/model/quant/q5_0.wgsl?raw';
+import q4_K from '../../shaders/model/quant/q4_K.wgsl?raw';
+import q6_K from '../../shaders/model/quant/q6_K.wgsl?raw';
+import matvecQuantWgsl from '../../shaders/model/matvecQuant.wgsl?raw';
+import matmulQuantWgsl from '../../shaders/model/matmulQuant.wgsl?raw';
+
+const FORMAT_SNIPPETS: Record<QuantDtype, string> = { q8, q4, q5_0, q4_K, q6_K };
+
+export interface QuantMatmulSpec {
+  /** Output features (rows of W). */
+  N: number;
+  /** Input features (columns of W), a multiple of the format's block (32; 256 for q4_K / q6_K). */
+  K: number;
+  weightDtype: QuantDtype;
+  /** Adds bias [N], f16 two per u32 word. */
+  bias: boolean;
+}
+
+/** params uniform { M, N, K, hasBias } (u32), matmulParams' layout: e.g. M 3, q8 [80, 96], bias -> [3, 80, 96, 1]. */
+export function quantMatmulParams(spec: { N: number; K: number; bias: boolean }, M: number): Uint32Array {
+  return new Uint32Array([M, spec.N, spec.K, spec.bias ? 1 : 0]);
+}
+
+/** Bytes of W [N, K] in GGUF blocks: e.g. q4 [7, 96] -> 7 * 3 * 18 = 378. */
+export function quantWeightBytes(dtype: QuantDtype, N: number, K: number): number {
+  const { blockValues, blockBytes } = DTYPES[dtype];
+  return N * Math.ceil(K / blockValues) * blockBytes;
+}
+
+/**
+ * Bytes of the GPU buffer holding W: the blocks rounded up to a word, plus one pad word, which
+ * quantWords' qWord reads past a 4-byte group that ends the buffer. e.g. q4 [7, 96] -> 380 + 4 = 384.
+ */
+export function quantBufferBytes(dtype: QuantDtype, N: number, K: number): number {
+  return Math.ceil(quantWeightBytes(dtype, N, K) / 4) * 4 + 4;
+}
+
+/** Checks a spec: the format, K a whole number of blocks, W within one binding. */
+export function checkQuantSpec(ctx: GpuContext, spec: QuantMatmulSpec, kernel: string): void {
+  const { N, K, weightDtype } = spec;
+  if (!isQuantDtype(weightDtype))
+    throw new ShapeError(`${kernel}: ${String(weightDtype)} is not a block-quantized dtype`);
+  if (!Number.isInteger(N) || N < 1) throw new ShapeError(`${kernel}: N must be a positive integer, got ${N}`);
+  const bv = DTYPES[weightDtype].blockValues;
+  if (!Number.isInteger(K) || K < bv || K % bv !== 0) {
+    throw new ShapeError(`${kernel}: K must be a positive multiple of ${bv} for ${weightDtype} blocks, got ${K}`);
+  }
+  checkBindingSize(
+    ctx,
+    kernel,
+    `W [${N}, ${K}] ${weightDtype}`,
+    quantBufferBytes(weightDtype, N, K),
+    'split it by rows',
+  );
+}
+
+/** quantWords + the format snippet + the kernel, cached per format. */
+export function quantKernelSource(name: string, file: string, code: string, dtype: QuantDtype): KernelSource {
+  const parts: ShaderPart[] = [
+    { file: 'shaders/model/quant/quantWords.wgsl', code: quantWords },
+    { file: `shaders/model/quant/${dtype}.wgsl`, code: FORMAT_SNIPPETS[dtype] },
+    { file, code },
+  ];
+  return { name, variant: dtype, parts };
+}
+
+export interface QuantMatmulBuffers {
+  /** f32 [M][K] */
+  x: GPUBuffer;
+  /** GGUF blocks of W [N, K], quantBufferBytes long */
+  w: GPUBuffer;
+  /** f16 [N], two per u32 (only with spec.bias) */
+  bias?: GPUBuffer;
+  /** f32 [M][N] */
+  y: GPUBuffer;
+  /** uniform { M, N, K, hasBias } (matmulParams) */
+  params: GPUBuffer;
+}
+
+const BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4 };
+
+/** Checks the buffers against the spec; returns the tokens they hold (rows of x and y). */
+function checkBuffers(
+  k: { need: (what: string, b: GPUBuffer, bytes: number, shape: string) => void; name: string },
+  spec: QuantMatmulSpec,
+  b: QuantMatmulBuffers,
+): number {
+  const { N, K, weightDtype } = spec;
+  k.need('w', b.w, quantBufferBytes(weightDtype, N, K), `[${N}, ${K}] ${weightDtype} (+ a pad word)`);
+  k.need('x', b.x, K * 4, `one row of ${K} f32`);
+  k.need('y', b.y, N * 4, `one row of ${N} f32`);
+  if (spec.bias) {
+    if (!b.bias) throw new ShapeError(`${k.name}: the spec has a bias but none was bound`);
+    k.need('bias', b.bias, Math.ceil(N / 2) * 4, `[${N}] f16 in pairs`);
+  } else if (b.bias) {
+    throw new ShapeError(`${k.name}: a bias was bound to a kernel created without one`);
+  }
+  return Math.min(Math.floor(b.x.size / (K * 4)), Math.floor(b.y.size / (N * 4)));
+}
+
+/** MAX_TOKENS of matvecQuant.wgsl. */
+export const QUANT_MATVEC_MAX_TOKENS = 8;
+/** Lanes per workgroup (a power of two >= 8), as MatVec. */
+const WG = 64;
+
+/** Decode GEMV: one workgroup per strip of 4 rows, each W byte read once for all M (1..8) tokens. */
+export class QuantMatVec extends Kernel<QuantMatmulBuffers> {
+  private constructor(
+    ctx: GpuContext,
+    readonly spec: QuantMatmulSpec,
+    pipeline: GPUComputePipeline,
+    private readonly noBias: GPUBuffer,
+  ) {
+    super({ ctx, name: 'matvecQuant', pipeline, bindings: BINDINGS, unit: 'tokens', owned: [noBias] });
+  }
+
+  static async create(ctx: GpuContext, spec: QuantMatmulSpec): Promise<QuantMatVec> {
+    checkQuantSpec(ctx, spec, 'matvecQuant');
+    const src = quantKernelSource('matvecQuant', 'shaders/model/matvecQuant.wgsl', matvecQuantWgsl, spec.weightDtype);
+    const needs = { invocations: WG, workgroupBytes: 16 * QUANT_MATVEC_MAX_TOKENS * WG };
+    const pipeline = await Kernel.compile(ctx, 'matvecQuant', src, { WG }, needs);
+    return new QuantMatVec(ctx, spec, pipeline, await Kernel.placeholder(ctx, 'matvecQuant.noBias'));
+  }
+
+  bind(b: QuantMatmulBuffers): GPUBindGroup {
+    const tokens = checkBuffers({ need: (...a) => this.need(...a), name: this.name }, this.spec, b);
+    return this.bindGroup({ ...b, bias: b.bias ?? this.noBias }, Math.min(tokens, QUANT_MATVEC_MAX_TOKENS));
+  }
+
+  protected override checkCount(M: number): void {
+    if (M > QUANT_MATVEC_MAX_TOKENS) {
+      throw new ShapeError(
+        `matvecQuant: M must be 0..${QUANT_MATVEC_MAX_TOKENS} tokens, got ${M}; use QuantMatMul for more`,
+      );
+    }
+  }
+
+  /** ceil(N / 4) strips folded into (x, y) past the per-dimension limit; the same for every M. */
+  grid(_M: number): Grid {
+    return this.grid1D(Math.ceil(this.spec.N / 4), 1);
+  }
+}
+
+/** Prefill GEMM: matmul.wgsl's tiles, W dequantized 16 values at a time into the staged tile. */
+export class QuantMatMul extends Kernel<QuantMatmulBuffers> {
+  private constructor(
+    ctx: GpuContext,
+    readonly spec: QuantMatmulSpec,
+    readonly tiles: MatmulTiles,
+    pipeline: GPUComputePipeline,
+    private readonly noBias: GPUBuffer,
+  ) {
+    super({ ctx, name: 'matmulQuant', pipeline, bindings: BINDINGS, unit: 'tokens', owned: [noBias] });
+  }
+
+  static async create(
+    ctx: GpuContext,
+    spec: QuantMatmulSpec,
+    tiles = chooseMatmulTiles(ctx.limits),
+  ): Promise<QuantMatMul> {
+    checkQuantSpec(ctx, spec, 'matmulQuant');
+    if (tiles.tileK4 % 4 !== 0)
+      throw new ShapeError(`matmulQuant: TILE_K4 must be a multiple of 4, got ${tiles.tileK4}`);
+    const gridX = Math.ceil(spec.N / tiles.tileN);
+    if (gridX > ctx.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(
+        `matmulQuant: N ${spec.N} needs ${gridX} column tiles, over the dispatch limit; split W by rows`,
+      );
+    }
+    const src = quantKernelSource('matmulQuant', 'shaders/model/matmulQuant.wgsl', matmulQuantWgsl, spec.weightDtype);
+    const pipeline = await Kernel.compile(
+      ctx,
+      'matmulQuant',
+      src,
+      { LANES_X: tiles.lanesX, LANES_Y: tiles.lanesY, TILE_K4: tiles.tileK4 },
+      { invocations: tiles.lanesX * tiles.lanesY, workgroupBytes: tiles.workgroupBytes },
+    );
+    return new QuantMatMul(ctx, spec, tiles, pipeline, await Kernel.placeholder(ctx, 'matmulQuant.noBias'));
+  }
+
+  bind(b: QuantMatmulBuffers): GPUBindGroup {
+    const tokens = checkBuffers({ need: (...a) => this.need(...a), name: this.name }, this.spec, b);
+    return this.bindGroup({ ...b, bias: b.bias ?? this.noBias }, tokens);
+  }
+
+  /** (ceil(N / tileN), ceil(M / tileM)); e.g. M 33, N 257 with 32 x 32 tiles -> (9, 2). */
+  grid(M: number): Grid {
+    const y = Math.ceil(M / this.tiles.tileM);
+    if (y > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(`matmulQuant: M ${M} needs ${y} row tiles, over the dispatch limit; split the step`);
+    }
+    return [Math.ceil(this.spec.N / this.tiles.tileN), y];
+  }
+}
+
+/** A GEMM / GEMV spec whose weight is any matrix dtype: a plain one (MatMul / MatVec) or GGUF blocks. */
+export interface AnyMatmulSpec {
+  N: number;
+  K: number;
+  weightDtype: MatrixDtype;
+  bias: boolean;
+}
+
+/** The prefill GEMM for a weight of any matrix dtype; both kinds bind the same named buffers. */
+export function createMatmul(ctx: GpuContext, spec: AnyMatmulSpec): Promise<MatMul | QuantMatMul> {
+  const { weightDtype } = spec;
+  return isQuantDtype(weightDtype)
+    ? QuantMatMul.create(ctx, { ...spec, weightDtype })
+    : MatMul.create(ctx, { ...spec, weightDtype });
+}
+
+/** The decode GEMV (M <= 8) for a weight of any matrix dtype. */
+export function createMatvec(ctx: GpuContext, spec: AnyMatmulSpec): Promise<MatVec | QuantMatVec> {
+  const { weightDtype } = spec;
+  return isQuantDtype(weightDtype)
+    ? QuantMatVec.create(ctx, { ...spec, weightDtype })
+    : MatVec.create(ctx, { ...spec, weightDtype });
+}
+
+/** Bytes the GPU buffer of W [N, K] takes in any matrix dtype (GGUF blocks + a pad word; plain: N * K values). */
+export function matrixBufferBytes(dtype: MatrixDtype, N: number, K: number): number {
+  return isQuantDtype(dtype) ? quantBufferBytes(dtype, N, K) : storageBytes(dtype, N * K);
+}
