@@ -63,6 +63,7 @@ export type { ChatMessage, ChatTemplateOptions, RenderBudget } from './tokenizer
 export { parseConfig, ModelConfigError, SUPPORTED_MODEL_TYPES } from './model/config';
 export type { ModelSpec, ModelFamily } from './model/config';
 export { Transformer } from './model/transformer';
+export { ggufModelFiles } from './model/ggufModelFiles';
 export type { TransformerOptions } from './model/transformer';
 export type { StepBatch } from './kernels/stepBatch';
 export type { SamplingParams } from './model/sampler';
@@ -71,6 +72,8 @@ export type { StopReason } from './model/stoppingCriteria';
 // Engine: many requests at once over the paged KV cache (continuous batching, prefix reuse, forks,
 // preemption), OpenAI-shaped chat completions, and the same API through a Web Worker
 export { Engine, EngineRequestError, chatCompletions, collectChatCompletion, createWorkerEngine, WorkerEngine, hostEngine } from './engine';
+// ... errors a request or the worker can end with, and tool calls read from a reply
+export { NonFiniteLogitsError, WorkerEngineError, parseToolCalls } from './engine';
 // ... the scheduler that owns the KV cache and emits each step's StepBatch; one-prompt generation
 // and logits for given ids over it
 export { Scheduler, StepRunner, bindKvPool, logitsForIds, generate, generateText } from './engine';
@@ -79,5 +82,6 @@ export type {
   EngineKv, EngineSetup,
   EngineModel, EngineOptions, GenerateRequestOptions, GenerateChunk, Usage, KvSnapshot, StepInfo,
   ChatCompletionRequest, ChatCompletionChunk, ChatCompletion, ChatCompletions, ChatUsage, ChatFinishReason,
+  ChatTool, ChatToolCall, ChatToolCallDelta, ChatContentPart, ChatCompletionMessage,
   WorkerEngineOptions, EngineLoader, PortLike,
 } from './engine';

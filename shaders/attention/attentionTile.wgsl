@@ -18,7 +18,7 @@
 //   WORKGROUP_SIZE (the kernel's @workgroup_size), ACC_PER_THREAD = ceil(BLOCK_M * DV4 / WORKGROUP_SIZE)
 //   which must be <= ACC_MAX.
 // requires: Word4, unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS,
-//   SeqView, rowPos, kvRowBase, keyVisible, onlineSoftmaxRows, WorkItem, work
+//   SeqView, rowPos, kvRowBase, keyVisible, capScore, onlineSoftmaxRows, WorkItem, work
 // provides: BLOCK_M, BLOCK_N, WORKGROUP_SIZE, ACC_PER_THREAD, qTile, kvTile, sTile, rowM, rowL, rowAlpha, acc,
 //   keyRange, attendTile
 
@@ -99,7 +99,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
         let r = rg + t * ROW_GROUPS;
         if (r < BLOCK_M) {
           let visible = key < range.y && rowStart + r < s.rows && keyVisible(s, rowStart + r, key);
-          sTile[r * BLOCK_N + j] = select(NEG, d[t], visible);
+          sTile[r * BLOCK_N + j] = select(NEG, capScore(d[t]), visible);
         }
       }
     }
@@ -116,7 +116,28 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     // acc += P V. Element e = lid + k * WORKGROUP_SIZE of the output tile is (row e / DV4, col
     // e % DV4). When DV4 divides the workgroup every k of a lane shares one column, so each V word
     // read from kvTile serves ACC_PER_THREAD rows (register blocking, as in S above).
-    if (WORKGROUP_SIZE % DV4 == 0u) {
+    // A key masked for some row of the tile (the causal diagonal, the window's edge) has p = 0 there,
+    // and 0 * a NaN or Inf V value would still be NaN: such a tile takes the guarded loop, which adds
+    // only visible keys (as the float64 twin does). Every other tile takes the plain loop.
+    let kLast = min(k0 + BLOCK_N, range.y) - 1u;
+    let lastRow = min(rowStart + BLOCK_M, s.rows) - 1u;
+    let allVisible = (params.causal == 0u || kLast <= rowPos(s, rowStart)) &&
+                     (params.window == 0u || k0 + params.window > rowPos(s, lastRow));
+    if (!allVisible) {
+      for (var k = 0u; k < ACC_PER_THREAD; k++) {
+        let e = lid + k * WORKGROUP_SIZE;
+        if (e < BLOCK_M * DV4) {
+          let r = e / DV4;
+          let c = e % DV4;
+          var a = acc[k] * rowAlpha[r];
+          for (var j = 0u; j < BLOCK_N; j++) {
+            let seen = k0 + j < range.y && rowStart + r < s.rows && keyVisible(s, rowStart + r, k0 + j);
+            a += select(vec4<f32>(0.0), sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c], seen);
+          }
+          acc[k] = a;
+        }
+      }
+    } else if (WORKGROUP_SIZE % DV4 == 0u) {
       let c = lid % DV4;
       for (var k = 0u; k < ACC_PER_THREAD; k++) {
         acc[k] *= rowAlpha[min((lid + k * WORKGROUP_SIZE) / DV4, BLOCK_M - 1u)];

@@ -32,10 +32,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let e = lid + k * WORKGROUP_SIZE;
     let row = item.rowStart + e / DV4;
     if (e < BLOCK_M * DV4 && row < s.rows) {
-      let l = rowL[e / DV4];
+      let l = rowL[e / DV4]; // 0: the row saw no key (out 0); NaN: a NaN score or value (out NaN)
       let token = s.qStart + row / GROUP_SIZE;
       let head = h * GROUP_SIZE + row % GROUP_SIZE;
-      out[(token * numHeads + head) * DV4 + e % DV4] = select(vec4<f32>(0.0), acc[k] / l, l > 0.0);
+      out[(token * numHeads + head) * DV4 + e % DV4] = select(acc[k] / l, vec4<f32>(0.0), l == 0.0);
     }
   }
   for (var r = lid; r < BLOCK_M; r += WORKGROUP_SIZE) {

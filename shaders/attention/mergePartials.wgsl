@@ -2,6 +2,8 @@
 //   M = max_s m_s;  w_s = exp(m_s - M);  L = sum_s w_s l_s
 //   out = sum_s w_s o_s / L;  lse = M + log(L)
 // Worked example: two chunks with (m, l) = (2, 3) and (1, 5): M = 2, L = 3 + 5e^-1 = 4.84.
+// NaN propagates: a chunk with a NaN m or l makes L (and so out and lse) NaN; only L == 0 (no key
+// seen at all) gives out 0.
 //
 // Workgroup: 64 threads over the HEAD_DIM_V / 4 columns of one (sequence, head).
 // Grid: (numSeqs, NUM_HEADS).
@@ -44,7 +46,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var s = s0; s < s1; s++) {
       o += exp(partialML[s * NUM_HEADS + head].x - mMax) * partialO[(s * NUM_HEADS + head) * DV4 + c];
     }
-    out[(token * NUM_HEADS + head) * DV4 + c] = select(vec4<f32>(0.0), o / total, total > 0.0);
+    out[(token * NUM_HEADS + head) * DV4 + c] = select(o / total, vec4<f32>(0.0), total == 0.0);
   }
   if (lid == 0u) { lse[token * NUM_HEADS + head] = mMax + log(total); }
 }

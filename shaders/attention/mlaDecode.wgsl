@@ -44,7 +44,7 @@
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE = the adapter's fixed
 //   subgroup size with the subgroup snippet, 1 with the plain one.
 // requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, seqView, kvRowBase,
-//   onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, fromLane
+//   capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, fromLane
 
 override BLOCK_M: u32 = 16u;
 override BLOCK_N: u32 = 128u;
@@ -105,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
     }
     workgroupBarrier(); // the previous tile's P V is done with sTile
     for (var r = 0u; r < BLOCK_M; r++) {
-      sTile[r * BLOCK_N + lid] = select(NEG, d[r] * params.scale, key < hi);
+      sTile[r * BLOCK_N + lid] = select(NEG, capScore(d[r] * params.scale), key < hi);
     }
     workgroupBarrier();
     onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl: sTile -> probabilities, rowAlpha

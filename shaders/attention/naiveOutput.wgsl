@@ -4,10 +4,11 @@
 // Extra bindings:
 //   9  scores    read        f32 [numTokens * H][maxKv]   probabilities after naiveSoftmax
 //   10 out       read_write  f32 [numQ][H][HEAD_DIM_V] (as vec4)
+//   8  params    uniform     Params (pagedKv.wgsl: causal, window for keyVisible)
 //   12 naive     uniform     NaiveParams
 //   13 tokenSeq  read        u32 [numQ]
-// requires: unpackWord4, vPages, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView, kvRowBase, scores, naive,
-//   tokenSeq, flatIndex
+// requires: unpackWord4, vPages, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView, kvRowBase, keyVisible, scores,
+//   naive, tokenSeq, flatIndex
 
 @group(0) @binding(10) var<storage, read_write> out: array<vec4<f32>>;
 
@@ -22,10 +23,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let token = naive.tokenStart + chunkRow / numHeads;
   let head = chunkRow % numHeads;
   let s = seqView(tokenSeq[token]);
+  let row = (token - s.qStart) * GROUP_SIZE + head % GROUP_SIZE; // row within the sequence
   var o = vec4<f32>(0.0);
+  // Every visible key, p = 0 included: 0 * a NaN value is NaN, as in the float64 twin; masked keys
+  // are skipped (their V may be anything).
   for (var key = 0u; key < s.kvLen; key++) {
     let p = scores[chunkRow * naive.maxKv + key];
-    if (p > 0.0) { o += p * unpackWord4(vPages[kvRowBase(s, key, head / GROUP_SIZE, V_ROW4) + c]); }
+    if (keyVisible(s, row, key)) { o += p * unpackWord4(vPages[kvRowBase(s, key, head / GROUP_SIZE, V_ROW4) + c]); }
   }
   out[(token * numHeads + head) * DV4 + c] = o;
 }

@@ -10,8 +10,8 @@
 //   9  scores    read_write f32 [numTokens * H][maxKv]
 //   12 naive     uniform    NaiveParams
 //   13 tokenSeq  read       u32 [numQ]  sequence of each query token
-// requires: unpackWord4, q, kPages, NEG, D4, GROUP_SIZE, NUM_KV_HEADS, seqView, kvRowBase, keyVisible, scores,
-//   naive, tokenSeq, flatIndex
+// requires: unpackWord4, q, kPages, NEG, D4, GROUP_SIZE, NUM_KV_HEADS, seqView, kvRowBase, keyVisible, capScore,
+//   scores, naive, tokenSeq, flatIndex
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -30,7 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let kBase = kvRowBase(s, key, head / GROUP_SIZE, D4);
     var d = 0.0;
     for (var c = 0u; c < D4; c++) { d += dot(q[(token * numHeads + head) * D4 + c], unpackWord4(kPages[kBase + c])); }
-    score = d * params.scale;
+    score = capScore(d * params.scale);
   }
   scores[i] = score;
 }

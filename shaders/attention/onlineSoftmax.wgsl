@@ -4,7 +4,8 @@
 // rowM, rowL, rowAlpha [BLOCK_M] and the overrides BLOCK_M, BLOCK_N; NEG comes from pagedKv.wgsl.
 //
 // For each row r, one lane per row (lanes lid, lid + threads, ...):
-//   m' = max(m, max_j s_j);  p_j = exp(s_j - m'), 0 where masked (s_j = NEG);
+//   m' = max(m, max_j s_j);  p_j = exp(s_j - m'), 0 where masked (s_j == NEG exactly: a NaN score
+//   is not masked, so its p, the row sum and the row's output are NaN, as in the float64 twin);
 //   alpha = exp(m - m') rescales what the row accumulated so far;  l' = l * alpha + sum_j p_j.
 // Worked example: m = 2, l = 3, tile scores (4, NEG): m' = 4, p = (1, 0), alpha = e^-2, l' = 3e^-2 + 1.
 // requires: sTile, rowM, rowL, rowAlpha, BLOCK_M, BLOCK_N, NEG
@@ -17,7 +18,7 @@ fn onlineSoftmaxRows(lid: u32, threads: u32) {
     var sum = 0.0;
     for (var j = 0u; j < BLOCK_N; j++) {
       let sc = sTile[r * BLOCK_N + j];
-      let p = select(0.0, exp(sc - mNew), sc > 0.5 * NEG);
+      let p = select(0.0, exp(sc - mNew), sc != NEG);
       sTile[r * BLOCK_N + j] = p;
       sum += p;
     }

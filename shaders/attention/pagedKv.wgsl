@@ -18,11 +18,13 @@
 //   6 kvLastPageLen read     u32 [numSeqs]
 //   8 params        uniform  Params
 // Overrides: NUM_KV_HEADS, GROUP_SIZE (query heads per KV head), HEAD_DIM_QK, HEAD_DIM_V
-//   (multiples of 4), PAGE_SIZE, V_ROW4 (MLA only).
+//   (multiples of 4), PAGE_SIZE, V_ROW4 (MLA only), SOFTCAP (score soft-capping, 0 = off).
+// NaN and Inf propagate (NaN in gives NaN out, as the float64 twin): a masked score is exactly NEG
+// and is recognised by `== NEG`, never by a comparison a NaN would fail (`s > NEG / 2`).
 // requires: Word4
 // provides: NUM_KV_HEADS, GROUP_SIZE, HEAD_DIM_QK, HEAD_DIM_V, PAGE_SIZE, D4, DV4, V_ROW4, NEG, Params,
 //   q, kPages, vPages, qoIndptr, kvIndptr, kvPageIndices, kvLastPageLen, params, SeqView, seqView, rowPos,
-//   kvRowBase, keyVisible
+//   kvRowBase, keyVisible, SOFTCAP, capScore
 
 override NUM_KV_HEADS: u32 = 1u;
 override GROUP_SIZE: u32 = 1u;
@@ -35,6 +37,9 @@ override DV4: u32 = HEAD_DIM_V / 4u;   // derived: vec4 words per V row
 // values of the latent K row and vPages is bound to the K buffer (nothing is stored twice).
 override V_ROW4: u32 = DV4;
 const NEG = -1.0e30;                   // masked score; finite so no inf arithmetic is needed
+// Gemma-2 style soft-capping of the scaled scores, tanh(s / SOFTCAP) * SOFTCAP, before the softmax
+// (attn_logit_softcapping, e.g. 50); 0 = off (the branch folds away at pipeline creation).
+override SOFTCAP: f32 = 0.0;
 
 struct Params {
   numSeqs: u32,
@@ -81,3 +86,11 @@ fn keyVisible(s: SeqView, row: u32, key: u32) -> bool {
   return true;
 }
 
+// A scaled score after soft-capping. tanh is evaluated only for |x| <= 15 (tanh(15) is 1 in f32),
+// because some drivers compute it as (e^2x - 1) / (e^2x + 1), which is inf / inf = NaN for large x;
+// the comparison is false for NaN, so a NaN score stays NaN.
+fn capScore(s: f32) -> f32 {
+  if (SOFTCAP <= 0.0) { return s; }
+  let x = s / SOFTCAP;
+  return select(tanh(x), sign(x), abs(x) > 15.0) * SOFTCAP;
+}

@@ -1,13 +1,23 @@
-// splitKvDecode: Flash-Decoding. One query token per sequence; the KV range of each
+// splitKvDecode (v2): Flash-Decoding. One query token per sequence; the KV range of each
 // (sequence, KV head) is split into chunks handled by separate workgroups, each writing an
 // unnormalised partial (o, m, l) that mergePartials combines by log-sum-exp weights.
-// Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)
-// + onlineSoftmax.wgsl + this.
+// Composed as: lane snippet (mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl) + word4 snippet +
+// pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7) + onlineSoftmax.wgsl + this.
 //
 // Decode reads every K/V row once and does little arithmetic per byte, so unlike flashPrefill it
 // does not stage K/V tiles in workgroup memory: each lane reads its key's K row straight from the
-// page (scores for all BLOCK_M query heads at once, q broadcast from workgroup memory), and in
-// P V each lane owns output columns and reads V rows of consecutive columns (coalesced).
+// page (scores for all BLOCK_M query heads at once), and in P V each lane owns output columns and
+// reads V rows of consecutive columns (coalesced).
+// What changed from v1 (splitKvDecodeV1.wgsl, kept as the bench baseline):
+//   - q through subgroups (as mlaDecode): for each run of SG_SIZE q words, lane i of a subgroup reads
+//     word c0 + i of every row from workgroup memory and subgroupShuffle hands it around, so a lane
+//     does BLOCK_M loads per SG_SIZE words instead of per word (on lavapipe a workgroup load inside
+//     the key loop is a per-lane gather; on a GPU a shuffle is a register move). SG_SIZE is the
+//     adapter's fixed subgroup size, 1 with the plain lane snippet (then this is v1's loop).
+//   - no branch around the K row read: a lane past the chunk's end reads the last key (masked), so
+//     the loop stays in uniform control flow (loads are not predicated per lane);
+//   - chunks down to one tile (64 keys, v1 128), so batch-1 decode at 1K context with 8 KV heads
+//     launches 128 workgroups (v1: 64), enough for a GPU with 80+ compute units.
 //
 // Workgroup: BLOCK_N threads (one key per lane per tile). Rows = the GROUP_SIZE query heads of one
 // KV head, tiled by BLOCK_M when GROUP_SIZE > BLOCK_M, so a KV page is read once per step for all
@@ -21,13 +31,14 @@
 //   9  partialO   read_write  f32 [numSlots][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_V] (as vec4), unnormalised
 //   10 partialML  read_write  vec2<f32> [numSlots][NUM_KV_HEADS * GROUP_SIZE]  (running max m, sum l)
 // Overrides beyond pagedKv's: BLOCK_M (<= ROWS_MAX), BLOCK_N (= workgroup size),
-//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX.
+//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE (1: plain lane snippet).
 // requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
-//   kvRowBase, onlineSoftmaxRows, WorkItem, work
+//   kvRowBase, capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4
 
 override BLOCK_M: u32 = 4u;
 override BLOCK_N: u32 = 64u;
 override ACC_PER_THREAD: u32 = 2u;
+override SG_SIZE: u32 = 1u;
 const ACC_MAX = 8u;
 const ROWS_MAX = 32u;
 
@@ -41,7 +52,9 @@ var<workgroup> rowL: array<f32, BLOCK_M>;
 var<workgroup> rowAlpha: array<f32, BLOCK_M>;
 
 @compute @workgroup_size(BLOCK_N)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
+  let lid = ids.lid;
+  let sub = subgroupLane(ids); // 0 without subgroups
   let item = work[wid.x];
   let h = wid.y;
   let s = seqView(item.seq);
@@ -66,15 +79,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let key = k0 + lid;
     var d: array<f32, ROWS_MAX>;
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: relying on zero-init here miscompiled
-    if (key < hi) {
-      let base = kvRowBase(s, key, h, D4);
-      for (var c = 0u; c < D4; c++) {
-        let kv = unpackWord4(kPages[base + c]);
-        for (var r = 0u; r < BLOCK_M; r++) { d[r] += dot(qTile[r * D4 + c], kv); }
+    let base = kvRowBase(s, min(key, hi - 1u), h, D4); // past the end: the last key, masked below
+    for (var c0 = 0u; c0 < D4; c0 += SG_SIZE) {
+      // This lane's q word of every row: word c0 + sub (clamped); word c0 + i comes from lane i.
+      var own: array<vec4<f32>, ROWS_MAX>;
+      for (var r = 0u; r < BLOCK_M; r++) { own[r] = qTile[r * D4 + min(c0 + sub, D4 - 1u)]; }
+      for (var i = 0u; i < SG_SIZE; i++) {
+        if (c0 + i < D4) {
+          let kv = unpackWord4(kPages[base + c0 + i]);
+          for (var r = 0u; r < BLOCK_M; r++) {
+            let qw = fromLane4(own[r], i);
+            d[r] = fma(qw.x, kv.x, fma(qw.y, kv.y, fma(qw.z, kv.z, fma(qw.w, kv.w, d[r]))));
+          }
+        }
       }
     }
     for (var r = 0u; r < BLOCK_M; r++) {
-      sTile[r * BLOCK_N + lid] = select(NEG, d[r], key < hi && item.rowStart + r < s.rows);
+      sTile[r * BLOCK_N + lid] = select(NEG, capScore(d[r]), key < hi && item.rowStart + r < s.rows);
     }
     workgroupBarrier();
     onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl

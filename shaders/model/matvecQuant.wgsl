@@ -8,12 +8,12 @@
 // the 16-value units of the rows together (lane t takes units t, t + WG, ...: consecutive lanes read
 // consecutive bytes of a row), dequantize the unit of each of the 4 rows once and dot it with every
 // token's 16 X values. Partial vec4s (one component per row) are reduced over the lanes by a tree
-// in workgroup memory; lanes 0..M-1 write token m's 4 outputs. Rows past N (last strip when
-// N % 4 != 0) read row N - 1 again and are not written.
+// in workgroup memory, one token after another; lane 0 writes each token's 4 outputs. Rows past N
+// (last strip when N % 4 != 0) read row N - 1 again and are not written.
 // e.g. q8, K 96: 3 blocks of 34 bytes per row (102 bytes), 6 units; row 5 starts at byte 510 and
 // its unit 3 is block 1 (byte 544), values 16..31.
 //
-// Workgroup: WG lanes (a power of two >= MAX_TOKENS). Workgroup memory: 16 * MAX_TOKENS * WG bytes.
+// Workgroup: WG lanes (a power of two). Workgroup memory: 16 * WG bytes (1 KiB at WG 64).
 // Grid: (x, y) with x * y >= ceil(N / 4) strips, x <= maxComputeWorkgroupsPerDimension; strip =
 // wid.y * x + wid.x.
 //
@@ -36,7 +36,7 @@ struct Params { M: u32, N: u32, K: u32, hasBias: u32 }
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-var<workgroup> red: array<vec4<f32>, MAX_TOKENS * WG>; // [token][lane] partial sums of the 4 rows
+var<workgroup> red: array<vec4<f32>, WG>; // [lane] one token's partial sums of the 4 rows
 
 fn dot16(a: array<vec4<f32>, 4>, m: u32, unit: u32, K4: u32) -> f32 {
   let xb = m * K4 + 4u * unit;
@@ -73,26 +73,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       acc[m] += vec4<f32>(dot16(a, m, unit, K4), dot16(b, m, unit, K4), dot16(c, m, unit, K4), dot16(d, m, unit, K4));
     }
   }
-  for (var m = 0u; m < MAX_TOKENS; m++) {
-    if (m < M) { red[m * WG + lid] = acc[m]; }
-  }
-  // Tree over lanes: after the step with stride s, lane t < s holds lanes t, t + s, t + 2s, ...
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    workgroupBarrier();
-    if (lid < s) {
-      for (var m = 0u; m < M; m++) { red[m * WG + lid] += red[m * WG + lid + s]; }
+  // One token at a time through a WG-entry tree (1 KiB of workgroup memory rather than
+  // MAX_TOKENS * WG entries: SwiftShader's time grew with the workgroup memory, which Dawn zero-fills).
+  for (var m = 0u; m < M; m++) {
+    red[lid] = acc[m];
+    // Tree over lanes: after the step with stride s, lane t < s holds lanes t, t + s, t + 2s, ...
+    for (var s = WG / 2u; s > 0u; s /= 2u) {
+      workgroupBarrier();
+      if (lid < s) { red[lid] += red[lid + s]; }
     }
-  }
-  workgroupBarrier();
-  if (lid < M) {
-    let sum = red[lid * WG];
-    for (var r = 0u; r < 4u; r++) {
-      let n = n0 + r;
-      if (n < N) {
-        var v = sum[r];
-        if (params.hasBias != 0u) { v += unpack2x16float(bias[n / 2u])[n % 2u]; }
-        y[lid * N + n] = v;
+    workgroupBarrier();
+    if (lid == 0u) {
+      let sum = red[0];
+      for (var r = 0u; r < 4u; r++) {
+        let n = n0 + r;
+        if (n < N) {
+          var v = sum[r];
+          if (params.hasBias != 0u) { v += unpack2x16float(bias[n / 2u])[n % 2u]; }
+          y[m * N + n] = v;
+        }
       }
     }
+    workgroupBarrier(); // red is rewritten for the next token
   }
 }

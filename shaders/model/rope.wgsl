@@ -11,6 +11,9 @@
 //   e.g. q of a fused QKV row with 4 q heads, 2 kv heads of 64: Q_TOKEN_STRIDE (4 + 2 * 2) * 64 = 512,
 //   Q_HEAD_STRIDE 64; head 3 of token 2, d 5 -> 2 * 512 + 3 * 64 + 5 = 1221.
 // sin and cos come from sinCos below, not the built-ins (see there why).
+// LongRoPE (Phi-3.5, Phi-4-mini, MiniCPM3): invFreq holds two tables, [2][ROTARY_DIM / 2], and a
+// position p >= LONG_FROM reads the second (long factors), e.g. LONG_FROM 4096: p 4095 -> invFreq[i],
+// p 4096 -> invFreq[HALF + i]. LONG_FROM = 0xffffffff (the default): one table.
 //
 // Workgroup: 64 lanes, one per (token, head, pair); heads 0..Q_HEADS-1 are q's, the next K_HEADS k's.
 // Grid: (x, y) with x * y * 64 >= numTokens * (Q_HEADS + K_HEADS) * ROTARY_DIM / 2,
@@ -20,10 +23,10 @@
 //   0 q          read_write  f32 [numTokens][Q_TOKEN_STRIDE]  (Q_HEADS heads of Q_HEAD_STRIDE)
 //   1 k          read_write  f32 [numTokens][K_TOKEN_STRIDE]  (placeholder when K_HEADS is 0)
 //   2 positions  read        u32 [numTokens]
-//   3 invFreq    read        f32 [ROTARY_DIM / 2]
+//   3 invFreq    read        f32 [ROTARY_DIM / 2] ([2][ROTARY_DIM / 2] when LONG_FROM is set)
 //   4 params     uniform     { numTokens }
 // Overrides: Q_HEADS, Q_HEAD_STRIDE, Q_TOKEN_STRIDE, Q_OFFSET, K_HEADS, K_HEAD_STRIDE,
-//   K_TOKEN_STRIDE, K_OFFSET, ROTARY_DIM (even), INTERLEAVED, ATTENTION_FACTOR.
+//   K_TOKEN_STRIDE, K_OFFSET, ROTARY_DIM (even), INTERLEAVED, ATTENTION_FACTOR, LONG_FROM.
 
 override Q_HEADS: u32 = 1u;
 override Q_HEAD_STRIDE: u32 = 64u;
@@ -36,6 +39,7 @@ override K_OFFSET: u32 = 0u;
 override ROTARY_DIM: u32 = 64u;
 override INTERLEAVED: bool = false;
 override ATTENTION_FACTOR: f32 = 1.0;
+override LONG_FROM: u32 = 0xffffffffu;
 override HALF: u32 = ROTARY_DIM / 2u; // derived, never set from TS
 
 struct Params { numTokens: u32 }
@@ -81,7 +85,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let h = (idx / HALF) % heads;
   let t = idx / (HALF * heads);
 
-  let angle = f32(positions[t]) * invFreq[i];
+  let pos = positions[t];
+  let table = select(0u, HALF, pos >= LONG_FROM);
+  let angle = f32(pos) * invFreq[table + i];
   let sc = sinCos(angle) * ATTENTION_FACTOR;
   let s = sc.x;
   let c = sc.y;

@@ -48,6 +48,7 @@ export interface AttentionArgs {
   causal?: boolean; // default true
   scale?: number; // default 1 / sqrt(headDimQK)
   window?: number; // default 0 = none
+  softcap?: number; // default 0 = off: tanh(s / softcap) * softcap of every scaled score (Gemma-2)
   pageSize?: number; // default 16
   kvDtype?: KvDtype; // default 'f32'
   /** Which kernel: 'auto' (decode when every seqLensQ is 1, else prefill), or force one. */
@@ -142,6 +143,7 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
     pageSize: args.pageSize ?? 16,
     kvDtype: args.kvDtype ?? 'f32',
     vAliasesK: args.mla,
+    softcap: args.softcap ?? 0,
   };
   const tq = args.seqLensQ.reduce((x, y) => x + y, 0);
   const tk = args.seqLensKV.reduce((x, y) => x + y, 0);

@@ -11,6 +11,14 @@
  * against the float64 reference in the test suite; here the shapes are too big for it).
  * Ratios are measured in the same run: vsNaive = naive time / flash time;
  * vsCopyBandwidth = this row's GB/s / the copy kernel's GB/s.
+ *
+ * A ladder, as llm.c's attention_forward.cu keeps one: every kernel version stays and is timed on
+ * the same shapes, each with the numbers it measured in its own header.
+ *   - naive: three passes, scores materialised (naiveScores / naiveSoftmax / naiveOutput);
+ *   - decode 'flash v1': splitKvDecodeV1.wgsl, q from workgroup memory, 128-key chunks;
+ *   - decode 'flash': splitKvDecode.wgsl (v2), q shuffled through subgroups, 64-key chunks.
+ * Every row says the bytes the kernel must read (bytesRead: K/V once per KV head, q, out) and the
+ * workgroups it launched, so GB/s is against the floor and K/V re-reads would show.
  */
 import type { GpuContext } from '../gpu/context';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../gpu/buffers';
@@ -32,7 +40,8 @@ export interface BenchRow {
   name: string;
   variant: string;
   phase: 'prefill' | 'decode' | 'copy';
-  kernel: 'flash' | 'naive' | 'copy';
+  /** 'flash': the current kernel; 'flash v1': the previous one (the ladder); 'naive': three passes. */
+  kernel: 'flash' | 'flash v1' | 'naive' | 'copy';
   batch: number;
   contextLength: number;
   /** KV bytes one token costs in one layer for this row's variant and dtype. */
@@ -44,6 +53,10 @@ export interface BenchRow {
   vsCopyBandwidth: number | null;
   /** rel L2 between flash and naive outputs on this shape (null for copy). */
   checkRelL2: number | null;
+  /** Bytes the kernel must read or write at least: the sequences' K/V once, q and out (copy: src + dst). */
+  bytesRead?: number;
+  /** Workgroups the row's dispatches launch (decode: the split-KV kernel plus the merge). */
+  workgroups?: number;
   adapter: string;
 }
 
@@ -159,6 +172,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
     emit({
       name: `copy ${suite.copyMiB} MiB`, variant: 'copy', phase: 'copy', kernel: 'copy', batch: 1, contextLength: 0, kvBytesPerToken: 0,
       medianMs: copyMs, gbPerSecond: copyGbps, gflopPerSecond: 0, vsNaive: null, vsCopyBandwidth: 1, checkRelL2: null,
+      bytesRead: 2 * suite.copyMiB * 2 ** 20, workgroups: Math.ceil((suite.copyMiB * 2 ** 20) / 16 / 64),
     });
     // Every shape: check flash against naive, time both, emit a flash row and a naive row.
     const run = async (m: Model, phase: 'decode' | 'prefill', batch: number, len: number) => {
@@ -172,11 +186,12 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
         return;
       }
       const common = { variant: m.variant, phase, batch, contextLength: len, kvBytesPerToken: kvBytesPerToken(m.spec), checkRelL2: r.check };
-      for (const [kernel, ms] of [['flash', r.flashMs], ['naive', r.naiveMs]] as const) {
+      const naiveMs = r.timed.find((t) => t.kernel === 'naive')!.ms;
+      for (const { kernel, ms, workgroups } of r.timed) {
         const gbps = r.bytes / (ms * 1e6);
         emit({
           ...common, name: `${name} ${kernel}`, kernel, medianMs: ms, gbPerSecond: gbps, gflopPerSecond: r.flop / (ms * 1e6),
-          vsNaive: r.naiveMs / ms, vsCopyBandwidth: gbps / copyGbps,
+          vsNaive: naiveMs / ms, vsCopyBandwidth: gbps / copyGbps, bytesRead: r.bytes, workgroups,
         });
       }
     };
@@ -207,7 +222,11 @@ async function benchCopy(ctx: GpuContext, mib: number, timeReps: TimeReps): Prom
   }
 }
 
-interface ShapeResult { flashMs: number; naiveMs: number; bytes: number; flop: number; check: number }
+interface Timed { kernel: BenchRow['kernel']; ms: number; workgroups: number }
+interface ShapeResult { timed: Timed[]; bytes: number; flop: number; check: number }
+
+/** Workgroups of one dispatch of `grid`. */
+const groups = (grid: readonly (number | undefined)[]) => grid.reduce<number>((p, x) => p * (x ?? 1), 1);
 
 /** Sets up a pool holding the sequences' KV, checks flash against naive, then times both. */
 async function benchShape(
@@ -257,31 +276,41 @@ async function benchShape(
     const outNaive = await up('outNaive', new Float32Array(tq * H * spec.headDimV).fill(NaN));
     const lse = await up('lse', new Float32Array(tq * H));
 
-    let flash: (pass: GPUComputePassEncoder) => void;
+    type Encode = (pass: GPUComputePassEncoder) => void;
+    /** The flash kernels of this shape, newest first: [kernel, encode, workgroups]. */
+    const flashes: [BenchRow['kernel'], Encode, number][] = [];
     const decode = qLens.every((n) => n === 1);
     if (decode) {
-      // MLA: the head-blocked kernel; same plan / bind / encode as the generic one.
-      const k = spec.vAliasesK
-        ? await MlaDecode.create(ctx, spec, { maxHeadsPerWorkgroup: mlaHeadsPerWorkgroup })
-        : await SplitKvDecode.create(ctx, spec);
       const merge = await MergePartials.create(ctx, H, spec.headDimV);
-      const plan = k.plan(meta);
-      const bytes = k.partialBytes(plan.numSlots);
-      const po = await ctx.createBuffer('bench.partialO', bytes.o, STORAGE);
-      const pml = await ctx.createBuffer('bench.partialML', bytes.ml, STORAGE);
-      owned.push(po, pml);
-      const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), partialO: po, partialML: pml });
-      const slotIndptr = await up('slotIndptr', plan.slotIndptr);
-      const mergeBind = merge.bind({ partialO: po, partialML: pml, slotIndptr, qoIndptr: step.qoIndptr, out: outFlash, lse });
-      flash = (pass) => {
-        k.encode(pass, bind, plan.numWorkItems);
-        merge.encode(pass, mergeBind, meta.numSeqs);
+      const split = async (kernel: BenchRow['kernel'], k: SplitKvDecode | MlaDecode) => {
+        const plan = k.plan(meta);
+        const bytes = k.partialBytes(plan.numSlots);
+        const po = await ctx.createBuffer('bench.partialO', bytes.o, STORAGE);
+        const pml = await ctx.createBuffer('bench.partialML', bytes.ml, STORAGE);
+        owned.push(po, pml);
+        const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), partialO: po, partialML: pml });
+        const slotIndptr = await up('slotIndptr', plan.slotIndptr);
+        const mergeBind = merge.bind({
+          partialO: po, partialML: pml, slotIndptr, qoIndptr: step.qoIndptr, out: outFlash, lse,
+        });
+        const encode: Encode = (pass) => {
+          k.encode(pass, bind, plan.numWorkItems);
+          merge.encode(pass, mergeBind, meta.numSeqs);
+        };
+        flashes.push([kernel, encode, groups(k.grid(plan.numWorkItems)) + groups(merge.grid(meta.numSeqs))]);
       };
+      // MLA: the head-blocked kernel; same plan / bind / encode as the generic one.
+      if (spec.vAliasesK) {
+        await split('flash', await MlaDecode.create(ctx, spec, { maxHeadsPerWorkgroup: mlaHeadsPerWorkgroup }));
+      } else {
+        await split('flash', await SplitKvDecode.create(ctx, spec));
+        await split('flash v1', await SplitKvDecode.create(ctx, spec, { version: 1 }));
+      }
     } else {
       const k = await FlashPrefill.create(ctx, spec);
       const plan = k.plan(meta);
       const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), out: outFlash, lse });
-      flash = (pass) => k.encode(pass, bind, plan.numWorkItems);
+      flashes.push(['flash', (pass) => k.encode(pass, bind, plan.numWorkItems), groups(k.grid(plan.numWorkItems))]);
     }
     const naiveK = await NaiveAttention.create(ctx, spec);
     const nplan = naiveK.plan(meta);
@@ -291,17 +320,31 @@ async function benchShape(
     const nbind = await naiveK.bind(nplan, { q, pages: kv, step, tokenSeq, scores, out: outNaive, lse });
     owned.push(...nbind.chunks.map((c) => c.uniform));
     const naive = (pass: GPUComputePassEncoder) => naiveK.encode(pass, nbind);
+    const h = spec.numKvHeads * spec.groupSize;
+    let naiveGroups = 0;
+    for (const c of nbind.chunks) {
+      naiveGroups += Math.ceil((c.numTokens * h * nplan.maxKv) / 64) + Math.ceil((c.numTokens * h) / 64);
+      naiveGroups += Math.ceil((c.numTokens * h * (spec.headDimV / 4)) / 64);
+    }
 
-    // Check before timing (this first run also compiles the pipelines).
-    await ctx.validated('bench', () => timeReps('bench.check.flash', flash));
+    // Check every version before timing (this first run also compiles the pipelines).
     await ctx.validated('bench', () => timeReps('bench.check.naive', naive));
     const n = tq * H * spec.headDimV;
-    const check = relL2(await readFloat32(ctx, outFlash, n), await readFloat32(ctx, outNaive, n));
-    if (!(check < CHECK_TOL)) {
-      throw new Error(`bench: flash and naive disagree on this shape (rel L2 ${check}); not timing a wrong kernel`);
+    const naiveOut = await readFloat32(ctx, outNaive, n);
+    let check = 0;
+    for (const [kernel, encode] of flashes) {
+      await ctx.validated('bench', () => timeReps(`bench.check.${kernel}`, encode));
+      const e = relL2(await readFloat32(ctx, outFlash, n), naiveOut);
+      if (!(e < CHECK_TOL)) {
+        throw new Error(`bench: ${kernel} and naive disagree on this shape (rel L2 ${e}); not timing a wrong kernel`);
+      }
+      check = Math.max(check, e);
     }
-    const flashMs = await timeReps('bench.flash', flash);
-    const naiveMs = await timeReps('bench.naive', naive);
+    const timed: Timed[] = [];
+    for (const [kernel, encode, workgroups] of flashes) {
+      timed.push({ kernel, ms: await timeReps(`bench.${kernel}`, encode), workgroups });
+    }
+    timed.push({ kernel: 'naive', ms: await timeReps('bench.naive', naive), workgroups: naiveGroups });
 
     const totalKv = kvLens.reduce((a, b) => a + b, 0);
     const bytes = totalKv * kvBytesPerToken(spec) + tq * H * (spec.headDimQK + spec.headDimV) * 4;
@@ -312,7 +355,7 @@ async function benchShape(
       for (let j = 0; j < qLens[i]; j++) pairs += off + j + 1;
     }
     const flop = 2 * pairs * H * (spec.headDimQK + spec.headDimV);
-    return { flashMs, naiveMs, bytes, flop, check };
+    return { timed, bytes, flop, check };
   } finally {
     for (const b of owned) b.destroy();
   }
@@ -357,10 +400,11 @@ export function formatBenchTable(report: BenchReport): string {
   const lines = [
     `Adapter: ${report.adapter} (timing: ${report.timing})`,
     '',
-    '| row | KV B/token/layer | median ms | GB/s | GFLOP/s | vs naive | vs copy BW | check rel L2 |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| row | KV B/token/layer | MB read | workgroups | median ms | GB/s | GFLOP/s | vs naive | vs copy BW |' +
+      ' check rel L2 |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...report.rows.map((r) =>
-      `| ${r.name} | ${r.kvBytesPerToken || ''} | ${f(r.medianMs, 3)} | ${f(r.gbPerSecond)} | ${f(r.gflopPerSecond)} | ${f(r.vsNaive)} | ${f(r.vsCopyBandwidth)} | ${r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1)} |`),
+      `| ${r.name} | ${r.kvBytesPerToken || ''} | ${r.bytesRead === undefined ? '' : f(r.bytesRead / 1e6, 1)} | ${r.workgroups ?? ''} | ${f(r.medianMs, 3)} | ${f(r.gbPerSecond)} | ${f(r.gflopPerSecond)} | ${f(r.vsNaive)} | ${f(r.vsCopyBandwidth)} | ${r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1)} |`),
   ];
   if (report.skipped.length) lines.push('', ...report.skipped.map((s) => `- skipped ${s}`));
   return lines.join('\n');

@@ -7,12 +7,13 @@ import type { SamplingParams } from '../model/sampler';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import type { ModelFiles } from '../sources/modelSource';
 import { withGpu } from './gpuSession';
-import { openModel } from './modelFiles';
+import { MODEL_OPTIONS, openModel } from './modelFiles';
 import { type Command, dtypeOption, type OptionRange, options, rangeOption, UsageError } from './options';
 
 export const generateCommand: Command = {
   summary: 'generate text from a prompt, streamed, then prefill / decode tokens/s',
-  usage: `usage: webattn generate --model <folder|url|org/name> --prompt "..." [--prompt "..." ...] [--json] [--chat]
+  usage: `usage: webattn generate --model <folder|file.gguf|url|org/name> [--gguf-file NAME] --prompt "..."
+       [--prompt "..." ...] [--json] [--chat]
        [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R]
        [--seed S] [--weight-dtype f16|f32] [--kv-dtype f16|f32]
 
@@ -21,7 +22,9 @@ tokens/s and KV bytes used (stderr). Several --prompt flags, or --json: all prom
 together by the engine (continuous batching over the paged KV cache); --json prints one JSON
 object per prompt, in order, one per line: { prompt, ids, text, finishReason, usage }; without
 --json each continuation is printed after a '--- prompt N' line. --chat wraps each prompt in the
-model's chat template as a user message. Temperature 0 is greedy.`,
+model's chat template as a user message. Temperature 0 is greedy.
+A GGUF model (a .gguf file, a folder holding one, a URL to one, or --gguf-file NAME inside a folder,
+URL or Hugging Face repo) brings its own tokenizer and chat template.`,
   run: generateText,
 };
 
@@ -50,7 +53,7 @@ interface GenerateSettings extends SamplingParams {
 
 async function generateText(argv: string[]): Promise<number> {
   const opts = options(argv, {
-    model: { type: 'string' },
+    ...MODEL_OPTIONS,
     prompt: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     chat: { type: 'boolean' },
@@ -76,7 +79,7 @@ async function generateText(argv: string[]): Promise<number> {
     repetitionPenalty: number('repetition-penalty'),
     seed: number('seed'),
   };
-  const files = await openModel(opts.model, true);
+  const files = await openModel(opts.model, true, opts['gguf-file']);
   const { loadTokenizer } = await import('../tokenizer/tokenizer');
   const tokenizer = loadTokenizer(files.tokenizer as object, (files.tokenizerConfig ?? {}) as object, {
     eosSources: [

@@ -1,12 +1,15 @@
 /**
  * `webattn info`: a model's family, attention variant, parameter count and KV bytes per token,
- * from its config.json alone (no weights are read, no GPU is touched).
+ * from its config.json alone (no weights are read, no GPU is touched); for a GGUF model, from its
+ * metadata (the file is read: sources read a file whole).
  */
+import type { ModelSource } from '../sources/modelSource';
+import { MODEL_OPTIONS } from './modelFiles';
 import { type Command, numberOption, options, UsageError } from './options';
 
 export const infoCommand: Command = {
   summary: 'describe a model: family, attention variant, parameters, KV bytes per token',
-  usage: `usage: webattn info --model <folder|url|org/name> [--context N]
+  usage: `usage: webattn info --model <folder|file.gguf|url|org/name> [--gguf-file NAME] [--context N]
 
 Prints the family, the attention variant and head counts, the parameter count, KV bytes per token
 (f16 and f32) and what --context tokens of KV cost (default: the config's max_position_embeddings).`,
@@ -14,20 +17,15 @@ Prints the family, the attention variant and head counts, the parameter count, K
 };
 
 async function info(argv: string[]): Promise<number> {
-  const opts = options(argv, { model: { type: 'string' }, context: { type: 'string' } });
-  if (opts.model === undefined) throw new UsageError('--model is required (a folder, a URL or a Hugging Face repo id)');
+  const opts = options(argv, { ...MODEL_OPTIONS, context: { type: 'string' } });
+  if (opts.model === undefined) {
+    throw new UsageError('--model is required (a folder, a .gguf file, a URL or a Hugging Face repo id)');
+  }
   const { resolveSource } = await import('../sources/modelSource');
-  const source = await resolveSource(opts.model);
-  const bytes = await source.readFile('config.json');
-  if (!bytes) throw new UsageError(`${source.name}: config.json: missing`);
+  const source = await resolveSource(opts.model, { ggufFile: opts['gguf-file'] });
   const { parseConfig } = await import('../model/config');
   const { expectedTensors } = await import('../model/expectedTensors');
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new UsageError(`${source.name}: config.json: not valid JSON (${(e as Error).message})`);
-  }
+  const json = await configOf(source);
   const spec = parseConfig(json, `${source.name}: config.json`);
   const { kvBytesPerToken } = await import('../kv/accounting');
   const context = numberOption('context', opts.context, true) ?? spec.maxPositionEmbeddings;
@@ -56,4 +54,20 @@ async function info(argv: string[]): Promise<number> {
   console.log(`KV per token: ${kv('f16')} bytes in f16, ${kv('f32')} in f32`);
   console.log(`KV for ${context} tokens: ${mib(kv('f16') * context)} in f16, ${mib(kv('f32') * context)} in f32`);
   return 0;
+}
+
+/** config.json of a folder, or the config a GGUF file's metadata stands for. */
+async function configOf(source: ModelSource): Promise<unknown> {
+  if (source.ggufFile !== undefined) {
+    const { loadModelFiles } = await import('../sources/modelSource');
+    const { ggufModelFiles } = await import('../model/ggufModelFiles');
+    return ggufModelFiles(await loadModelFiles(source)).config;
+  }
+  const bytes = await source.readFile('config.json');
+  if (!bytes) throw new UsageError(`${source.name}: config.json: missing`);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new UsageError(`${source.name}: config.json: not valid JSON (${(e as Error).message})`);
+  }
 }

@@ -6,26 +6,26 @@
 import { writeFile } from 'node:fs/promises';
 import { writeSafetensors } from '../sources/safetensors';
 import { withGpu } from './gpuSession';
-import { openModel } from './modelFiles';
+import { MODEL_OPTIONS, openModel } from './modelFiles';
 import { type Command, dtypeOption, options, UsageError } from './options';
 
 export const logitsCommand: Command = {
   summary: 'run token ids through a model and write the logits after every token',
   usage:
-    'usage: webattn logits --model <folder|url|org/name> --ids 3,17,42 [--mode prefill|decode|chunked:N] ' +
-    `--out logits.safetensors
+    'usage: webattn logits --model <folder|file.gguf|url|org/name> [--gguf-file NAME] --ids 3,17,42 ' +
+    `[--mode prefill|decode|chunked:N] --out logits.safetensors
        [--weight-dtype f16|f32] [--kv-dtype f16|f32]
 
 Runs exactly these ids (no BOS added) through the model on the GPU and writes F32 logits
 [T, vocab]: row t is the prediction after token t. prefill: all ids in one step; decode: one token
 per step through the paged KV cache; chunked:N: N tokens per step. All three agree.
-Only config.json and the weights are needed (no tokenizer).`,
+Only config.json and the weights are needed (no tokenizer); or one GGUF file (as for generate).`,
   run: logits,
 };
 
 async function logits(argv: string[]): Promise<number> {
   const opts = options(argv, {
-    model: { type: 'string' },
+    ...MODEL_OPTIONS,
     ids: { type: 'string' },
     mode: { type: 'string' },
     out: { type: 'string' },
@@ -47,7 +47,7 @@ async function logits(argv: string[]): Promise<number> {
   else throw new UsageError(`--mode must be prefill, decode or chunked:N, got '${mode}'`);
   const weightDtype = dtypeOption('weight-dtype', opts['weight-dtype']) ?? 'f32';
   const kvDtype = dtypeOption('kv-dtype', opts['kv-dtype']) ?? 'f32';
-  const files = await openModel(opts.model, false);
+  const files = await openModel(opts.model, false, opts['gguf-file']);
   const { parseConfig } = await import('../model/config');
   const spec = parseConfig(files.config, `${files.source}: config.json`);
   const bad = ids.find((i) => i >= spec.vocabSize);

@@ -32,7 +32,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 /** Errors of these names come from bad input (options, case files, checkpoints, prompts that do not fit). */
-const INPUT_ERROR_NAMES = ['ModelConfigError', 'ModelSourceError', 'WeightError', 'ShapeError'];
+const INPUT_ERROR_NAMES = ['ModelConfigError', 'ModelSourceError', 'WeightError', 'ShapeError', 'GgufTokenizerError'];
 
 function mainUsage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));

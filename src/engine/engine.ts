@@ -24,14 +24,16 @@
 import { ShapeError, WebAttnError } from '../gpu/errors';
 import type { GpuContext } from '../gpu/context';
 import type { StepBatch } from '../kernels/stepBatch';
-import { Sampler } from '../model/sampler';
+import { MAX_SEED, Sampler } from '../model/sampler';
 import { StoppingCriteria } from '../model/stoppingCriteria';
 import { Transformer, type TransformerOptions } from '../model/transformer';
+import { ggufModelFiles } from '../model/ggufModelFiles';
+import { checkIntegerOption, checkTransformerOptions } from '../model/transformerOptions';
 import type { ModelFiles } from '../sources/modelSource';
 import { loadTokenizer, type StreamDecoder, type Tokenizer } from '../tokenizer/tokenizer';
 import { Channel, yieldToEventLoop } from './channel';
 import { chatCompletions } from './chat';
-import { EngineRequestError } from './errors';
+import { EngineRequestError, NonFiniteLogitsError } from './errors';
 import { Scheduler, type ScheduledSequence, type ScheduledStep } from './scheduler';
 import { bindKvPool, unbindKvPool } from './stepRunner';
 import type {
@@ -110,6 +112,31 @@ interface Sample extends ScheduledSequence {
 }
 
 const DEFAULT_MAX_TOKENS = 128;
+/** Most pages an engine may be asked for (the binding limit usually caps it far lower: Transformer.maxKvPages). */
+const MAX_PAGES = 1 << 24;
+
+/** The engine's own options (the model's are checked by checkTransformerOptions): ranges named. */
+function checkEngineOptions(opts: EngineOptions, where: string): void {
+  checkIntegerOption(where, 'tokenBudget', opts.tokenBudget, 1, 1 << 20);
+  checkIntegerOption(where, 'numPages', opts.numPages, 1, MAX_PAGES);
+}
+
+const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+
+/** `stop` as OpenAI takes it: one string or a list of them (non-empty strings). */
+function stopStrings(stop: unknown, where: string): string[] {
+  if (stop === undefined || stop === null) return [];
+  const list = typeof stop === 'string' ? [stop] : stop;
+  if (!Array.isArray(list) || list.some((x) => typeof x !== 'string' || x === ''))
+    throw new EngineRequestError(`${where}: stop must be a non-empty string or a list of them, got ${show(stop)}`);
+  return list.slice();
+}
+
+/** The first value of `row` that is NaN or ±Infinity, or -1. */
+function firstNonFinite(row: Float32Array): number {
+  for (let i = 0; i < row.length; i++) if (!Number.isFinite(row[i])) return i;
+  return -1;
+}
 
 export class Engine {
   readonly tokenizer: Tokenizer;
@@ -135,9 +162,10 @@ export class Engine {
     this.kv = kv;
     this.modelName = opts.name ?? 'webattn';
     this.ownsModel = opts.ownsModel ?? false;
+    checkEngineOptions(opts, 'Engine');
+    if (!(Number.isInteger(kv.numPages) && kv.numPages >= 1))
+      throw new ShapeError(`Engine: the KV pool must hold an integer >= 1 of pages, got ${kv.numPages}`);
     const budget = opts.tokenBudget ?? model.opts.maxTokens;
-    if (!(Number.isInteger(budget) && budget >= 1))
-      throw new ShapeError(`Engine: tokenBudget must be a positive integer, got ${budget}`);
     const { pageSize, maxTokens, maxSeqs, maxLogitRows, maxContext } = model.opts;
     this.sched = new Scheduler<Sample>({
       numPages: kv.numPages,
@@ -154,8 +182,13 @@ export class Engine {
 
   /** Loads the tokenizer and the model (Transformer.load with these options) from one folder's files. */
   static async load(ctx: GpuContext, files: ModelFiles, opts: EngineOptions = {}): Promise<Engine> {
-    if (!files.tokenizer)
-      throw new EngineRequestError(`${files.source}: tokenizer.json is missing; the engine needs it`);
+    checkTransformerOptions(opts, 'Engine.load');
+    checkEngineOptions(opts, 'Engine.load');
+    files = ggufModelFiles(files); // a GGUF file reads as the HF folder it was converted from
+    if (!files.tokenizer) {
+      const what = files.gguf ? 'the GGUF file has no tokenizer (tokenizer.ggml.model)' : 'tokenizer.json is missing';
+      throw new EngineRequestError(`${files.source}: ${what}; the engine needs it`);
+    }
     const tokenizer = loadTokenizer(files.tokenizer as object, (files.tokenizerConfig ?? {}) as object, {
       eosSources: [files.generationConfig as { eos_token_id?: number }, files.config as { eos_token_id?: number }],
     });
@@ -175,6 +208,13 @@ export class Engine {
    * destroys it on dispose. The model serves one owner at a time.
    */
   static async forModel(model: Transformer, tokenizer: Tokenizer, opts: EngineSetup = {}): Promise<Engine> {
+    checkEngineOptions(opts, 'Engine.forModel');
+    if (opts.numPages !== undefined && opts.numPages > model.maxKvPages) {
+      throw new ShapeError(
+        `Engine.forModel: numPages must be in 1..${model.maxKvPages} for this model on this device ` +
+          `(one layer's K pages must fit one storage binding), got ${opts.numPages}`,
+      );
+    }
     const pool = await bindKvPool(model, opts.numPages);
     const kv: EngineKv = {
       numPages: pool.spec.numPages,
@@ -298,10 +338,10 @@ export class Engine {
     }
     const maxTokens = o.maxTokens ?? DEFAULT_MAX_TOKENS;
     if (!(Number.isInteger(maxTokens) && maxTokens >= 1))
-      throw new EngineRequestError(`${where}: maxTokens must be an integer >= 1, got ${maxTokens}`);
+      throw new EngineRequestError(`${where}: maxTokens must be an integer >= 1, got ${show(maxTokens)}`);
     const n = o.n ?? 1;
     if (!(Number.isInteger(n) && n >= 1 && n <= 255))
-      throw new EngineRequestError(`${where}: n must be an integer in 1..255, got ${n}`);
+      throw new EngineRequestError(`${where}: n must be an integer in 1..255, got ${show(n)}`);
     const total = promptIds.length + maxTokens;
     if (total > opts.maxContext) {
       throw new EngineRequestError(
@@ -316,6 +356,14 @@ export class Engine {
       throw new EngineRequestError(`${where}: ${total - 1} tokens need ${pages} KV pages, the pool has ${numPages}`);
     }
     const seed = o.seed ?? 0;
+    if (!(Number.isInteger(seed) && seed >= 0 && seed <= MAX_SEED))
+      throw new EngineRequestError(`${where}: seed must be an integer in 0..${MAX_SEED}, got ${show(seed)}`);
+    for (const name of ['temperature', 'topK', 'topP', 'minP', 'repetitionPenalty'] as const) {
+      const v: unknown = o[name];
+      if (v !== undefined && typeof v !== 'number')
+        throw new EngineRequestError(`${where}: ${name} must be a number, got ${show(v)}`);
+    }
+    const stop = stopStrings(o.stop, where);
     const sampling = {
       temperature: o.temperature,
       topK: o.topK,
@@ -331,7 +379,7 @@ export class Engine {
       promptIds,
       maxTokens,
       n,
-      stop: o.stop ?? [],
+      stop,
       ignoreEos: o.ignoreEos ?? false,
       sampling,
       channel,
@@ -350,7 +398,7 @@ export class Engine {
   private makeSample(req: Request, index: number): Sample {
     const sampler = new Sampler(this.model.spec.vocabSize, {
       ...req.sampling,
-      seed: (req.sampling.seed + index) >>> 0,
+      seed: (req.sampling.seed + index) % (MAX_SEED + 1), // sample i: seed + i, wrapping at 2^32
     });
     const stopping = new StoppingCriteria({
       eosTokenIds: req.ignoreEos ? [] : this.tokenizer.eosTokenIds,
@@ -387,13 +435,22 @@ export class Engine {
     this.finish(req);
   }
 
-  private fail(req: Request, e: unknown): void {
+  /** Ends the request with an error; `discardCached`: its pages leave the prefix cache (their K/V is suspect). */
+  private fail(req: Request, e: unknown, { discardCached = false } = {}): void {
     if (req.done) return;
-    for (const s of req.samples) this.sched.release(s);
+    const { cache } = this.sched;
+    for (const s of req.samples) {
+      if (discardCached && s.state === 'running' && cache.has(s.seqId)) cache.free(s.seqId, { discardCached: true });
+      this.sched.release(s);
+    }
     req.done = true;
     req.detach();
     const msg = e instanceof Error ? e.message : String(e);
-    req.channel.fail(new EngineRequestError(`request ${req.id}: ${msg}`, { cause: e }));
+    const failure =
+      e instanceof NonFiniteLogitsError
+        ? new NonFiniteLogitsError(`request ${req.id}: ${msg}`, { cause: e })
+        : new EngineRequestError(`request ${req.id}: ${msg}`, { cause: e });
+    req.channel.fail(failure);
   }
 
   private finish(req: Request): void {
@@ -460,9 +517,20 @@ export class Engine {
     const V = this.model.spec.vocabSize;
     step.items.forEach(({ seq: s }, i) => {
       if (s.state !== 'running' || s.req.done) return; // cancelled while the step ran
+      const row = logits.subarray(i * V, (i + 1) * V);
+      // NaN / Inf logits (NaN weights, an overflow) would be sampled into fluent-looking text, and the
+      // K/V this step wrote is as bad: fail the request and keep its pages out of the prefix cache.
+      const bad = firstNonFinite(row);
+      if (bad >= 0) {
+        const why =
+          `step ${this.stepCount} gave non-finite logits for sample ${s.index} ` +
+          `(logit of token ${bad} is ${row[bad]}); the model's weights or a kernel produced NaN or Infinity`;
+        this.fail(s.req, new NonFiniteLogitsError(why), { discardCached: true });
+        return;
+      }
       if (!this.sched.fedAll(s)) return; // a prefill chunk, not the end yet
       try {
-        this.sampleNext(s, logits.subarray(i * V, (i + 1) * V));
+        this.sampleNext(s, row);
       } catch (e) {
         this.fail(s.req, e);
       }

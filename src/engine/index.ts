@@ -10,9 +10,19 @@ export { StepRunner, bindKvPool, unbindKvPool, logitsForIds } from './stepRunner
 export type { StepRunnerOptions } from './stepRunner';
 export { generate, generateText } from './generate';
 export type { GenerateOptions, GenerateStats } from './generate';
-export { EngineRequestError } from './errors';
-export { chatCompletions, collectChatCompletion, toChatChunks, chatPromptIds, chatUsage } from './chat';
-export type { ChatBackend } from './chat';
+export { EngineRequestError, NonFiniteLogitsError, WorkerEngineError } from './errors';
+export {
+  chatCompletions,
+  collectChatCompletion,
+  toChatChunks,
+  chatPromptIds,
+  chatUsage,
+  templateMessages,
+  templateExtra,
+} from './chat';
+export type { ChatBackend, ChatTemplateInputOptions } from './chat';
+export { parseToolCalls } from './toolCalls';
+export type { ParsedToolCall, ParsedReply } from './toolCalls';
 export type {
   EngineOptions,
   GenerateRequestOptions,
@@ -26,6 +36,11 @@ export type {
   ChatCompletions,
   ChatUsage,
   ChatFinishReason,
+  ChatTool,
+  ChatToolCall,
+  ChatToolCallDelta,
+  ChatContentPart,
+  ChatCompletionMessage,
 } from './types';
 export { createWorkerEngine, WorkerEngine } from './workerEngine';
 export type { WorkerEngineOptions } from './workerEngine';

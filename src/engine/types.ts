@@ -26,9 +26,10 @@ export interface GenerateRequestOptions {
   topK?: number;
   minP?: number;
   repetitionPenalty?: number;
-  /** Seed of sample 0; sample i uses seed + i. Default 0. */
+  /** Seed of sample 0, an integer in 0..2^32-1; sample i uses seed + i (mod 2^32). Default 0. */
   seed?: number;
-  stop?: string[];
+  /** Stop strings: one or a list (as OpenAI's `stop`). */
+  stop?: string | string[];
   /** Samples of the same prompt (prefilled once, then forked, pages shared copy-on-write). Default 1. */
   n?: number;
   signal?: AbortSignal;
@@ -100,21 +101,68 @@ export interface StepInfo {
 
 // ---- OpenAI-shaped chat completions ----
 
+/** A function the model may call: OpenAI's tool shape, passed to the chat template as it is. */
+export interface ChatTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; [field: string]: unknown };
+}
+
+/** A call in an assistant message: `arguments` is a JSON string (parsed into a dict for the template). */
+export interface ChatToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** One part of a list content (gemma-3, vision models); text parts are what a text model reads. */
+export type ChatContentPart = { type: 'text'; text: string } | { type: string; [field: string]: unknown };
+
+/**
+ * One message. content: a string, a list of parts, or null / absent on an assistant turn that only
+ * calls tools. Extra fields (name, reasoning_content, ...) reach the template as they are.
+ */
+export interface ChatCompletionMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | (string & {});
+  content?: string | ChatContentPart[] | null;
+  tool_calls?: ChatToolCall[];
+  /** On a `tool` message: the call it answers. */
+  tool_call_id?: string;
+  name?: string;
+  [field: string]: unknown;
+}
+
 export interface ChatCompletionRequest {
-  messages: ChatMessage[];
+  /** ChatMessage: the tokenizer's loose shape (content unknown), checked the same way. */
+  messages: ChatCompletionMessage[] | ChatMessage[];
   stream?: boolean;
   max_tokens?: number;
+  /** OpenAI's newer name for max_tokens. */
+  max_completion_tokens?: number;
   /** OpenAI's default is 1. */
   temperature?: number;
   top_p?: number;
+  /** vLLM extensions: the engine's sampling options. */
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
   n?: number;
   seed?: number;
   stop?: string | string[];
+  /** Given to the chat template as `tools`; calls in the reply come back as message.tool_calls. */
+  tools?: ChatTool[];
+  /** 'auto' (default) reads calls from the reply; 'none' does not. Forcing a call is not supported. */
+  tool_choice?: 'auto' | 'none';
+  /**
+   * More template variables, as transformers' apply_chat_template(**kwargs) and vLLM take them
+   * (Qwen3: { enable_thinking: false }).
+   */
+  chat_template_kwargs?: Record<string, unknown>;
   /** Not OpenAI: cancels the request. */
   signal?: AbortSignal;
 }
 
-export type ChatFinishReason = 'stop' | 'length' | 'abort' | 'error' | null;
+/** 'tool_calls': the reply stopped by itself and holds calls (message.tool_calls). */
+export type ChatFinishReason = 'stop' | 'length' | 'tool_calls' | 'abort' | 'error' | null;
 
 export interface ChatUsage {
   prompt_tokens: number;
@@ -123,12 +171,22 @@ export interface ChatUsage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
+/** A call in a stream chunk: `index` orders the calls of one choice. */
+export interface ChatToolCallDelta extends ChatToolCall {
+  index: number;
+}
+
 export interface ChatCompletionChunk {
   id: string;
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: ChatFinishReason }[];
+  choices: {
+    index: number;
+    /** tool_calls: on the choice's last chunk, whole (the reply's text has streamed as content). */
+    delta: { role?: 'assistant'; content?: string; tool_calls?: ChatToolCallDelta[] };
+    finish_reason: ChatFinishReason;
+  }[];
   /** Only on the last chunk (whose choices are empty). */
   usage?: ChatUsage;
 }
@@ -138,7 +196,12 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: number; message: { role: 'assistant'; content: string }; finish_reason: ChatFinishReason }[];
+  choices: {
+    index: number;
+    /** content: the reply without its tool-call markup; null when it holds only calls. */
+    message: { role: 'assistant'; content: string | null; tool_calls?: ChatToolCall[] };
+    finish_reason: ChatFinishReason;
+  }[];
   usage: ChatUsage;
 }
 

@@ -12,7 +12,11 @@ import type { PortLike } from './workerProtocol';
 
 hostEngine(self as unknown as PortLike, async (model, opts, onProgress) => {
   const source =
-    typeof model === 'string' ? (/^https?:\/\//.test(model) || model.startsWith('/') || model.startsWith('.') ? urlSource(new URL(model, self.location.href).href) : await resolveSource(model)) : filesSource(model);
+    typeof model === 'string'
+      ? /^https?:\/\//.test(model) || model.startsWith('/') || model.startsWith('.')
+        ? urlSource(new URL(model, self.location.href).href)
+        : await resolveSource(model)
+      : filesSource(model);
   const files = await loadModelFiles(source, { needTokenizer: true, onProgress });
   const ctx = await createContext();
   try {

@@ -8,13 +8,17 @@
  * generate / chat.completions.create have the in-thread Engine's shapes; kvSnapshot and
  * adapterInfo become async. `port` (not in a browser page's usual use) hosts the client on any
  * message port, e.g. one end of a MessageChannel whose other end runs hostEngine().
+ *
+ * A dead worker (it crashed, was terminated, its port closed) fails everything pending at once with
+ * a WorkerEngineError saying why, and every later call the same way; malformed messages from the
+ * port are ignored. A second load() makes the worker dispose the first engine before loading.
  */
 import type { GpuFeatures } from '../gpu/context';
 import type { LoadProgress } from '../sources/modelSource';
 import { Channel } from './channel';
 import { collectChatCompletion } from './chat';
-import { EngineRequestError } from './errors';
-import { deserializeError, listen, type PortLike, type ToClient, type ToHost } from './workerProtocol';
+import { EngineRequestError, WorkerEngineError } from './errors';
+import { deserializeError, listen, readMessage, type PortLike, type ToClient, type ToHost } from './workerProtocol';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -68,13 +72,22 @@ export class WorkerEngine {
   private readonly pending = new Map<number, Pending>();
   private loading: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   private disposed = false;
+  /** Set once the worker is gone: why, for every pending and later call. */
+  private dead: WorkerEngineError | null = null;
 
   constructor(
     private readonly port: PortLike,
     private readonly terminate: () => void,
     private readonly onProgress?: (p: LoadProgress) => void,
   ) {
-    listen<ToClient>(port, (m) => this.receive(m));
+    listen(
+      port,
+      (data) => {
+        const m = readMessage(data, 'client');
+        if (m) this.receive(m); // anything else is not from a host: ignored
+      },
+      (why) => this.died(why),
+    );
     const create = async (req: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
       const { signal, stream, ...rest } = req;
       const chunks = this.open<ChatCompletionChunk>({ t: 'chat', id: 0, req: rest }, signal);
@@ -83,17 +96,51 @@ export class WorkerEngine {
     this.chat = { completions: { create } as ChatCompletions };
   }
 
-  /** Sent once by createWorkerEngine. */
+  /** Sent by createWorkerEngine. Loading again replaces the model: the worker disposes the first engine. */
   load(model: string | File[], engine?: EngineOptions): Promise<void> {
+    const gone = this.gone();
+    if (gone) return Promise.reject(gone);
+    this.loading?.reject(new EngineRequestError('the load was replaced by a later load()'));
     return new Promise((resolve, reject) => {
       this.loading = { resolve, reject };
-      this.post({ t: 'load', model, engine });
+      try {
+        this.post({ t: 'load', model, engine });
+      } catch (e) {
+        this.loading = null;
+        reject(e);
+      }
     });
+  }
+
+  /** Why calls fail now (disposed, or the worker died), or null while it serves. */
+  private gone(): Error | null {
+    return this.dead ?? (this.disposed ? new EngineRequestError('the worker engine was disposed') : null);
+  }
+
+  /** The worker is gone: everything pending fails with why, and so does every later call. */
+  private died(why: string): void {
+    if (this.dead || this.disposed) return;
+    this.dead = new WorkerEngineError(`the engine's worker is gone (${why}); create a new worker engine`);
+    this.failPending(this.dead);
+    this.terminate();
+  }
+
+  private failPending(e: Error): void {
+    for (const p of this.pending.values()) {
+      if (p.kind === 'stream') p.channel.fail(e);
+      else p.reject(e);
+    }
+    this.pending.clear();
+    this.loading?.reject(e);
+    this.loading = null;
   }
 
   generate(prompt: string | readonly number[], opts: GenerateRequestOptions = {}): AsyncIterable<GenerateChunk> {
     const { signal, ...rest } = opts;
-    return this.open<GenerateChunk>({ t: 'generate', id: 0, prompt: typeof prompt === 'string' ? prompt : Array.from(prompt), opts: rest }, signal);
+    return this.open<GenerateChunk>(
+      { t: 'generate', id: 0, prompt: typeof prompt === 'string' ? prompt : Array.from(prompt), opts: rest },
+      signal,
+    );
   }
 
   kvSnapshot(): Promise<KvSnapshot> {
@@ -107,47 +154,71 @@ export class WorkerEngine {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.post({ t: 'dispose' });
-    const gone = new EngineRequestError('the worker engine was disposed');
-    for (const p of this.pending.values()) {
-      if (p.kind === 'stream') p.channel.fail(gone);
-      else p.reject(gone);
-    }
-    this.pending.clear();
-    this.loading?.reject(gone);
+    if (!this.dead) this.postQuietly({ t: 'dispose' });
+    this.failPending(this.dead ?? new EngineRequestError('the worker engine was disposed'));
     this.terminate();
   }
 
-  private open<C extends GenerateChunk | ChatCompletionChunk>(message: ToHost & { id: number }, signal?: AbortSignal): AsyncIterable<C> {
+  private open<C extends GenerateChunk | ChatCompletionChunk>(
+    message: ToHost & { id: number },
+    signal?: AbortSignal,
+  ): AsyncIterable<C> {
     const id = this.nextId++;
     const channel = new Channel<GenerateChunk | ChatCompletionChunk>();
-    if (this.disposed) {
-      channel.fail(new EngineRequestError('the worker engine was disposed'));
+    const gone = this.gone();
+    if (gone) {
+      channel.fail(gone);
       return channel as AsyncIterable<C>;
     }
     this.pending.set(id, { kind: 'stream', channel });
-    const abort = () => this.post({ t: 'abort', id });
+    const abort = () => this.postQuietly({ t: 'abort', id });
     channel.onReturn = () => {
       abort();
       this.pending.delete(id);
     };
     signal?.addEventListener('abort', abort, { once: true });
-    this.post({ ...message, id } as ToHost);
+    try {
+      this.post({ ...message, id } as ToHost);
+    } catch (e) {
+      this.pending.delete(id);
+      channel.fail(e);
+      return channel as AsyncIterable<C>;
+    }
     if (signal?.aborted) abort();
     return channel as AsyncIterable<C>;
   }
 
   private call(method: 'kvSnapshot' | 'adapterInfo'): Promise<unknown> {
-    if (this.disposed) return Promise.reject(new EngineRequestError('the worker engine was disposed'));
+    const gone = this.gone();
+    if (gone) return Promise.reject(gone);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { kind: 'call', resolve, reject });
-      this.post({ t: 'call', id, method });
+      try {
+        this.post({ t: 'call', id, method });
+      } catch (e) {
+        this.pending.delete(id);
+        reject(e);
+      }
     });
   }
 
+  /** Posts; a message that cannot be sent (data that cannot be cloned, a closed port) throws a WorkerEngineError. */
   private post(m: ToHost): void {
-    this.port.postMessage(m);
+    try {
+      this.port.postMessage(m);
+    } catch (e) {
+      throw new WorkerEngineError(`the worker engine could not send "${m.t}": ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Posts what needs no answer (abort, dispose): a port that cannot take it is already gone. */
+  private postQuietly(m: ToHost): void {
+    try {
+      this.port.postMessage(m);
+    } catch {
+      // nothing to tell: the worker cannot run the request either
+    }
   }
 
   private receive(m: ToClient): void {

@@ -5,8 +5,7 @@
 import type { GpuContext } from '../gpu/context';
 import type { LoadProgress } from '../sources/modelSource';
 import type { Engine } from './engine';
-import { chatPromptIds } from './chat';
-import { listen, serializeError, type PortLike, type ToClient, type ToHost } from './workerProtocol';
+import { listen, readMessage, serializeError, type PortLike, type ToClient, type ToHost } from './workerProtocol';
 import type { ChatCompletionChunk, EngineOptions, GenerateChunk } from './types';
 
 export type EngineLoader = (
@@ -15,13 +14,38 @@ export type EngineLoader = (
   onProgress: (p: LoadProgress) => void,
 ) => Promise<{ engine: Engine; ctx?: GpuContext }>;
 
-/** Serves one engine over `port` until a dispose message. */
+/**
+ * Serves one engine at a time over `port`: a second load disposes the first engine (its requests
+ * end with an error) before loading; a dispose message or the client's port closing disposes it.
+ * Malformed messages are ignored (those with a request id get an error back), so a stray
+ * postMessage cannot crash the worker.
+ */
 export function hostEngine(port: PortLike, load: EngineLoader): void {
   let loaded: { engine: Engine; ctx?: GpuContext } | undefined;
+  let loads = 0; // the latest load; an older one that ends later is disposed at once
   const aborts = new Map<number, AbortController>();
-  const send = (m: ToClient) => port.postMessage(m);
+  const send = (m: ToClient) => {
+    try {
+      port.postMessage(m);
+    } catch {
+      // the client is gone (or a value cannot be cloned): nobody to tell
+    }
+  };
 
-  const stream = async (id: number, run: (signal: AbortSignal) => AsyncIterable<GenerateChunk | ChatCompletionChunk>) => {
+  const unload = () => {
+    for (const c of aborts.values()) c.abort();
+    const old = loaded;
+    loaded = undefined;
+    if (!old) return;
+    old.engine.onStep = null;
+    old.engine.dispose();
+    old.ctx?.destroy();
+  };
+
+  const stream = async (
+    id: number,
+    run: (signal: AbortSignal) => AsyncIterable<GenerateChunk | ChatCompletionChunk>,
+  ) => {
     const controller = new AbortController();
     aborts.set(id, controller);
     try {
@@ -34,19 +58,29 @@ export function hostEngine(port: PortLike, load: EngineLoader): void {
     }
   };
 
-  listen<ToHost>(port, (m) => {
+  const serve = (m: ToHost) => {
     switch (m.t) {
-      case 'load':
+      case 'load': {
+        unload();
+        const mine = ++loads;
         void (async () => {
           try {
-            loaded = await load(m.model, m.engine, (p) => send({ t: 'progress', p }));
-            loaded.engine.onStep = (info) => send({ t: 'step', info });
-            send({ t: 'loaded', name: loaded.engine.modelName });
+            const got = await load(m.model, m.engine, (p) => send({ t: 'progress', p }));
+            if (mine !== loads) {
+              // A later load (or a dispose) came while this one ran: its result is not wanted.
+              got.engine.dispose();
+              got.ctx?.destroy();
+              return;
+            }
+            loaded = got;
+            got.engine.onStep = (info) => send({ t: 'step', info });
+            send({ t: 'loaded', name: got.engine.modelName });
           } catch (e) {
-            send({ t: 'loadError', error: serializeError(e) });
+            if (mine === loads) send({ t: 'loadError', error: serializeError(e) });
           }
         })();
         return;
+      }
       case 'generate': {
         const engine = loaded?.engine;
         void stream(m.id, (signal) => {
@@ -57,9 +91,10 @@ export function hostEngine(port: PortLike, load: EngineLoader): void {
       }
       case 'chat': {
         const engine = loaded?.engine;
+        // The template renders here, on the worker's thread, under its budget; bad messages and a
+        // failing template end this request with an error. An abort posted meanwhile lands after it.
         void stream(m.id, async function* (signal) {
           if (!engine) throw new Error('no model is loaded');
-          chatPromptIds(engine.tokenizer, m.req.messages); // bad messages fail here, before anything runs
           yield* await engine.chat.completions.create({ ...m.req, stream: true, signal });
         });
         return;
@@ -70,7 +105,10 @@ export function hostEngine(port: PortLike, load: EngineLoader): void {
           const value =
             m.method === 'kvSnapshot'
               ? loaded.engine.kvSnapshot()
-              : { description: loaded.ctx?.adapterDescription ?? 'unknown adapter', features: loaded.ctx?.features ?? null };
+              : {
+                  description: loaded.ctx?.adapterDescription ?? 'unknown adapter',
+                  features: loaded.ctx?.features ?? null,
+                };
           send({ t: 'result', id: m.id, value });
         } catch (e) {
           send({ t: 'error', id: m.id, error: serializeError(e) });
@@ -80,11 +118,33 @@ export function hostEngine(port: PortLike, load: EngineLoader): void {
         aborts.get(m.id)?.abort();
         return;
       case 'dispose':
-        for (const c of aborts.values()) c.abort();
-        loaded?.engine.dispose();
-        loaded?.ctx?.destroy();
-        loaded = undefined;
+        loads++; // a load still running is not wanted any more
+        unload();
         return;
     }
-  });
+  };
+
+  listen(
+    port,
+    (data) => {
+      const m = readMessage(data, 'host');
+      if (!m) {
+        const id = (data as { id?: unknown } | null)?.id;
+        if (typeof id === 'number' && Number.isInteger(id))
+          send({ t: 'error', id, error: { name: 'WorkerEngineError', message: 'the worker got a malformed message' } });
+        return;
+      }
+      try {
+        serve(m);
+      } catch (e) {
+        if ('id' in m) send({ t: 'error', id: m.id, error: serializeError(e) });
+      }
+    },
+    () => {
+      // The client is gone: nobody will read the results.
+      loads++;
+      unload();
+    },
+    'host',
+  );
 }

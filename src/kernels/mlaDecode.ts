@@ -9,7 +9,7 @@ import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { checkWorkgroup, Kernel } from './kernel';
 import { checkSpec, pagedConstants, type AttentionSpec } from './pagedAttention';
-import { SplitKvKernel } from './splitKvDecode';
+import { fixedSubgroupSize, SplitKvKernel } from './splitKvDecode';
 import { kernelSource, kvWord4Format } from './sources';
 import { chooseMlaDecodeTiles, type TileConfig } from './tiling';
 
@@ -21,17 +21,6 @@ export interface MlaDecodeOptions {
   maxHeadsPerWorkgroup?: number;
   /** Use subgroup shuffles where the adapter has them at one fixed size (default true). */
   subgroups?: boolean;
-}
-
-/**
- * The subgroup size when the adapter has `subgroups` and every subgroup has the same size
- * (lavapipe 8, SwiftShader 4, most GPUs 32 or 64), a power of two dividing the workgroup; else 0.
- */
-function fixedSubgroupSize(ctx: GpuContext): number {
-  const info = ctx.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-  const size = info.subgroupMinSize;
-  if (!ctx.features.subgroups || !size || size !== info.subgroupMaxSize) return 0;
-  return Number.isInteger(Math.log2(size)) && size <= 128 ? size : 0;
 }
 
 /**

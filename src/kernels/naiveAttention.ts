@@ -94,6 +94,7 @@ export class NaiveAttention {
       NaivePass.create(ctx, 'naiveOutput', kernelSource('naiveOutput', { word }), consts, {
         ...TABLE,
         vPages: 2,
+        params: 8,
         scores: 9,
         out: 10,
         naive: 12,
@@ -142,7 +143,15 @@ export class NaiveAttention {
           tokenSeq,
         }),
         softmax: this.softmaxPass.bind({ scores, lse, naive }),
-        output: this.outputPass.bind({ ...table, vPages: pages.vPages, scores, out, naive, tokenSeq }),
+        output: this.outputPass.bind({
+          ...table,
+          vPages: pages.vPages,
+          params: step.params,
+          scores,
+          out,
+          naive,
+          tokenSeq,
+        }),
       });
     }
     return { maxKv: plan.maxKv, chunks };

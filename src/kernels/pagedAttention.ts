@@ -18,6 +18,12 @@ export interface AttentionSpec {
    * and as V (its first headDimV values); vPages is the K buffer. Needs numKvHeads 1.
    */
   vAliasesK?: boolean;
+  /**
+   * Score soft-capping (Gemma-2's `attn_logit_softcapping`): every scaled score s becomes
+   * tanh(s / softcap) * softcap before the softmax, and lse is over the capped scores. 0 or absent: off.
+   * A pipeline constant (SOFTCAP in pagedKv.wgsl), so a model sets it once per spec.
+   */
+  softcap?: number;
 }
 
 /** One layer's KV pages: Word4 [numPages][numKvHeads][pageSize][headDim / 4] each. */
@@ -63,6 +69,9 @@ export function checkSpec(s: AttentionSpec): void {
   }
   if (s.headDimQK % 4 || s.headDimV % 4) bad(`head dims must be multiples of 4 (got ${s.headDimQK}, ${s.headDimV})`);
   if (!isKvDtype(s.kvDtype)) bad(`kvDtype must be f32 or f16 (got ${s.kvDtype})`);
+  if (s.softcap !== undefined && !(Number.isFinite(s.softcap) && s.softcap >= 0)) {
+    bad(`softcap must be a finite number >= 0, 0 = off (got ${s.softcap})`);
+  }
   if (s.vAliasesK && (s.numKvHeads !== 1 || s.headDimV > s.headDimQK)) {
     bad(
       `MLA (V aliases K) needs numKvHeads 1 and headDimV <= headDimQK ` +
@@ -80,6 +89,7 @@ export function pagedConstants(s: AttentionSpec): Record<string, number> {
     HEAD_DIM_V: s.headDimV,
     PAGE_SIZE: s.pageSize,
     ...(s.vAliasesK ? { V_ROW4: s.headDimQK / 4 } : {}),
+    ...(s.softcap ? { SOFTCAP: s.softcap } : {}),
   };
 }
 

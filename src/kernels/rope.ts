@@ -8,7 +8,8 @@
  *   q          f32 [numTokens][q.tokenStride]   q.heads heads of q.headStride values, rotated in place
  *   k          f32 [numTokens][k.tokenStride]   same for k (omit spec.k for a single operand)
  *   positions  u32 [numTokens]                   position of each token
- *   invFreq    f32 [rotaryDim / 2]
+ *   invFreq    f32 [rotaryDim / 2]; with spec.longFrom (LongRoPE) [2][rotaryDim / 2]: the short
+ *              table, then the long one, which positions >= longFrom read
  *   params     uniform { numTokens u32 } (16 bytes; ropeParams)
  * Each head rotates values offset .. offset + rotaryDim - 1, paired as (i, i + rotaryDim / 2)
  * (rotate-half: llama, qwen, gemma) or (2i, 2i + 1) (interleaved: DeepSeek).
@@ -41,8 +42,14 @@ export interface RopeSpec {
   rotaryDim: number;
   /** true: pairs (2i, 2i + 1) (DeepSeek); false: pairs (i, i + rotaryDim / 2). */
   interleaved: boolean;
-  /** Multiplier on cos and sin (yarn); default 1. */
+  /** Multiplier on cos and sin (yarn, longrope); default 1. */
   attentionFactor?: number;
+  /**
+   * LongRoPE: positions >= longFrom rotate with the second half of invFreq (the long factors),
+   * earlier ones with the first (ropeLongFrom / ropeFrequencyTable in src/model/ropeFrequencies.ts).
+   * Absent: one table.
+   */
+  longFrom?: number;
   q: RopeOperand;
   k?: RopeOperand;
 }
@@ -100,6 +107,10 @@ export class Rope extends Kernel<RopeArgs> {
     }
     const af = spec.attentionFactor ?? 1;
     if (!Number.isFinite(af)) throw new ShapeError(`rope: attentionFactor must be finite, got ${af}`);
+    const longFrom = spec.longFrom;
+    if (longFrom !== undefined && !(Number.isInteger(longFrom) && longFrom >= 0 && longFrom < 2 ** 32 - 1)) {
+      throw new ShapeError(`rope: longFrom must be an integer position >= 0, got ${longFrom}`);
+    }
     const q = resolve('q', spec.q, rotaryDim);
     const k = spec.k ? resolve('k', spec.k, rotaryDim) : undefined;
     const pipeline = await Kernel.compile(ctx, 'rope', kernelSource('rope'), {
@@ -114,6 +125,7 @@ export class Rope extends Kernel<RopeArgs> {
       ROTARY_DIM: rotaryDim,
       INTERLEAVED: spec.interleaved ? 1 : 0,
       ATTENTION_FACTOR: af,
+      LONG_FROM: longFrom ?? 0xffffffff,
     });
     const placeholder = await Kernel.placeholder(ctx, 'rope.noK');
     const bindings = { q: 0, k: 1, positions: 2, invFreq: 3, params: 4 };
@@ -127,7 +139,9 @@ export class Rope extends Kernel<RopeArgs> {
     if (b.k === b.q) {
       throw new ShapeError('rope: q and k are one buffer; describe its adjacent q and k heads as one operand q');
     }
-    this.need('invFreq', b.invFreq, (this.spec.rotaryDim / 2) * 4, `${this.spec.rotaryDim / 2} f32`);
+    const tables = this.spec.longFrom === undefined ? 1 : 2;
+    const half = this.spec.rotaryDim / 2;
+    this.need('invFreq', b.invFreq, tables * half * 4, tables === 1 ? `${half} f32` : `[2][${half}] f32`);
     this.need('params', b.params, 4, '{ numTokens u32 }');
     // Tokens a buffer holds: the last token needs only up to the end of its last head.
     const fits = (buf: GPUBuffer, op: Required<RopeOperand>) => {

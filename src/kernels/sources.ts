@@ -25,6 +25,7 @@ import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
 import attentionTile from '../../shaders/attention/attentionTile.wgsl?raw';
 import flashPrefill from '../../shaders/attention/flashPrefill.wgsl?raw';
 import splitKvDecode from '../../shaders/attention/splitKvDecode.wgsl?raw';
+import splitKvDecodeV1 from '../../shaders/attention/splitKvDecodeV1.wgsl?raw';
 import mlaDecode from '../../shaders/attention/mlaDecode.wgsl?raw';
 import mlaDecodeSubgroups from '../../shaders/attention/mlaDecodeSubgroups.wgsl?raw';
 import mlaDecodeLanes from '../../shaders/attention/mlaDecodeLanes.wgsl?raw';
@@ -115,6 +116,13 @@ const KERNELS = {
   },
   splitKvDecode: {
     file: part('attention/splitKvDecode.wgsl', splitKvDecode),
+    snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
+    words: ALL_WORDS,
+    subgroups: true,
+  },
+  /** The previous decode kernel, kept as the bench's baseline (the ladder in its header). */
+  splitKvDecodeV1: {
+    file: part('attention/splitKvDecodeV1.wgsl', splitKvDecodeV1),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
     words: ALL_WORDS,
   },

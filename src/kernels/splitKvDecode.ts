@@ -27,8 +27,32 @@ import { chooseDecodeTiles, type TileConfig } from './tiling';
 
 /** Workgroups a decode step aims for: enough to fill a large GPU, few enough that merging is cheap. */
 const TARGET_WORKGROUPS = 512;
-/** Smallest chunk of keys per workgroup for this kernel (a multiple of BLOCK_N). */
-const MIN_CHUNK = 128;
+/**
+ * Smallest chunk of keys per workgroup (a multiple of BLOCK_N): v2 one 64-key tile, so batch-1
+ * decode at 1K context with 8 KV heads launches 16 x 8 = 128 workgroups; v1 (the bench baseline) 128.
+ */
+const MIN_CHUNK = { 1: 128, 2: 64 } as const;
+
+/** Which splitKvDecode: 2 (current), or 1, the previous kernel kept as the bench's baseline. */
+export type SplitKvDecodeVersion = 1 | 2;
+
+export interface SplitKvDecodeOptions {
+  /** Default 2. */
+  version?: SplitKvDecodeVersion;
+  /** Share q through subgroup shuffles where the adapter has one fixed subgroup size (default true; v2 only). */
+  subgroups?: boolean;
+}
+
+/**
+ * The subgroup size when the adapter has `subgroups` and every subgroup has the same size
+ * (lavapipe 8, SwiftShader 4, most GPUs 32 or 64), a power of two dividing the workgroup; else 0.
+ */
+export function fixedSubgroupSize(ctx: GpuContext): number {
+  const info = ctx.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const size = info.subgroupMinSize;
+  if (!ctx.features.subgroups || !size || size !== info.subgroupMaxSize) return 0;
+  return Number.isInteger(Math.log2(size)) && size <= 128 ? size : 0;
+}
 
 export interface DecodePlan extends WorkPlan {
   /** Slots (sequence, chunk) of sequence i: slotIndptr[i] .. slotIndptr[i+1]. */
@@ -129,25 +153,41 @@ export abstract class SplitKvKernel extends Kernel<SplitKvArgs> {
 
 /** Flash-Decoding for MHA / GQA / MQA: a workgroup owns a (sequence, chunk, KV head, row tile). */
 export class SplitKvDecode extends SplitKvKernel {
-  private constructor(ctx: GpuContext, pipeline: GPUComputePipeline, spec: AttentionSpec, tiles: TileConfig) {
-    super(ctx, 'splitKvDecode', pipeline, spec, tiles, MIN_CHUNK);
+  private constructor(
+    ctx: GpuContext,
+    pipeline: GPUComputePipeline,
+    spec: AttentionSpec,
+    tiles: TileConfig,
+    readonly version: SplitKvDecodeVersion,
+    /** The subgroup size q is shuffled across (0: plain loads). */
+    readonly subgroupSize: number,
+  ) {
+    super(ctx, 'splitKvDecode', pipeline, spec, tiles, MIN_CHUNK[version]);
   }
 
-  static async create(ctx: GpuContext, spec: AttentionSpec): Promise<SplitKvDecode> {
+  static async create(ctx: GpuContext, spec: AttentionSpec, opts: SplitKvDecodeOptions = {}): Promise<SplitKvDecode> {
     checkSpec(spec);
+    const version = opts.version ?? 2;
     const tiles = chooseDecodeTiles(
       spec.groupSize,
       spec.headDimQK,
       spec.headDimV,
       ctx.limits.maxComputeWorkgroupStorageSize,
     );
-    const source = kernelSource('splitKvDecode', { word: kvWord4Format(ctx, spec.kvDtype) });
+    const sg = version === 1 || opts.subgroups === false ? 0 : fixedSubgroupSize(ctx);
+    const sgSize = sg <= tiles.blockN ? sg : 0; // a subgroup within one workgroup
+    const word = kvWord4Format(ctx, spec.kvDtype);
+    const source =
+      version === 1
+        ? kernelSource('splitKvDecodeV1', { word })
+        : kernelSource('splitKvDecode', { word, subgroups: sgSize > 0 });
     const pipeline = await Kernel.compile(ctx, 'splitKvDecode', source, {
       ...pagedConstants(spec),
       BLOCK_M: tiles.blockM,
       BLOCK_N: tiles.blockN,
       ACC_PER_THREAD: tiles.accPerThread,
+      ...(version === 1 ? {} : { SG_SIZE: Math.max(1, sgSize) }),
     });
-    return new SplitKvDecode(ctx, pipeline, spec, tiles);
+    return new SplitKvDecode(ctx, pipeline, spec, tiles, version, sgSize);
   }
 }

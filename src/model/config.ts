@@ -13,10 +13,51 @@ export class ModelConfigError extends Error {
   override name = 'ModelConfigError';
 }
 
-export type ModelFamily = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma' | 'deepseek_v2' | 'deepseek_v3';
+export type ModelFamily =
+  | 'llama'
+  | 'mistral'
+  | 'qwen2'
+  | 'qwen3'
+  | 'gemma'
+  | 'gemma2'
+  | 'gemma3_text'
+  | 'phi3'
+  | 'smollm3'
+  | 'minicpm3'
+  | 'deepseek_v2'
+  | 'deepseek_v3';
 export const SUPPORTED_MODEL_TYPES: readonly ModelFamily[] = [
-  'llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'deepseek_v2', 'deepseek_v3',
+  'llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'gemma3_text', 'phi3', 'smollm3', 'minicpm3',
+  'deepseek_v2', 'deepseek_v3',
 ];
+
+/**
+ * The family of a config without `model_type` (MiniCPM3-4B ships none: its class comes through
+ * `auto_map`), from `architectures`.
+ */
+const FAMILY_OF_ARCHITECTURE: Record<string, ModelFamily> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
+  GemmaForCausalLM: 'gemma',
+  Gemma2ForCausalLM: 'gemma2',
+  Gemma3ForCausalLM: 'gemma3_text',
+  Phi3ForCausalLM: 'phi3',
+  SmolLM3ForCausalLM: 'smollm3',
+  MiniCPM3ForCausalLM: 'minicpm3',
+  DeepseekV2ForCausalLM: 'deepseek_v2',
+  DeepseekV3ForCausalLM: 'deepseek_v3',
+};
+
+/** Model types seen in the wild that are refused for a reason more precise than "not supported". */
+const REFUSED_MODEL_TYPES: Record<string, string> = {
+  gpt_oss:
+    'gpt_oss is not supported: its attention adds a learned per-head sink logit (`sinks` tensors) to every ' +
+    'softmax and its MLP is mixture-of-experts (num_local_experts)',
+  t5: 't5 is an encoder-decoder; webattn runs decoder-only causal LMs',
+  gpt_neox: 'gpt_neox is not supported (LayerNorm, fused query_key_value, parallel residual)',
+};
 
 export interface MlaSpec {
   /** null: queries from q_proj directly (DeepSeek-V2-Lite); else q_a_proj → q_a_layernorm → q_b_proj. */
@@ -27,6 +68,18 @@ export interface MlaSpec {
   /** d_rope: width of the shared, roped key part k_pe (64 for DeepSeek). */
   qkRopeHeadDim: number;
   vHeadDim: number;
+}
+
+/**
+ * What differs between the layers of one model.
+ *   sliding: keys in (p - slidingWindow, p] only (mistral: every layer; gemma2: even layers; gemma3:
+ *            all but every sliding_window_pattern-th; from `layer_types` where the config has it)
+ *   rope:    'global' (spec.rope), 'local' (spec.localRope: gemma3's sliding layers) or 'none'
+ *            (SmolLM3's NoPE layers, `no_rope_layers` 0)
+ */
+export interface LayerSpec {
+  sliding: boolean;
+  rope: 'global' | 'local' | 'none';
 }
 
 export interface ModelSpec {
@@ -50,8 +103,25 @@ export interface ModelSpec {
   rmsNormEps: number;
   /** Gemma: RMSNorm multiplies by (1 + w) instead of w. */
   normWeightPlusOne: boolean;
-  /** Gemma: sqrt(hidden_size); 1 elsewhere. */
+  /** Gemma: sqrt(hidden_size); MiniCPM3: scale_emb; 1 elsewhere. */
   embedScale: number;
+  /**
+   * gemma2 / gemma3: sandwich norms. The attention output goes through post_attention_layernorm
+   * before the residual add, the MLP input is pre_feedforward_layernorm(h) and its output goes
+   * through post_feedforward_layernorm before the add. Elsewhere post_attention_layernorm is the
+   * MLP's input norm.
+   */
+  sandwichNorms: boolean;
+  /** MiniCPM3 (muP): each sub-block's output is multiplied by scale_depth / sqrt(num_layers) before the residual add. */
+  residualScale: number;
+  /** MiniCPM3 (muP): the final normed hidden state times dim_model_base / hidden_size before the LM head; 1 elsewhere. */
+  logitScale: number;
+  /** phi3: the checkpoint holds q/k/v as one qkv_proj and gate/up as one gate_up_proj (split at load). */
+  fusedProjections: boolean;
+  /** gemma2: scores become tanh(s / cap) * cap before the softmax (after the scale); null: none. */
+  attnLogitSoftcap: number | null;
+  /** gemma2 (gemma3 when set): logits become tanh(x / cap) * cap. null: none. */
+  finalLogitSoftcap: number | null;
   /** Gate activation of the gated MLP: down(act(gate(x)) * up(x)). */
   activation: 'silu' | 'gelu_tanh';
   /** q_proj / k_proj / v_proj carry biases (qwen2). o_proj never does here. */
@@ -62,10 +132,17 @@ export interface ModelSpec {
   maxPositionEmbeddings: number;
   /** Theta, rotated width, pair layout and scaling (see ropeFrequencies.ts). */
   rope: RopeSpec;
-  /** Multiplier on q·k before softmax: 1/sqrt(headDim), times mscale^2 for DeepSeek YaRN. */
+  /** gemma3: the RoPE of layers whose `rope` is 'local' (rope_local_base_freq, no scaling); else null. */
+  localRope: RopeSpec | null;
+  /**
+   * Multiplier on q·k before softmax: 1/sqrt(headDim), times mscale^2 for DeepSeek YaRN;
+   * gemma2 / gemma3: 1/sqrt(query_pre_attn_scalar).
+   */
   softmaxScale: number;
-  /** Keys in (p - w, p] only; null: full causal. */
+  /** The window of the layers with `sliding` (keys in (p - w, p] only); null: every layer is full causal. */
   slidingWindow: number | null;
+  /** One per layer: window and RoPE kind. */
+  layers: LayerSpec[];
   bosTokenId: number | null;
   eosTokenIds: number[];
 }
@@ -121,6 +198,24 @@ class Reader {
     if (typeof v !== 'string') this.fail(field, `must be a string (got ${JSON.stringify(v)})`);
     return v as string;
   }
+  /** A list of finite numbers of exactly `length` entries. */
+  numbers(field: string, length: number): number[] {
+    const v = this.json[field];
+    if (!Array.isArray(v) || v.length !== length || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      const got = Array.isArray(v) ? `${v.length} entries` : JSON.stringify(v);
+      this.fail(field, `must be a list of ${length} numbers (got ${got})`);
+    }
+    return v as number[];
+  }
+  /** A list of `length` entries, each one of `allowed`. */
+  choices<T extends string | number>(field: string, length: number, allowed: readonly T[]): T[] {
+    const v = this.json[field];
+    if (!Array.isArray(v) || v.length !== length || !v.every((x) => allowed.includes(x as T))) {
+      const got = Array.isArray(v) ? `${v.length} entries: ${JSON.stringify(v).slice(0, 80)}` : JSON.stringify(v);
+      this.fail(field, `must be a list of ${length} entries, each one of ${JSON.stringify(allowed)} (got ${got})`);
+    }
+    return v as T[];
+  }
   obj(field: string): Reader | null {
     const v = this.json[field];
     if (v === undefined || v === null) return null;
@@ -130,11 +225,13 @@ class Reader {
 }
 
 const isDeepseek = (f: ModelFamily) => f === 'deepseek_v2' || f === 'deepseek_v3';
+const isGemma = (f: ModelFamily) => f === 'gemma' || f === 'gemma2' || f === 'gemma3_text';
+/** Families whose attention is MLA (kv_lora_rank): DeepSeek, and MiniCPM3 (dense). */
+const isMlaFamily = (f: ModelFamily) => isDeepseek(f) || f === 'minicpm3';
 
-function parseRopeScaling(r: Reader, family: ModelFamily, maxPos: number): RopeScaling {
+function parseRopeScaling(r: Reader, s: Reader | null, family: ModelFamily, maxPos: number, rotaryDim: number): RopeScaling {
   // transformers v5 writes `rope_parameters` (theta inside, rope_type 'default' = none); older
   // configs `rope_scaling` with `rope_type` or the older key `type`.
-  const s = r.obj('rope_parameters') ?? r.obj('rope_scaling');
   if (!s) return { type: 'none' };
   const type = s.str('rope_type') ?? s.str('type');
   if (type === undefined) s.fail('rope_type', 'is required (or the older key "type")');
@@ -185,16 +282,39 @@ function parseRopeScaling(r: Reader, family: ModelFamily, maxPos: number): RopeS
         attentionFactor,
       };
     }
+    case 'longrope': {
+      // HF _compute_longrope_parameters (Phi-3 / Phi-4-mini; MiniCPM3's own MiniCPMLongRoPE is the
+      // same): original_max_position_embeddings at the top level (Phi) or in rope_scaling
+      // (MiniCPM3); factor = max_position_embeddings / original when the top level has it;
+      // attention factor sqrt(1 + ln(factor) / ln(original)) unless given, 1 for factor <= 1.
+      const top = r.has('original_max_position_embeddings');
+      const original = top
+        ? r.int('original_max_position_embeddings')
+        : s.int('original_max_position_embeddings', maxPos);
+      const factor = top || !s.has('factor') ? maxPos / original : s.pos('factor');
+      const attentionFactor = s.has('attention_factor')
+        ? s.pos('attention_factor')
+        : factor <= 1
+          ? 1
+          : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+      return {
+        type: 'longrope',
+        shortFactor: s.numbers('short_factor', rotaryDim / 2),
+        longFactor: s.numbers('long_factor', rotaryDim / 2),
+        originalMaxPositionEmbeddings: original,
+        attentionFactor,
+      };
+    }
     default:
       return s.fail(
         s.has('rope_type') ? 'rope_type' : 'type',
-        `"${type}" is not supported (supported: default, linear, llama3, yarn)`,
+        `"${type}" is not supported (supported: default, linear, llama3, yarn, longrope)`,
       );
   }
 }
 
 function parseActivation(r: Reader, family: ModelFamily): 'silu' | 'gelu_tanh' {
-  if (family === 'gemma') {
+  if (isGemma(family)) {
     // HF GemmaMLP: hidden_activation, or approximate GELU when it is unset (Gemma 1 configs say
     // hidden_act "gelu", which HF overrides with gelu_pytorch_tanh).
     const act = r.str('hidden_activation');
@@ -224,6 +344,93 @@ function parseEos(r: Reader): number[] {
 export const MAX_LAYERS = 1024;
 
 /**
+ * The family: `model_type`, or `architectures` when a config has no model_type (MiniCPM3-4B).
+ * Known non-causal-LM or unsupported kinds are refused with the reason.
+ */
+function parseFamily(r: Reader): ModelFamily {
+  const supported = `supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`;
+  const modelType = r.str('model_type');
+  if (r.bool('is_encoder_decoder', false)) {
+    r.fail('is_encoder_decoder', `true: ${modelType ?? 'this model'} is an encoder-decoder; webattn runs decoder-only causal LMs`);
+  }
+  if (modelType !== undefined) {
+    if (REFUSED_MODEL_TYPES[modelType]) r.fail('model_type', REFUSED_MODEL_TYPES[modelType]);
+    if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
+      r.fail('model_type', `"${modelType}" is not supported (${supported})`);
+    }
+    return modelType as ModelFamily;
+  }
+  const arch = r.json.architectures;
+  if (Array.isArray(arch) && arch.length) {
+    for (const a of arch) if (typeof a === 'string' && FAMILY_OF_ARCHITECTURE[a]) return FAMILY_OF_ARCHITECTURE[a];
+    return r.fail('architectures', `${JSON.stringify(arch)} names no supported family, and model_type is absent (${supported})`);
+  }
+  return r.fail('model_type', `is required (or architectures; ${supported})`);
+}
+
+/**
+ * Which layers slide, from `layer_types` when given, else the family's rule:
+ *   mistral: every layer (when sliding_window is set)
+ *   gemma2: "sliding_attention" if (i + 1) % 2 else "full_attention" (layer 0 slides)
+ *   gemma3: "sliding_attention" if (i + 1) % sliding_window_pattern else "full_attention"
+ *           (pattern 6: layers 5, 11, 17, ... are global)
+ *   smollm3: only with use_sliding_window, then the NoPE layers
+ * e.g. gemma-3-1b (26 layers, pattern 6): 22 sliding layers, 4 global ones.
+ */
+function parseSliding(r: Reader, family: ModelFamily, numLayers: number, noRope: boolean[]): boolean[] {
+  if (r.has('layer_types')) {
+    const types = r.choices('layer_types', numLayers, ['full_attention', 'sliding_attention'] as const);
+    const sliding = types.map((t) => t === 'sliding_attention');
+    if (sliding.some((x) => x) && !r.has('sliding_window')) r.fail('sliding_window', 'is required by the sliding_attention layers');
+    // Qwen2 / SmolLM3 list sliding layers that only slide with use_sliding_window.
+    if ((family === 'qwen2' || family === 'qwen3' || family === 'smollm3') && !r.bool('use_sliding_window', false)) {
+      return sliding.map(() => false);
+    }
+    return sliding;
+  }
+  const all = (v: boolean) => Array.from({ length: numLayers }, () => v);
+  switch (family) {
+    case 'mistral':
+    case 'phi3':
+      return all(r.has('sliding_window'));
+    case 'gemma2':
+      return Array.from({ length: numLayers }, (_, i) => (i + 1) % 2 !== 0);
+    case 'gemma3_text': {
+      const pattern = r.int('sliding_window_pattern', 6);
+      return Array.from({ length: numLayers }, (_, i) => (i + 1) % pattern !== 0);
+    }
+    case 'smollm3':
+      return r.bool('use_sliding_window', false) && r.has('sliding_window') ? noRope : all(false);
+    default:
+      return all(false);
+  }
+}
+
+/** SmolLM3's NoPE layers: `no_rope_layers` (1 = RoPE, 0 = none), else every no_rope_layer_interval-th layer. */
+function parseNoRope(r: Reader, family: ModelFamily, numLayers: number): boolean[] {
+  if (family !== 'smollm3') {
+    if (r.has('no_rope_layers')) r.fail('no_rope_layers', `NoPE layers are only read for smollm3 (got ${family})`);
+    return Array.from({ length: numLayers }, () => false);
+  }
+  if (r.has('no_rope_layers')) {
+    const v = r.json.no_rope_layers;
+    if (!Array.isArray(v) || v.length < numLayers || !v.every((x) => x === 0 || x === 1)) {
+      r.fail('no_rope_layers', `must list 0 or 1 for each of the ${numLayers} layers (got ${JSON.stringify(v)?.slice(0, 80)})`);
+    }
+    return (v as number[]).slice(0, numLayers).map((x) => x === 0);
+  }
+  const interval = r.int('no_rope_layer_interval', 4);
+  return Array.from({ length: numLayers }, (_, i) => (i + 1) % interval === 0);
+}
+
+/** A soft-cap value: null or absent means none, else a positive number. */
+function softcap(r: Reader, field: string, def: number | null): number | null {
+  if (r.json[field] === null) return null;
+  if (r.json[field] === undefined) return def;
+  return r.pos(field);
+}
+
+/**
  * Parses a config.json object (already JSON.parse'd) into a ModelSpec.
  * `source` names the file in error messages (e.g. 'models/smollm/config.json').
  */
@@ -233,13 +440,10 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     throw new ModelConfigError(`${source}: must be a JSON object (got ${got})`);
   }
   const r = new Reader(json as Json, source);
-  const modelType = r.str('model_type');
-  if (modelType === undefined) r.fail('model_type', `is required (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
-  if (!(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType!)) {
-    r.fail('model_type', `"${modelType}" is not supported (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`);
-  }
-  const family = modelType as ModelFamily;
+  const family = parseFamily(r);
   const deepseek = isDeepseek(family);
+  const gemma = isGemma(family);
+  const gemma23 = family === 'gemma2' || family === 'gemma3_text';
 
   const hiddenSize = r.int('hidden_size');
   const intermediateSize = r.int('intermediate_size');
@@ -249,10 +453,13 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   if (numLayers > MAX_LAYERS) r.fail('num_hidden_layers', `must be in 1..${MAX_LAYERS} (got ${numLayers})`);
   const vocabSize = r.int('vocab_size');
   const numHeads = r.int('num_attention_heads');
-  const maxPositionEmbeddings = r.int('max_position_embeddings', family === 'gemma' ? 8192 : 2048);
+  const defaultMaxPos: Partial<Record<ModelFamily, number>> = { gemma: 8192, gemma2: 8192, gemma3_text: 131072, minicpm3: 32768 };
+  const maxPositionEmbeddings = r.int('max_position_embeddings', defaultMaxPos[family] ?? 2048);
   const rmsNormEps = r.pos('rms_norm_eps', 1e-6);
   const activation = parseActivation(r, family);
-  const tieWordEmbeddings = r.bool('tie_word_embeddings', family === 'gemma');
+  // HF defaults: gemma*, smollm3 and minicpm3 tie the LM head to the embeddings.
+  const tiedByDefault = gemma || family === 'smollm3' || family === 'minicpm3';
+  const tieWordEmbeddings = r.bool('tie_word_embeddings', tiedByDefault);
   if (r.bool('mlp_bias', false)) r.fail('mlp_bias', 'MLP biases are not supported');
 
   // Biases: qwen2 always has q/k/v biases; elsewhere `attention_bias` would add them to o_proj
@@ -262,17 +469,24 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     r.fail('attention_bias', `true is not supported for ${family}`);
   }
 
-  // Sliding window: mistral's applies to every layer; qwen2/qwen3 only with use_sliding_window,
-  // and then per layer (max_window_layers), which a single window cannot express.
-  let slidingWindow: number | null = null;
-  if (family === 'mistral') slidingWindow = r.intOrNull('sliding_window');
+  // Per-layer kinds: NoPE layers (smollm3), then which layers slide.
+  const noRope = parseNoRope(r, family, numLayers);
   if ((family === 'qwen2' || family === 'qwen3') && r.bool('use_sliding_window', false)) {
     r.fail('use_sliding_window', 'per-layer sliding windows (max_window_layers) are not supported');
   }
+  const sliding = parseSliding(r, family, numLayers, noRope);
+  const slidingWindow = sliding.some((x) => x)
+    ? r.int('sliding_window', gemma23 ? 4096 : undefined)
+    : null;
 
-  const ropeParameters = r.obj('rope_parameters');
-  const theta = ropeParameters?.has('rope_theta') ? ropeParameters.pos('rope_theta') : r.pos('rope_theta', 10000);
-  const scaling = parseRopeScaling(r, family, maxPositionEmbeddings);
+  // v5 configs of gemma3 hold one rope_parameters per layer type.
+  const ropeParamsRaw = r.obj('rope_parameters');
+  const perType = ropeParamsRaw && (ropeParamsRaw.has('full_attention') || ropeParamsRaw.has('sliding_attention'));
+  const ropeParameters = perType ? ropeParamsRaw!.obj('full_attention') : ropeParamsRaw;
+  const localParameters = perType ? ropeParamsRaw!.obj('sliding_attention') : null;
+  const defaultTheta = family === 'gemma3_text' ? 1e6 : family === 'smollm3' ? 2e6 : 10000;
+  const theta = ropeParameters?.has('rope_theta') ? ropeParameters.pos('rope_theta') : r.pos('rope_theta', defaultTheta);
+  const scalingReader = ropeParameters ?? r.obj('rope_scaling');
 
   let numKvHeads: number;
   let headDim: number;
@@ -282,13 +496,14 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   let rotaryDim: number;
   let interleaved = false;
 
-  if (deepseek && r.has('kv_lora_rank')) {
+  if (isMlaFamily(family) && r.has('kv_lora_rank')) {
     mla = {
       qLoraRank: r.intOrNull('q_lora_rank'),
       kvLoraRank: r.int('kv_lora_rank'),
       qkNopeHeadDim: r.int('qk_nope_head_dim'),
       qkRopeHeadDim: r.int('qk_rope_head_dim'),
-      vHeadDim: r.int('v_head_dim'),
+      // MiniCPM3 ships no v_head_dim: hidden_size / num_attention_heads (MiniCPM3Config).
+      vHeadDim: family === 'minicpm3' ? r.int('v_head_dim', Math.floor(hiddenSize / numHeads)) : r.int('v_head_dim'),
     };
     if (mla.qkRopeHeadDim % 2) r.fail('qk_rope_head_dim', `must be even (got ${mla.qkRopeHeadDim})`);
     attention = 'mla';
@@ -297,14 +512,15 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     headDimV = mla.vHeadDim;
     rotaryDim = mla.qkRopeHeadDim;
     // DeepSeek rotates (2i, 2i+1) pairs of the rope part; HF's deepseek_v3 port has a switch.
-    interleaved = r.bool('rope_interleave', true);
+    // MiniCPM3 rotates halves (llama's apply_rotary_pos_emb).
+    interleaved = deepseek ? r.bool('rope_interleave', true) : false;
   } else {
-    if (deepseek) r.fail('kv_lora_rank', 'is required for deepseek (MLA)');
+    if (isMlaFamily(family)) r.fail('kv_lora_rank', `is required for ${family} (MLA)`);
     numKvHeads = r.int('num_key_value_heads', numHeads);
     if (numKvHeads > numHeads || numHeads % numKvHeads) {
       r.fail('num_key_value_heads', `${numKvHeads} must divide num_attention_heads ${numHeads}`);
     }
-    headDim = r.has('head_dim') ? r.int('head_dim') : hiddenSize / numHeads;
+    headDim = r.has('head_dim') ? r.int('head_dim') : gemma23 ? 256 : hiddenSize / numHeads;
     if (!Number.isInteger(headDim)) {
       r.fail('head_dim', `absent, and hidden_size ${hiddenSize} / num_attention_heads ${numHeads} is not an integer`);
     }
@@ -312,7 +528,36 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     headDimV = headDim;
     attention = numKvHeads === numHeads ? 'mha' : numKvHeads === 1 ? 'mqa' : 'gqa';
     rotaryDim = headDim;
+    // Phi-4-mini: only the first head_dim * partial_rotary_factor values of each head rotate.
+    const partial = ropeParameters?.has('partial_rotary_factor')
+      ? ropeParameters.pos('partial_rotary_factor')
+      : r.pos('partial_rotary_factor', 1);
+    if (partial !== 1) {
+      if (family !== 'phi3') r.fail('partial_rotary_factor', `${partial} is only supported for phi3 (got ${family})`);
+      rotaryDim = Math.floor(headDim * partial);
+      if (partial > 1 || rotaryDim < 2 || rotaryDim % 2) {
+        r.fail('partial_rotary_factor', `head_dim ${headDim} x ${partial} = ${rotaryDim} rotated values; must be even, >= 2`);
+      }
+    }
   }
+  const scaling = parseRopeScaling(r, scalingReader, family, maxPositionEmbeddings, rotaryDim);
+  if (scaling.type === 'longrope' && family !== 'phi3' && family !== 'minicpm3') {
+    (scalingReader as Reader).fail('type', `longrope is only supported for phi3 and minicpm3 (got ${family})`);
+  }
+
+  // gemma3: sliding layers rotate with their own base (rope_local_base_freq) and no scaling.
+  let localRope: RopeSpec | null = null;
+  if (family === 'gemma3_text') {
+    const localTheta = localParameters?.has('rope_theta') ? localParameters.pos('rope_theta') : r.pos('rope_local_base_freq', 10000);
+    const localScaling = parseRopeScaling(r, localParameters, family, maxPositionEmbeddings, rotaryDim);
+    localRope = { theta: localTheta, rotaryDim, interleaved, scaling: localScaling };
+  } else if (r.has('rope_local_base_freq')) {
+    r.fail('rope_local_base_freq', `is only read for gemma3_text (got ${family})`);
+  }
+  const layers: LayerSpec[] = sliding.map((s, l) => ({
+    sliding: s,
+    rope: noRope[l] ? 'none' : localRope && s ? 'local' : 'global',
+  }));
 
   if (deepseek) {
     // MoE layers: DeepseekV2DecoderLayer uses experts where n_routed_experts is set and
@@ -334,16 +579,54 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     }
     if (activation !== 'silu') r.fail('hidden_act', 'deepseek MLP must be silu');
   }
+  for (const moe of ['num_local_experts', 'num_experts']) {
+    if (r.has(moe) && r.num(moe) > 0) r.fail(moe, 'mixture-of-experts MLPs are not supported');
+  }
+
+  if (r.has('quantization_config')) {
+    const method = r.obj('quantization_config')!.str('quant_method') ?? 'unknown';
+    r.fail('quantization_config', `pre-quantized checkpoints (${method}) are not supported; load f16/bf16/f32 weights`);
+  }
 
   let softmaxScale = 1 / Math.sqrt(headDim);
+  if (gemma23) {
+    // Gemma2Attention / Gemma3Attention: scaling = query_pre_attn_scalar ** -0.5.
+    softmaxScale = 1 / Math.sqrt(r.pos('query_pre_attn_scalar', 256));
+  } else if (r.has('query_pre_attn_scalar')) {
+    r.fail('query_pre_attn_scalar', `is only read for gemma2 and gemma3_text (got ${family})`);
+  }
   if (deepseek && scaling.type !== 'none') {
     // DeepseekV2Attention: softmax_scale *= mscale^2 with mscale = yarn_get_mscale(factor,
     // mscale_all_dim), whenever rope_scaling has a non-zero mscale_all_dim.
     const mscaleAllDim =
       scaling.type === 'yarn' ? scaling.mscaleAllDim : (r.obj('rope_scaling')?.num('mscale_all_dim', 0) ?? 0);
-    if (mscaleAllDim) {
+    if (mscaleAllDim && 'factor' in scaling) {
       const m = yarnGetMscale(scaling.factor, mscaleAllDim);
       softmaxScale *= m * m;
+    }
+  }
+
+  // Soft-caps: gemma2 defaults to 50 (scores) and 30 (logits); gemma3 to none. Elsewhere refused.
+  const attnLogitSoftcap = gemma23 ? softcap(r, 'attn_logit_softcapping', family === 'gemma2' ? 50 : null) : null;
+  const finalLogitSoftcap = gemma23 ? softcap(r, 'final_logit_softcapping', family === 'gemma2' ? 30 : null) : null;
+  if (!gemma23) {
+    for (const f of ['attn_logit_softcapping', 'final_logit_softcapping']) {
+      if (r.has(f)) r.fail(f, `is only read for gemma2 and gemma3_text (got ${family})`);
+    }
+  }
+
+  // MiniCPM3 muP (MiniCPM3Config defaults make each a no-op): embeddings * scale_emb; each
+  // residual branch * scale_depth / sqrt(num_layers); final hidden / (hidden_size / dim_model_base).
+  let embedScale = gemma ? Math.sqrt(hiddenSize) : 1;
+  let residualScale = 1;
+  let logitScale = 1;
+  if (family === 'minicpm3') {
+    embedScale = r.num('scale_emb', 1);
+    residualScale = r.num('scale_depth', Math.sqrt(numLayers)) / Math.sqrt(numLayers);
+    logitScale = r.pos('dim_model_base', hiddenSize) / hiddenSize;
+  } else {
+    for (const f of ['scale_emb', 'scale_depth', 'dim_model_base']) {
+      if (r.has(f)) r.fail(f, `muP scaling is only read for minicpm3 (got ${family})`);
     }
   }
 
@@ -365,16 +648,24 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     attention,
     ...(mla ? { mla } : {}),
     rmsNormEps,
-    normWeightPlusOne: family === 'gemma',
-    embedScale: family === 'gemma' ? Math.sqrt(hiddenSize) : 1,
+    normWeightPlusOne: gemma,
+    embedScale,
+    sandwichNorms: gemma23,
+    residualScale,
+    logitScale,
+    fusedProjections: family === 'phi3',
+    attnLogitSoftcap,
+    finalLogitSoftcap,
     activation,
     attentionBias,
-    qkNorm: family === 'qwen3',
+    qkNorm: family === 'qwen3' || family === 'gemma3_text',
     tieWordEmbeddings,
     maxPositionEmbeddings,
     rope: { theta, rotaryDim, interleaved, scaling },
+    localRope,
     softmaxScale,
     slidingWindow,
+    layers,
     bosTokenId: bos === undefined || bos === null ? null : (bos as number),
     eosTokenIds: parseEos(r),
   };

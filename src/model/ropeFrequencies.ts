@@ -33,6 +33,18 @@ export type RopeScaling =
       mscale: number;
       mscaleAllDim: number;
       attentionFactor: number;
+    }
+  /**
+   * LongRoPE (Phi-3.5 / Phi-4-mini, MiniCPM3): pair i's frequency divided by shortFactor[i] at
+   * positions below originalMaxPositionEmbeddings and by longFactor[i] from there on; cos and sin
+   * scaled by attentionFactor at every position.
+   */
+  | {
+      type: 'longrope';
+      shortFactor: number[];
+      longFactor: number[];
+      originalMaxPositionEmbeddings: number;
+      attentionFactor: number;
     };
 
 /** What RoPE needs of a ModelSpec (ModelSpec['rope']). */
@@ -60,7 +72,7 @@ export function yarnGetMscale(scale: number, mscale = 1): number {
  *           betaFast / betaSlow rotations at the original length; base * (1 - r) + base/factor * r
  * Worked example: rotaryDim 64, theta 10000 → pair 0 has 1 (wavelength 2π), pair 31 has 10000^(-62/64).
  */
-export function ropeInvFrequencies(spec: { rope: RopeSpec }): Float64Array {
+export function ropeInvFrequencies(spec: { rope: RopeSpec }, table: 'short' | 'long' = 'short'): Float64Array {
   const { theta, rotaryDim: dim, scaling } = spec.rope;
   const half = dim / 2;
   const inv = new Float64Array(half);
@@ -68,6 +80,10 @@ export function ropeInvFrequencies(spec: { rope: RopeSpec }): Float64Array {
   switch (scaling.type) {
     case 'none':
       return inv;
+    case 'longrope': {
+      const factors = table === 'long' ? scaling.longFactor : scaling.shortFactor;
+      return inv.map((f, i) => f / factors[i]);
+    }
     case 'linear':
       return inv.map((f) => f / scaling.factor);
     case 'llama3': {
@@ -98,7 +114,35 @@ export function ropeInvFrequencies(spec: { rope: RopeSpec }): Float64Array {
   }
 }
 
-/** Multiplier on cos and sin (YaRN's attention factor); 1 for every other scaling. */
+/** Multiplier on cos and sin (YaRN's and LongRoPE's attention factor); 1 for every other scaling. */
 export function ropeAttentionFactor(spec: { rope: RopeSpec }): number {
-  return spec.rope.scaling.type === 'yarn' ? spec.rope.scaling.attentionFactor : 1;
+  const s = spec.rope.scaling;
+  return s.type === 'yarn' || s.type === 'longrope' ? s.attentionFactor : 1;
+}
+
+/**
+ * First position that rotates with the long table (LongRoPE: original_max_position_embeddings),
+ * or null when there is one table. HF switches the whole forward call to the long factors once
+ * the sequence is longer than the original context; choosing per position instead keeps every
+ * cached key the same whichever way (prefill, chunked, decode) it was computed, and equals HF for
+ * every sequence that fits the original context.
+ * e.g. Phi-3.5 (original 4096): positions 0..4095 short factors, 4096.. long.
+ */
+export function ropeLongFrom(spec: { rope: RopeSpec }): number | null {
+  const s = spec.rope.scaling;
+  return s.type === 'longrope' ? s.originalMaxPositionEmbeddings : null;
+}
+
+/**
+ * The frequency table a kernel reads: [rotaryDim / 2] f32, or for LongRoPE [2][rotaryDim / 2]
+ * (short table, then long), as f32.
+ */
+export function ropeFrequencyTable(spec: { rope: RopeSpec }): Float32Array {
+  const short = ropeInvFrequencies(spec, 'short');
+  if (ropeLongFrom(spec) === null) return Float32Array.from(short);
+  const long = ropeInvFrequencies(spec, 'long');
+  const t = new Float32Array(2 * short.length);
+  t.set(short);
+  t.set(long, short.length);
+  return t;
 }

@@ -72,6 +72,8 @@ export class SeededRandom {
   }
 }
 
+const showValue = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+
 /** Largest seed: the generator's state is 32 bits. */
 export const MAX_SEED = 2 ** 32 - 1;
 
@@ -126,7 +128,7 @@ export class Sampler {
     if (!(p.repetitionPenalty > 0)) throw new RangeError(`repetitionPenalty must be > 0, got ${p.repetitionPenalty}`);
     // The generator has 32 bits of state: a seed outside them would be coerced (2^32 -> 0, NaN -> 0).
     if (!(Number.isInteger(p.seed) && p.seed >= 0 && p.seed <= MAX_SEED))
-      throw new RangeError(`seed must be an integer in 0..${MAX_SEED}, got ${typeof p.seed === 'string' ? JSON.stringify(p.seed) : p.seed}`);
+      throw new RangeError(`seed must be an integer in 0..${MAX_SEED}, got ${showValue(p.seed)}`);
     this.vocabSize = vocabSize;
     this.params = Object.freeze(p);
     this.rng = new SeededRandom(p.seed);
@@ -145,7 +147,7 @@ export class Sampler {
     work.set(logits);
     // A NaN would be silently skipped by every comparison below; say so instead (a kernel bug).
     for (let i = 0; i < work.length; i++) {
-      if (work[i] !== work[i]) throw new Error(`sampling: logits hold NaN (token ${i} is the first)`);
+      if (Number.isNaN(work[i])) throw new Error(`sampling: logits hold NaN (token ${i} is the first)`);
     }
     const p = this.params;
     applyRepetitionPenalty(work, history, p.repetitionPenalty);

@@ -39,14 +39,16 @@ import { KvAppend } from '../kernels/kvAppend';
 import { MatMul, matmulParams, type MatmulSpec } from '../kernels/matmul';
 import { MatVec, MATVEC_MAX_TOKENS } from '../kernels/matvec';
 import { RmsNorm, rmsNormParams } from '../kernels/rmsNorm';
-import { Rope, ropeParams } from '../kernels/rope';
+import { Rope, ropeParams, type RopeSpec as RopeKernelSpec } from '../kernels/rope';
 import { Embedding, embeddingParams } from '../kernels/embedding';
 import { GatedActivation } from '../kernels/gatedActivation';
 import type { ModelFiles } from '../sources/modelSource';
 import { parseConfig, type ModelSpec } from './config';
-import { expectedTensors } from './expectedTensors';
-import { ropeAttentionFactor, ropeInvFrequencies } from './ropeFrequencies';
-import { uploadWeights, type GpuWeight, type WeightDtype } from './weights';
+import { expectedTensors, runtimeTensors } from './expectedTensors';
+import { loadScales, splitFusedTensors } from './fusedWeights';
+import { ggufModelFiles } from './ggufModelFiles';
+import { ropeAttentionFactor, ropeFrequencyTable, ropeLongFrom } from './ropeFrequencies';
+import { checkWeights, uploadWeights, WeightError, type GpuWeight, type WeightDtype } from './weights';
 import { checkTransformerSizes } from './transformerOptions';
 import type { KvDtype } from '../gpu/dtype';
 import { MlaAttention, mlaAttentionSpec, mlaProjSpecs, mlaRopeOperands, type MlaLayer, type MlaProj } from './mlaAttention';
@@ -94,6 +96,7 @@ export class Transformer {
   ) {}
 
   static async load(ctx: GpuContext, files: ModelFiles, options: TransformerOptions = {}): Promise<Transformer> {
+    files = ggufModelFiles(files); // a GGUF file reads as the HF folder it was converted from
     const spec = parseConfig(files.config, `${files.source}: config.json`);
     const maxContext = options.maxContext ?? Math.min(spec.maxPositionEmbeddings, 4096);
     const opts: Required<TransformerOptions> = {
@@ -107,18 +110,31 @@ export class Transformer {
     };
     checkTransformerSizes(options, opts, spec, ctx.limits); // names a bad option before anything is allocated
     // MLA: one latent row [c_kv | k_pe] per token, the absorbed query [q_lat | q_pe] per head.
-    const attn: AttentionSpec = spec.mla
-      ? mlaAttentionSpec(spec, opts.pageSize, opts.kvDtype)
-      : {
-          numKvHeads: spec.numKvHeads,
-          groupSize: spec.numHeads / spec.numKvHeads,
-          headDimQK: spec.headDim,
-          headDimV: spec.headDimV,
-          pageSize: opts.pageSize,
-          kvDtype: opts.kvDtype,
-        };
+    const attn: AttentionSpec = {
+      ...(spec.mla
+        ? mlaAttentionSpec(spec, opts.pageSize, opts.kvDtype)
+        : {
+            numKvHeads: spec.numKvHeads,
+            groupSize: spec.numHeads / spec.numKvHeads,
+            headDimQK: spec.headDim,
+            headDimV: spec.headDimV,
+            pageSize: opts.pageSize,
+            kvDtype: opts.kvDtype,
+          }),
+      // gemma2: tanh(s / cap) * cap on every score, a pipeline constant of the attention kernels.
+      ...(spec.attnLogitSoftcap !== null ? { softcap: spec.attnLogitSoftcap } : {}),
+    };
 
-    const weights = await uploadWeights(ctx, files, expectedTensors(spec), { dtype: opts.weightDtype });
+    // phi3's fused qkv_proj / gate_up_proj are checked under their own names, then read as the
+    // q/k/v and gate/up slices the kernels bind (fusedWeights.ts); MiniCPM3's muP scales fold in.
+    if (spec.fusedProjections) {
+      const problems = checkWeights(files, expectedTensors(spec));
+      if (problems.length) throw new WeightError(problems.join('\n  '));
+    }
+    const weights = await uploadWeights(ctx, splitFusedTensors(files, spec), runtimeTensors(spec), {
+      dtype: opts.weightDtype,
+      scales: loadScales(spec),
+    });
     const owned: { destroy(): void }[] = [...[...weights.values()].map((w) => w.buffer)];
     try {
       const kernels = await createKernels(ctx, spec, attn, opts);
@@ -215,8 +231,13 @@ export class Transformer {
       q(b.copyPairs, copies);
       q(b.copyCount, new Uint32Array([numCopies, 0, 0, 0]));
     }
-    const attention = { scale: spec.softmaxScale, causal: true, window: spec.slidingWindow ?? 0 };
-    q(b.step.params, new Uint8Array(attentionParams(meta.numSeqs, attention)));
+    // Full layers and sliding layers differ only in the window (their own params uniform).
+    const full = { scale: spec.softmaxScale, causal: true, window: 0 };
+    q(b.step.params, new Uint8Array(attentionParams(meta.numSeqs, full)));
+    if (b.stepSliding) {
+      const sliding = { ...full, window: spec.slidingWindow ?? 0 };
+      q(b.stepSliding.params, new Uint8Array(attentionParams(meta.numSeqs, sliding)));
+    }
     q(b.tokens, rmsNormParams(T));
     q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
     q(b.kHeadRows, rmsNormParams(T * spec.numKvHeads));
@@ -235,6 +256,9 @@ export class Transformer {
     await b.logitsReadback.mapAsync(0x1 /* GPUMapMode.READ */, 0, 4 * R * spec.vocabSize);
     const logits = new Float32Array(b.logitsReadback.getMappedRange(0, 4 * R * spec.vocabSize).slice(0));
     b.logitsReadback.unmap();
+    // gemma2's final soft-cap, tanh(x / cap) * cap, on the rows read back (R x vocab values).
+    const cap = spec.finalLogitSoftcap;
+    if (cap !== null) for (let i = 0; i < logits.length; i++) logits[i] = Math.tanh(logits[i] / cap) * cap;
     return logits;
   }
 
@@ -301,7 +325,9 @@ export class Transformer {
           k.headNorm!.encode(pass, L.kNorm!, T * spec.numKvHeads);
         }
       }
-      k.rope.encode(pass, this.head.rope, T);
+      // RoPE of the layer's kind: global, local (gemma3's sliding layers), none (smollm3's NoPE layers).
+      if (L.rope === 'global') k.rope.encode(pass, this.head.rope, T);
+      else if (L.rope === 'local') k.ropeLocal!.encode(pass, this.head.ropeLocal!, T);
       if (L.mla) mla!.encodeQuery(pass, L.mla, T); // [q_lat | q_pe]
       k.append.encode(pass, L.append, T);
       if (step.decode) {
@@ -312,11 +338,13 @@ export class Transformer {
       }
       if (L.mla) mla!.encodeOutput(pass, L.mla, T); // o_lat -> per-head outputs
       linear(L.o, T);
+      if (L.postAttentionSandwich) k.normInPlace!.encode(pass, L.postAttentionSandwich, T); // gemma2/3
       k.normFused.encode(pass, L.postAttentionNorm, T);
       linear(L.gate, T);
       linear(L.up, T);
       k.act.encode(pass, this.head.act, T);
       linear(L.down, T);
+      if (L.postFeedforwardSandwich) k.normInPlace!.encode(pass, L.postFeedforwardSandwich, T); // gemma2/3
       k.normFused.encode(pass, L.nextNorm, T);
     });
     k.gatherLast.encode(pass, this.head.gatherLast, logitRows);
@@ -346,9 +374,13 @@ interface Kernels {
   gatherLast: Embedding;
   normPlain: RmsNorm;
   normFused: RmsNorm;
+  /** gemma2/3 sandwich norms: the attention and MLP outputs normalised in place before the residual add. */
+  normInPlace?: RmsNorm;
   /** qwen3 q/k norm: one kernel, bound once for q rows and once for k rows. */
   headNorm?: RmsNorm;
   rope: Rope;
+  /** gemma3: the local layers' RoPE (rope_local_base_freq). */
+  ropeLocal?: Rope;
   append: KvAppend;
   prefill: FlashPrefill;
   /** Split-KV decode; MLA: the head-blocked kernel that reads each latent row once per head block. */
@@ -377,16 +409,13 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     gatherLast: await Embedding.create(ctx, { vocab: opts.maxTokens, dim: spec.hiddenSize, tableDtype: 'f32' }),
     normPlain: await RmsNorm.create(ctx, norm),
     normFused: await RmsNorm.create(ctx, { ...norm, fused: true }),
+    normInPlace: spec.sandwichNorms ? await RmsNorm.create(ctx, { ...norm, inPlace: true }) : undefined,
     // rows = tokens x heads, normalised in place over head_dim
     headNorm: spec.qkNorm
       ? await RmsNorm.create(ctx, { dim: spec.headDim, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne, inPlace: true })
       : undefined,
-    rope: await Rope.create(ctx, {
-      rotaryDim: spec.rope.rotaryDim,
-      interleaved: spec.rope.interleaved,
-      attentionFactor: ropeAttentionFactor(spec),
-      ...(spec.mla ? mlaRopeOperands(spec) : { q: { heads: spec.numHeads, headStride: spec.headDim }, k: { heads: spec.numKvHeads, headStride: spec.headDim } }),
-    }),
+    rope: await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.rope })),
+    ropeLocal: spec.localRope ? await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.localRope })) : undefined,
     append: await KvAppend.create(ctx, attn),
     prefill: await FlashPrefill.create(ctx, attn),
     decode: attn.vAliasesK ? await mlaDecodeOrGeneric(ctx, attn) : await SplitKvDecode.create(ctx, attn),
@@ -396,6 +425,23 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     act: await GatedActivation.create(ctx, { intermediate: spec.intermediateSize, activation: spec.activation === 'silu' ? 'silu' : 'geluTanh', layout: 'split' }),
     gemm,
     gemv,
+  };
+}
+
+/**
+ * The rope kernel for one of the model's RoPEs (global or gemma3's local one): partial rotary
+ * (phi3: the first rotaryDim values of each head), LongRoPE's second table from longFrom on.
+ */
+function ropeKernelSpec(spec: ModelSpec, rope: Pick<ModelSpec, 'rope'>): RopeKernelSpec {
+  const longFrom = ropeLongFrom(rope);
+  return {
+    rotaryDim: rope.rope.rotaryDim,
+    interleaved: rope.rope.interleaved,
+    attentionFactor: ropeAttentionFactor(rope),
+    ...(longFrom !== null ? { longFrom } : {}),
+    ...(spec.mla
+      ? mlaRopeOperands(spec)
+      : { q: { heads: spec.numHeads, headStride: spec.headDim }, k: { heads: spec.numKvHeads, headStride: spec.headDim } }),
   };
 }
 
@@ -451,9 +497,12 @@ interface Buffers {
   last: GPUBuffer; // f32 [maxLogitRows][hidden]: final-normed rows whose logits are wanted
   logits: GPUBuffer; // f32 [maxLogitRows][vocab]
   logitsReadback: GPUBuffer; // f32 [maxLogitRows][vocab], MAP_READ: the step's only readback
-  invFreq: GPUBuffer; // f32 [rotaryDim / 2]
+  invFreq: GPUBuffer; // f32 [rotaryDim / 2] (LongRoPE: [2][rotaryDim / 2], short then long)
+  invFreqLocal?: GPUBuffer; // f32 [rotaryDim / 2]: gemma3's local RoPE
   work: GPUBuffer; // WorkItem [max(prefill tiles, decode items)]
   step: StepBuffers;
+  /** Sliding layers: the same page table with their own params uniform (the window); absent when none slides. */
+  stepSliding?: StepBuffers;
   partialO: GPUBuffer; // f32 [maxSlots][H][Dv]: split-KV decode partial outputs
   partialML: GPUBuffer; // vec2<f32> [maxSlots][H]: their running max and sum
   slotIndptr: GPUBuffer; // u32 [maxSeqs + 1]: partial slots of each sequence
@@ -489,11 +538,26 @@ async function createBuffers(
   const decodeMax = k.decode.maxPlan(S, opts.maxContext);
   const partial = k.decode.partialBytes(decodeMax.slots);
   const pagesPerSeq = Math.ceil(opts.maxContext / opts.pageSize);
-  const invFreq = await f32('invFreq', spec.rope.rotaryDim / 2);
-  writeBuffer(ctx, invFreq, Float32Array.from(ropeInvFrequencies(spec)));
+  const freqTable = ropeFrequencyTable(spec);
+  const invFreq = await f32('invFreq', freqTable.length);
+  writeBuffer(ctx, invFreq, freqTable);
+  let invFreqLocal: GPUBuffer | undefined;
+  if (spec.localRope) {
+    const localTable = ropeFrequencyTable({ rope: spec.localRope });
+    invFreqLocal = await f32('invFreqLocal', localTable.length);
+    writeBuffer(ctx, invFreqLocal, localTable);
+  }
   const specs = projSpecs(spec, opts.weightDtype);
   const projParams: Partial<Record<Proj, GPUBuffer>> = {};
   for (const role of Object.keys(specs) as Proj[]) projParams[role] = await uniform(`params.${role}`);
+  const step: StepBuffers = {
+    qoIndptr: await f32('qoIndptr', S + 1),
+    kvIndptr: await f32('kvIndptr', S + 1),
+    kvPageIndices: await f32('kvPageIndices', S * pagesPerSeq),
+    kvLastPageLen: await f32('kvLastPageLen', S),
+    params: await uniform('attentionParams'),
+  };
+  const anySliding = spec.slidingWindow !== null && spec.layers.some((l) => l.sliding);
   return {
     ids: await f32('ids', M),
     positions: await f32('positions', M),
@@ -515,14 +579,10 @@ async function createBuffers(
     logits: await f32('logits', opts.maxLogitRows * spec.vocabSize),
     logitsReadback: await make('logitsReadback', 4 * opts.maxLogitRows * spec.vocabSize, MAP_READ_COPY_DST),
     invFreq,
+    invFreqLocal,
     work: await make('work', 4 * WORK_ITEM_U32 * Math.max(maxTiles, decodeMax.workItems)),
-    step: {
-      qoIndptr: await f32('qoIndptr', S + 1),
-      kvIndptr: await f32('kvIndptr', S + 1),
-      kvPageIndices: await f32('kvPageIndices', S * pagesPerSeq),
-      kvLastPageLen: await f32('kvLastPageLen', S),
-      params: await uniform('attentionParams'),
-    },
+    step,
+    stepSliding: anySliding ? { ...step, params: await uniform('attentionParams.sliding') } : undefined,
     partialO: await make('partialO', partial.o),
     partialML: await make('partialML', partial.ml),
     slotIndptr: await f32('slotIndptr', S + 1),
@@ -546,16 +606,23 @@ interface LayerBinds {
   mla?: MlaLayer<Linear>;
   qNorm?: GPUBindGroup;
   kNorm?: GPUBindGroup;
+  /** Which RoPE the layer applies (the bind groups are the head's: one per RoPE, all layers). */
+  rope: 'global' | 'local' | 'none';
   copyK: GPUBindGroup;
   copyV?: GPUBindGroup;
   append: GPUBindGroup;
   attention: GPUBindGroup;
   decode: GPUBindGroup;
   o: Linear;
+  /** gemma2/3: post_attention_layernorm over the attention output, in place. */
+  postAttentionSandwich?: GPUBindGroup;
+  /** h += o; xn = post_attention_layernorm(h) (gemma2/3: pre_feedforward_layernorm(h)). */
   postAttentionNorm: GPUBindGroup;
   gate: Linear;
   up: Linear;
   down: Linear;
+  /** gemma2/3: post_feedforward_layernorm over the MLP output, in place. */
+  postFeedforwardSandwich?: GPUBindGroup;
   /** h += down; xn = the next layer's input norm, or the final norm after the last layer. */
   nextNorm: GPUBindGroup;
 }
@@ -570,6 +637,8 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
   const mla = b.mla?.bindLayer(l, w, { xn: b.xn, query: b.q, attnOut: b.attn, tokens: b.tokens }, linear);
   const bias = (name: string) => (spec.attentionBias ? `${p}self_attn.${name}.bias` : undefined);
   const next = l + 1 < spec.numLayers ? `model.layers.${l + 1}.input_layernorm.weight` : 'model.norm.weight';
+  const step = spec.layers[l].sliding && b.stepSliding ? b.stepSliding : b.step;
+  const sandwich = (weight: string) => k.normInPlace?.bind({ x: b.sub, weight: w(`${p}${weight}.weight`), params: b.tokens });
   return {
     inputNorm: k.normPlain.bind({ x: b.h, weight: w(`${p}input_layernorm.weight`), y: b.xn, params: b.tokens }),
     q: mla ? undefined : linear('q', `${p}self_attn.q_proj.weight`, b.xn, b.q, bias('q_proj')),
@@ -578,6 +647,7 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
     mla,
     qNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
     kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k!, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
+    rope: spec.layers[l].rope,
     // MLA appends the latent rows (one per token; no V).
     append: k.append.bind({
       newK: mla ? b.mla!.b.latent : b.k!,
@@ -588,20 +658,28 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
     }),
     copyK: k.copyK.bind({ pairs: b.copyPairs, pages: pool.layers[l].kPages, params: b.copyCount }),
     copyV: k.copyV?.bind({ pairs: b.copyPairs, pages: pool.layers[l].vPages, params: b.copyCount }),
-    attention: k.prefill.bind({ q: b.q, pages: pool.layers[l], step: b.step, work: b.work, out: b.attn, lse: b.lse }),
+    attention: k.prefill.bind({ q: b.q, pages: pool.layers[l], step, work: b.work, out: b.attn, lse: b.lse }),
     decode: k.decode.bind({
       q: b.q,
       pages: pool.layers[l],
-      step: b.step,
+      step,
       work: b.work,
       partialO: b.partialO,
       partialML: b.partialML,
     }),
     o: linear('o', `${p}self_attn.o_proj.weight`, mla ? b.mla!.b.heads : b.attn, b.sub),
-    postAttentionNorm: k.normFused.bind({ x: b.sub, residual: b.h, weight: w(`${p}post_attention_layernorm.weight`), y: b.xn, params: b.tokens }),
+    postAttentionSandwich: spec.sandwichNorms ? sandwich('post_attention_layernorm') : undefined,
+    postAttentionNorm: k.normFused.bind({
+      x: b.sub,
+      residual: b.h,
+      weight: w(`${p}${spec.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`),
+      y: b.xn,
+      params: b.tokens,
+    }),
     gate: linear('gate', `${p}mlp.gate_proj.weight`, b.xn, b.gate),
     up: linear('up', `${p}mlp.up_proj.weight`, b.xn, b.up),
     down: linear('down', `${p}mlp.down_proj.weight`, b.act, b.sub),
+    postFeedforwardSandwich: spec.sandwichNorms ? sandwich('post_feedforward_layernorm') : undefined,
     nextNorm: k.normFused.bind({ x: b.sub, residual: b.h, weight: w(next), y: b.xn, params: b.tokens }),
   };
 }
@@ -609,6 +687,7 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
 interface HeadBinds {
   embed: GPUBindGroup;
   rope: GPUBindGroup;
+  ropeLocal?: GPUBindGroup;
   act: GPUBindGroup;
   gatherLast: GPUBindGroup;
   /** Split-KV partials -> attention output; the same buffers in every layer. */
@@ -623,6 +702,7 @@ function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPU
     rope: b.mla
       ? k.rope.bind({ q: b.mla.b.q, k: b.mla.b.latent, positions: b.positions, invFreq: b.invFreq, params: b.tokens })
       : k.rope.bind({ q: b.q, k: b.k!, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
+    ropeLocal: k.ropeLocal?.bind({ q: b.q, k: b.k!, positions: b.positions, invFreq: b.invFreqLocal!, params: b.tokens }),
     act: k.act.bind({ gate: b.gate, up: b.up, out: b.act, params: b.tokens }),
     gatherLast: k.gatherLast.bind({ ids: b.lastRows, table: b.xn, out: b.last, params: b.lastTokens }),
     merge: k.merge.bind({

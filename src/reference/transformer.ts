@@ -14,13 +14,24 @@
  *   gemma    RMSNorm * (1 + w); embeddings * sqrt(hidden) (exact here; HF rounds the factor to the
  *            weights' dtype); GELU-tanh gate
  *   mistral  sliding window
+ *   gemma2   sandwich norms (post_attention_layernorm on the attention output; pre_/post_feedforward_
+ *            layernorm around the MLP), scale 1/sqrt(query_pre_attn_scalar), sliding window on even
+ *            layers, attention and final-logit soft-caps tanh(x / cap) * cap
+ *   gemma3   gemma2's block without the attention soft-cap, (1 + w) q/k norms, local layers
+ *            (5 of every 6) with their own RoPE base
+ *   phi3     fused qkv_proj [q | k | v] and gate_up_proj [gate | up]; partial rotary (the first
+ *            rotaryDim values of each head); LongRoPE (short / long factors by position)
+ *   smollm3  NoPE layers (no RoPE at all)
+ *   minicpm3 MLA with rotate-half RoPE on the rope part; muP: embeddings * scale_emb, each residual
+ *            branch * scale_depth / sqrt(layers), final hidden * dim_model_base / hidden
  *   deepseek MLA, decompressed: kv_b_proj expands c_kv into per-head k_nope and v; the rope part
  *            is rotated in interleaved pairs (2i, 2i+1) and k_pe is shared by every head. HF
  *            de-interleaves before rotating; q and k get the same permutation, so q·k is the same.
  */
-import { referenceAttention } from './attention';
+import { referenceAttention, type ReferenceAttentionArgs } from './attention';
 import type { ModelSpec } from '../model/config';
-import { ropeAttentionFactor, ropeInvFrequencies } from '../model/ropeFrequencies';
+import { fusedSlices } from '../model/expectedTensors';
+import { ropeAttentionFactor, ropeInvFrequencies, ropeLongFrom, type RopeSpec } from '../model/ropeFrequencies';
 
 export type WeightFn = (name: string) => Float32Array;
 
@@ -70,13 +81,25 @@ const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) 
  *   interleaved (DeepSeek): pair i is (2i, 2i + 1)
  * Each pair (a, b) → (a cos − b sin, b cos + a sin) · attentionFactor, angle = t · invFreq[i].
  */
-export function applyRope(spec: ModelSpec, x: Float64Array, T: number, heads: number, stride: number, offset = 0, positions?: readonly number[]): void {
-  const invFreq = ropeInvFrequencies(spec); // [rotaryDim / 2]
+export function applyRope(
+  spec: Pick<ModelSpec, 'rope'>,
+  x: Float64Array,
+  T: number,
+  heads: number,
+  stride: number,
+  offset = 0,
+  positions?: readonly number[],
+): void {
+  const shortFreq = ropeInvFrequencies(spec); // [rotaryDim / 2]
+  // LongRoPE: positions from the original context on use the long factors (see ropeLongFrom).
+  const longFrom = ropeLongFrom(spec);
+  const longFreq = longFrom === null ? shortFreq : ropeInvFrequencies(spec, 'long');
   const mscale = ropeAttentionFactor(spec);
   const dim = spec.rope.rotaryDim;
   const half = dim / 2;
   for (let t = 0; t < T; t++) {
     const pos = positions ? positions[t] : t;
+    const invFreq = longFrom !== null && pos >= longFrom ? longFreq : shortFreq;
     for (let h = 0; h < heads; h++) {
       const base = (t * heads + h) * stride + offset;
       for (let i = 0; i < half; i++) {
@@ -97,20 +120,53 @@ export function applyRope(spec: ModelSpec, x: Float64Array, T: number, heads: nu
 // ---------------------------------------------------------------------------------------------
 // Attention: llama-like (MHA / GQA / MQA) and DeepSeek MLA. Input is the normed hidden state.
 
-/** Self-attention of layer l for llama, mistral, qwen2, qwen3, gemma. xn [T, hidden] → [T, hidden]. */
+/**
+ * A projection's weight by its unfused name: phi3 keeps q/k/v in qkv_proj and gate/up in
+ * gate_up_proj, and the slice is read straight from the fused rows. W [rows, in].
+ */
+export function projWeight(spec: ModelSpec, w: WeightFn, name: string): Float32Array {
+  const slice = spec.fusedProjections ? fusedSlices(spec).get(name) : undefined;
+  if (!slice) return w(name);
+  const cols = spec.hiddenSize; // both fused projections read the hidden state
+  return w(slice.source).subarray(slice.firstRow * cols, (slice.firstRow + slice.rows) * cols);
+}
+
+/** The RoPE layer l rotates with, or null for a NoPE layer (smollm3). */
+export function layerRope(spec: ModelSpec, l: number): RopeSpec | null {
+  const kind = spec.layers[l].rope;
+  return kind === 'none' ? null : kind === 'local' ? spec.localRope! : spec.rope;
+}
+
+/** The attention options of layer l: its window (sliding layers) and the score soft-cap. */
+export function layerAttention(spec: ModelSpec, l: number): Pick<ReferenceAttentionArgs, 'scale' | 'window' | 'softcap'> {
+  const window = spec.layers[l].sliding ? (spec.slidingWindow ?? 0) : 0;
+  return {
+    scale: spec.softmaxScale,
+    window,
+    softcap: spec.attnLogitSoftcap ?? 0,
+  };
+}
+
+/** Self-attention of layer l for the non-MLA families. xn [T, hidden] → [T, hidden]. */
 export function selfAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float64Array, T: number): Float64Array {
   const p = `model.layers.${l}.self_attn.`;
   const { hiddenSize: Hd, numHeads: H, numKvHeads: Hkv, headDim: D } = spec;
   const bias = (name: string) => (spec.attentionBias ? w(`${p}${name}.bias`) : undefined);
-  let q = linear(xn, T, w(`${p}q_proj.weight`), H * D, Hd, bias('q_proj')); // [T, H, D]
-  let k = linear(xn, T, w(`${p}k_proj.weight`), Hkv * D, Hd, bias('k_proj')); // [T, Hkv, D]
-  const v = linear(xn, T, w(`${p}v_proj.weight`), Hkv * D, Hd, bias('v_proj')); // [T, Hkv, D]
+  const W = (name: string) => projWeight(spec, w, `${p}${name}.weight`);
+  let q = linear(xn, T, W('q_proj'), H * D, Hd, bias('q_proj')); // [T, H, D]
+  let k = linear(xn, T, W('k_proj'), Hkv * D, Hd, bias('k_proj')); // [T, Hkv, D]
+  const v = linear(xn, T, W('v_proj'), Hkv * D, Hd, bias('v_proj')); // [T, Hkv, D]
   if (spec.qkNorm) {
-    q = rmsNorm(q, T * H, D, w(`${p}q_norm.weight`), spec.rmsNormEps); // [T, H, D]
-    k = rmsNorm(k, T * Hkv, D, w(`${p}k_norm.weight`), spec.rmsNormEps); // [T, Hkv, D]
+    // qwen3: w; gemma3: (1 + w), as every gemma norm.
+    q = rmsNorm(q, T * H, D, w(`${p}q_norm.weight`), spec.rmsNormEps, spec.normWeightPlusOne); // [T, H, D]
+    k = rmsNorm(k, T * Hkv, D, w(`${p}k_norm.weight`), spec.rmsNormEps, spec.normWeightPlusOne); // [T, Hkv, D]
   }
-  applyRope(spec, q, T, H, D);
-  applyRope(spec, k, T, Hkv, D);
+  const rope = layerRope(spec, l);
+  if (rope) {
+    // Partial rotary (phi3): only the first rope.rotaryDim values of each head turn.
+    applyRope({ rope }, q, T, H, D);
+    applyRope({ rope }, k, T, Hkv, D);
+  }
   const { out } = referenceAttention({
     q, k, v, // q [T, H, D], k and v [T, Hkv, D]
     numHeads: H,
@@ -120,8 +176,7 @@ export function selfAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float
     seqLensQ: [T],
     seqLensKV: [T],
     causal: true,
-    scale: spec.softmaxScale,
-    window: spec.slidingWindow ?? 0,
+    ...layerAttention(spec, l),
   }); // out [T, H, D]
   return linear(out, T, w(`${p}o_proj.weight`), Hd, H * D); // [T, hidden]
 }
@@ -213,8 +268,8 @@ export function mlaAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float6
 export function mlp(spec: ModelSpec, w: WeightFn, l: number, xn: Float64Array, T: number): Float64Array {
   const p = `model.layers.${l}.mlp.`;
   const { hiddenSize: Hd, intermediateSize: I } = spec;
-  const gate = linear(xn, T, w(`${p}gate_proj.weight`), I, Hd); // [T, I]
-  const up = linear(xn, T, w(`${p}up_proj.weight`), I, Hd); // [T, I]
+  const gate = linear(xn, T, projWeight(spec, w, `${p}gate_proj.weight`), I, Hd); // [T, I]
+  const up = linear(xn, T, projWeight(spec, w, `${p}up_proj.weight`), I, Hd); // [T, I]
   const act = spec.activation === 'silu' ? silu : geluTanh;
   for (let i = 0; i < gate.length; i++) gate[i] = act(gate[i]) * up[i];
   return linear(gate, T, w(`${p}down_proj.weight`), Hd, I); // [T, hidden]
@@ -223,16 +278,25 @@ export function mlp(spec: ModelSpec, w: WeightFn, l: number, xn: Float64Array, T
 // ---------------------------------------------------------------------------------------------
 // The forward pass
 
+/** tanh(x / cap) * cap, in place (gemma2's soft-caps); cap null: unchanged. */
+export function softcapInPlace(x: Float64Array | Float32Array, cap: number | null): void {
+  if (cap === null) return;
+  for (let i = 0; i < x.length; i++) x[i] = Math.tanh(x[i] / cap) * cap;
+}
+
 /**
  * Logits [T, vocab] (row t = the prediction after token t) for tokenIds at positions 0..T-1.
  *   x = embed[ids] * embedScale
- *   per layer: x += attn(norm(x)); x += mlp(norm(x))
- *   logits = norm(x) · lm_head^T (lm_head = embed_tokens when tied)
+ *   per layer: x += rs · attn(norm(x)); x += rs · mlp(norm(x))      (rs: residualScale, MiniCPM3)
+ *     sandwich (gemma2/3): x += post_attn_norm(attn(input_norm(x)));
+ *                          x += post_ff_norm(mlp(pre_ff_norm(x)))
+ *   logits = softcap(norm(x) · logitScale · lm_head^T) (lm_head = embed_tokens when tied)
  */
 export function referenceForward(spec: ModelSpec, weights: WeightFn, tokenIds: number[]): Float64Array {
   const T = tokenIds.length;
   const { hiddenSize: Hd, vocabSize: Vocab, rmsNormEps: eps, normWeightPlusOne: plusOne } = spec;
   if (T === 0) throw new RangeError('referenceForward: no tokens');
+  const norm = (x: Float64Array, name: string) => rmsNorm(x, T, Hd, weights(name), eps, plusOne);
 
   // Embedding gather. x [T, hidden]
   const embed = weights('model.embed_tokens.weight'); // [vocab, hidden]
@@ -242,20 +306,26 @@ export function referenceForward(spec: ModelSpec, weights: WeightFn, tokenIds: n
     for (let i = 0; i < Hd; i++) x[t * Hd + i] = embed[id * Hd + i] * spec.embedScale;
   });
 
+  const rs = spec.residualScale;
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `model.layers.${l}.`;
     // Attention sub-block. xn, a [T, hidden]
-    const xn = rmsNorm(x, T, Hd, weights(`${p}input_layernorm.weight`), eps, plusOne);
-    const a = spec.mla ? mlaAttention(spec, weights, l, xn, T).out : selfAttention(spec, weights, l, xn, T);
-    for (let i = 0; i < x.length; i++) x[i] += a[i];
+    const xn = norm(x, `${p}input_layernorm.weight`);
+    let a = spec.mla ? mlaAttention(spec, weights, l, xn, T).out : selfAttention(spec, weights, l, xn, T);
+    if (spec.sandwichNorms) a = norm(a, `${p}post_attention_layernorm.weight`);
+    for (let i = 0; i < x.length; i++) x[i] += rs * a[i];
     // MLP sub-block. xn2, m [T, hidden]
-    const xn2 = rmsNorm(x, T, Hd, weights(`${p}post_attention_layernorm.weight`), eps, plusOne);
-    const m = mlp(spec, weights, l, xn2, T);
-    for (let i = 0; i < x.length; i++) x[i] += m[i];
+    const xn2 = norm(x, spec.sandwichNorms ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
+    let m = mlp(spec, weights, l, xn2, T);
+    if (spec.sandwichNorms) m = norm(m, `${p}post_feedforward_layernorm.weight`);
+    for (let i = 0; i < x.length; i++) x[i] += rs * m[i];
   }
 
   // Final norm and LM head. logits [T, vocab]
-  const xf = rmsNorm(x, T, Hd, weights('model.norm.weight'), eps, plusOne); // [T, hidden]
+  const xf = norm(x, 'model.norm.weight'); // [T, hidden]
+  if (spec.logitScale !== 1) for (let i = 0; i < xf.length; i++) xf[i] *= spec.logitScale;
   const head = spec.tieWordEmbeddings ? embed : weights('lm_head.weight'); // [vocab, hidden]
-  return linear(xf, T, head, Vocab, Hd);
+  const logits = linear(xf, T, head, Vocab, Hd);
+  softcapInPlace(logits, spec.finalLogitSoftcap);
+  return logits;
 }

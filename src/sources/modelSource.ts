@@ -4,6 +4,10 @@
  *   config.json                          required
  *   model.safetensors                    or the shards listed in model.safetensors.index.json
  *   tokenizer.json, tokenizer_config.json, generation_config.json   optional (text needs the first)
+ * or, for a GGUF model (the source's `ggufFile`, or loadModelFiles' option of that name), that one
+ * `.gguf` file alone: metadata, tensors, tokenizer and chat template are all inside it. ModelFiles
+ * then carries the parsed file (`gguf`); src/model/ggufModelFiles.ts turns it into the config,
+ * tokenizer and HF-named tensors the rest of the runtime reads (this layer imports no model code).
  * Sources: a folder (Node), a URL prefix, a Hugging Face repo id (`org/name`, from
  * https://huggingface.co/<id>/resolve/<revision>/<file>), or files picked in a page. URL and hub
  * sources cache what they download (Cache API in the browser, a folder on disk in Node) so a second
@@ -17,6 +21,7 @@ import {
   type SafetensorsFile,
   type TensorInfo,
 } from './safetensors';
+import { GgufError, parseGguf, readGgufHeader, type GgufFile } from './gguf';
 
 export class ModelSourceError extends Error {
   override name = 'ModelSourceError';
@@ -45,6 +50,17 @@ export interface ModelSource {
   readFile(file: string, onProgress?: (p: LoadProgress) => void, opts?: ReadFileOptions): Promise<Uint8Array | null>;
   /** For messages: where the bytes of a file already read came from when not the source itself ("cached at ..."). */
   origin?(file: string): string | null;
+  /** Set when the model is one GGUF file: its name in the source ('stories260K-F32.gguf'). */
+  readonly ggufFile?: string;
+}
+
+/** A GGUF model file's name: ends in `.gguf` (any case); a hub file may sit in a folder of the repo. */
+export const isGgufFileName = (file: string) => /\.gguf$/i.test(file);
+
+/** '/a/b/m.gguf' → ['/a/b', 'm.gguf']; 'm.gguf' → ['.', 'm.gguf']. Both separators, for Windows paths. */
+function splitLastSegment(path: string): [string, string] {
+  const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  return cut < 0 ? ['.', path] : [path.slice(0, cut) || path.slice(0, 1), path.slice(cut + 1)];
 }
 
 // JSON files of a model are at most tens of MB (gemma's tokenizer.json: 33 MB); a body past this is not one.
@@ -89,10 +105,15 @@ async function pathInside(dir: string, file: string): Promise<string> {
   return full;
 }
 
-/** A local folder (Node only). `readRangeBytes` sets how much one read takes (tests make it small). */
-export function folderSource(dir: string, opts: { readRangeBytes?: number } = {}): ModelSource {
+/**
+ * A local folder (Node only), or one `.gguf` file (then the folder is its parent and `ggufFile`
+ * its name). `readRangeBytes` sets how much one read takes (tests make it small).
+ */
+export function folderSource(path: string, opts: { readRangeBytes?: number; ggufFile?: string } = {}): ModelSource {
+  const [dir, ggufFile] = isGgufFileName(path) ? splitLastSegment(path) : [path, opts.ggufFile];
   return {
-    name: dir,
+    name: path,
+    ggufFile,
     async readFile(file, onProgress) {
       const full = await pathInside(dir, file);
       try {
@@ -108,10 +129,16 @@ export function folderSource(dir: string, opts: { readRangeBytes?: number } = {}
   };
 }
 
-/** Files picked in a page (`<input type=file webkitdirectory>` or a drop): matched by base name. */
+/**
+ * Files picked in a page (`<input type=file webkitdirectory>` or a drop): matched by base name.
+ * Picked files without a config.json and with exactly one `.gguf` among them are that GGUF model.
+ */
 export function filesSource(files: readonly File[], name = 'picked files'): ModelSource {
+  const ggufs = files.filter((f) => isGgufFileName(f.name));
+  const hasConfig = files.some((f) => f.name === 'config.json');
   return {
     name,
+    ggufFile: !hasConfig && ggufs.length === 1 ? ggufs[0].name : undefined,
     async readFile(file, onProgress) {
       const f = files.find((x) => x.name === file || x.webkitRelativePath?.endsWith(`/${file}`));
       if (!f) return null;
@@ -231,14 +258,16 @@ export function diskCache(dir?: string): FileCache {
 
 /**
  * Checks that a file's bytes are what its name says, before they are cached or used:
- * `.json` parses as JSON, `.safetensors` passes parseSafetensors. Throws ModelSourceError naming `where`.
+ * `.json` parses as JSON, `.safetensors` passes parseSafetensors, `.gguf` parseGguf (the header, and
+ * every tensor inside the bytes). Throws ModelSourceError naming `where`.
  */
 export function checkFileBytes(file: string, bytes: Uint8Array, where: string): void {
   try {
     if (file.endsWith('.json')) JSON.parse(new TextDecoder().decode(bytes));
     else if (file.endsWith('.safetensors')) parseSafetensors(bytes, where);
+    else if (isGgufFileName(file)) parseGguf(bytes, where);
   } catch (e) {
-    if (e instanceof SafetensorsError) throw new ModelSourceError(e.message, { cause: e });
+    if (e instanceof SafetensorsError || e instanceof GgufError) throw new ModelSourceError(e.message, { cause: e });
     throw new ModelSourceError(`${where}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
 }
@@ -256,13 +285,26 @@ export interface UrlSourceOptions {
 
 /** The bytes that must arrive within every idle timeout; a drip of a few bytes a second does not count as alive. */
 export const STALL_BYTES = 16 * 1024;
+/** A GGUF download first reads its header from this many bytes (a 32k vocabulary takes about 1 MiB). */
+const GGUF_FIRST_TRY_BYTES = 256 * 1024;
 
 /**
  * Files under a URL prefix, fetched with progress, an idle deadline and size checks, and cached
  * once they pass checkFileBytes. A cached entry that no longer passes is dropped and downloaded again.
+ * A URL whose path ends in `.gguf` is that one GGUF file: the prefix is its folder.
  */
-export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSource {
-  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+export function urlSource(baseUrl: string, opts: UrlSourceOptions & { ggufFile?: string } = {}): ModelSource {
+  let ggufFile = opts.ggufFile;
+  let prefix = baseUrl;
+  const url = parsedUrl(baseUrl);
+  if (url && isGgufFileName(url.pathname)) {
+    const u = url;
+    u.search = '';
+    u.hash = '';
+    [, ggufFile] = splitLastSegment(u.pathname);
+    prefix = u.href.slice(0, u.href.length - ggufFile.length);
+  }
+  const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
   const cache = opts.cache === undefined ? defaultCache() : opts.cache;
   const name = opts.name ?? baseUrl;
   const warn = opts.onWarning ?? ((m: string) => console.warn(m));
@@ -277,6 +319,7 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSo
   };
   return {
     name,
+    ggufFile,
     origin: (file) => fromCache.get(file) ?? null,
     async readFile(file, onProgress, readOpts = {}) {
       const key = cacheKey(base + file);
@@ -308,15 +351,42 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions = {}): ModelSo
   };
 }
 
-/** A Hugging Face Hub repo id such as `HuggingFaceTB/SmolLM2-135M-Instruct`. */
+/**
+ * A Hugging Face Hub repo id such as `HuggingFaceTB/SmolLM2-135M-Instruct`; `ggufFile` picks one
+ * GGUF file of the repo (`Q4_K_M/x.gguf` when it is in a folder) as the model. A GGUF file can also
+ * be named after the repo id: `org/name/x.gguf`.
+ */
 export function hubSource(
-  repoId: string,
-  opts: Omit<UrlSourceOptions, 'name'> & { revision?: string; endpoint?: string } = {},
+  repoAndFile: string,
+  opts: Omit<UrlSourceOptions, 'name'> & { revision?: string; endpoint?: string; ggufFile?: string } = {},
 ): ModelSource {
+  const inRepo = HUB_GGUF.exec(repoAndFile);
+  const repoId = inRepo ? inRepo[1] : repoAndFile;
+  if (inRepo) opts = { ...opts, ggufFile: opts.ggufFile ?? inRepo[2] };
   if (!/^[\w.-]+\/[\w.-]+$/.test(repoId))
     throw new ModelSourceError(`'${repoId}' is not a Hugging Face repo id (org/name)`);
+  if (opts.ggufFile !== undefined) checkGgufFileName(opts.ggufFile, repoId);
   const endpoint = opts.endpoint ?? 'https://huggingface.co';
   return urlSource(`${endpoint}/${repoId}/resolve/${opts.revision ?? 'main'}/`, { ...opts, name: repoId });
+}
+
+function parsedUrl(text: string): URL | null {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
+}
+
+/** `org/name/x.gguf` (or `org/name/folder/x.gguf`): a hub repo id, then a GGUF file in it. */
+const HUB_GGUF = /^([\w.-]+\/[\w.-]+)\/(.+\.gguf)$/i;
+
+/** A GGUF file name given by a user (--gguf-file, hubSource's ggufFile): `x.gguf` or `folder/x.gguf`. */
+function checkGgufFileName(file: string, where: string): void {
+  const segments = file.split('/');
+  if (!isGgufFileName(file) || file.includes('\\') || segments.some((s) => s === '' || s === '.' || s === '..')) {
+    throw new ModelSourceError(`${where}: "${file}" is not a GGUF file name (name.gguf, or folder/name.gguf)`);
+  }
 }
 
 function defaultCache(): FileCache | null {
@@ -437,7 +507,30 @@ async function download(
     }
     let promised: number | null = null; // what a safetensors header says the file holds
     let needed = 8; // bytes before the header can be read: 8, then 8 + N
+    // GGUF: the header is re-read from the start whenever twice the bytes of the last try are in,
+    // so a bad magic or a lying count stops the download early; readGgufHeader says the least it needs.
+    let ggufNeeded = isGgufFileName(file) ? GGUF_FIRST_TRY_BYTES : Infinity;
+    const checkGgufHeader = () => {
+      if (buffer.length < ggufNeeded) return;
+      let read: ReturnType<typeof readGgufHeader>;
+      try {
+        read = readGgufHeader(buffer.prefix(buffer.length), { fileName: at, fileSize: exact });
+      } catch (e) {
+        throw new ModelSourceError((e as Error).message, { cause: e });
+      }
+      if (!read.done) {
+        ggufNeeded = Math.max(read.needBytes, 2 * buffer.length);
+        return;
+      }
+      ggufNeeded = Infinity;
+      if (exact !== undefined && exact < read.header.minFileSize) {
+        throw new ModelSourceError(
+          `${at}: Content-Length is ${exact} bytes but the GGUF header's tensors end at byte ${read.header.minFileSize}`,
+        );
+      }
+    };
     const checkPromise = () => {
+      checkGgufHeader();
       if (promised !== null || !file.endsWith('.safetensors') || buffer.length < needed) return;
       try {
         if (needed === 8) {
@@ -531,6 +624,12 @@ export interface ModelFiles {
   /** Where a tensor lives; null when no shard has it. */
   tensor(name: string): { file: SafetensorsFile; info: TensorInfo } | null;
   tensorNames(): string[];
+  /**
+   * A GGUF model: the whole file, parsed and checked. As loadModelFiles returns it, the fields above
+   * are empty (config, tokenizer... null, no shards); ggufModelFiles() (src/model/ggufModelFiles.ts)
+   * fills them from it: Transformer.load and Engine.load do that themselves.
+   */
+  gguf?: GgufFile | null;
 }
 
 /**
@@ -540,13 +639,15 @@ export interface ModelFiles {
  */
 export async function loadModelFiles(
   source: ModelSource,
-  opts: { onProgress?: (p: LoadProgress) => void; needTokenizer?: boolean } = {},
+  opts: { onProgress?: (p: LoadProgress) => void; needTokenizer?: boolean; ggufFile?: string } = {},
 ): Promise<ModelFiles> {
   // A file that came from a cache says so: a stale cached copy is then easy to find and delete.
   const at = (file: string) => {
     const origin = source.origin?.(file);
     return `${source.name}: ${file}${origin ? ` (${origin})` : ''}`;
   };
+  const ggufFile = opts.ggufFile ?? source.ggufFile;
+  if (ggufFile !== undefined) return loadGgufModelFile(source, ggufFile, opts.onProgress, at);
   const json = async (file: string, required: boolean): Promise<unknown | null> => {
     const bytes = await source.readFile(file, opts.onProgress);
     if (!bytes) {
@@ -624,6 +725,54 @@ export async function loadModelFiles(
 }
 
 /**
+ * A GGUF model: the one file, read whole (as a safetensors shard is) and parsed strictly (the URL
+ * source has checked it before caching it). A split GGUF (`split.count` > 1, the
+ * `-00001-of-0000N.gguf` files of llama-gguf-split) is refused: its tensors are spread over files.
+ */
+async function loadGgufModelFile(
+  source: ModelSource,
+  file: string,
+  onProgress: ((p: LoadProgress) => void) | undefined,
+  at: (file: string) => string,
+): Promise<ModelFiles> {
+  checkGgufFileName(file, source.name);
+  // A source made from the file's own path or URL already names it: 'dir/m.gguf', not 'dir/m.gguf: m.gguf'.
+  const where = () => {
+    const named = source.name.split(/[?#]/)[0].endsWith(file);
+    const origin = source.origin?.(file);
+    return named ? `${source.name}${origin ? ` (${origin})` : ''}` : at(file);
+  };
+  const bytes = await source.readFile(file, onProgress);
+  if (!bytes) throw new ModelSourceError(`${where()}: missing`);
+  let gguf: GgufFile;
+  try {
+    gguf = parseGguf(bytes, where());
+  } catch (e) {
+    if (e instanceof GgufError) throw new ModelSourceError(e.message, { cause: e });
+    throw e;
+  }
+  const split = gguf.metadata.get('split.count');
+  if (split && split.type !== 'array' && Number(split.value) > 1) {
+    throw new ModelSourceError(
+      `${where()}: split.count is ${split.value}: one part of a split GGUF; merge the parts into one file ` +
+        '(llama-gguf-split --merge first-part.gguf merged.gguf) and load that',
+    );
+  }
+  return {
+    source: source.name,
+    config: null,
+    tokenizer: null,
+    tokenizerConfig: null,
+    chatTemplateFile: null,
+    generationConfig: null,
+    shards: [],
+    tensor: () => null,
+    tensorNames: () => [],
+    gguf,
+  };
+}
+
+/**
  * The chat template as transformers finds it: chat_template.jinja (transformers ≥ 4.5x writes it
  * and drops the template from tokenizer_config.json) wins over tokenizer_config.json's
  * `chat_template`, which wins over chat_template.json's (the processor file, `{"chat_template": ...}`).
@@ -664,19 +813,34 @@ async function withChatTemplateFiles(
 }
 
 /**
- * A source from what a user typed: an http(s) URL, an existing local folder (Node), or a Hugging
- * Face repo id `org/name`.
+ * A source from what a user typed: an http(s) URL (a folder, or a `.gguf` file), an existing local
+ * folder or `.gguf` file (Node), or a Hugging Face repo id `org/name` (`org/name/x.gguf`: a GGUF
+ * file of the repo). A local folder without
+ * config.json that holds exactly one `.gguf` file is that GGUF model. `ggufFile` names the GGUF
+ * file inside a folder, URL prefix or repo (the CLI's --gguf-file).
  */
-export async function resolveSource(model: string): Promise<ModelSource> {
-  if (/^https?:\/\//.test(model)) return urlSource(model);
+export async function resolveSource(model: string, opts: { ggufFile?: string } = {}): Promise<ModelSource> {
+  const { ggufFile } = opts;
+  if (ggufFile !== undefined) checkGgufFileName(ggufFile, model);
+  if (/^https?:\/\//.test(model)) return urlSource(model, { ggufFile });
   if (typeof process !== 'undefined' && process.versions?.node) {
     const fs = await import('node:fs');
     if (fs.existsSync(model)) {
-      if (!fs.statSync(model).isDirectory())
-        throw new ModelSourceError(`${model}: not a folder (give the folder that holds config.json)`);
+      if (!fs.statSync(model).isDirectory()) {
+        if (isGgufFileName(model)) return folderSource(model);
+        throw new ModelSourceError(`${model}: not a folder or a .gguf file (give the folder that holds config.json)`);
+      }
+      if (ggufFile !== undefined || fs.existsSync(`${model}/config.json`)) return folderSource(model, { ggufFile });
+      const ggufs = fs.readdirSync(model).filter(isGgufFileName).sort();
+      if (ggufs.length === 1) return folderSource(model, { ggufFile: ggufs[0] });
+      if (ggufs.length > 1) {
+        throw new ModelSourceError(
+          `${model}: no config.json and ${ggufs.length} GGUF files (${ggufs.join(', ')}); pick one with --gguf-file`,
+        );
+      }
       return folderSource(model);
     }
   }
-  if (/^[\w.-]+\/[\w.-]+$/.test(model)) return hubSource(model);
-  throw new ModelSourceError(`${model}: no such folder, and not a URL or a Hugging Face repo id (org/name)`);
+  if (/^[\w.-]+\/[\w.-]+$/.test(model) || HUB_GGUF.test(model)) return hubSource(model, { ggufFile });
+  throw new ModelSourceError(`${model}: no such folder or file, and not a URL or a Hugging Face repo id (org/name)`);
 }

@@ -38,6 +38,11 @@ export class FakeModel implements EngineModel {
   forwardedTokens = 0;
   /** Throw from forward when a sequence feeds this token id (a failing step). */
   poisonToken = -1;
+  /** A logits row after this token id holds `nonFiniteValue` (NaN weights, an overflow). */
+  nonFiniteToken = -1;
+  nonFiniteValue = Number.NaN;
+  /** While set, forward waits for it (a step that takes as long as a test wants). */
+  gate: Promise<void> | null = null;
 
   constructor(private readonly o: FakeOptions) {
     this.opts = {
@@ -63,7 +68,9 @@ export class FakeModel implements EngineModel {
     const out = new Float32Array(logitRows.length * V);
     logitRows.forEach((t, r) => {
       for (let v = 0; v < V; v++) out[r * V + v] = 4 * hash(positions[t], tokenIds[t], v) + (this.o.boost?.get(v) ?? 0);
+      if (tokenIds[t] === this.nonFiniteToken) out[r * V + (tokenIds[t] % V)] = this.nonFiniteValue;
     });
+    if (this.gate) await this.gate;
     this.steps++;
     this.forwardedTokens += T;
     await Promise.resolve();

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
-import { referenceAttention, relL2 } from '../../src/reference/attention';
+import { nonFiniteMismatch, referenceAttention, relL2, relL2Finite } from '../../src/reference/attention';
 import { expectedShaderF16, gpu, randomArray, rng } from './harness';
 
 interface Case {
@@ -25,6 +25,14 @@ interface Case {
   /** Multiplies q and k: large logits test the online softmax's stability. */
   amp?: number;
   kernel?: AttentionArgs['kernel'];
+  /** Gemma-2 score soft-capping (0 = off). */
+  softcap?: number;
+  /**
+   * One non-finite input value (issue 16: NaN in must give NaN out): a NaN in one q row, or a NaN /
+   * +Inf in one K or V row (key kvLen / 2 of sequence 0, KV head 0), so with a causal mask earlier
+   * queries stay finite and later ones do not, as the float64 reference says.
+   */
+  poison?: 'q' | 'k' | 'v' | 'kInf';
 }
 
 const TOL = { f32: 1e-4, f16: 5e-3 };
@@ -50,15 +58,39 @@ async function check(c: Case): Promise<void> {
     pageSize: c.pageSize,
     kvDtype: c.kvDtype,
     kernel: c.kernel ?? 'auto',
+    softcap: c.softcap ?? 0,
   };
+  if (c.poison) poisonInput(args, c.poison);
   const ctx = await gpu();
   const got = await attention(ctx, args);
   const ref = referenceAttention({ ...args, k: args.k!, v: args.v! });
+  const where = `${c.name} (seed ${seed}, adapter ${ctx.adapterDescription})`;
+  if (c.poison) {
+    // Non-finite exactly where the reference is, close to it everywhere else.
+    expect(nonFiniteMismatch(got.out, ref.out), `out non-finite pattern ${where}`).toBeUndefined();
+    expect(nonFiniteMismatch(got.lse, ref.lse), `lse non-finite pattern ${where}`).toBeUndefined();
+    expect(ref.out.some((x) => Number.isNaN(x)), `the poison reaches the output ${where}`).toBe(true);
+    expect(ref.out.some((x) => Number.isFinite(x)), `and not every row ${where}`).toBe(true);
+    expect(relL2Finite(got.out, ref.out), `out rel L2 (finite rows) ${where}`).toBeLessThan(TOL[c.kvDtype]);
+    expect(relL2Finite(got.lse, ref.lse), `lse rel L2 (finite rows) ${where}`).toBeLessThan(TOL[c.kvDtype]);
+    return;
+  }
   const eOut = relL2(got.out, ref.out);
   const eLse = relL2(got.lse, ref.lse);
-  const where = `${c.name} (seed ${seed}, adapter ${ctx.adapterDescription})`;
   expect(eOut, `out rel L2 ${where}`).toBeLessThan(TOL[c.kvDtype]);
   expect(eLse, `lse rel L2 ${where}`).toBeLessThan(TOL[c.kvDtype]);
+}
+
+/** Puts one non-finite value into q (token qLen / 2 of sequence 0, head 1) or into K / V (see Case.poison). */
+function poisonInput(a: AttentionArgs, what: NonNullable<Case['poison']>): void {
+  if (what === 'q') {
+    const t = Math.floor(a.seqLensQ[0] / 2);
+    a.q[(t * a.numHeads + (1 % a.numHeads)) * a.headDimQK + 3] = Number.NaN;
+    return;
+  }
+  const key = Math.floor(a.seqLensKV[0] / 2);
+  if (what === 'v') a.v![key * a.numKvHeads * a.headDimV + 2] = Number.NaN;
+  else a.k![key * a.numKvHeads * a.headDimQK + 5] = what === 'kInf' ? Number.POSITIVE_INFINITY : Number.NaN;
 }
 
 // Each dimension of the issue's matrix is covered at least once, without the full cross product
@@ -77,6 +109,13 @@ const prefillCases: Case[] = [
   { name: 'sliding window 16', H: 4, Hkv: 2, D: 64, seqLensQ: [97], seqLensKV: [97], pageSize: 16, kvDtype: 'f32', window: 16 },
   { name: 'non-causal', H: 4, Hkv: 4, D: 64, seqLensQ: [17, 54], seqLensKV: [17, 54], pageSize: 16, kvDtype: 'f32', causal: false },
   { name: 'large logits (|q.k| ~ 1e3)', H: 4, Hkv: 2, D: 64, seqLensQ: [54], seqLensKV: [54], pageSize: 16, kvDtype: 'f32', amp: 12 },
+  { name: 'soft-cap 5 (Gemma-2)', H: 4, Hkv: 2, D: 64, seqLensQ: [54, 17], seqLensKV: [54, 40], pageSize: 16, kvDtype: 'f32', amp: 3, softcap: 5 },
+  { name: 'soft-cap 20, window 16, large logits', H: 8, Hkv: 2, D: 128, seqLensQ: [70], seqLensKV: [70], pageSize: 7, kvDtype: 'f16', amp: 12, softcap: 20, window: 16 },
+  { name: 'NaN in one q row', H: 8, Hkv: 2, D: 64, seqLensQ: [17, 30], seqLensKV: [17, 30], pageSize: 16, kvDtype: 'f32', poison: 'q' },
+  { name: 'NaN in one K row', H: 4, Hkv: 1, D: 80, seqLensQ: [54, 9], seqLensKV: [54, 20], pageSize: 7, kvDtype: 'f16', poison: 'k' },
+  { name: 'NaN in one V row (causal diagonal)', H: 8, Hkv: 2, D: 64, seqLensQ: [40], seqLensKV: [40], pageSize: 16, kvDtype: 'f32', poison: 'v' },
+  { name: 'NaN in one V row, window 9', H: 4, Hkv: 2, D: 64, seqLensQ: [40], seqLensKV: [40], pageSize: 16, kvDtype: 'f16', window: 9, poison: 'v' },
+  { name: '+Inf in one K row', H: 4, Hkv: 2, D: 64, seqLensQ: [30], seqLensKV: [30], pageSize: 16, kvDtype: 'f32', poison: 'kInf' },
 ];
 
 const decodeCases: Case[] = [
@@ -87,6 +126,10 @@ const decodeCases: Case[] = [
   { name: 'decode g64 (tiled heads) d64', H: 64, Hkv: 1, D: 64, seqLensQ: [1, 1], seqLensKV: [40, 300], pageSize: 16, kvDtype: 'f32' },
   { name: 'decode window 50', H: 4, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 16, kvDtype: 'f32', window: 50 },
   { name: 'decode large logits', H: 4, Hkv: 1, D: 64, seqLensQ: [1], seqLensKV: [300], pageSize: 16, kvDtype: 'f32', amp: 12 },
+  { name: 'decode soft-cap 5', H: 8, Hkv: 2, D: 128, seqLensQ: [1, 1], seqLensKV: [600, 17], pageSize: 16, kvDtype: 'f16', amp: 3, softcap: 5 },
+  { name: 'decode NaN in one q row', H: 8, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 16, kvDtype: 'f32', poison: 'q' },
+  { name: 'decode NaN in one K row', H: 4, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 7, kvDtype: 'f16', poison: 'k' },
+  { name: 'decode NaN in one V row', H: 6, Hkv: 2, D: 80, seqLensQ: [1, 1], seqLensKV: [600, 30], pageSize: 16, kvDtype: 'f32', poison: 'v' },
 ];
 
 describe('paged attention kernels vs float64 reference', () => {
@@ -100,6 +143,11 @@ describe('paged attention kernels vs float64 reference', () => {
   it('flashPrefill also serves one-token queries (decode shapes)', () => check({ ...decodeCases[0], kernel: 'prefill' }));
   it('naive three-pass baseline: ragged GQA', () =>
     check({ name: 'naive', H: 8, Hkv: 2, D: 64, seqLensQ: [17, 5], seqLensKV: [54, 97], pageSize: 16, kvDtype: 'f16', kernel: 'naive' }));
+  it('naive three-pass baseline: soft-cap and NaN in V', async () => {
+    const base = { name: 'naive', H: 4, Hkv: 2, D: 64, seqLensQ: [20, 3], seqLensKV: [40, 30], pageSize: 16, kernel: 'naive' } as const;
+    await check({ ...base, name: 'naive soft-cap 5', kvDtype: 'f32', amp: 3, softcap: 5 });
+    await check({ ...base, name: 'naive NaN V', kvDtype: 'f16', poison: 'v' });
+  });
   it('naive three-pass baseline: window, page 7', () =>
     check({ name: 'naive window', H: 4, Hkv: 4, D: 80, seqLensQ: [30], seqLensKV: [30], pageSize: 7, kvDtype: 'f32', window: 9, kernel: 'naive' }));
 });

@@ -23,7 +23,14 @@ const config = { ...configs.llama, vocab_size: vocab, eos_token_id: ID['<|im_end
 const dir = writeCheckpoint(config, randomWeights(parseConfig(config)));
 writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
 writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig));
-const base: EngineOptions = { weightDtype: 'f32', kvDtype: 'f32', maxSeqs: 8, maxTokens: 64, maxContext: 192, pageSize: 16 };
+const base: EngineOptions = {
+  weightDtype: 'f32',
+  kvDtype: 'f32',
+  maxSeqs: 8,
+  maxTokens: 64,
+  maxContext: 192,
+  pageSize: 16,
+};
 
 let files: ModelFiles;
 let engine: Engine;
@@ -90,7 +97,8 @@ describe('engine on a tiny llama', () => {
     const r = rng(13);
     const reqs = Array.from({ length: 4 }, (_, i) => ({
       p: prompt(r, 10 + 10 * i),
-      o: { maxTokens: 12, temperature: i % 2 ? 0 : 0.8, seed: i, ignoreEos: true } as GenerateRequestOptions, // full length: the pool must run dry
+      // full length: the pool must run dry
+      o: { maxTokens: 12, temperature: i % 2 ? 0 : 0.8, seed: i, ignoreEos: true } as GenerateRequestOptions,
     }));
     const large = await Promise.all(reqs.map((q) => collect(engine.generate(q.p, q.o))));
     const small = await Engine.load(await gpu(), files, { ...base, numPages: 5 }); // 80 tokens for ~150 wanted
@@ -126,7 +134,11 @@ describe('engine on a tiny llama', () => {
       // worker engine ends it, so this test comes last. The shared context outlives it.
       return { engine, ctx: Object.assign(Object.create(ctx), { destroy() {} }) };
     });
-    const worker = await createWorkerEngine({ model: dir, engine: { ...base, numPages: 64 }, port: port2 as unknown as PortLike });
+    const worker = await createWorkerEngine({
+      model: dir,
+      engine: { ...base, numPages: 64 },
+      port: port2 as unknown as PortLike,
+    });
     expect(asked).toEqual({ model: dir, opts: { ...base, numPages: 64 } });
     try {
       const req: GenerateRequestOptions = { temperature: 0.7, seed: 5, maxTokens: 8 };
@@ -139,7 +151,9 @@ describe('engine on a tiny llama', () => {
       const b = await worker.chat.completions.create({ messages, max_tokens: 5, temperature: 0 });
       expect(b.choices[0].message.content).toBe(a.choices[0].message.content);
       // Refusals and aborts cross the worker boundary too.
-      await expect(collect(worker.generate([1, 2, 3], { maxTokens: 500 }))).rejects.toThrow(/request \d+: 3 prompt tokens \+ 500 max tokens = 503 pass the context of 192/);
+      await expect(collect(worker.generate([1, 2, 3], { maxTokens: 500 }))).rejects.toThrow(
+        /request \d+: 3 prompt tokens \+ 500 max tokens = 503 pass the context of 192/,
+      );
       const controller = new AbortController();
       const chunks: GenerateChunk[] = [];
       for await (const c of worker.generate('Hello', { maxTokens: 100, signal: controller.signal })) {

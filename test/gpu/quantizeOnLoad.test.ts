@@ -3,8 +3,8 @@
  * GPU buffer equal, byte for byte, what the float64 reference quantizer (src/reference/quant.ts,
  * ggml's quantize_row_*_ref) writes for the same tensor read as f32, so the dequantized weights are
  * equal bit for bit. Sources F32, F16 and BF16; one tensor big enough (66 x 32768) to stream in
- * three chunks of rows; what stays f16 (norms, the embedding, rows that are not whole blocks) and
- * the LM head at q8 under q4 are checked too.
+ * three chunks of rows; what stays f16 (norms, rows that are not whole blocks) and the embedding
+ * and LM head at q8 under q4 are checked too.
  */
 import { describe, expect, it } from 'vitest';
 import { readBuffer } from '../../src/gpu/buffers';
@@ -94,7 +94,7 @@ describe.each(['q8', 'q4'] as const)('quantize on load, %s', (load: LoadDtype) =
     const weights = await uploadWeights(ctx, f, expected, { dtype: load });
     const stored = Object.fromEntries([...weights].map(([n, w]) => [n, w.dtype]));
     expect(stored).toEqual({
-      'model.embed_tokens.weight': 'f16',
+      'model.embed_tokens.weight': 'q8',
       'model.layers.0.self_attn.q_proj.weight': load,
       'model.layers.0.mlp.up_proj.weight': load,
       'model.layers.0.mlp.gate_proj.weight': load,

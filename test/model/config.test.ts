@@ -424,8 +424,10 @@ describe('parseConfig: errors name the file and the field', () => {
   };
 
   it('unknown model_type lists the supported ones', () => {
-    bad({ ...smolLM2, model_type: 'gpt2' }, /^config\.json: model_type: "gpt2" is not supported \(supported: llama, mistral, qwen2, qwen3, gemma, deepseek_v2, deepseek_v3\)/);
-    bad({ ...smolLM2, model_type: undefined }, /model_type: is required/);
+    bad({ ...smolLM2, model_type: 'gpt2' }, /^config\.json: model_type: "gpt2" is not supported \(supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, smollm3, minicpm3, deepseek_v2, deepseek_v3\)/);
+    // Without model_type the family comes from architectures (MiniCPM3-4B); without both it is required.
+    bad({ ...smolLM2, model_type: undefined, architectures: undefined }, /model_type: is required/);
+    bad({ ...smolLM2, model_type: undefined, architectures: ['GPT2LMHeadModel'] }, /architectures: .*names no supported family/);
   });
 
   it('missing and malformed fields', () => {

@@ -7,7 +7,7 @@
  * - Q4_K and Q6_K (no real file has them: every row length there is below 256) on blocks built
  *   here field by field from the GGUF layout, with the values written out by hand for one block.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   dequantizeBlocks,
@@ -142,6 +142,27 @@ function q6kBlock(d: number, sc: number[], codes: number[]): Uint8Array {
   putF16(b, 208, d);
   return b;
 }
+
+/**
+ * test/fixtures/quant/ggufpy-blocks.json: 3 seeded random blocks per format (f16 scales set to
+ * finite values) and the values llama.cpp's own Python package (gguf-py 0.19.0,
+ * gguf.quants.dequantize, float32 numpy) gives for them: an implementation independent of this
+ * one. Equal to f32 rounding (gguf-py rounds each product to f32, the twin is exact in float64).
+ */
+describe("dequantize agrees with gguf-py (llama.cpp's Python package) on random blocks", () => {
+  const fixture = JSON.parse(
+    readFileSync(new URL('../fixtures/quant/ggufpy-blocks.json', import.meta.url), 'utf8'),
+  ) as { formats: Record<GgufBlockFormat, { blocks: string; values: number[] }> };
+  it.each(Object.keys(GGUF_BLOCKS) as GgufBlockFormat[])('%s', (format) => {
+    const { blocks, values } = fixture.formats[format];
+    const bytes = Uint8Array.from(Buffer.from(blocks, 'hex'));
+    const y = dequantizeBlocks(format, bytes, values.length);
+    const scale = Math.max(...values.map(Math.abs));
+    let worst = 0;
+    for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(y[i] - values[i]));
+    expect(worst / scale).toBeLessThan(2 ** -22);
+  });
+});
 
 describe('K-quant blocks built from their fields', () => {
   it('Q4_K: x = d * sc[sub] * code - dmin * m[sub], sub = value / 32', () => {

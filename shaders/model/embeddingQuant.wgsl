@@ -1,0 +1,51 @@
+// embeddingQuant: out[t] = table[ids[t]] * SCALE for a table of GGUF blocks (q8 = Q8_0, q4, ...),
+// stored byte for byte as in the file, row after row (DIM / BLOCK_VALUES blocks per row);
+// composed with quantWords.wgsl and one format snippet (qUnit dequantizes 16 values).
+// An id >= VOCAB writes a row of NaN, as embedding.wgsl does.
+// e.g. q8, DIM 128 (4 blocks, 136 bytes a row): token 2 with id 5, unit 3 -> block 1 of row 5
+//   (byte 5 * 136 + 34), values 16..31 of the block -> out[2 * 128 + 48 .. + 63].
+//
+// Workgroup: 64 lanes, one per (token, 16-value unit). Grid: (x, y) with x * y * 64 >=
+//   numTokens * DIM / 16, x <= maxComputeWorkgroupsPerDimension; lane = (wid.y * x + wid.x) * 64 + lid.
+//
+// Bindings:
+//   0 ids     read        u32 [numTokens]
+//   1 w       read        u32 [VOCAB * DIM / BLOCK_VALUES * BLOCK_BYTES / 4 + 1] (GGUF blocks + a pad word)
+//   2 out     read_write  vec4<f32> [numTokens][DIM / 4]
+//   3 params  uniform     { numTokens }
+// Overrides: DIM (a multiple of BLOCK_VALUES), VOCAB, SCALE.
+
+override DIM: u32 = 256u;
+override VOCAB: u32 = 1u;
+override SCALE: f32 = 1.0;
+
+struct Params { numTokens: u32 }
+
+@group(0) @binding(0) var<storage, read> ids: array<u32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> params: Params;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let idx = (wid.y * nwg.x + wid.x) * 64u + lid;
+  let units = DIM / 16u;
+  if (idx >= params.numTokens * units) { return; }
+  let t = idx / units;
+  let unit = idx % units;
+  let id = ids[t];
+  let o = (t * DIM + 16u * unit) / 4u;
+  if (id >= VOCAB) {
+    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (id & 0u))); // a runtime NaN (a constant one is a WGSL error)
+    for (var i = 0u; i < 4u; i++) { out[o + i] = nan; }
+    return;
+  }
+  let unitsPerBlock = BLOCK_VALUES / 16u;
+  let rowBytes = DIM / BLOCK_VALUES * BLOCK_BYTES;
+  let q = qUnit(id * rowBytes + (unit / unitsPerBlock) * BLOCK_BYTES, unit % unitsPerBlock);
+  out[o] = q[0] * SCALE;
+  out[o + 1u] = q[1] * SCALE;
+  out[o + 2u] = q[2] * SCALE;
+  out[o + 3u] = q[3] * SCALE;
+}
