@@ -1,4 +1,4 @@
-// attentionTile: the FlashAttention-2 inner loop shared by flashPrefill and splitKvDecode.
+// attentionTile (v2): the FlashAttention-2 inner loop of flashPrefill.
 // Not a kernel on its own: each kernel file is appended after this snippet and supplies `main`,
 // which calls attendTile() and then writes its own epilogue from `acc`, rowM and rowL.
 //
@@ -7,10 +7,17 @@
 // tile and every K/V tile loaded from the pages serves all of them. Worked example, GQA 32/8 heads
 // (G = 4), BLOCK_M = 16: rows 0..15 = tokens 0..3 x heads 4*kvHead + 0..3.
 //
-// Per KV tile of BLOCK_N keys: load K (unpacked to f32) into kvTile; S = Q K^T (scale folded into Q);
+// Per KV tile of BLOCK_N keys: load K (as stored) into kvTile; S = Q K^T (scale folded into Q);
 // online softmax per row (running max rowM, sum rowL, rescale factor rowAlpha) while V overwrites K
 // in kvTile; acc = acc * alpha + P V. Keys past the causal diagonal or outside the window are never
 // loaded: the KV loop is bounded by the first and last row of the tile.
+//
+// v2 against v1 (attentionTileV1.wgsl, the bench baseline): the K / V tile holds the pages' Word4s as
+// they are stored (f16 KV: 8 bytes per 4 values, packed or `vec4<f16>`) and unpacks them where they
+// are read, instead of 16-byte f32 words. Unpacking is repeated per read, but each read serves
+// ROWS_PER_LANE (S) or ACC_PER_THREAD (P V) rows, and the tile takes half the workgroup storage, so
+// with f16 KV twice the keys fit per tile: BLOCK_N 32 instead of 16 at d 128 in 32 KiB, half the
+// barriers per key. Values are bit-identical, so results equal v1's.
 //
 // Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)
 // + onlineSoftmax.wgsl + this + kernel.
@@ -33,7 +40,7 @@ const ACC_MAX = 8u;
 const SROWS_MAX = 32u;
 
 var<workgroup> qTile: array<vec4<f32>, BLOCK_M * D4>;     // scaled Q rows
-var<workgroup> kvTile: array<vec4<f32>, BLOCK_N * KV_W4>; // K tile, then V tile
+var<workgroup> kvTile: array<Word4, BLOCK_N * KV_W4>;     // K tile, then V tile, as stored
 var<workgroup> sTile: array<f32, BLOCK_M * BLOCK_N>;      // scores, then probabilities
 var<workgroup> rowM: array<f32, BLOCK_M>;
 var<workgroup> rowL: array<f32, BLOCK_M>;
@@ -74,8 +81,8 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     workgroupBarrier(); // previous tile's P V is done with kvTile and sTile
     for (var e = lid; e < BLOCK_N * D4; e += WORKGROUP_SIZE) {
       let key = k0 + e / D4;
-      var v = vec4<f32>(0.0);
-      if (key < range.y) { v = unpackWord4(kPages[kvRowBase(s, key, h, D4) + e % D4]); }
+      var v = Word4(); // zero
+      if (key < range.y) { v = kPages[kvRowBase(s, key, h, D4) + e % D4]; }
       kvTile[(e / D4) * KV_W4 + e % D4] = v;
     }
     workgroupBarrier();
@@ -89,7 +96,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
       var d: array<f32, SROWS_MAX>;
       for (var t = 0u; t < ROWS_PER_LANE; t++) { d[t] = 0.0; }
       for (var c = 0u; c < D4; c++) {
-        let kw = kvTile[j * KV_W4 + c];
+        let kw = unpackWord4(kvTile[j * KV_W4 + c]);
         for (var t = 0u; t < ROWS_PER_LANE; t++) {
           d[t] += dot(qTile[min(rg + t * ROW_GROUPS, BLOCK_M - 1u) * D4 + c], kw);
         }
@@ -108,8 +115,8 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     onlineSoftmaxRows(lid, WORKGROUP_SIZE);
     for (var e = lid; e < BLOCK_N * DV4; e += WORKGROUP_SIZE) {
       let key = k0 + e / DV4;
-      var v = vec4<f32>(0.0); // zero, not garbage: p = 0 times NaN would still be NaN
-      if (key < range.y) { v = unpackWord4(vPages[kvRowBase(s, key, h, V_ROW4) + e % DV4]); }
+      var v = Word4(); // zero, not garbage: p = 0 times NaN would still be NaN
+      if (key < range.y) { v = vPages[kvRowBase(s, key, h, V_ROW4) + e % DV4]; }
       kvTile[(e / DV4) * KV_W4 + e % DV4] = v;
     }
     workgroupBarrier();
@@ -132,7 +139,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
           var a = acc[k] * rowAlpha[r];
           for (var j = 0u; j < BLOCK_N; j++) {
             let seen = k0 + j < range.y && rowStart + r < s.rows && keyVisible(s, rowStart + r, k0 + j);
-            a += select(vec4<f32>(0.0), sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c], seen);
+            a += select(vec4<f32>(0.0), sTile[r * BLOCK_N + j] * unpackWord4(kvTile[j * KV_W4 + c]), seen);
           }
           acc[k] = a;
         }
@@ -143,7 +150,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
         acc[k] *= rowAlpha[min((lid + k * WORKGROUP_SIZE) / DV4, BLOCK_M - 1u)];
       }
       for (var j = 0u; j < BLOCK_N; j++) {
-        let vw = kvTile[j * KV_W4 + c];
+        let vw = unpackWord4(kvTile[j * KV_W4 + c]);
         for (var k = 0u; k < ACC_PER_THREAD; k++) {
           acc[k] += sTile[min((lid + k * WORKGROUP_SIZE) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
         }
@@ -155,7 +162,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
           let r = e / DV4;
           let c = e % DV4;
           var a = acc[k] * rowAlpha[r];
-          for (var j = 0u; j < BLOCK_N; j++) { a += sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c]; }
+          for (var j = 0u; j < BLOCK_N; j++) { a += sTile[r * BLOCK_N + j] * unpackWord4(kvTile[j * KV_W4 + c]); }
           acc[k] = a;
         }
       }

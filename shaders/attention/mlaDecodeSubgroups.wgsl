@@ -6,7 +6,7 @@
 // and 16 shuffles per lane instead of 16 loads. Needs `enable subgroups;`, which sources.ts puts
 // before every part (directives precede all declarations, the word4 snippet's included).
 // requires: (nothing)
-// provides: LaneIds, subgroupLane, fromLane4, fromLane
+// provides: LaneIds, subgroupLane, fromLane4, fromLane, lanesMax, lanesAdd
 
 struct LaneIds {
   @builtin(local_invocation_index) lid: u32,
@@ -16,3 +16,5 @@ struct LaneIds {
 fn subgroupLane(ids: LaneIds) -> u32 { return ids.sub; }
 fn fromLane4(x: vec4<f32>, lane: u32) -> vec4<f32> { return subgroupShuffle(x, lane); }
 fn fromLane(x: f32, lane: u32) -> f32 { return subgroupShuffle(x, lane); }
+fn lanesMax(x: f32) -> f32 { return subgroupMax(x); }
+fn lanesAdd(x: f32) -> f32 { return subgroupAdd(x); }

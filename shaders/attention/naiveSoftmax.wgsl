@@ -24,7 +24,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var sum = 0.0;
   for (var j = 0u; j < naive.maxKv; j++) {
     let s = scores[base + j];
-    let p = select(0.0, exp(s - m), s != NEG); // masked: exactly NEG; a NaN score gives NaN
+    // Masked: exactly NEG, compared as bits (lavapipe's float != is ordered: NaN != NEG is false there).
+    let p = select(0.0, exp(s - m), bitcast<u32>(s) != bitcast<u32>(NEG));
     scores[base + j] = p;
     sum += p;
   }

@@ -20,7 +20,8 @@
 // Overrides: NUM_KV_HEADS, GROUP_SIZE (query heads per KV head), HEAD_DIM_QK, HEAD_DIM_V
 //   (multiples of 4), PAGE_SIZE, V_ROW4 (MLA only), SOFTCAP (score soft-capping, 0 = off).
 // NaN and Inf propagate (NaN in gives NaN out, as the float64 twin): a masked score is exactly NEG
-// and is recognised by `== NEG`, never by a comparison a NaN would fail (`s > NEG / 2`).
+// and is recognised by its bits, never by a float comparison (lavapipe evaluates `NaN != NEG` as
+// false, and `s > NEG / 2` is false for NaN everywhere).
 // requires: Word4
 // provides: NUM_KV_HEADS, GROUP_SIZE, HEAD_DIM_QK, HEAD_DIM_V, PAGE_SIZE, D4, DV4, V_ROW4, NEG, Params,
 //   q, kPages, vPages, qoIndptr, kvIndptr, kvPageIndices, kvLastPageLen, params, SeqView, seqView, rowPos,

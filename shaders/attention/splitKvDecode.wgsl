@@ -14,6 +14,11 @@
 //     does BLOCK_M loads per SG_SIZE words instead of per word (on lavapipe a workgroup load inside
 //     the key loop is a per-lane gather; on a GPU a shuffle is a register move). SG_SIZE is the
 //     adapter's fixed subgroup size, 1 with the plain lane snippet (then this is v1's loop).
+//   - with subgroups, the tile's softmax statistics come from subgroupMax / subgroupAdd over the
+//     scores still in registers (lane = key), and every lane keeps the rows' m, l and rescale factor
+//     in registers; v1 handed them to one lane per row (BLOCK_M of 64 lanes busy, looping over 64
+//     keys twice). Relies on subgroups being runs of consecutive local_invocation_index (subgroup
+//     g = lanes g * SG_SIZE ..), as every Vulkan, Metal and D3D12 driver lays out a 1-D workgroup;
 //   - no branch around the K row read: a lane past the chunk's end reads the last key (masked), so
 //     the loop stays in uniform control flow (loads are not predicated per lane);
 //   - chunks down to one tile (64 keys, v1 128), so batch-1 decode at 1K context with 8 KV heads
@@ -25,20 +30,22 @@
 // kvEnd, slot): chunk [kvStart, kvEnd) of sequence seq; slot numbers the (sequence, chunk) pair.
 // Worked example: two sequences of 1000 and 300 keys in 256-key chunks -> slots 0..3 for seq 0,
 // slot 4 for seq 1.
-// Workgroup memory: 16 * BLOCK_M * D4 (q) + 4 * BLOCK_M * (BLOCK_N + 3) bytes.
+// Workgroup memory: 16 * BLOCK_M * D4 (q) + 4 * BLOCK_M * (BLOCK_N + 3) + 8 * BLOCK_M * NUM_SG bytes.
 //
 // Extra bindings (7 work: workItem.wgsl):
 //   9  partialO   read_write  f32 [numSlots][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_V] (as vec4), unnormalised
 //   10 partialML  read_write  vec2<f32> [numSlots][NUM_KV_HEADS * GROUP_SIZE]  (running max m, sum l)
 // Overrides beyond pagedKv's: BLOCK_M (<= ROWS_MAX), BLOCK_N (= workgroup size),
-//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE (1: plain lane snippet).
+//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE (1: plain lane snippet),
+//   NUM_SG = BLOCK_N / SG_SIZE subgroups per workgroup (1 with the plain snippet: arrays unused).
 // requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
-//   kvRowBase, capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4
+//   kvRowBase, capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, lanesMax, lanesAdd
 
 override BLOCK_M: u32 = 4u;
 override BLOCK_N: u32 = 64u;
 override ACC_PER_THREAD: u32 = 2u;
 override SG_SIZE: u32 = 1u;
+override NUM_SG: u32 = 1u;
 const ACC_MAX = 8u;
 const ROWS_MAX = 32u;
 
@@ -50,6 +57,8 @@ var<workgroup> sTile: array<f32, BLOCK_M * BLOCK_N>;  // scores, then probabilit
 var<workgroup> rowM: array<f32, BLOCK_M>;
 var<workgroup> rowL: array<f32, BLOCK_M>;
 var<workgroup> rowAlpha: array<f32, BLOCK_M>;
+var<workgroup> sgMax: array<f32, BLOCK_M * NUM_SG>; // [row][subgroup] tile max (subgroup path)
+var<workgroup> sgSum: array<f32, BLOCK_M * NUM_SG>; // [row][subgroup] tile sum of p (subgroup path)
 
 @compute @workgroup_size(BLOCK_N)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
@@ -68,6 +77,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
   }
   for (var r = lid; r < BLOCK_M; r += BLOCK_N) { rowM[r] = NEG; rowL[r] = 0.0; }
   var acc: array<vec4<f32>, ACC_MAX>;
+  // Per-row softmax state held by every lane (subgroup path), and the rescale factor P V applies.
+  var mRow: array<f32, ROWS_MAX>;
+  var lRow: array<f32, ROWS_MAX>;
+  var alpha: array<f32, ROWS_MAX>;
+  for (var r = 0u; r < BLOCK_M; r++) { mRow[r] = NEG; lRow[r] = 0.0; alpha[r] = 1.0; }
   // The query sits at position kvLen - 1: causal masking is moot, a window cuts the start.
   let pos = s.kvLen - 1u;
   var lo = item.kvStart;
@@ -94,12 +108,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
         }
       }
     }
-    for (var r = 0u; r < BLOCK_M; r++) {
-      sTile[r * BLOCK_N + lid] = select(NEG, capScore(d[r]), key < hi && item.rowStart + r < s.rows);
+    if (SG_SIZE > 1u) {
+      // Tile max per row: subgroupMax over the lanes' scores, then over the NUM_SG subgroups.
+      let g = lid / SG_SIZE;
+      for (var r = 0u; r < BLOCK_M; r++) {
+        d[r] = select(NEG, capScore(d[r]), key < hi && item.rowStart + r < s.rows);
+        let m = lanesMax(d[r]);
+        if (sub == 0u) { sgMax[r * NUM_SG + g] = m; }
+      }
+      workgroupBarrier();
+      for (var r = 0u; r < BLOCK_M; r++) {
+        var mNew = mRow[r];
+        for (var i = 0u; i < NUM_SG; i++) { mNew = max(mNew, sgMax[r * NUM_SG + i]); }
+        // Masked: the bits of NEG (see onlineSoftmax.wgsl: a NaN score must not get p = 0).
+        let p = select(0.0, exp(d[r] - mNew), bitcast<u32>(d[r]) != bitcast<u32>(NEG));
+        sTile[r * BLOCK_N + lid] = p;
+        let sum = lanesAdd(p);
+        if (sub == 0u) { sgSum[r * NUM_SG + g] = sum; }
+        alpha[r] = exp(mRow[r] - mNew); // 1 while the row has seen nothing (both NEG)
+        mRow[r] = mNew;
+      }
+      workgroupBarrier();
+      for (var r = 0u; r < BLOCK_M; r++) {
+        var sum = 0.0;
+        for (var i = 0u; i < NUM_SG; i++) { sum += sgSum[r * NUM_SG + i]; }
+        lRow[r] = lRow[r] * alpha[r] + sum;
+      }
+    } else {
+      for (var r = 0u; r < BLOCK_M; r++) {
+        sTile[r * BLOCK_N + lid] = select(NEG, capScore(d[r]), key < hi && item.rowStart + r < s.rows);
+      }
+      workgroupBarrier();
+      onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl
+      workgroupBarrier();
+      for (var r = 0u; r < BLOCK_M; r++) { alpha[r] = rowAlpha[r]; }
     }
-    workgroupBarrier();
-    onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl
-    workgroupBarrier();
     // acc += P V: element e = lid + k * BLOCK_N of the BLOCK_M x DV4 tile is (row e / DV4, col
     // e % DV4). When DV4 divides BLOCK_N all k of a lane share one column, so each V word read
     // from the page serves ACC_PER_THREAD rows.
@@ -107,7 +150,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
     if (BLOCK_N % DV4 == 0u) {
       let c = lid % DV4;
       for (var k = 0u; k < ACC_PER_THREAD; k++) {
-        acc[k] *= rowAlpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
+        acc[k] *= alpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
       }
       for (var j = 0u; j < n; j++) {
         let vw = unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
@@ -121,7 +164,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
         if (e < BLOCK_M * DV4) {
           let r = e / DV4;
           let c = e % DV4;
-          var a = acc[k] * rowAlpha[r];
+          var a = acc[k] * alpha[r];
           for (var j = 0u; j < n; j++) {
             a += sTile[r * BLOCK_N + j] * unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
           }
@@ -129,6 +172,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
         }
       }
     }
+  }
+  if (SG_SIZE > 1u) {
+    for (var r = lid; r < BLOCK_M; r += BLOCK_N) { rowM[r] = mRow[r]; rowL[r] = lRow[r]; }
   }
   workgroupBarrier(); // rowM / rowL final
 

@@ -16,7 +16,9 @@
  * the same shapes, each with the numbers it measured in its own header.
  *   - naive: three passes, scores materialised (naiveScores / naiveSoftmax / naiveOutput);
  *   - decode 'flash v1': splitKvDecodeV1.wgsl, q from workgroup memory, 128-key chunks;
- *   - decode 'flash': splitKvDecode.wgsl (v2), q shuffled through subgroups, 64-key chunks.
+ *   - decode 'flash': splitKvDecode.wgsl (v2), q shuffled through subgroups, 64-key chunks;
+ *   - prefill 'flash v1': flashPrefill over attentionTileV1.wgsl (K / V tile unpacked to f32);
+ *   - prefill 'flash': flashPrefill over attentionTile.wgsl (v2, tile as stored: 2x keys per tile in f16).
  * Every row says the bytes the kernel must read (bytesRead: K/V once per KV head, q, out) and the
  * workgroups it launched, so GB/s is against the floor and K/V re-reads would show.
  */
@@ -307,10 +309,12 @@ async function benchShape(
         await split('flash v1', await SplitKvDecode.create(ctx, spec, { version: 1 }));
       }
     } else {
-      const k = await FlashPrefill.create(ctx, spec);
-      const plan = k.plan(meta);
-      const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), out: outFlash, lse });
-      flashes.push(['flash', (pass) => k.encode(pass, bind, plan.numWorkItems), groups(k.grid(plan.numWorkItems))]);
+      for (const [kernel, version] of [['flash', 2], ['flash v1', 1]] as const) {
+        const k = await FlashPrefill.create(ctx, spec, { version });
+        const plan = k.plan(meta);
+        const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), out: outFlash, lse });
+        flashes.push([kernel, (pass) => k.encode(pass, bind, plan.numWorkItems), groups(k.grid(plan.numWorkItems))]);
+      }
     }
     const naiveK = await NaiveAttention.create(ctx, spec);
     const nplan = naiveK.plan(meta);

@@ -1,10 +1,10 @@
 /**
  * The matmul benchmark: the device's compute ceiling (prefill GEMM) and weight-streaming rate
  * (decode GEMV) that the attention benchmarks compare against. Rows:
- *   - full:  GEMM 512 x 2048 x 2048 (f16 and f32 weights), GEMV 1 x 4096 x 4096 (f16 and f32),
+ *   - full:  GEMM 512 x 2048 x 2048 (f16, f32, q8 and q4 weights), GEMV 1 x 4096 x 4096 (f16 and f32),
  *            GEMV 8 x 4096 x 4096 f16; GEMV 1 x 2048 x 8192 (W [2048, 8192]) at f16, q8 and q4
  *            (GGUF Q8_0 / Q4_0 blocks: 34 / 18 bytes per 32 values against f16's 64);
- *   - quick: GEMM 128 x 512 x 512 f16, GEMV 1 x 1024 x 1024 f16 and f32, GEMV 8 x 1024 x 1024 f16,
+ *   - quick: GEMM 128 x 512 x 512 f16, q8 and q4, GEMV 1 x 1024 x 1024 f16 and f32, GEMV 8 x 1024 x 1024 f16,
  *            GEMV 1 x 1024 x 1024 q8 and q4.
  * Every shape is checked before it is timed: 64 sampled outputs against the float64 reference
  * (on the f16-rounded weights; for q8 / q4 on the dequantized blocks), rel L2 in `checkRelL2`.
@@ -56,6 +56,8 @@ interface Shape {
 const FULL: Shape[] = [
   { kernel: 'matmul', M: 512, N: 2048, K: 2048, weightDtype: 'f16' },
   { kernel: 'matmul', M: 512, N: 2048, K: 2048, weightDtype: 'f32' },
+  { kernel: 'matmul', M: 512, N: 2048, K: 2048, weightDtype: 'q8' },
+  { kernel: 'matmul', M: 512, N: 2048, K: 2048, weightDtype: 'q4' },
   { kernel: 'matvec', M: 1, N: 4096, K: 4096, weightDtype: 'f16' },
   { kernel: 'matvec', M: 1, N: 4096, K: 4096, weightDtype: 'f32' },
   { kernel: 'matvec', M: 8, N: 4096, K: 4096, weightDtype: 'f16' },
@@ -65,6 +67,8 @@ const FULL: Shape[] = [
 ];
 const QUICK: Shape[] = [
   { kernel: 'matmul', M: 128, N: 512, K: 512, weightDtype: 'f16' },
+  { kernel: 'matmul', M: 128, N: 512, K: 512, weightDtype: 'q8' },
+  { kernel: 'matmul', M: 128, N: 512, K: 512, weightDtype: 'q4' },
   { kernel: 'matvec', M: 1, N: 1024, K: 1024, weightDtype: 'f16' },
   { kernel: 'matvec', M: 1, N: 1024, K: 1024, weightDtype: 'f32' },
   { kernel: 'matvec', M: 8, N: 1024, K: 1024, weightDtype: 'f16' },

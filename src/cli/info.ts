@@ -53,6 +53,13 @@ async function info(argv: string[]): Promise<number> {
   console.log(`parameters: ${(params / 1e6).toFixed(1)} M`);
   console.log(`KV per token: ${kv('f16')} bytes in f16, ${kv('f32')} in f32`);
   console.log(`KV for ${context} tokens: ${mib(kv('f16') * context)} in f16, ${mib(kv('f32') * context)} in f32`);
+  const { kvBill } = await import('../model/kvBill');
+  const bill = kvBill(spec, context, 16, 'f16');
+  if (bill.windowed < bill.allPages) {
+    // What issue 18's page freeing would hold (pages of 16); the scheduler keeps every page today.
+    const share = `${bill.slidingLayers} of ${spec.numLayers} layers slide over ${spec.slidingWindow} tokens`;
+    console.log(`KV for ${context} tokens with sliding-window pages freed: ${mib(bill.windowed)} in f16 (${share})`);
+  }
   return 0;
 }
 

@@ -7,7 +7,7 @@
  * Exit codes: 0 ok, 1 runtime failure (no GPU, device lost, ...), 2 bad usage or malformed input
  * (always a single line on stderr naming the option or field).
  *
- * Each command lives in its own file (attention, logits, info, generate, bench) as a Command: a
+ * Each command lives in its own file (attention, logits, info, generate, bench, gguf) as a Command: a
  * one-line summary, its usage text and a run function. GPU code is imported lazily inside the
  * command that needs it (see gpuSession.ts), so `--help` and input validation never touch the
  * GPU layer.
@@ -17,6 +17,7 @@ import { attentionCommand } from './attention';
 import { CaseError } from './attentionCase';
 import { benchCommand } from './bench';
 import { generateCommand } from './generate';
+import { ggufCommand } from './gguf';
 import { infoCommand } from './info';
 import { logitsCommand } from './logits';
 import { type Command, UsageError } from './options';
@@ -29,10 +30,18 @@ const COMMANDS: Record<string, Command> = {
   info: infoCommand,
   generate: generateCommand,
   bench: benchCommand,
+  gguf: ggufCommand,
 };
 
 /** Errors of these names come from bad input (options, case files, checkpoints, prompts that do not fit). */
-const INPUT_ERROR_NAMES = ['ModelConfigError', 'ModelSourceError', 'WeightError', 'ShapeError', 'GgufTokenizerError'];
+const INPUT_ERROR_NAMES = [
+  'ModelConfigError',
+  'ModelSourceError',
+  'WeightError',
+  'ShapeError',
+  'GgufTokenizerError',
+  'GgufWriteError',
+];
 
 function mainUsage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));

@@ -26,6 +26,17 @@ import {
 import { kernelSource, kvWord4Format } from './sources';
 import { chooseTiles, type TileConfig } from './tiling';
 
+/**
+ * Which inner loop: 2 (current: the K / V tile as stored, so f16 KV fits twice the keys per tile) or
+ * 1 (the previous one, tile unpacked to f32), kept as the bench's baseline.
+ */
+export type FlashPrefillVersion = 1 | 2;
+
+export interface FlashPrefillOptions {
+  /** Default 2. */
+  version?: FlashPrefillVersion;
+}
+
 export interface FlashPrefillArgs extends WorkListArgs {
   out: GPUBuffer;
   lse: GPUBuffer;
@@ -40,22 +51,32 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
     super(init);
   }
 
-  static async create(ctx: GpuContext, spec: AttentionSpec): Promise<FlashPrefill> {
+  static async create(ctx: GpuContext, spec: AttentionSpec, opts: FlashPrefillOptions = {}): Promise<FlashPrefill> {
     checkSpec(spec);
+    const version = opts.version ?? 2;
     const tiles = chooseTiles(
       spec.headDimQK,
       spec.headDimV,
       ctx.limits.maxComputeWorkgroupStorageSize,
       ctx.limits.maxComputeInvocationsPerWorkgroup,
+      32,
+      version === 2 && spec.kvDtype === 'f16' ? 8 : 16,
     );
-    const source = kernelSource('flashPrefill', { word: kvWord4Format(ctx, spec.kvDtype) });
-    const pipeline = await Kernel.compile(ctx, 'flashPrefill', source, {
-      ...pagedConstants(spec),
-      BLOCK_M: tiles.blockM,
-      BLOCK_N: tiles.blockN,
-      WORKGROUP_SIZE: tiles.workgroupSize,
-      ACC_PER_THREAD: tiles.accPerThread,
-    });
+    const word = kvWord4Format(ctx, spec.kvDtype);
+    const source = kernelSource(version === 2 ? 'flashPrefill' : 'flashPrefillV1', { word });
+    const pipeline = await Kernel.compile(
+      ctx,
+      'flashPrefill',
+      source,
+      {
+        ...pagedConstants(spec),
+        BLOCK_M: tiles.blockM,
+        BLOCK_N: tiles.blockN,
+        WORKGROUP_SIZE: tiles.workgroupSize,
+        ACC_PER_THREAD: tiles.accPerThread,
+      },
+      { invocations: tiles.workgroupSize, workgroupBytes: tiles.workgroupBytes },
+    );
     const bindings = { ...WORK_LIST_BINDINGS, out: 9, lse: 10 };
     return new FlashPrefill({ ctx, name: 'flashPrefill', pipeline, bindings, unit: 'work items' }, spec, tiles);
   }

@@ -23,6 +23,7 @@ import copyPages from '../../shaders/kv/copyPages.wgsl?raw';
 import pagedKv from '../../shaders/attention/pagedKv.wgsl?raw';
 import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
 import attentionTile from '../../shaders/attention/attentionTile.wgsl?raw';
+import attentionTileV1 from '../../shaders/attention/attentionTileV1.wgsl?raw';
 import flashPrefill from '../../shaders/attention/flashPrefill.wgsl?raw';
 import splitKvDecode from '../../shaders/attention/splitKvDecode.wgsl?raw';
 import splitKvDecodeV1 from '../../shaders/attention/splitKvDecodeV1.wgsl?raw';
@@ -73,6 +74,7 @@ const SNIPPETS = {
   pagedKv: part('attention/pagedKv.wgsl', pagedKv),
   onlineSoftmax: part('attention/onlineSoftmax.wgsl', onlineSoftmax),
   attentionTile: part('attention/attentionTile.wgsl', attentionTile),
+  attentionTileV1: part('attention/attentionTileV1.wgsl', attentionTileV1),
   naive: part('attention/naive.wgsl', naive),
 };
 type SnippetName = keyof typeof SNIPPETS;
@@ -112,6 +114,12 @@ const KERNELS = {
   flashPrefill: {
     file: part('attention/flashPrefill.wgsl', flashPrefill),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTile'],
+    words: ALL_WORDS,
+  },
+  /** flashPrefill over the previous inner loop, kept as the bench's baseline (the ladder). */
+  flashPrefillV1: {
+    file: part('attention/flashPrefill.wgsl', flashPrefill),
+    snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTileV1'],
     words: ALL_WORDS,
   },
   splitKvDecode: {

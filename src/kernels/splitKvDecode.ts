@@ -168,26 +168,33 @@ export class SplitKvDecode extends SplitKvKernel {
   static async create(ctx: GpuContext, spec: AttentionSpec, opts: SplitKvDecodeOptions = {}): Promise<SplitKvDecode> {
     checkSpec(spec);
     const version = opts.version ?? 2;
+    const sg = version === 1 || opts.subgroups === false ? 0 : fixedSubgroupSize(ctx);
+    const sgSize = sg <= 64 ? sg : 0; // a subgroup within one 64-lane workgroup
     const tiles = chooseDecodeTiles(
       spec.groupSize,
       spec.headDimQK,
       spec.headDimV,
       ctx.limits.maxComputeWorkgroupStorageSize,
+      sgSize,
     );
-    const sg = version === 1 || opts.subgroups === false ? 0 : fixedSubgroupSize(ctx);
-    const sgSize = sg <= tiles.blockN ? sg : 0; // a subgroup within one workgroup
     const word = kvWord4Format(ctx, spec.kvDtype);
     const source =
       version === 1
         ? kernelSource('splitKvDecodeV1', { word })
         : kernelSource('splitKvDecode', { word, subgroups: sgSize > 0 });
-    const pipeline = await Kernel.compile(ctx, 'splitKvDecode', source, {
-      ...pagedConstants(spec),
-      BLOCK_M: tiles.blockM,
-      BLOCK_N: tiles.blockN,
-      ACC_PER_THREAD: tiles.accPerThread,
-      ...(version === 1 ? {} : { SG_SIZE: Math.max(1, sgSize) }),
-    });
+    const pipeline = await Kernel.compile(
+      ctx,
+      'splitKvDecode',
+      source,
+      {
+        ...pagedConstants(spec),
+        BLOCK_M: tiles.blockM,
+        BLOCK_N: tiles.blockN,
+        ACC_PER_THREAD: tiles.accPerThread,
+        ...(version === 1 ? {} : { SG_SIZE: Math.max(1, sgSize), NUM_SG: sgSize > 1 ? tiles.blockN / sgSize : 1 }),
+      },
+      { workgroupBytes: tiles.workgroupBytes },
+    );
     return new SplitKvDecode(ctx, pipeline, spec, tiles, version, sgSize);
   }
 }

@@ -27,8 +27,18 @@ export type ModelFamily =
   | 'deepseek_v2'
   | 'deepseek_v3';
 export const SUPPORTED_MODEL_TYPES: readonly ModelFamily[] = [
-  'llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'gemma3_text', 'phi3', 'smollm3', 'minicpm3',
-  'deepseek_v2', 'deepseek_v3',
+  'llama',
+  'mistral',
+  'qwen2',
+  'qwen3',
+  'gemma',
+  'gemma2',
+  'gemma3_text',
+  'phi3',
+  'smollm3',
+  'minicpm3',
+  'deepseek_v2',
+  'deepseek_v3',
 ];
 
 /**
@@ -112,9 +122,9 @@ export interface ModelSpec {
    * MLP's input norm.
    */
   sandwichNorms: boolean;
-  /** MiniCPM3 (muP): each sub-block's output is multiplied by scale_depth / sqrt(num_layers) before the residual add. */
+  /** MiniCPM3 (muP): each sub-block's output times scale_depth / sqrt(num_layers) before the residual add. */
   residualScale: number;
-  /** MiniCPM3 (muP): the final normed hidden state times dim_model_base / hidden_size before the LM head; 1 elsewhere. */
+  /** MiniCPM3 (muP): the final normed hidden state times dim_model_base / hidden_size before the LM head. */
   logitScale: number;
   /** phi3: the checkpoint holds q/k/v as one qkv_proj and gate/up as one gate_up_proj (split at load). */
   fusedProjections: boolean;
@@ -229,7 +239,13 @@ const isGemma = (f: ModelFamily) => f === 'gemma' || f === 'gemma2' || f === 'ge
 /** Families whose attention is MLA (kv_lora_rank): DeepSeek, and MiniCPM3 (dense). */
 const isMlaFamily = (f: ModelFamily) => isDeepseek(f) || f === 'minicpm3';
 
-function parseRopeScaling(r: Reader, s: Reader | null, family: ModelFamily, maxPos: number, rotaryDim: number): RopeScaling {
+function parseRopeScaling(
+  r: Reader,
+  s: Reader | null,
+  family: ModelFamily,
+  maxPos: number,
+  rotaryDim: number,
+): RopeScaling {
   // transformers v5 writes `rope_parameters` (theta inside, rope_type 'default' = none); older
   // configs `rope_scaling` with `rope_type` or the older key `type`.
   if (!s) return { type: 'none' };
@@ -351,7 +367,10 @@ function parseFamily(r: Reader): ModelFamily {
   const supported = `supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`;
   const modelType = r.str('model_type');
   if (r.bool('is_encoder_decoder', false)) {
-    r.fail('is_encoder_decoder', `true: ${modelType ?? 'this model'} is an encoder-decoder; webattn runs decoder-only causal LMs`);
+    r.fail(
+      'is_encoder_decoder',
+      `true: ${modelType ?? 'this model'} is an encoder-decoder; webattn runs decoder-only causal LMs`,
+    );
   }
   if (modelType !== undefined) {
     if (REFUSED_MODEL_TYPES[modelType]) r.fail('model_type', REFUSED_MODEL_TYPES[modelType]);
@@ -363,7 +382,10 @@ function parseFamily(r: Reader): ModelFamily {
   const arch = r.json.architectures;
   if (Array.isArray(arch) && arch.length) {
     for (const a of arch) if (typeof a === 'string' && FAMILY_OF_ARCHITECTURE[a]) return FAMILY_OF_ARCHITECTURE[a];
-    return r.fail('architectures', `${JSON.stringify(arch)} names no supported family, and model_type is absent (${supported})`);
+    return r.fail(
+      'architectures',
+      `${JSON.stringify(arch)} names no supported family, and model_type is absent (${supported})`,
+    );
   }
   return r.fail('model_type', `is required (or architectures; ${supported})`);
 }
@@ -381,7 +403,8 @@ function parseSliding(r: Reader, family: ModelFamily, numLayers: number, noRope:
   if (r.has('layer_types')) {
     const types = r.choices('layer_types', numLayers, ['full_attention', 'sliding_attention'] as const);
     const sliding = types.map((t) => t === 'sliding_attention');
-    if (sliding.some((x) => x) && !r.has('sliding_window')) r.fail('sliding_window', 'is required by the sliding_attention layers');
+    if (sliding.some((x) => x) && !r.has('sliding_window'))
+      r.fail('sliding_window', 'is required by the sliding_attention layers');
     // Qwen2 / SmolLM3 list sliding layers that only slide with use_sliding_window.
     if ((family === 'qwen2' || family === 'qwen3' || family === 'smollm3') && !r.bool('use_sliding_window', false)) {
       return sliding.map(() => false);
@@ -415,7 +438,10 @@ function parseNoRope(r: Reader, family: ModelFamily, numLayers: number): boolean
   if (r.has('no_rope_layers')) {
     const v = r.json.no_rope_layers;
     if (!Array.isArray(v) || v.length < numLayers || !v.every((x) => x === 0 || x === 1)) {
-      r.fail('no_rope_layers', `must list 0 or 1 for each of the ${numLayers} layers (got ${JSON.stringify(v)?.slice(0, 80)})`);
+      r.fail(
+        'no_rope_layers',
+        `must list 0 or 1 for each of the ${numLayers} layers (got ${JSON.stringify(v)?.slice(0, 80)})`,
+      );
     }
     return (v as number[]).slice(0, numLayers).map((x) => x === 0);
   }
@@ -453,7 +479,12 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   if (numLayers > MAX_LAYERS) r.fail('num_hidden_layers', `must be in 1..${MAX_LAYERS} (got ${numLayers})`);
   const vocabSize = r.int('vocab_size');
   const numHeads = r.int('num_attention_heads');
-  const defaultMaxPos: Partial<Record<ModelFamily, number>> = { gemma: 8192, gemma2: 8192, gemma3_text: 131072, minicpm3: 32768 };
+  const defaultMaxPos: Partial<Record<ModelFamily, number>> = {
+    gemma: 8192,
+    gemma2: 8192,
+    gemma3_text: 131072,
+    minicpm3: 32768,
+  };
   const maxPositionEmbeddings = r.int('max_position_embeddings', defaultMaxPos[family] ?? 2048);
   const rmsNormEps = r.pos('rms_norm_eps', 1e-6);
   const activation = parseActivation(r, family);
@@ -475,9 +506,7 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
     r.fail('use_sliding_window', 'per-layer sliding windows (max_window_layers) are not supported');
   }
   const sliding = parseSliding(r, family, numLayers, noRope);
-  const slidingWindow = sliding.some((x) => x)
-    ? r.int('sliding_window', gemma23 ? 4096 : undefined)
-    : null;
+  const slidingWindow = sliding.some((x) => x) ? r.int('sliding_window', gemma23 ? 4096 : undefined) : null;
 
   // v5 configs of gemma3 hold one rope_parameters per layer type.
   const ropeParamsRaw = r.obj('rope_parameters');
@@ -485,7 +514,9 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   const ropeParameters = perType ? ropeParamsRaw!.obj('full_attention') : ropeParamsRaw;
   const localParameters = perType ? ropeParamsRaw!.obj('sliding_attention') : null;
   const defaultTheta = family === 'gemma3_text' ? 1e6 : family === 'smollm3' ? 2e6 : 10000;
-  const theta = ropeParameters?.has('rope_theta') ? ropeParameters.pos('rope_theta') : r.pos('rope_theta', defaultTheta);
+  const theta = ropeParameters?.has('rope_theta')
+    ? ropeParameters.pos('rope_theta')
+    : r.pos('rope_theta', defaultTheta);
   const scalingReader = ropeParameters ?? r.obj('rope_scaling');
 
   let numKvHeads: number;
@@ -536,7 +567,10 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
       if (family !== 'phi3') r.fail('partial_rotary_factor', `${partial} is only supported for phi3 (got ${family})`);
       rotaryDim = Math.floor(headDim * partial);
       if (partial > 1 || rotaryDim < 2 || rotaryDim % 2) {
-        r.fail('partial_rotary_factor', `head_dim ${headDim} x ${partial} = ${rotaryDim} rotated values; must be even, >= 2`);
+        r.fail(
+          'partial_rotary_factor',
+          `head_dim ${headDim} x ${partial} = ${rotaryDim} rotated values; must be even, >= 2`,
+        );
       }
     }
   }
@@ -548,7 +582,9 @@ export function parseConfig(json: unknown, source = 'config.json'): ModelSpec {
   // gemma3: sliding layers rotate with their own base (rope_local_base_freq) and no scaling.
   let localRope: RopeSpec | null = null;
   if (family === 'gemma3_text') {
-    const localTheta = localParameters?.has('rope_theta') ? localParameters.pos('rope_theta') : r.pos('rope_local_base_freq', 10000);
+    const localTheta = localParameters?.has('rope_theta')
+      ? localParameters.pos('rope_theta')
+      : r.pos('rope_local_base_freq', 10000);
     const localScaling = parseRopeScaling(r, localParameters, family, maxPositionEmbeddings, rotaryDim);
     localRope = { theta: localTheta, rotaryDim, interleaved, scaling: localScaling };
   } else if (r.has('rope_local_base_freq')) {

@@ -23,6 +23,7 @@
  * src/gpu/dtype.ts as they are (ggufHfTensor gives those bytes, HF-ordered). Any other type (IQ*,
  * Q2_K, Q3_K, Q4_1, ...) is refused by tensor(), naming the tensor (GGUF and HF names) and its type.
  */
+import type { QuantDtype } from '../gpu/dtype';
 import type { ModelFiles } from '../sources/modelSource';
 import { readGgufTensorF32, type GgmlType, type GgufFile } from '../sources/gguf';
 import type { Dtype as SafetensorsDtype, SafetensorsFile, TensorInfo } from '../sources/safetensors';
@@ -113,9 +114,19 @@ export function ggufModelFiles(files: ModelFiles): ModelFiles {
   return out;
 }
 
+/** GGUF block types that are webattn GPU formats (src/gpu/dtype.ts), stored byte for byte as in the file. */
+export const GGUF_GPU_FORMATS: Partial<Record<GgmlType, QuantDtype>> = {
+  Q8_0: 'q8',
+  Q4_0: 'q4',
+  Q5_0: 'q5_0',
+  Q4_K: 'q4_K',
+  Q6_K: 'q6_K',
+};
+
 /**
  * The GGUF tensor of an HF name in HF row order and shape, in the file's own type (block data
- * included), or null when the file has none. For a loader of GGUF block formats.
+ * included), or null when the file has none. For a loader of GGUF block formats: a type of
+ * GGUF_GPU_FORMATS can go to the GPU as these bytes (rows stay whole blocks).
  */
 export function ggufHfTensor(files: ModelFiles, hfName: string): HfTensorFromGguf | null {
   const model = ggufModelOf(ggufModelFiles(files));
@@ -135,7 +146,13 @@ function plainTensorView(model: GgufModel, hfName: string, ggufName: string) {
   const blocks = isGgufDequantType(type);
   const dtype = blocks ? 'F32' : PLAIN_TYPES[type];
   if (dtype === undefined) throw unsupportedType(file, hfName, ggufName, type);
-  const info: TensorInfo = { name: hfName, dtype, shape: [...t.shape], begin: 0, end: blocks ? 4 * t.numel : t.byteLength };
+  const info: TensorInfo = {
+    name: hfName,
+    dtype,
+    shape: [...t.shape],
+    begin: 0,
+    end: blocks ? 4 * t.numel : t.byteLength,
+  };
   let bytes: Uint8Array | undefined;
   const read = () => {
     const hf = ggufTensorToHf(file, arch, ggufName, spec).bytes; // rows moved as whole blocks

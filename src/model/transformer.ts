@@ -1,6 +1,11 @@
 /**
- * The GPU forward pass for every family: llama, mistral, qwen2, qwen3, gemma, and DeepSeek MLA
- * (dense MLP; the absorbed attention block is in mlaAttention.ts). Read top to bottom: set-up
+ * The GPU forward pass for every family: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3,
+ * phi3, smollm3, and MLA (DeepSeek dense, MiniCPM3; the absorbed attention block is in
+ * mlaAttention.ts). Per layer kind (spec.layers): sliding layers bind their own attention params
+ * uniform (the window), RoPE is the global one, gemma3's local one or none (smollm3's NoPE layers).
+ * Done at load instead of per step: phi3's fused qkv_proj / gate_up_proj are split into slices, and
+ * MiniCPM3's muP residual and logit scales are folded into o_proj, down_proj and the final norm
+ * (fusedWeights.ts). gemma2's final-logit soft-cap is applied to the rows read back. Read top to bottom: set-up
  * (weights, kernels, buffers, bind groups, all once), then forward(batch): one step = one command
  * buffer over preallocated buffers, every layer encoded into one compute pass.
  *
@@ -21,7 +26,9 @@
  *   kvAppend(k, v) into the layer's pages;  a = attention(q, pages): flashPrefill, or split-KV
  *     decode (MLA: head-blocked mlaDecode) + mergePartials when every sequence has one new token
  *   o = a Wo (MLA: a = W_UV o_lat per head first);  h += o;  xn = post_attention_norm(h)
+ *     (gemma2/3 sandwich: o = post_attention_norm(o) in place; h += o; xn = pre_feedforward_norm(h))
  *   down = (act(xn Wgate) * xn Wup) Wdown;  h += down;  xn = next layer's input norm (or final norm)
+ *     (gemma2/3: down = post_feedforward_norm(down) in place first)
  * then the batch's logit rows are gathered and multiplied by the LM head.
  */
 import type { GpuContext } from '../gpu/context';
@@ -441,7 +448,10 @@ function ropeKernelSpec(spec: ModelSpec, rope: Pick<ModelSpec, 'rope'>): RopeKer
     ...(longFrom !== null ? { longFrom } : {}),
     ...(spec.mla
       ? mlaRopeOperands(spec)
-      : { q: { heads: spec.numHeads, headStride: spec.headDim }, k: { heads: spec.numKvHeads, headStride: spec.headDim } }),
+      : {
+          q: { heads: spec.numHeads, headStride: spec.headDim },
+          k: { heads: spec.numKvHeads, headStride: spec.headDim },
+        }),
   };
 }
 

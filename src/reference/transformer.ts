@@ -39,8 +39,16 @@ export type WeightFn = (name: string) => Float32Array;
 // Maths helpers
 
 /** y [T, out] = x [T, in] · W^T (+ b) with W [out, in] row-major, as torch.nn.Linear. */
-export function linear(x: ArrayLike<number>, T: number, w: ArrayLike<number>, outDim: number, inDim: number, bias?: ArrayLike<number>): Float64Array {
-  if (w.length !== outDim * inDim) throw new RangeError(`linear: weight has ${w.length} values, [${outDim}, ${inDim}] needs ${outDim * inDim}`);
+export function linear(
+  x: ArrayLike<number>,
+  T: number,
+  w: ArrayLike<number>,
+  outDim: number,
+  inDim: number,
+  bias?: ArrayLike<number>,
+): Float64Array {
+  if (w.length !== outDim * inDim)
+    throw new RangeError(`linear: weight has ${w.length} values, [${outDim}, ${inDim}] needs ${outDim * inDim}`);
   const y = new Float64Array(T * outDim); // [T, out]
   for (let t = 0; t < T; t++) {
     for (let o = 0; o < outDim; o++) {
@@ -58,7 +66,14 @@ export function linear(x: ArrayLike<number>, T: number, w: ArrayLike<number>, ou
  * RMSNorm over rows of width n, into a new array: x / sqrt(mean(x²) + eps) * w
  * (gemma: * (1 + w)). x [rows, n] → [rows, n].
  */
-export function rmsNorm(x: ArrayLike<number>, rows: number, n: number, w: ArrayLike<number>, eps: number, plusOne = false): Float64Array {
+export function rmsNorm(
+  x: ArrayLike<number>,
+  rows: number,
+  n: number,
+  w: ArrayLike<number>,
+  eps: number,
+  plusOne = false,
+): Float64Array {
   const y = new Float64Array(rows * n); // [rows, n]
   for (let r = 0; r < rows; r++) {
     let ss = 0;
@@ -138,7 +153,10 @@ export function layerRope(spec: ModelSpec, l: number): RopeSpec | null {
 }
 
 /** The attention options of layer l: its window (sliding layers) and the score soft-cap. */
-export function layerAttention(spec: ModelSpec, l: number): Pick<ReferenceAttentionArgs, 'scale' | 'window' | 'softcap'> {
+export function layerAttention(
+  spec: ModelSpec,
+  l: number,
+): Pick<ReferenceAttentionArgs, 'scale' | 'window' | 'softcap'> {
   const window = spec.layers[l].sliding ? (spec.slidingWindow ?? 0) : 0;
   return {
     scale: spec.softmaxScale,
@@ -168,7 +186,9 @@ export function selfAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float
     applyRope({ rope }, k, T, Hkv, D);
   }
   const { out } = referenceAttention({
-    q, k, v, // q [T, H, D], k and v [T, Hkv, D]
+    q,
+    k,
+    v, // q [T, H, D], k and v [T, Hkv, D]
     numHeads: H,
     numKvHeads: Hkv,
     headDimQK: D,
@@ -199,7 +219,13 @@ export function mlaProjections(spec: ModelSpec, w: WeightFn, l: number, xn: Floa
   if (qLoraRank === null) {
     q = linear(xn, T, w(`${p}q_proj.weight`), H * Dq, Hd);
   } else {
-    const cq = rmsNorm(linear(xn, T, w(`${p}q_a_proj.weight`), qLoraRank, Hd), T, qLoraRank, w(`${p}q_a_layernorm.weight`), spec.rmsNormEps); // [T, qLoraRank]
+    const cq = rmsNorm(
+      linear(xn, T, w(`${p}q_a_proj.weight`), qLoraRank, Hd),
+      T,
+      qLoraRank,
+      w(`${p}q_a_layernorm.weight`),
+      spec.rmsNormEps,
+    ); // [T, qLoraRank]
     q = linear(cq, T, w(`${p}q_b_proj.weight`), H * Dq, qLoraRank);
   }
   const compressed = linear(xn, T, w(`${p}kv_a_proj_with_mqa.weight`), C + R, Hd); // [T, C + R] = [c_kv | k_pe]
@@ -227,7 +253,13 @@ export function mlaProjections(spec: ModelSpec, w: WeightFn, l: number, xn: Floa
  * k_nope and v; every head's key is [k_nope_h | k_pe]. xn [T, hidden] → [T, hidden].
  * Also returns the attention output before o_proj, for tests against the absorbed form.
  */
-export function mlaAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float64Array, T: number): { out: Float64Array; heads: Float64Array } {
+export function mlaAttention(
+  spec: ModelSpec,
+  w: WeightFn,
+  l: number,
+  xn: Float64Array,
+  T: number,
+): { out: Float64Array; heads: Float64Array } {
   const p = `model.layers.${l}.self_attn.`;
   const { hiddenSize: Hd, numHeads: H } = spec;
   const { kvLoraRank: C, qkNopeHeadDim: N, qkRopeHeadDim: R, vHeadDim: V } = spec.mla!;
@@ -248,7 +280,9 @@ export function mlaAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float6
     }
   }
   const { out: heads } = referenceAttention({
-    q, k, v,
+    q,
+    k,
+    v,
     numHeads: H,
     numKvHeads: H,
     headDimQK: Dq,
@@ -302,7 +336,8 @@ export function referenceForward(spec: ModelSpec, weights: WeightFn, tokenIds: n
   const embed = weights('model.embed_tokens.weight'); // [vocab, hidden]
   const x = new Float64Array(T * Hd);
   tokenIds.forEach((id, t) => {
-    if (!Number.isInteger(id) || id < 0 || id >= Vocab) throw new RangeError(`referenceForward: token ${t} id ${id} outside the vocabulary 0..${Vocab - 1}`);
+    if (!Number.isInteger(id) || id < 0 || id >= Vocab)
+      throw new RangeError(`referenceForward: token ${t} id ${id} outside the vocabulary 0..${Vocab - 1}`);
     for (let i = 0; i < Hd; i++) x[t * Hd + i] = embed[id * Hd + i] * spec.embedScale;
   });
 
@@ -315,7 +350,8 @@ export function referenceForward(spec: ModelSpec, weights: WeightFn, tokenIds: n
     if (spec.sandwichNorms) a = norm(a, `${p}post_attention_layernorm.weight`);
     for (let i = 0; i < x.length; i++) x[i] += rs * a[i];
     // MLP sub-block. xn2, m [T, hidden]
-    const xn2 = norm(x, spec.sandwichNorms ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
+    const mlpNorm = spec.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm';
+    const xn2 = norm(x, `${p}${mlpNorm}.weight`);
     let m = mlp(spec, weights, l, xn2, T);
     if (spec.sandwichNorms) m = norm(m, `${p}post_feedforward_layernorm.weight`);
     for (let i = 0; i < x.length; i++) x[i] += rs * m[i];

@@ -57,6 +57,16 @@ export interface ModelSource {
 /** A GGUF model file's name: ends in `.gguf` (any case); a hub file may sit in a folder of the repo. */
 export const isGgufFileName = (file: string) => /\.gguf$/i.test(file);
 
+/**
+ * How messages name a file of a source: 'org/m: config.json'; a source made from the file's own path
+ * or URL already names it: 'dir/m.gguf', not 'dir/m.gguf: m.gguf'.
+ */
+function fileLabel(sourceName: string, file: string): string {
+  const path = sourceName.split(/[?#]/)[0];
+  const named = path === file || path.endsWith(`/${file}`) || path.endsWith(`\\${file}`);
+  return named ? sourceName : `${sourceName}: ${file}`;
+}
+
 /** '/a/b/m.gguf' → ['/a/b', 'm.gguf']; 'm.gguf' → ['.', 'm.gguf']. Both separators, for Windows paths. */
 function splitLastSegment(path: string): [string, string] {
   const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
@@ -327,7 +337,7 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions & { ggufFile?:
       const where = cache?.describe?.(key) ?? key; // after get: a disk cache knows its folder by then
       if (cached) {
         try {
-          checkFileBytes(file, cached, `${name}: ${file} (cached at ${where})`);
+          checkFileBytes(file, cached, `${fileLabel(name, file)} (cached at ${where})`);
           fromCache.set(file, `cached at ${where}`);
           onProgress?.({ file, loadedBytes: cached.length, totalBytes: cached.length, cached: true });
           return cached;
@@ -344,7 +354,7 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions & { ggufFile?:
         onProgress,
       });
       if (!bytes) return null;
-      checkFileBytes(file, bytes, `${name}: ${file}`);
+      checkFileBytes(file, bytes, fileLabel(name, file));
       if (cache) await cacheStep(`store ${file}`, () => cache.put(key, bytes));
       return bytes;
     },
@@ -457,7 +467,7 @@ async function download(
   name: string,
   opts: { idleTimeoutMs: number; maxBytes: number; fetch: typeof fetch; onProgress?: (p: LoadProgress) => void },
 ): Promise<Uint8Array | null> {
-  const at = `${name}: ${file}`;
+  const at = fileLabel(name, file);
   const controller = new AbortController();
   const buffer = new BodyBuffer();
   let total: number | undefined;
@@ -525,7 +535,8 @@ async function download(
       ggufNeeded = Infinity;
       if (exact !== undefined && exact < read.header.minFileSize) {
         throw new ModelSourceError(
-          `${at}: Content-Length is ${exact} bytes but the GGUF header's tensors end at byte ${read.header.minFileSize}`,
+          `${at}: Content-Length is ${exact} bytes, but the GGUF header's tensors end at byte ` +
+            `${read.header.minFileSize}`,
         );
       }
     };
@@ -736,11 +747,9 @@ async function loadGgufModelFile(
   at: (file: string) => string,
 ): Promise<ModelFiles> {
   checkGgufFileName(file, source.name);
-  // A source made from the file's own path or URL already names it: 'dir/m.gguf', not 'dir/m.gguf: m.gguf'.
   const where = () => {
-    const named = source.name.split(/[?#]/)[0].endsWith(file);
     const origin = source.origin?.(file);
-    return named ? `${source.name}${origin ? ` (${origin})` : ''}` : at(file);
+    return `${fileLabel(source.name, file)}${origin ? ` (${origin})` : ''}`;
   };
   const bytes = await source.readFile(file, onProgress);
   if (!bytes) throw new ModelSourceError(`${where()}: missing`);

@@ -29,7 +29,9 @@ describe.skipIf(!existsSync(GGUF))('webattn info --model x.gguf', () => {
     expect(body(gguf.stdout)).toBe(body(folder.stdout));
     expect(gguf.stdout).toMatch(/^.*kjv-gqa-Q4_K_M\.gguf: llama, 4 layers, hidden 128, vocab 2048\nattention: GQA/);
     const picked = await run(['info', '--model', GGUF, '--gguf-file', 'stories260K-Q6_K.gguf']);
-    expect(picked.stdout).toMatch(/llama, 5 layers, hidden 64, vocab 512\nattention: GQA, 8 query heads, 4 KV heads of 8/);
+    expect(picked.stdout).toMatch(
+      /llama, 5 layers, hidden 64, vocab 512\nattention: GQA, 8 query heads, 4 KV heads of 8/,
+    );
   });
 
   it('a folder of several GGUF files, or a --gguf-file that is not one, exits 2 saying why', async () => {

@@ -109,13 +109,21 @@ const prefillCases: Case[] = [
   { name: 'sliding window 16', H: 4, Hkv: 2, D: 64, seqLensQ: [97], seqLensKV: [97], pageSize: 16, kvDtype: 'f32', window: 16 },
   { name: 'non-causal', H: 4, Hkv: 4, D: 64, seqLensQ: [17, 54], seqLensKV: [17, 54], pageSize: 16, kvDtype: 'f32', causal: false },
   { name: 'large logits (|q.k| ~ 1e3)', H: 4, Hkv: 2, D: 64, seqLensQ: [54], seqLensKV: [54], pageSize: 16, kvDtype: 'f32', amp: 12 },
-  { name: 'soft-cap 5 (Gemma-2)', H: 4, Hkv: 2, D: 64, seqLensQ: [54, 17], seqLensKV: [54, 40], pageSize: 16, kvDtype: 'f32', amp: 3, softcap: 5 },
-  { name: 'soft-cap 20, window 16, large logits', H: 8, Hkv: 2, D: 128, seqLensQ: [70], seqLensKV: [70], pageSize: 7, kvDtype: 'f16', amp: 12, softcap: 20, window: 16 },
-  { name: 'NaN in one q row', H: 8, Hkv: 2, D: 64, seqLensQ: [17, 30], seqLensKV: [17, 30], pageSize: 16, kvDtype: 'f32', poison: 'q' },
-  { name: 'NaN in one K row', H: 4, Hkv: 1, D: 80, seqLensQ: [54, 9], seqLensKV: [54, 20], pageSize: 7, kvDtype: 'f16', poison: 'k' },
-  { name: 'NaN in one V row (causal diagonal)', H: 8, Hkv: 2, D: 64, seqLensQ: [40], seqLensKV: [40], pageSize: 16, kvDtype: 'f32', poison: 'v' },
-  { name: 'NaN in one V row, window 9', H: 4, Hkv: 2, D: 64, seqLensQ: [40], seqLensKV: [40], pageSize: 16, kvDtype: 'f16', window: 9, poison: 'v' },
-  { name: '+Inf in one K row', H: 4, Hkv: 2, D: 64, seqLensQ: [30], seqLensKV: [30], pageSize: 16, kvDtype: 'f32', poison: 'kInf' },
+  // Gemma-2 soft-capping, and one non-finite input (issue 16: NaN in must give NaN out).
+  { name: 'soft-cap 5 (Gemma-2)', H: 4, Hkv: 2, D: 64, seqLensQ: [54, 17], seqLensKV: [54, 40], pageSize: 16,
+    kvDtype: 'f32', amp: 3, softcap: 5 },
+  { name: 'soft-cap 20, window 16, large logits', H: 8, Hkv: 2, D: 128, seqLensQ: [70], seqLensKV: [70], pageSize: 7,
+    kvDtype: 'f16', amp: 12, softcap: 20, window: 16 },
+  { name: 'NaN in one q row', H: 8, Hkv: 2, D: 64, seqLensQ: [17, 30], seqLensKV: [17, 30], pageSize: 16,
+    kvDtype: 'f32', poison: 'q' },
+  { name: 'NaN in one K row', H: 4, Hkv: 1, D: 80, seqLensQ: [54, 9], seqLensKV: [54, 20], pageSize: 7,
+    kvDtype: 'f16', poison: 'k' },
+  { name: 'NaN in one V row (causal diagonal)', H: 8, Hkv: 2, D: 64, seqLensQ: [40], seqLensKV: [40], pageSize: 16,
+    kvDtype: 'f32', poison: 'v' },
+  { name: 'NaN in one V row, window 9', H: 4, Hkv: 2, D: 64, seqLensQ: [40], seqLensKV: [40], pageSize: 16,
+    kvDtype: 'f16', window: 9, poison: 'v' },
+  { name: '+Inf in one K row', H: 4, Hkv: 2, D: 64, seqLensQ: [30], seqLensKV: [30], pageSize: 16,
+    kvDtype: 'f32', poison: 'kInf' },
 ];
 
 const decodeCases: Case[] = [
@@ -126,10 +134,14 @@ const decodeCases: Case[] = [
   { name: 'decode g64 (tiled heads) d64', H: 64, Hkv: 1, D: 64, seqLensQ: [1, 1], seqLensKV: [40, 300], pageSize: 16, kvDtype: 'f32' },
   { name: 'decode window 50', H: 4, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 16, kvDtype: 'f32', window: 50 },
   { name: 'decode large logits', H: 4, Hkv: 1, D: 64, seqLensQ: [1], seqLensKV: [300], pageSize: 16, kvDtype: 'f32', amp: 12 },
-  { name: 'decode soft-cap 5', H: 8, Hkv: 2, D: 128, seqLensQ: [1, 1], seqLensKV: [600, 17], pageSize: 16, kvDtype: 'f16', amp: 3, softcap: 5 },
-  { name: 'decode NaN in one q row', H: 8, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 16, kvDtype: 'f32', poison: 'q' },
-  { name: 'decode NaN in one K row', H: 4, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 7, kvDtype: 'f16', poison: 'k' },
-  { name: 'decode NaN in one V row', H: 6, Hkv: 2, D: 80, seqLensQ: [1, 1], seqLensKV: [600, 30], pageSize: 16, kvDtype: 'f32', poison: 'v' },
+  { name: 'decode soft-cap 5', H: 8, Hkv: 2, D: 128, seqLensQ: [1, 1], seqLensKV: [600, 17], pageSize: 16,
+    kvDtype: 'f16', amp: 3, softcap: 5 },
+  { name: 'decode NaN in one q row', H: 8, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 16,
+    kvDtype: 'f32', poison: 'q' },
+  { name: 'decode NaN in one K row', H: 4, Hkv: 2, D: 64, seqLensQ: [1, 1], seqLensKV: [300, 30], pageSize: 7,
+    kvDtype: 'f16', poison: 'k' },
+  { name: 'decode NaN in one V row', H: 6, Hkv: 2, D: 80, seqLensQ: [1, 1], seqLensKV: [600, 30], pageSize: 16,
+    kvDtype: 'f32', poison: 'v' },
 ];
 
 describe('paged attention kernels vs float64 reference', () => {
@@ -144,9 +156,10 @@ describe('paged attention kernels vs float64 reference', () => {
   it('naive three-pass baseline: ragged GQA', () =>
     check({ name: 'naive', H: 8, Hkv: 2, D: 64, seqLensQ: [17, 5], seqLensKV: [54, 97], pageSize: 16, kvDtype: 'f16', kernel: 'naive' }));
   it('naive three-pass baseline: soft-cap and NaN in V', async () => {
-    const base = { name: 'naive', H: 4, Hkv: 2, D: 64, seqLensQ: [20, 3], seqLensKV: [40, 30], pageSize: 16, kernel: 'naive' } as const;
-    await check({ ...base, name: 'naive soft-cap 5', kvDtype: 'f32', amp: 3, softcap: 5 });
-    await check({ ...base, name: 'naive NaN V', kvDtype: 'f16', poison: 'v' });
+    const base = { H: 4, Hkv: 2, D: 64, seqLensQ: [20, 3], seqLensKV: [40, 30], pageSize: 16 };
+    const kernel = 'naive' as const;
+    await check({ ...base, kernel, name: 'naive soft-cap 5', kvDtype: 'f32', amp: 3, softcap: 5 });
+    await check({ ...base, kernel, name: 'naive NaN V', kvDtype: 'f16', poison: 'v' });
   });
   it('naive three-pass baseline: window, page 7', () =>
     check({ name: 'naive window', H: 4, Hkv: 4, D: 80, seqLensQ: [30], seqLensKV: [30], pageSize: 7, kvDtype: 'f32', window: 9, kernel: 'naive' }));

@@ -31,12 +31,22 @@ async function checkFamily(family: string, dtype: 'f32' | 'f16') {
   const ref = referenceForward(spec, lookup(weights), ids);
   const ctx = await gpu();
   const model = await Transformer.load(ctx, await loadModelFiles(folderSource(dir)), {
-    weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxTokens: 16, maxSeqs: 4, maxLogitRows: 16, maxContext: 32,
+    weightDtype: dtype,
+    kvDtype: dtype,
+    pageSize: 4,
+    maxTokens: 16,
+    maxSeqs: 4,
+    maxLogitRows: 16,
+    maxContext: 32,
   });
   const runner = await StepRunner.create(model);
   try {
     const tol = dtype === 'f32' ? 1e-3 : 1e-2;
-    for (const [mode, chunk] of [['prefill', T], ['decode', 1], ['chunked:5', 5]] as const) {
+    for (const [mode, chunk] of [
+      ['prefill', T],
+      ['decode', 1],
+      ['chunked:5', 5],
+    ] as const) {
       const got = await runner.logitsForIds(ids, chunk); // a new sequence, freed afterwards
       expect(relL2(got, ref), `${family} ${dtype} ${mode}`).toBeLessThan(tol);
     }

@@ -19,6 +19,7 @@ interface MlaCase {
   pageSize: number;
   kvDtype: KvDtype;
   kernel: 'prefill' | 'decode';
+  softcap?: number;
 }
 
 const TOL = { f32: 1e-4, f16: 5e-3 };
@@ -41,7 +42,7 @@ async function check(c: MlaCase) {
     q: randomArray(tq * c.H * D, rand), kv: randomArray(tk * D, rand),
     numHeads: c.H, numKvHeads: 1, headDimQK: D, headDimV: c.dc,
     seqLensQ: c.seqLensQ, seqLensKV: c.seqLensKV, causal: true,
-    pageSize: c.pageSize, kvDtype: c.kvDtype, kernel: c.kernel,
+    pageSize: c.pageSize, kvDtype: c.kvDtype, kernel: c.kernel, softcap: c.softcap ?? 0,
   };
   const got = await attention(await gpu(), args);
   const ref = referenceAttention({ ...args, k: args.kv!, v: latentV(args.kv!, tk, c.dc, c.dr) });
@@ -61,6 +62,8 @@ const cases: MlaCase[] = [
   { name: 'prefill H16 d_c 128 d_rope 32, page 1', H: 16, dc: 128, dr: 32, seqLensQ: [20, 5], seqLensKV: [20, 40], pageSize: 1, kvDtype: 'f16', kernel: 'prefill' },
   { name: 'prefill H128 DeepSeek dims, short chunk', H: 128, ...DS, seqLensQ: [3], seqLensKV: [40], pageSize: 16, kvDtype: 'f16', kernel: 'prefill' },
   { name: 'prefill small model d_c 64 d_rope 64', H: 4, dc: 64, dr: 64, seqLensQ: [97], seqLensKV: [97], pageSize: 16, kvDtype: 'f32', kernel: 'prefill' },
+  { name: 'prefill soft-cap 5, d_c 64 d_rope 32', H: 8, dc: 64, dr: 32, seqLensQ: [30, 4], seqLensKV: [30, 20],
+    pageSize: 16, kvDtype: 'f16', kernel: 'prefill', softcap: 5 },
 ];
 
 describe('MLA kernels vs float64 reference', () => {

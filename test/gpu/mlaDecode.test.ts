@@ -16,7 +16,7 @@ import { KvPool } from '../../src/kernels/kvPool';
 import { buildPageTable } from '../../src/kernels/pageTable';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { chooseMlaDecodeTiles } from '../../src/kernels/tiling';
-import { referenceAttention, relL2 } from '../../src/reference/attention';
+import { nonFiniteMismatch, referenceAttention, relL2, relL2Finite } from '../../src/reference/attention';
 import { gpu, randomArray, rng } from './harness';
 
 interface Case {
@@ -27,6 +27,10 @@ interface Case {
   pageSize: number;
   kvDtype: KvDtype;
   window?: number;
+  /** Gemma-2 style score soft-capping (0 = off). */
+  softcap?: number;
+  /** One NaN in q (sequence 0, head 1) or in the latent row of key kvLen / 2 of sequence 0 (K and V). */
+  poison?: 'q' | 'kv' | 'v';
 }
 
 const TOL = { f32: 1e-4, f16: 5e-3 };
@@ -43,13 +47,24 @@ async function check(c: Case) {
     q: randomArray(tq * c.H * D, rand), kv: randomArray(tk * D, rand),
     numHeads: c.H, numKvHeads: 1, headDimQK: D, headDimV: c.dc,
     seqLensQ: c.seqLensKV.map(() => 1), seqLensKV: c.seqLensKV,
-    pageSize: c.pageSize, kvDtype: c.kvDtype, window: c.window ?? 0, kernel: 'decode',
+    pageSize: c.pageSize, kvDtype: c.kvDtype, window: c.window ?? 0, kernel: 'decode', softcap: c.softcap ?? 0,
   };
+  const key = Math.floor(c.seqLensKV[0] / 2);
+  if (c.poison === 'q') args.q[(1 % c.H) * D + 7] = Number.NaN;
+  if (c.poison === 'kv') args.kv![key * D + c.dc + 1] = Number.NaN; // in k_pe: K only
+  if (c.poison === 'v') args.kv![key * D + 3] = Number.NaN; // in c_kv: K and V
   const got = await attention(await gpu(), args);
   const v = new Float32Array(tk * c.dc); // V of the reference: the first d_c values of every row
   for (let t = 0; t < tk; t++) v.set(args.kv!.subarray(t * D, t * D + c.dc), t * c.dc);
   const ref = referenceAttention({ ...args, k: args.kv!, v });
   const where = `H${c.H} ${c.dc}+${c.dr} kv [${c.seqLensKV}] page ${c.pageSize} ${c.kvDtype} (seed ${seed})`;
+  if (c.poison) {
+    expect(nonFiniteMismatch(got.out, ref.out), `out non-finite pattern ${where}`).toBeUndefined();
+    expect(nonFiniteMismatch(got.lse, ref.lse), `lse non-finite pattern ${where}`).toBeUndefined();
+    expect(ref.out.some((x) => Number.isNaN(x)) && ref.out.some((x) => Number.isFinite(x)), where).toBe(true);
+    expect(relL2Finite(got.out, ref.out), `out (finite rows) ${where}`).toBeLessThan(TOL[c.kvDtype]);
+    return;
+  }
   expect(relL2(got.out, ref.out), `out ${where}`).toBeLessThan(TOL[c.kvDtype]);
   expect(relL2(got.lse, ref.lse), `lse ${where}`).toBeLessThan(TOL[c.kvDtype]);
 }
@@ -67,11 +82,17 @@ const cases: Case[] = [
   { H: 4, dc: 64, dr: 32, seqLensKV: RAGGED, pageSize: 16, kvDtype: 'f16' },
   { H: 128, dc: 64, dr: 32, seqLensKV: [600, 130], pageSize: 16, kvDtype: 'f32' },
   { H: 4, dc: 64, dr: 32, seqLensKV: [600, 5], pageSize: 16, kvDtype: 'f16', window: 100 }, // same pipeline as above
+  { H: 16, ...DS, seqLensKV: [300, 17], pageSize: 16, kvDtype: 'f16', softcap: 5 },
+  { H: 12, dc: 32, dr: 16, seqLensKV: [600, 17], pageSize: 16, kvDtype: 'f32', poison: 'q' },
+  { H: 12, dc: 32, dr: 16, seqLensKV: [600, 17], pageSize: 7, kvDtype: 'f16', poison: 'kv' },
+  { H: 16, ...DS, seqLensKV: [130, 17], pageSize: 16, kvDtype: 'f32', poison: 'v' },
 ];
 
 describe('mlaDecode vs float64 reference', () => {
   for (const c of cases) {
-    const name = `H${c.H} d_c ${c.dc} + d_rope ${c.dr}, kv [${c.seqLensKV}], page ${c.pageSize}${c.window ? `, window ${c.window}` : ''} [${c.kvDtype}]`;
+    const extra = `${c.window ? `, window ${c.window}` : ''}${c.softcap ? `, soft-cap ${c.softcap}` : ''}` +
+      (c.poison ? `, NaN in ${c.poison}` : '');
+    const name = `H${c.H} d_c ${c.dc} + d_rope ${c.dr}, kv [${c.seqLensKV}], page ${c.pageSize}${extra} [${c.kvDtype}]`;
     it(name, () => check(c));
   }
 });

@@ -57,7 +57,10 @@ describe('rope: LongRoPE tables', () => {
     op.encode(pass, bind, T);
     pass.end();
     ctx.device.queue.submit([enc.finish()]);
-    for (const [buf, x, heads] of [[qBuf, q, 3], [kBuf, k, 1]] as const) {
+    for (const [buf, x, heads] of [
+      [qBuf, q, 3],
+      [kBuf, k, 1],
+    ] as const) {
       const got = await readFloat32(ctx, buf, x.length);
       const ref = Float64Array.from(x);
       for (let t = 0; t < T; t++) {

@@ -7,7 +7,8 @@
  */
 import { base } from './tinyModels';
 
-const factors = (n: number, lo: number, hi: number) => Array.from({ length: n }, (_, i) => lo + ((hi - lo) * i) / Math.max(1, n - 1));
+const factors = (n: number, lo: number, hi: number) =>
+  Array.from({ length: n }, (_, i) => lo + ((hi - lo) * i) / Math.max(1, n - 1));
 
 export const familyConfigs: Record<string, Record<string, unknown>> = {
   // Gemma2ForCausalLM: even layers slide; both soft-caps; query_pre_attn_scalar as the scale.
@@ -86,7 +87,12 @@ export const familyConfigs: Record<string, Record<string, unknown>> = {
     qk_nope_head_dim: 8,
     qk_rope_head_dim: 4,
     max_position_embeddings: 64,
-    rope_scaling: { type: 'longrope', short_factor: [1, 1.25], long_factor: [2, 5], original_max_position_embeddings: 8 },
+    rope_scaling: {
+      type: 'longrope',
+      short_factor: [1, 1.25],
+      long_factor: [2, 5],
+      original_max_position_embeddings: 8,
+    },
     scale_emb: 3,
     scale_depth: 1.4,
     dim_model_base: 8,

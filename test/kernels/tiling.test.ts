@@ -16,17 +16,25 @@ const dims: [number, number][] = [
 describe('flashPrefill tiles', () => {
   for (const limit of [16384, 32768]) {
     for (const [d, dv] of dims) {
-      it(`Dqk ${d}, Dv ${dv} in ${limit} bytes`, () => {
-        const t = chooseTiles(d, dv, limit, 256);
-        expect(t.workgroupBytes).toBe(workgroupBytes(t.blockM, t.blockN, d / 4, dv / 4));
-        expect(t.workgroupBytes).toBeLessThanOrEqual(limit);
-        expect(t.accPerThread).toBeLessThanOrEqual(ACC_MAX);
-        expect(t.accPerThread * t.workgroupSize).toBeGreaterThanOrEqual(t.blockM * (dv / 4));
-        expect(t.workgroupSize % t.blockN).toBe(0); // S is register-blocked over row groups
-        expect(Math.ceil(t.blockM / (t.workgroupSize / t.blockN))).toBeLessThanOrEqual(32); // SROWS_MAX
-      });
+      for (const word of [16, 8]) {
+        it(`Dqk ${d}, Dv ${dv} in ${limit} bytes, ${word}-byte K/V words`, () => {
+          const t = chooseTiles(d, dv, limit, 256, 32, word);
+          expect(t.workgroupBytes).toBe(workgroupBytes(t.blockM, t.blockN, d / 4, dv / 4, word));
+          expect(t.workgroupBytes).toBeLessThanOrEqual(limit);
+          expect(t.accPerThread).toBeLessThanOrEqual(ACC_MAX);
+          expect(t.accPerThread * t.workgroupSize).toBeGreaterThanOrEqual(t.blockM * (dv / 4));
+          expect(t.workgroupSize % t.blockN).toBe(0); // S is register-blocked over row groups
+          expect(Math.ceil(t.blockM / (t.workgroupSize / t.blockN))).toBeLessThanOrEqual(32); // SROWS_MAX
+        });
+      }
     }
   }
+  it('f16 K/V tiles (v2) take twice the keys of f32 ones at d 128 in 32 KiB', () => {
+    const f32 = chooseTiles(128, 128, 32768, 256, 32, 16);
+    const f16 = chooseTiles(128, 128, 32768, 256, 32, 8);
+    expect(f32).toMatchObject({ blockM: 32, blockN: 16 });
+    expect(f16).toMatchObject({ blockM: 32, blockN: 32 });
+  });
   it('uses the larger storage when the adapter has it', () => {
     const small = chooseTiles(128, 128, 16384, 256);
     const large = chooseTiles(128, 128, 32768, 256);

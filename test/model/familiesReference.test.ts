@@ -18,7 +18,7 @@ const rows = (x: Float64Array, from: number, to: number, V: number) => x.subarra
 const T = 12;
 
 describe('reference forward: issue-18 families', () => {
-  it('gemma2: the attention soft-cap and the final soft-cap change the logits; logits stay inside the final cap', () => {
+  it('gemma2: the attention soft-cap and the final soft-cap change the logits, which stay inside the cap', () => {
     const spec = parseConfig(familyConfigs.gemma2);
     const w = lookup(randomWeights(spec));
     const ids = randomIds(T, spec.vocabSize);
@@ -48,7 +48,11 @@ describe('reference forward: issue-18 families', () => {
     expect(relL2(referenceForward(otherGlobal, w, ids), ref)).toBeGreaterThan(1e-6);
     // All layers local at base 100 = the global RoPE at base 100 everywhere with the same windows.
     const allLocal: ModelSpec = { ...spec, layers: spec.layers.map((l) => ({ ...l, rope: 'local' })) };
-    const allGlobal: ModelSpec = { ...spec, rope: spec.localRope!, layers: spec.layers.map((l) => ({ ...l, rope: 'global' })) };
+    const allGlobal: ModelSpec = {
+      ...spec,
+      rope: spec.localRope!,
+      layers: spec.layers.map((l) => ({ ...l, rope: 'global' })),
+    };
     expect(relL2(referenceForward(allLocal, w, ids), referenceForward(allGlobal, w, ids))).toBe(0);
   });
 
@@ -57,7 +61,10 @@ describe('reference forward: issue-18 families', () => {
     const fused = randomWeights(spec);
     const split = new Map(fused);
     for (const [name, s] of fusedSlices(spec)) {
-      split.set(name, fused.get(s.source)!.slice(s.firstRow * spec.hiddenSize, (s.firstRow + s.rows) * spec.hiddenSize));
+      split.set(
+        name,
+        fused.get(s.source)!.slice(s.firstRow * spec.hiddenSize, (s.firstRow + s.rows) * spec.hiddenSize),
+      );
     }
     const unfused: ModelSpec = { ...spec, fusedProjections: false };
     const ids = randomIds(T, spec.vocabSize);
@@ -74,7 +81,10 @@ describe('reference forward: issue-18 families', () => {
     const s = spec.rope.scaling;
     if (s.type !== 'longrope') throw new Error('phi3 config must parse as longrope');
     // (the 8-wide variant needs 4 factors)
-    fullRotary.rope = { ...fullRotary.rope, scaling: { ...s, shortFactor: [...s.shortFactor, 1, 1], longFactor: [...s.longFactor, 1, 1] } };
+    fullRotary.rope = {
+      ...fullRotary.rope,
+      scaling: { ...s, shortFactor: [...s.shortFactor, 1, 1], longFactor: [...s.longFactor, 1, 1] },
+    };
     expect(relL2(referenceForward(fullRotary, w, ids), ref)).toBeGreaterThan(1e-6);
     const shortOnly: ModelSpec = { ...spec, rope: { ...spec.rope, scaling: { ...s, longFactor: s.shortFactor } } };
     const other = referenceForward(shortOnly, w, ids);
@@ -100,15 +110,22 @@ describe('reference forward: issue-18 families', () => {
     expect(relL2(last(one('global'), [3, 7, 11]), last(one('global'), [7, 3, 11]))).toBeGreaterThan(1e-6);
   });
 
-  it('minicpm3: muP (scale_emb, scale_depth / sqrt(L), dim_model_base / hidden) folds into weights as the loader folds it', () => {
+  it('minicpm3: muP (scale_emb, scale_depth, dim_model_base) folds into weights as the loader does', () => {
     const spec = parseConfig(familyConfigs.minicpm3);
     expect(spec.family).toBe('minicpm3'); // from architectures
     expect(spec.attention).toBe('mla');
     expect(spec.mla!.vHeadDim).toBe(8); // hidden 32 / 4 heads
     const w = randomWeights(spec);
     const folded = new Map(w);
-    for (const [name, scale] of loadScales(spec)) folded.set(name, w.get(name)!.map((x) => x * scale));
-    folded.set('model.embed_tokens.weight', w.get('model.embed_tokens.weight')!.map((x) => x * spec.embedScale));
+    for (const [name, scale] of loadScales(spec))
+      folded.set(
+        name,
+        w.get(name)!.map((x) => x * scale),
+      );
+    folded.set(
+      'model.embed_tokens.weight',
+      w.get('model.embed_tokens.weight')!.map((x) => x * spec.embedScale),
+    );
     const plain: ModelSpec = { ...spec, embedScale: 1, residualScale: 1, logitScale: 1 };
     const ids = randomIds(T, spec.vocabSize);
     // The embedding is also the tied LM head, which reads it unscaled (the GPU scales in the gather):

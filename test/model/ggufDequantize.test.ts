@@ -15,7 +15,13 @@ import { ggufTensorBytes, parseGguf } from '../../src/sources/gguf';
 import { f32ToF16Bits } from '../../src/sources/halfFloat';
 
 const GGUF = join(__dirname, '../../../shared/realworld/gguf');
-const FORMAT: Partial<Record<GgufDequantType, GgufBlockFormat>> = { Q8_0: 'q8', Q4_0: 'q4', Q5_0: 'q5_0', Q4_K: 'q4_K', Q6_K: 'q6_K' };
+const FORMAT: Partial<Record<GgufDequantType, GgufBlockFormat>> = {
+  Q8_0: 'q8',
+  Q4_0: 'q4',
+  Q5_0: 'q5_0',
+  Q4_K: 'q4_K',
+  Q6_K: 'q6_K',
+};
 
 describe('GGUF block dequantization', () => {
   it.skipIf(!existsSync(GGUF))('every block tensor of the real files equals the float64 reference exactly', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelConfigError, parseConfig, type ModelSpec } from '../../src/model/config';
 import { expectedTensors } from '../../src/model/expectedTensors';
+import { kvBill } from '../../src/model/kvBill';
 
 const REALWORLD = join(__dirname, '..', '..', '..', 'shared', 'realworld');
 
@@ -131,5 +132,19 @@ describe('real-world configs', () => {
     expect(spec.logitScale).toBeCloseTo(256 / 2560, 12);
     expect(spec.softmaxScale).toBeCloseTo(1 / Math.sqrt(96), 12);
     expect(spec.tieWordEmbeddings).toBe(true); // MiniCPM3Config's default
+  });
+});
+
+describe('KV bill with sliding-window pages freed', () => {
+  it('gemma-3-1b at 32768 tokens: 832 MiB with every page, a sixth once sliding layers free theirs', () => {
+    const spec = outcome(join(REALWORLD, 'gemma-3-1b-it/config.json')) as ModelSpec;
+    const bill = kvBill(spec, 32768, 16, 'f16');
+    expect(bill.allPages).toBe(26 * 32768 * 1024); // 1 KV head x (256 + 256) f16 values per token per layer
+    expect(bill.windowed).toBe((4 * 2048 + 22 * 33) * 16 * 1024);
+    expect(bill.windowed / bill.allPages).toBeCloseTo(1 / 6, 1);
+    // Short contexts: no saving before the window fills; Llama has no sliding layer at all.
+    expect(kvBill(spec, 500, 16, 'f16').windowed).toBe(kvBill(spec, 500, 16, 'f16').allPages);
+    const llama = outcome(join(REALWORLD, 'Llama-3.2-1B-Instruct/config.json')) as ModelSpec;
+    expect(kvBill(llama, 32768, 16, 'f16').windowed).toBe(kvBill(llama, 32768, 16, 'f16').allPages);
   });
 });

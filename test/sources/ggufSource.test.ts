@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import { expectedTensors } from '../../src/model/expectedTensors';
-import { ggufModelFiles, ggufModelOf } from '../../src/model/ggufModelFiles';
+import { dequantizeGguf } from '../../src/model/ggufDequantize';
+import { GGUF_GPU_FORMATS, ggufHfTensor, ggufModelFiles, ggufModelOf } from '../../src/model/ggufModelFiles';
 import { checkWeights } from '../../src/model/weights';
 import {
   diskCache,
@@ -67,7 +68,10 @@ describe.skipIf(!haveData)('GGUF files read as the HF folder they came from', ()
         const want = folder.tensor(tensor)!;
         expect(got.info.shape, tensor).toEqual(want.info.shape);
         // F16 checkpoint values are exact in F32 and F16: any row out of place is a mismatch.
-        expect(firstDifference(readTensorF32(got.file, tensor), readTensorF32(want.file, tensor)), `${name} ${tensor}`).toBe(-1);
+        expect(
+          firstDifference(readTensorF32(got.file, tensor), readTensorF32(want.file, tensor)),
+          `${name} ${tensor}`,
+        ).toBe(-1);
       }
     }
   });
@@ -92,15 +96,25 @@ describe.skipIf(!haveData)('GGUF files read as the HF folder they came from', ()
     expect(tokenizerFromModelFiles(files).encode('Once upon a time')).toEqual([1, 403, 407, 261, 378]);
   });
 
-  it('block tensors (Q8_0, Q4_0, Q5_0) read dequantized as F32, close to the F32 file; other types are refused', async () => {
+  it('block tensors (Q8_0, Q4_0, Q5_0) read dequantized, near the F32 file; other types are refused', async () => {
     const f32 = await ggufFiles('kjv-gqa-F32.gguf');
     const name = 'model.layers.1.self_attn.k_proj.weight'; // permuted rows: un-permuted as whole blocks
     const want = readTensorF32(f32.tensor(name)!.file, name);
-    for (const [file, tol] of [['kjv-gqa-Q8_0.gguf', 0.01], ['kjv-gqa-Q4_0.gguf', 0.15], ['kjv-gqa-Q4_K_M.gguf', 0.08]] as const) {
+    for (const [file, tol] of [
+      ['kjv-gqa-Q8_0.gguf', 0.01],
+      ['kjv-gqa-Q4_0.gguf', 0.15],
+      ['kjv-gqa-Q4_K_M.gguf', 0.08],
+    ] as const) {
       const t = (await ggufFiles(file)).tensor(name)!;
       expect(t.info.dtype).toBe('F32');
       expect(relL2(readTensorF32(t.file, name), want), file).toBeLessThan(tol);
     }
+    // The block bytes as stored (HF row order) are what the F32 view dequantizes.
+    const q8 = await ggufFiles('kjv-gqa-Q8_0.gguf');
+    const blocks = ggufHfTensor(q8, name)!;
+    expect([blocks.type, GGUF_GPU_FORMATS[blocks.type], blocks.shape]).toEqual(['Q8_0', 'q8', [32, 128]]);
+    expect(blocks.bytes.length).toBe((32 * 128 * 34) / 32);
+    expect(firstDifference(dequantizeGguf('Q8_0', blocks.bytes), readTensorF32(q8.tensor(name)!.file, name))).toBe(-1);
     // IQ4_NL blocks have Q4_0's size (32 values, 18 bytes): one tensor relabelled keeps the file valid.
     const bytes = new Uint8Array(readFileSync(join(GGUF, 'kjv-gqa-Q4_0.gguf')));
     const tensorName = new TextEncoder().encode('blk.0.attn_q.weight');
@@ -114,7 +128,11 @@ describe.skipIf(!haveData)('GGUF files read as the HF folder they came from', ()
     const files = ggufModelFiles(await loadModelFiles(folderSource(join(dir, 'iq.gguf'))));
     const spec = parseConfig(files.config, 'iq');
     expect(() => checkWeights(files, expectedTensors(spec))).toThrow(
-      /iq\.gguf: tensor "blk\.0\.attn_q\.weight" \(model\.layers\.0\.self_attn\.q_proj\.weight\) is IQ4_NL; webattn loads GGUF tensors of the types F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K/,
+      new RegExp(
+        'iq\\.gguf: tensor "blk\\.0\\.attn_q\\.weight" \\(model\\.layers\\.0\\.self_attn\\.q_proj\\.weight\\) ' +
+          'is IQ4_NL; ' +
+          'webattn loads GGUF tensors of the types F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K',
+      ),
     );
   });
 
@@ -163,7 +181,9 @@ describe.skipIf(!haveData)('where a GGUF model comes from', () => {
       ],
     });
     writeFileSync(join(dir, 'm-00001-of-00002.gguf'), bytes);
-    await expect(loadModelFiles(await resolveSource(dir))).rejects.toThrow(/split\.count is 2.*llama-gguf-split --merge/);
+    await expect(loadModelFiles(await resolveSource(dir))).rejects.toThrow(
+      /split\.count is 2.*llama-gguf-split --merge/,
+    );
   });
 });
 
@@ -240,7 +260,9 @@ describe.skipIf(!haveData)('a GGUF model from a URL', () => {
     serve = () => bad;
     let loaded = 0;
     const onProgress = (p: { loadedBytes: number }) => void (loaded = Math.max(loaded, p.loadedBytes));
-    await expect(loadModelFiles(urlSource(`${base}m.gguf`, { cache }), { onProgress })).rejects.toThrow(/m\.gguf.*magic/);
+    await expect(loadModelFiles(urlSource(`${base}m.gguf`, { cache }), { onProgress })).rejects.toThrow(
+      /m\.gguf.*magic/,
+    );
     expect(loaded).toBeLessThan(bad.length / 2); // stopped once the first 256 KiB were in, not at the end
     expect(readdirSync(cacheDir)).toEqual([]);
   });
