@@ -119,7 +119,9 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     // read from kvTile serves ACC_PER_THREAD rows (register blocking, as in S above).
     // A key masked for some row of the tile (the causal diagonal, the window's edge) has p = 0 there,
     // and 0 * a NaN or Inf V value would still be NaN: such a tile takes the guarded loop, which adds
-    // only visible keys (as the float64 twin does). Every other tile takes the plain loop.
+    // only row r's visible keys [jLo, jHi) of the tile (as the float64 twin does), with runtime
+    // bounds so it is not unrolled (it runs on few tiles; unrolled it doubled lavapipe's compile
+    // time). Every other tile takes the plain loops below.
     let kLast = min(k0 + BLOCK_N, range.y) - 1u;
     let lastRow = min(rowStart + BLOCK_M, s.rows) - 1u;
     let allVisible = (params.causal == 0u || kLast <= rowPos(s, rowStart)) &&
@@ -130,11 +132,13 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
         if (e < BLOCK_M * DV4) {
           let r = e / DV4;
           let c = e % DV4;
+          let p = rowPos(s, min(rowStart + r, s.rows - 1u)); // rows past the end are never written
+          var jHi = kLast + 1u - k0;
+          if (params.causal != 0u) { jHi = min(jHi, select(0u, p + 1u - k0, p + 1u > k0)); }
+          var jLo = 0u;
+          if (params.window > 0u && p + 1u > params.window + k0) { jLo = p + 1u - params.window - k0; }
           var a = acc[k] * rowAlpha[r];
-          for (var j = 0u; j < BLOCK_N; j++) {
-            let seen = k0 + j < range.y && rowStart + r < s.rows && keyVisible(s, rowStart + r, k0 + j);
-            a += select(vec4<f32>(0.0), sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c], seen);
-          }
+          for (var j = jLo; j < jHi; j++) { a += sTile[r * BLOCK_N + j] * kvTile[j * KV_W4 + c]; }
           acc[k] = a;
         }
       }

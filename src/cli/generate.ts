@@ -8,14 +8,22 @@ import type { Tokenizer } from '../tokenizer/tokenizer';
 import type { ModelFiles } from '../sources/modelSource';
 import { withGpu } from './gpuSession';
 import { MODEL_OPTIONS, openModel } from './modelFiles';
-import { type Command, dtypeOption, type OptionRange, options, rangeOption, UsageError } from './options';
+import {
+  type Command,
+  dtypeOption,
+  type OptionRange,
+  options,
+  rangeOption,
+  UsageError,
+  weightDtypeOption,
+} from './options';
 
 export const generateCommand: Command = {
   summary: 'generate text from a prompt, streamed, then prefill / decode tokens/s',
   usage: `usage: webattn generate --model <folder|file.gguf|url|org/name> [--gguf-file NAME] --prompt "..."
        [--prompt "..." ...] [--json] [--chat]
        [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R]
-       [--seed S] [--weight-dtype f16|f32] [--kv-dtype f16|f32]
+       [--seed S] [--weight-dtype q4|q8|f16|f32] [--kv-dtype f16|f32]
 
 One --prompt without --json: streams the continuation to stdout and ends with prefill and decode
 tokens/s and KV bytes used (stderr). Several --prompt flags, or --json: all prompts are served
@@ -47,7 +55,7 @@ const RANGES = {
 /** What the generate options ask for, checked. */
 interface GenerateSettings extends SamplingParams {
   maxNewTokens: number;
-  weightDtype?: 'f16' | 'f32';
+  weightDtype?: 'f32' | 'f16' | 'q8' | 'q4';
   kvDtype?: 'f16' | 'f32';
 }
 
@@ -96,7 +104,7 @@ async function generateText(argv: string[]): Promise<number> {
   const settings: GenerateSettings = {
     ...sampling,
     maxNewTokens,
-    weightDtype: dtypeOption('weight-dtype', opts['weight-dtype']),
+    weightDtype: weightDtypeOption(opts['weight-dtype']),
     kvDtype: dtypeOption('kv-dtype', opts['kv-dtype']),
   };
   if (prompts.length > 1 || opts.json) {

@@ -56,9 +56,15 @@ async function info(argv: string[]): Promise<number> {
   const { kvBill } = await import('../model/kvBill');
   const bill = kvBill(spec, context, 16, 'f16');
   if (bill.windowed < bill.allPages) {
-    // What issue 18's page freeing would hold (pages of 16); the scheduler keeps every page today.
+    // The scheduler's sliding-window page group (pages of 16): what one sequence holds once it has
+    // decoded its context-th token, next to every page and the window's bound (ceil(w / 16) + 1).
     const share = `${bill.slidingLayers} of ${spec.numLayers} layers slide over ${spec.slidingWindow} tokens`;
-    console.log(`KV for ${context} tokens with sliding-window pages freed: ${mib(bill.windowed)} in f16 (${share})`);
+    const pages = `${bill.slidingPagesHeld} pages per sliding layer, ${bill.fullPagesHeld} per full layer`;
+    console.log(`KV for ${context} tokens, every page kept: ${mib(bill.allPages)} in f16 (pages of 16)`);
+    console.log(
+      `KV for ${context} tokens, sliding-window pages freed: ${mib(bill.scheduled)} in f16, ` +
+        `${(bill.scheduled / bill.allPages).toFixed(3)} of it (${share}; ${pages}; at most ${mib(bill.windowed)})`,
+    );
   }
   return 0;
 }

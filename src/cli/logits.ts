@@ -7,14 +7,14 @@ import { writeFile } from 'node:fs/promises';
 import { writeSafetensors } from '../sources/safetensors';
 import { withGpu } from './gpuSession';
 import { MODEL_OPTIONS, openModel } from './modelFiles';
-import { type Command, dtypeOption, options, UsageError } from './options';
+import { type Command, dtypeOption, options, UsageError, weightDtypeOption } from './options';
 
 export const logitsCommand: Command = {
   summary: 'run token ids through a model and write the logits after every token',
   usage:
     'usage: webattn logits --model <folder|file.gguf|url|org/name> [--gguf-file NAME] --ids 3,17,42 ' +
     `[--mode prefill|decode|chunked:N] --out logits.safetensors
-       [--weight-dtype f16|f32] [--kv-dtype f16|f32]
+       [--weight-dtype q4|q8|f16|f32] [--kv-dtype f16|f32]
 
 Runs exactly these ids (no BOS added) through the model on the GPU and writes F32 logits
 [T, vocab]: row t is the prediction after token t. prefill: all ids in one step; decode: one token
@@ -45,7 +45,7 @@ async function logits(argv: string[]): Promise<number> {
   else if (mode === 'decode') chunk = 1;
   else if (/^chunked:[1-9][0-9]*$/.test(mode)) chunk = Number(mode.slice(8));
   else throw new UsageError(`--mode must be prefill, decode or chunked:N, got '${mode}'`);
-  const weightDtype = dtypeOption('weight-dtype', opts['weight-dtype']) ?? 'f32';
+  const weightDtype = weightDtypeOption(opts['weight-dtype']) ?? 'f32';
   const kvDtype = dtypeOption('kv-dtype', opts['kv-dtype']) ?? 'f32';
   const files = await openModel(opts.model, false, opts['gguf-file']);
   const { parseConfig } = await import('../model/config');

@@ -34,8 +34,9 @@ import { loadTokenizer, type StreamDecoder, type Tokenizer } from '../tokenizer/
 import { Channel, yieldToEventLoop } from './channel';
 import { chatCompletions } from './chat';
 import { EngineRequestError, NonFiniteLogitsError } from './errors';
+import type { KvCacheManager } from '../kv/kvCacheManager';
 import { Scheduler, type ScheduledSequence, type ScheduledStep } from './scheduler';
-import { bindKvPool, unbindKvPool } from './stepRunner';
+import { bindKvPools } from './stepRunner';
 import type {
   ChatCompletions,
   EngineOptions,
@@ -66,6 +67,11 @@ export interface EngineKv {
   bytesPerPage: number;
   /** Called on dispose: frees the pool (Engine.forModel's GPU pages). */
   destroy?(): void;
+  /**
+   * The sliding-window layers' own pool (see SchedulerOptions.local): its pages (one pinned), the
+   * window, bytes of one page over those layers. Absent: every layer's pages are the pool above.
+   */
+  local?: { numPages: number; window: number; bytesPerPage: number };
 }
 
 /** Engine options that are not the model's: how it was made and who frees the model. */
@@ -176,6 +182,7 @@ export class Engine {
       maxContext,
       tokenBudget: budget,
       vocabSize: model.spec.vocabSize,
+      local: kv.local ? { numPages: kv.local.numPages, window: kv.local.window } : undefined,
     });
     this.chat = { completions: chatCompletions(this) };
   }
@@ -215,11 +222,14 @@ export class Engine {
           `(one layer's K pages must fit one storage binding), got ${opts.numPages}`,
       );
     }
-    const pool = await bindKvPool(model, opts.numPages);
+    const pools = await bindKvPools(model, opts.numPages); // sliding-window layers: a pool of their own
     const kv: EngineKv = {
-      numPages: pool.spec.numPages,
-      bytesPerPage: pool.totalBytes / pool.spec.numPages,
-      destroy: () => unbindKvPool(model, pool),
+      numPages: pools.pool.spec.numPages,
+      bytesPerPage: pools.bytesPerPage,
+      destroy: pools.destroy,
+      local: pools.local
+        ? { numPages: pools.local.spec.numPages, window: pools.window, bytesPerPage: pools.localBytesPerPage }
+        : undefined,
     };
     try {
       return new Engine(model, tokenizer, kv, opts);
@@ -271,9 +281,25 @@ export class Engine {
     return channel;
   }
 
-  /** Who holds which page now, for the demo's KV grid. */
+  /**
+   * Who holds which page now, for the demo's KV grid; with a sliding-window pool, its pages too
+   * (`local`: there a sequence holds only the pages its window still reads).
+   */
   kvSnapshot(): KvSnapshot {
-    const { cache } = this.sched;
+    const snap = this.groupSnapshot(this.sched.cache, this.kv.bytesPerPage);
+    const local = this.sched.localCache;
+    if (local && this.kv.local) {
+      const { owner, refCount, cached, fill, requests, numPages, bytesPerPage } = this.groupSnapshot(
+        local,
+        this.kv.local.bytesPerPage,
+      );
+      snap.local = { numPages, bytesPerPage, window: local.window!, owner, refCount, cached, fill: fill!, requests };
+    }
+    return snap;
+  }
+
+  /** One page group's snapshot (a dropped page of a sliding-window group maps to its pinned page: skipped). */
+  private groupSnapshot(cache: KvCacheManager, bytesPerPage: number): KvSnapshot {
     const { pageSize } = this.model.opts;
     const numPages = cache.numPages;
     const owner = new Int32Array(numPages).fill(-1);
@@ -286,17 +312,19 @@ export class Engine {
       const table = cache.blockTable(s.seqId);
       const len = cache.seqLen(s.seqId);
       table.forEach((p, i) => {
+        if (p === cache.pinnedPage) return;
         if (owner[p] < 0) owner[p] = s.req.id;
         fill[p] = Math.max(fill[p], Math.min(pageSize, len - i * pageSize));
       });
-      requests.push({ requestId: s.req.id, index: s.index, label: s.req.label, tokens: len, pages: table.length });
+      const pages = cache.livePages(s.seqId);
+      requests.push({ requestId: s.req.id, index: s.index, label: s.req.label, tokens: len, pages });
     }
     for (let p = 0; p < numPages; p++) {
-      const rc = cache.pageRefCount(p);
+      const rc = p === cache.pinnedPage ? 0 : cache.pageRefCount(p);
       refCount[p] = Math.min(255, rc);
       cached[p] = rc === 0 && cache.isPageCached(p) ? 1 : 0;
     }
-    return { pageSize, numPages, bytesPerPage: this.kv.bytesPerPage, owner, refCount, cached, fill, requests };
+    return { pageSize, numPages, bytesPerPage, owner, refCount, cached, fill, requests };
   }
 
   /** Requests still queued or running. */
@@ -438,9 +466,8 @@ export class Engine {
   /** Ends the request with an error; `discardCached`: its pages leave the prefix cache (their K/V is suspect). */
   private fail(req: Request, e: unknown, { discardCached = false } = {}): void {
     if (req.done) return;
-    const { cache } = this.sched;
     for (const s of req.samples) {
-      if (discardCached && s.state === 'running' && cache.has(s.seqId)) cache.free(s.seqId, { discardCached: true });
+      if (discardCached && s.state === 'running') this.sched.freeSequence(s.seqId, { discardCached: true });
       this.sched.release(s);
     }
     req.done = true;

@@ -27,6 +27,15 @@
  * model failed: its sequences' pages are dropped from the prefix cache (their K/V may be unwritten);
  * alone, the sequence is the culprit; together, each is requeued and then runs alone ("suspect")
  * until a step of its own succeeds.
+ *
+ * Sliding-window layers (issue 18): with `local`, a second KvCacheManager (`localCache`, its own
+ * pool of pages) holds the K/V of the model's sliding layers and `cache` that of the others. Every
+ * sequence lives in both with the same length; each step appends to both, and before it a
+ * sequence's local pages that left the window of its next query (at its length) are released
+ * (KvCacheManager.releaseOutsideWindow; they map to the group's pinned page). So a decoding
+ * sequence holds at most ceil(window / pageSize) + 1 local pages. The batch carries the local
+ * slots, page indices and copies (StepBatch.local); planning counts and preempts for both groups.
+ * The prefix cache is off with a local group: a hit would need local K/V that was released.
  */
 import { ShapeError } from '../gpu/errors';
 import { buildPageTable } from '../kernels/pageTable';
@@ -49,8 +58,10 @@ export interface SchedulerOptions {
   tokenBudget?: number;
   /** When set, batch() refuses token ids outside 0..vocabSize-1. */
   vocabSize?: number;
-  /** Reuse cached full pages across sequences (default true). */
+  /** Reuse cached full pages across sequences (default true; off with `local`). */
   enablePrefixCache?: boolean;
+  /** A second page group for the sliding-window layers: its pool's pages (one is pinned) and the window. */
+  local?: { numPages: number; window: number };
 }
 
 /** A sequence's new tokens in an explicit step. */
@@ -96,7 +107,8 @@ export interface ScheduledStep<S extends ScheduledSequence = ScheduledSequence> 
 interface PlanItem<S> {
   seq: S;
   take: number;
-  pages: number;
+  /** Pages claimed in each group (cache, then localCache). */
+  pages: number[];
 }
 
 /** Arrival order: older request first, then index. */
@@ -118,7 +130,11 @@ function remove<S>(list: S[], s: S): boolean {
 export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
   /** The KV bookkeeping. Read it freely; change it only through the scheduler (or, explicit, by id). */
   readonly cache: KvCacheManager;
-  readonly opts: Readonly<Required<Omit<SchedulerOptions, 'vocabSize' | 'enablePrefixCache'>>>;
+  /** The sliding-window layers' pages (SchedulerOptions.local), or null when every layer uses `cache`. */
+  readonly localCache: KvCacheManager | null;
+  readonly opts: Readonly<Required<Omit<SchedulerOptions, 'vocabSize' | 'enablePrefixCache' | 'local'>>>;
+  /** The groups, `cache` first. */
+  private readonly groups: KvCacheManager[];
   private readonly vocabSize: number | undefined;
   private readonly runningSeqs: S[] = []; // arrival order; hold pages
   private readonly waitingSeqs: S[] = []; // arrival order; hold no pages
@@ -139,8 +155,12 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
     this.cache = new KvCacheManager({
       numPages: o.numPages,
       pageSize: o.pageSize,
-      enablePrefixCache: o.enablePrefixCache,
+      enablePrefixCache: o.local ? false : o.enablePrefixCache,
     });
+    this.localCache = o.local
+      ? new KvCacheManager({ numPages: o.local.numPages, pageSize: o.pageSize, window: o.local.window })
+      : null;
+    this.groups = this.localCache ? [this.cache, this.localCache] : [this.cache];
     this.opts = {
       numPages: o.numPages,
       pageSize: o.pageSize,
@@ -173,7 +193,7 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
 
   /** The child runs at once, sharing every page of the parent (copy-on-write on its first write into a shared page). */
   fork(parent: S, child: S): void {
-    this.cache.fork(parent.seqId, child.seqId);
+    this.forkSequence(parent.seqId, child.seqId);
     child.state = 'running';
     insertSorted(this.runningSeqs, child);
   }
@@ -182,7 +202,7 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
   release(s: S): void {
     if (s.state === 'done') return;
     remove(this.runningSeqs, s) || remove(this.waitingSeqs, s);
-    if (this.cache.has(s.seqId)) this.cache.free(s.seqId);
+    this.freeSequence(s.seqId);
     s.state = 'done';
   }
 
@@ -191,19 +211,49 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
     return this.cache.has(s.seqId) && this.cache.seqLen(s.seqId) >= s.tokens.length;
   }
 
+  /** Every group's view of the sequence: registered, forked, freed together (explicit callers too). */
+  forkSequence(parentSeqId: number, childSeqId: number): void {
+    for (const g of this.groups) g.fork(parentSeqId, childSeqId);
+  }
+
+  /** Frees the sequence in every group that holds it (no-op where none does). */
+  freeSequence(seqId: number, opts: { discardCached?: boolean } = {}): void {
+    for (const g of this.groups) if (g.has(seqId)) g.free(seqId, opts);
+  }
+
+  /** Pages appending numTokens to the sequence needs in each group (dead local pages already released). */
+  private pagesNeeded(seqId: number, numTokens: number): number[] {
+    return this.groups.map((g) => g.pagesNeeded(seqId, numTokens));
+  }
+
+  /** Local group: releases the pages the sequence's next query (at its length) no longer reads. */
+  private releaseDeadLocalPages(seqId: number): void {
+    const local = this.localCache;
+    if (local && local.has(seqId)) local.releaseOutsideWindow(seqId, local.seqLen(seqId));
+  }
+
+  /** Registers the sequence in every group (prefix lookup in `cache` only; the local group has none). */
+  private addSequence(seqId: number, tokens?: readonly number[]): { cachedTokens: number } {
+    const r = this.cache.addSequence(seqId, tokens);
+    this.localCache?.addSequence(seqId);
+    return r;
+  }
+
   /** This step's work and its batch, with its slots already appended. */
   schedule(): ScheduledStep<S> {
-    const { cache, opts } = this;
+    const { cache, opts, groups } = this;
     const plan: PlanItem<S>[] = [];
     let budget = opts.tokenBudget;
-    let claimed = 0;
+    const claimed = groups.map(() => 0);
     let preempted = 0;
-    const free = () => cache.stats().freePages - claimed;
+    for (const s of this.runningSeqs) this.releaseDeadLocalPages(s.seqId);
+    const fits = (pages: number[]) => pages.every((n, g) => n <= groups[g].stats().freePages - claimed[g]);
+    const claim = (pages: number[], sign: number) => pages.forEach((n, g) => (claimed[g] += sign * n));
     const unplan = (s: S) => {
       const i = plan.findIndex((p) => p.seq === s);
       if (i < 0) return;
       budget += plan[i].take;
-      claimed -= plan[i].pages;
+      claim(plan[i].pages, -1);
       plan.splice(i, 1);
     };
     const preempt = (s: S) => {
@@ -212,8 +262,8 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
       preempted++;
     };
     /** Frees pages by preempting sequences newer than s, newest first; false if still short. */
-    const makeRoom = (s: S, pages: number): boolean => {
-      while (pages > free()) {
+    const makeRoom = (s: S, pages: number[]): boolean => {
+      while (!fits(pages)) {
         const victim = this.runningSeqs[this.runningSeqs.length - 1];
         if (victim === s || older(victim, s) < 0) return false;
         preempt(victim);
@@ -226,11 +276,11 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
     if (suspect) {
       while (this.runningSeqs.length > 0) preempt(this.runningSeqs[this.runningSeqs.length - 1]);
       remove(this.waitingSeqs, suspect);
-      cache.addSequence(suspect.seqId, suspect.tokens);
+      this.addSequence(suspect.seqId, suspect.tokens);
       suspect.state = 'running';
       insertSorted(this.runningSeqs, suspect);
       const take = Math.min(suspect.tokens.length - cache.seqLen(suspect.seqId), budget);
-      plan.push({ seq: suspect, take, pages: cache.pagesNeeded(suspect.seqId, take) });
+      plan.push({ seq: suspect, take, pages: this.pagesNeeded(suspect.seqId, take) });
       return this.build(plan, preempted);
     }
     // 1. Decodes (one missing token), oldest first. A decode that cannot grow even with every
@@ -238,14 +288,14 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
     for (const s of [...this.runningSeqs]) {
       if (s.state !== 'running' || plan.length >= opts.maxSeqs || budget === 0) continue;
       if (s.tokens.length - cache.seqLen(s.seqId) !== 1) continue;
-      const pages = cache.pagesNeeded(s.seqId, 1);
+      const pages = this.pagesNeeded(s.seqId, 1);
       if (!makeRoom(s, pages)) {
         preempt(s);
         continue;
       }
       plan.push({ seq: s, take: 1, pages });
       budget -= 1;
-      claimed += pages;
+      claim(pages, 1);
     }
     // 2. Prefill chunks of running sequences; short of pages, newer ones make room, else it waits.
     for (const s of [...this.runningSeqs]) {
@@ -253,20 +303,20 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
       const missing = s.tokens.length - cache.seqLen(s.seqId);
       if (missing <= 1) continue;
       const take = Math.min(missing, budget);
-      const pages = cache.pagesNeeded(s.seqId, take);
+      const pages = this.pagesNeeded(s.seqId, take);
       if (!makeRoom(s, pages)) continue;
       plan.push({ seq: s, take, pages });
       budget -= take;
-      claimed += pages;
+      claim(pages, 1);
     }
     // 3. Admit waiting sequences (preempted ones are older, so they come first) while pages last.
     while (this.waitingSeqs.length > 0 && plan.length < opts.maxSeqs && budget > 0) {
       const s = this.waitingSeqs[0];
-      const { cachedTokens } = cache.addSequence(s.seqId, s.tokens);
+      const { cachedTokens } = this.addSequence(s.seqId, s.tokens);
       const take = Math.min(s.tokens.length - cachedTokens, budget);
-      const pages = cache.pagesNeeded(s.seqId, take);
-      if (pages > free()) {
-        cache.free(s.seqId); // undo; wait for pages (admission never preempts)
+      const pages = this.pagesNeeded(s.seqId, take);
+      if (!fits(pages)) {
+        this.freeSequence(s.seqId); // undo; wait for pages (admission never preempts)
         break;
       }
       this.waitingSeqs.shift();
@@ -274,7 +324,7 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
       insertSorted(this.runningSeqs, s);
       plan.push({ seq: s, take, pages });
       budget -= take;
-      claimed += pages;
+      claim(pages, 1);
     }
     return this.build(plan, preempted);
   }
@@ -291,8 +341,7 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
    * otherwise every one still running is requeued as a suspect and null is returned.
    */
   stepFailed(step: ScheduledStep<S>): S | null {
-    for (const { seq } of step.items)
-      if (this.cache.has(seq.seqId)) this.cache.free(seq.seqId, { discardCached: true });
+    for (const { seq } of step.items) this.freeSequence(seq.seqId, { discardCached: true });
     if (step.items.length === 1) return step.items[0].seq;
     for (const { seq } of step.items) {
       if (seq.state !== 'running') continue;
@@ -305,7 +354,7 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
   /** Back to waiting without pages. */
   private preempt(s: S): void {
     remove(this.runningSeqs, s);
-    if (this.cache.has(s.seqId)) this.cache.free(s.seqId);
+    this.freeSequence(s.seqId);
     s.state = 'waiting';
     insertSorted(this.waitingSeqs, s);
   }
@@ -333,10 +382,10 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
    * LAST new token of each sequence (allRows: of every new token, row t = the prediction after
    * token t). Unknown seqIds are registered (without a prompt: no prefix lookup). A step that does
    * not fit (tokens, sequences, logit rows, context, pages, token ids) is refused with a
-   * ShapeError before anything changes.
+   * ShapeError before anything changes (but dead local pages, which nothing can read, are released).
    */
   batch(seqs: readonly StepSequence[], { allRows = false } = {}): StepBatch {
-    const { cache, opts } = this;
+    const { cache, opts, localCache: local } = this;
     const T = seqs.reduce((n, s) => n + s.tokenIds.length, 0);
     if (seqs.length === 0 || seqs.length > opts.maxSeqs)
       throw new ShapeError(`step: ${seqs.length} sequences; set up for 1..${opts.maxSeqs}`);
@@ -347,9 +396,12 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
       throw new ShapeError(`step: ${R} logit rows; set up for at most ${opts.maxLogitRows} (maxLogitRows)`);
     if (new Set(seqs.map((s) => s.seqId)).size !== seqs.length)
       throw new ShapeError('step: a sequence appears twice in one step');
-    let pagesNeeded = 0;
+    const pagesNeeded = this.groups.map(() => 0);
     for (const s of seqs) {
       if (s.tokenIds.length === 0) throw new ShapeError(`step: sequence ${s.seqId} has no new tokens`);
+      if (local && cache.has(s.seqId) !== local.has(s.seqId))
+        throw new Error(`Scheduler.batch: sequence ${s.seqId} is in one page group only (use forkSequence / freeSequence)`);
+      this.releaseDeadLocalPages(s.seqId);
       const len = (cache.has(s.seqId) ? cache.seqLen(s.seqId) : 0) + s.tokenIds.length;
       if (len > opts.maxContext)
         throw new ShapeError(
@@ -362,42 +414,62 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
             throw new ShapeError(`step: token id ${id} is outside the vocabulary (0..${V - 1})`);
       }
       // The same count schedule() claims: new pages plus a copy-on-write page.
-      pagesNeeded += cache.has(s.seqId)
-        ? cache.pagesNeeded(s.seqId, s.tokenIds.length)
-        : Math.ceil(s.tokenIds.length / opts.pageSize);
+      const needs = cache.has(s.seqId)
+        ? this.pagesNeeded(s.seqId, s.tokenIds.length)
+        : this.groups.map(() => Math.ceil(s.tokenIds.length / opts.pageSize));
+      needs.forEach((n, g) => (pagesNeeded[g] += n));
     }
-    const free = cache.stats().freePages;
-    if (pagesNeeded > free)
-      throw new ShapeError(`step: the step needs ${pagesNeeded} KV pages, ${free} are free (pool of ${opts.numPages})`);
+    this.groups.forEach((g, i) => {
+      const free = g.stats().freePages;
+      const which = i === 0 ? '' : ' sliding-window';
+      if (pagesNeeded[i] > free)
+        throw new ShapeError(
+          `step: the step needs ${pagesNeeded[i]}${which} KV pages, ${free} are free (pool of ${g.numPages})`,
+        );
+    });
 
     const tokenIds = new Uint32Array(T);
     const positions = new Uint32Array(T);
     const slots = new Int32Array(T);
     const logitRows = allRows ? Uint32Array.from({ length: T }, (_, t) => t) : new Uint32Array(seqs.length);
     const copies: number[] = []; // (src, dst) page pairs: at most one per sequence
+    const localSlots = local ? new Int32Array(T) : null;
+    const localCopies: number[] = [];
     let row = 0;
     seqs.forEach((s, i) => {
-      if (!cache.has(s.seqId)) cache.addSequence(s.seqId);
+      if (!cache.has(s.seqId)) this.addSequence(s.seqId);
       const start = cache.seqLen(s.seqId);
       // With the ids, pages that become full enter the prefix cache: the model writes the step's
       // K/V before any later step can read them (a failed step discards them: stepFailed).
       const r = cache.appendSlots(s.seqId, s.tokenIds.length, s.tokenIds);
       if (!r.ok) throw new Error(`Scheduler.batch: sequence ${s.seqId}: ${r.reason}`); // counted above: cannot happen
       for (const c of r.copies) copies.push(c.src, c.dst);
+      if (local) {
+        const rl = local.appendSlots(s.seqId, s.tokenIds.length);
+        if (!rl.ok) throw new Error(`Scheduler.batch: sequence ${s.seqId}: ${rl.reason}`); // counted above
+        for (const c of rl.copies) localCopies.push(c.src, c.dst);
+        localSlots!.set(rl.slots, row);
+      }
       tokenIds.set(s.tokenIds, row);
       slots.set(r.slots, row);
       for (let j = 0; j < s.tokenIds.length; j++) positions[row + j] = start + j;
       row += s.tokenIds.length;
       if (!allRows) logitRows[i] = row - 1;
     });
-    const pageTable = buildPageTable(
-      seqs.map((s) => ({
-        blockTable: cache.blockTable(s.seqId),
-        kvLen: cache.seqLen(s.seqId),
-        qLen: s.tokenIds.length,
-      })),
-      opts.pageSize,
-    );
-    return { tokenIds, positions, slots, pageTable, copies: Uint32Array.from(copies), logitRows };
+    const table = (g: KvCacheManager) =>
+      buildPageTable(
+        seqs.map((s) => ({ blockTable: g.blockTable(s.seqId), kvLen: g.seqLen(s.seqId), qLen: s.tokenIds.length })),
+        opts.pageSize,
+      );
+    const pageTable = table(cache);
+    const batch: StepBatch = { tokenIds, positions, slots, pageTable, copies: Uint32Array.from(copies), logitRows };
+    // Same lengths in both groups, so the local page table differs only in its page indices.
+    if (local)
+      batch.local = {
+        slots: localSlots!,
+        kvPageIndices: table(local).kvPageIndices,
+        copies: Uint32Array.from(localCopies),
+      };
+    return batch;
   }
 }

@@ -33,11 +33,76 @@ export function unbindKvPool(model: Transformer, pool: KvPool): void {
   pool.destroy();
 }
 
+/** A model's bound KV pools: every layer's, or the full layers' and the sliding-window layers'. */
+export interface KvPools {
+  /** The full layers' pages (every layer's when `local` is null). */
+  pool: KvPool;
+  /** The sliding-window layers' pages, freed as they leave the window; null for one pool. */
+  local: KvPool | null;
+  /** The window of the local pool's layers (0 without one). */
+  window: number;
+  /** KV bytes of one page over all layers of each pool. */
+  bytesPerPage: number;
+  localBytesPerPage: number;
+  /** Unbinds (if the model still reads them) and destroys both. */
+  destroy(): void;
+}
+
+/**
+ * Pages the sliding-window pool needs next to `globalPages`: per sequence the window before its
+ * first query, a step's tokens, one page they straddle and a copy-on-write page; never more than
+ * every page (globalPages); plus the pinned page. e.g. window 512, maxTokens 256, pages of 16, 16
+ * sequences: 16 * (ceil(767 / 16) + 2) + 1 = 801 pages (vs 4096 for 4096 tokens each).
+ */
+export function localPagesFor(model: Transformer, globalPages: number): number {
+  const { maxSeqs, maxTokens, pageSize } = model.opts;
+  const window = model.spec.slidingWindow ?? 0;
+  return Math.min(globalPages, maxSeqs * (Math.ceil((window - 1 + maxTokens) / pageSize) + 2)) + 1;
+}
+
+/**
+ * Makes and binds the model's KV pools: with sliding-window layers (and `split`, default true) two
+ * pools, the full layers' of `numPages` pages (default as bindKvPool) and the sliding layers' of
+ * localPagesFor(numPages), whose pages the scheduler frees as they leave the window
+ * (SchedulerOptions.local); otherwise one pool of every layer.
+ */
+export async function bindKvPools(model: Transformer, numPages?: number, { split = true } = {}): Promise<KvPools> {
+  const window = model.spec.slidingWindow ?? 0;
+  const perPage = (p: KvPool) => p.totalBytes / p.spec.numPages;
+  if (!split || model.slidingLayers === 0) {
+    const pool = await bindKvPool(model, numPages);
+    const destroy = () => unbindKvPool(model, pool);
+    return { pool, local: null, window: 0, bytesPerPage: perPage(pool), localBytesPerPage: 0, destroy };
+  }
+  const { maxSeqs, maxContext, pageSize } = model.opts;
+  const pages = Math.min(numPages ?? maxSeqs * Math.ceil(maxContext / pageSize), model.maxKvPages);
+  const localPages = Math.min(localPagesFor(model, pages), model.maxKvPages);
+  const pool = await KvPool.create(model.ctx, model.kvPoolSpec(pages, 'global'));
+  let local: KvPool | null = null;
+  try {
+    local = await KvPool.create(model.ctx, model.kvPoolSpec(localPages, 'local'));
+    model.bindKv(pool, local);
+  } catch (e) {
+    pool.destroy();
+    local?.destroy();
+    throw e;
+  }
+  const destroy = () => {
+    if (model.kvPool === pool) model.bindKv(null);
+    pool.destroy();
+    local.destroy();
+  };
+  const localBytesPerPage = perPage(local);
+  return { pool, local, window, bytesPerPage: pool.spec.numLayers ? perPage(pool) : 0, localBytesPerPage, destroy };
+}
+
 export interface StepRunnerOptions {
   /** Pages in the pool (default: see bindKvPool). */
   numPages?: number;
-  /** Reuse cached full pages across sequences (default true). */
+  /** Reuse cached full pages across sequences (default true; off with a sliding-window pool). */
   enablePrefixCache?: boolean;
+  /** Give sliding-window layers a pool of their own whose dead pages are freed (default true). */
+  splitSlidingPool?: boolean;
 }
 
 export class StepRunner {
@@ -45,12 +110,13 @@ export class StepRunner {
 
   private constructor(
     readonly model: Transformer,
-    readonly pool: KvPool,
+    readonly pools: KvPools,
     readonly scheduler: Scheduler,
   ) {}
 
   static async create(model: Transformer, opts: StepRunnerOptions = {}): Promise<StepRunner> {
-    const pool = await bindKvPool(model, opts.numPages);
+    const pools = await bindKvPools(model, opts.numPages, { split: opts.splitSlidingPool });
+    const { pool, local } = pools;
     const o = model.opts;
     const scheduler = new Scheduler({
       numPages: pool.spec.numPages,
@@ -61,8 +127,14 @@ export class StepRunner {
       maxContext: o.maxContext,
       vocabSize: model.spec.vocabSize,
       enablePrefixCache: opts.enablePrefixCache,
+      local: local ? { numPages: local.spec.numPages, window: pools.window } : undefined,
     });
-    return new StepRunner(model, pool, scheduler);
+    return new StepRunner(model, pools, scheduler);
+  }
+
+  /** The full layers' pool (every layer's without a sliding-window pool). */
+  get pool(): KvPool {
+    return this.pools.pool;
   }
 
   /** The scheduler's KV bookkeeping: addSequence(id, prompt) for prefix reuse, fork, free, stats. */
@@ -81,7 +153,7 @@ export class StepRunner {
     try {
       return await this.model.forward(batch);
     } catch (e) {
-      for (const s of seqs) if (this.cache.has(s.seqId)) this.cache.free(s.seqId, { discardCached: true });
+      for (const s of seqs) this.scheduler.freeSequence(s.seqId, { discardCached: true });
       throw e;
     }
   }
@@ -103,20 +175,22 @@ export class StepRunner {
         out.set(rows, start * V);
       }
     } finally {
-      if (this.cache.has(seqId)) this.cache.free(seqId);
+      this.scheduler.freeSequence(seqId);
     }
     return out;
   }
 
-  /** KV bytes a sequence holds now, over all layers (whole pages). */
+  /** KV bytes a sequence holds now, over all layers (whole pages; the sliding pool's live pages). */
   kvBytes(seqId: number): number {
     if (!this.cache.has(seqId)) return 0;
-    return this.cache.blockTable(seqId).length * (this.pool.totalBytes / this.pool.spec.numPages);
+    const local = this.scheduler.localCache;
+    const localBytes = local ? local.livePages(seqId) * this.pools.localBytesPerPage : 0;
+    return this.cache.blockTable(seqId).length * this.pools.bytesPerPage + localBytes;
   }
 
-  /** Unbinds and destroys the pool; the model stays the caller's. */
+  /** Unbinds and destroys the pools; the model stays the caller's. */
   destroy(): void {
-    unbindKvPool(this.model, this.pool);
+    this.pools.destroy();
   }
 }
 

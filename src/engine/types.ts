@@ -82,6 +82,11 @@ export interface KvSnapshot {
   fill?: Uint8Array;
   /** One entry per live sequence (a request with n > 1 has n after its prefill). */
   requests: { requestId: number; index: number; label: string; tokens: number; pages: number }[];
+  /**
+   * The sliding-window layers' own pool (gemma2/3...), same fields over its pages: a sequence holds
+   * only the pages its window still reads (requests[].pages: those live pages). Absent: one pool.
+   */
+  local?: Omit<KvSnapshot, 'pageSize' | 'local'> & { window: number; fill: Uint8Array };
 }
 
 export interface StepInfo {

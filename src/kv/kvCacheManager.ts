@@ -9,6 +9,15 @@
  * - physical slot = page * pageSize + offset: blockTable[2] = 5, offset 5 -> slot 85
  * - pages for a length = ceil(len / pageSize): len 37 -> 3 pages; last page holds
  *   len - 2 * 16 = 5 tokens (FlashInfer's kv_last_page_len)
+ *
+ * Sliding-window group (`window` set: the pages of sliding-window layers, issue 18). A query at
+ * position p reads keys in (p - window, p] only, so once a sequence's next query is at p, a leading
+ * page whose tokens all lie before p - window + 1 is dead: releaseOutsideWindow() drops it and its
+ * logical slot maps to the group's one pinned page (never written, never read: the window mask
+ * excludes it), so block tables keep their length and the attention kernels need no change.
+ * Example, window 32, pageSize 16, next query at 80: keys from 49 on are read; pages 0..1 (tokens
+ * 0..31) die, page 2 (32..47) dies, page 3 (48..63) stays. No prefix cache in this group (a hit
+ * would need the dropped pages' K/V).
  */
 import { PagePool, ROOT_PREFIX_KEY, prefixPageKey, type PrefixKey } from './pagePool';
 
@@ -17,8 +26,10 @@ export interface KvCacheManagerOptions {
   numPages: number;
   /** Tokens per page (DESIGN default 16). */
   pageSize: number;
-  /** Reuse cached full pages across requests (default true). */
+  /** Reuse cached full pages across requests (default true; always off with `window`). */
   enablePrefixCache?: boolean;
+  /** A sliding-window group: keys in (p - window, p] only; dead leading pages are released. */
+  window?: number;
 }
 
 /** A whole-page GPU copy `src -> dst` (every layer, K and V) to do before this step's writes. */
@@ -57,8 +68,10 @@ export interface KvCacheStats {
 }
 
 interface SequenceState {
-  /** (ceil(length / pageSize)) logical page -> physical page. */
+  /** (ceil(length / pageSize)) logical page -> physical page (the pinned page below `dropped`). */
   blockTable: number[];
+  /** Leading logical pages released by releaseOutsideWindow (0 without a window). */
+  dropped: number;
   /** Tokens with a reserved slot. */
   length: number;
   /**
@@ -76,6 +89,10 @@ export class KvCacheManager {
   readonly pageSize: number;
   readonly numPages: number;
   readonly enablePrefixCache: boolean;
+  /** Sliding-window group: the window; null for a group that keeps every page. */
+  readonly window: number | null;
+  /** Sliding-window group: the page every dropped logical page maps to (held by the manager); else -1. */
+  readonly pinnedPage: number;
   private readonly pool: PagePool;
   private readonly seqs = new Map<number, SequenceState>();
 
@@ -84,10 +101,19 @@ export class KvCacheManager {
     if (!Number.isInteger(pageSize) || pageSize < 1) {
       throw new Error(`KvCacheManager: pageSize must be a positive integer, got ${pageSize}`);
     }
+    const window = options.window;
+    if (window !== undefined && !(Number.isInteger(window) && window >= 1)) {
+      throw new Error(`KvCacheManager: window must be a positive integer, got ${window}`);
+    }
+    if (window !== undefined && numPages < 2) {
+      throw new Error(`KvCacheManager: a sliding-window group needs >= 2 pages (one is pinned), got ${numPages}`);
+    }
     this.pool = new PagePool(numPages);
     this.numPages = numPages;
     this.pageSize = pageSize;
-    this.enablePrefixCache = options.enablePrefixCache ?? true;
+    this.window = window ?? null;
+    this.enablePrefixCache = window === undefined && (options.enablePrefixCache ?? true);
+    this.pinnedPage = window === undefined ? -1 : this.pool.allocate(1)![0];
   }
 
   /**
@@ -100,7 +126,7 @@ export class KvCacheManager {
    */
   addSequence(seqId: number, promptTokenIds?: readonly number[]): { cachedTokens: number } {
     if (this.seqs.has(seqId)) throw new Error(`KvCacheManager.addSequence: sequence ${seqId} already exists`);
-    const state: SequenceState = { blockTable: [], length: 0, knownTokenIds: [], pageKeys: [] };
+    const state: SequenceState = { blockTable: [], dropped: 0, length: 0, knownTokenIds: [], pageKeys: [] };
     if (this.enablePrefixCache && promptTokenIds !== undefined) {
       state.knownTokenIds = promptTokenIds.slice();
       // Leave >= 1 token to compute: prompt 33 -> floor(32/16) = 2 pages at most; prompt 32 -> 1.
@@ -194,9 +220,12 @@ export class KvCacheManager {
   fork(parentSeqId: number, childSeqId: number): void {
     const parent = this.state(parentSeqId, 'fork');
     if (this.seqs.has(childSeqId)) throw new Error(`KvCacheManager.fork: sequence ${childSeqId} already exists`);
-    for (const page of parent.blockTable) this.pool.retain(page);
+    for (let logical = parent.dropped; logical < parent.blockTable.length; logical++) {
+      this.pool.retain(parent.blockTable[logical]);
+    }
     this.seqs.set(childSeqId, {
       blockTable: parent.blockTable.slice(),
+      dropped: parent.dropped,
       length: parent.length,
       knownTokenIds: parent.knownTokenIds.slice(),
       pageKeys: parent.pageKeys.slice(),
@@ -215,12 +244,38 @@ export class KvCacheManager {
    */
   free(seqId: number, { discardCached = false } = {}): void {
     const state = this.state(seqId, 'free');
-    for (let logical = state.blockTable.length - 1; logical >= 0; logical--) {
+    for (let logical = state.blockTable.length - 1; logical >= state.dropped; logical--) {
       this.pool.release(state.blockTable[logical], { forgetCached: discardCached });
     }
     this.seqs.delete(seqId);
   }
 
+  /**
+   * Sliding-window group: the sequence's next query is at `queryPos` (its length, before the
+   * step's tokens are appended), so pages whose tokens all lie before queryPos - window + 1 are
+   * released (a page shared by a fork stays with the others). A partial last page never qualifies.
+   * Returns the pages released by this sequence. Without a window: nothing, 0.
+   */
+  releaseOutsideWindow(seqId: number, queryPos: number): number {
+    const state = this.state(seqId, 'releaseOutsideWindow');
+    if (this.window === null) return 0;
+    const firstNeeded = queryPos - this.window + 1; // keys from here on are read
+    let released = 0;
+    // Logical page i holds tokens i*size .. (i+1)*size - 1: dead once (i+1)*size <= firstNeeded.
+    while (state.dropped < state.blockTable.length && (state.dropped + 1) * this.pageSize <= firstNeeded) {
+      this.pool.release(state.blockTable[state.dropped]);
+      state.blockTable[state.dropped] = this.pinnedPage;
+      state.dropped++;
+      released++;
+    }
+    return released;
+  }
+
+  /** Pages the sequence holds (its block table less the dropped leading pages). */
+  livePages(seqId: number): number {
+    const state = this.state(seqId, 'livePages');
+    return state.blockTable.length - state.dropped;
+  }
   /** A copy of the sequence's block table (logical page -> physical page). */
   blockTable(seqId: number): readonly number[] {
     return this.state(seqId, 'blockTable').blockTable.slice();
@@ -274,8 +329,18 @@ export class KvCacheManager {
       if (state.blockTable.length !== Math.ceil(state.length / this.pageSize)) {
         throw new Error(`sequence ${seqId}: ${state.blockTable.length} pages for length ${state.length}`);
       }
-      for (const page of state.blockTable) holders[page]++;
+      if (state.dropped > 0 && this.window === null) throw new Error(`sequence ${seqId}: dropped pages without a window`);
+      for (let logical = 0; logical < state.blockTable.length; logical++) {
+        const page = state.blockTable[logical];
+        if (logical < state.dropped) {
+          if (page !== this.pinnedPage) throw new Error(`sequence ${seqId}: dropped page ${logical} maps to ${page}`);
+        } else {
+          if (page === this.pinnedPage) throw new Error(`sequence ${seqId}: live page ${logical} is the pinned page`);
+          holders[page]++;
+        }
+      }
     }
+    if (this.pinnedPage >= 0) holders[this.pinnedPage]++; // the manager's own hold
     for (let page = 0; page < this.numPages; page++) {
       if (holders[page] !== this.pool.refCount(page)) {
         throw new Error(`page ${page}: refCount ${this.pool.refCount(page)} but held by ${holders[page]} block table(s)`);

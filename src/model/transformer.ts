@@ -14,7 +14,9 @@
  * slots, the CSR page table, copy-on-write pairs and the rows whose logits come back. forward()
  * checks the batch against the buffers it was sized for, uploads it, encodes and submits the step
  * and reads the logits back. The KV pages themselves (KvPool) belong to the scheduler's owner too:
- * it makes them from kvPoolSpec() and binds them with bindKv() (see there).
+ * it makes them from kvPoolSpec() and binds them with bindKv() (see there). With a second pool for
+ * the sliding-window layers (bindKv(global, local)), those layers write and read their own pages
+ * through the batch's `local` slots, page indices and copies (the scheduler frees their dead pages).
  *
  * Step layout: the step's tokens are the concatenation of each sequence's new tokens; T = their
  * count (<= maxTokens). First, copy-on-write: the batch's (src, dst) page pairs are copied in every
@@ -35,6 +37,7 @@ import type { GpuContext } from '../gpu/context';
 import { MAP_READ_COPY_DST, STORAGE, UNIFORM, writeBuffer } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
 import { maxPagesPerLayer, pageBufferBytes, type KvPool, type KvPoolSpec } from '../kernels/kvPool';
+import type { PagedKvBuffers } from '../kernels/pagedAttention';
 import type { StepBatch } from '../kernels/stepBatch';
 import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { FlashPrefill } from '../kernels/flashPrefill';
@@ -88,6 +91,8 @@ export class Transformer {
   private readonly owned: { destroy(): void }[] = [];
   /** The bound KV pages (bindKv) and the per-layer bind groups over them; none until bound. */
   private pool: KvPool | null = null;
+  /** The sliding-window layers' own pool (bindKv's second argument), or null: every layer in `pool`. */
+  private localPool: KvPool | null = null;
   private layers: LayerBinds[] = [];
 
   private constructor(
@@ -164,8 +169,15 @@ export class Transformer {
    * it here with bindKv, and destroys it. One model can so be served by successive owners (a
    * generate() call, then an Engine), each with the pool its budget wants. At most maxKvPages.
    */
-  kvPoolSpec(numPages: number): KvPoolSpec {
-    return { ...this.attention, numLayers: this.spec.numLayers, numPages };
+  kvPoolSpec(numPages: number, layers: 'all' | 'global' | 'local' = 'all'): KvPoolSpec {
+    const local = this.slidingLayers;
+    const numLayers = layers === 'all' ? this.spec.numLayers : layers === 'local' ? local : this.spec.numLayers - local;
+    return { ...this.attention, numLayers, numPages };
+  }
+
+  /** Layers with a sliding window (the ones a second, window-freed pool can hold); 0 when none slides. */
+  get slidingLayers(): number {
+    return this.spec.slidingWindow === null ? 0 : this.spec.layers.filter((l) => l.sliding).length;
   }
 
   /** Most pages one layer's pool can hold here: one K (or V) buffer must fit one storage binding. */
@@ -178,30 +190,48 @@ export class Transformer {
     return this.pool;
   }
 
+  /** The sliding-window layers' bound pool, or null. */
+  get kvPoolLocal(): KvPool | null {
+    return this.localPool;
+  }
+
   /**
    * Binds the KV pages forward() reads and writes: builds every layer's bind groups over them (once,
-   * not per step). null unbinds (the owner is about to destroy the pool).
+   * not per step). One pool of every layer (kvPoolSpec(n)), or two: `pool` for the full layers
+   * (kvPoolSpec(n, 'global')) and `local` for the sliding ones (kvPoolSpec(m, 'local')), whose
+   * steps then carry batch.local. null unbinds (the owner is about to destroy the pools).
    */
-  bindKv(pool: KvPool | null): void {
+  bindKv(pool: KvPool | null, local: KvPool | null = null): void {
     if (pool === null) {
       this.pool = null;
+      this.localPool = null;
       this.layers = [];
       return;
     }
-    const want = this.kvPoolSpec(pool.spec.numPages);
-    for (const key of Object.keys(want) as (keyof KvPoolSpec)[]) {
-      if (pool.spec[key] !== want[key]) {
-        const [got, need] = [String(pool.spec[key]), String(want[key])];
-        throw new ShapeError(`bindKv: the pool's ${key} is ${got}, this model needs ${need}`);
+    if (local && this.slidingLayers === 0) throw new ShapeError('bindKv: a sliding-window pool, but no layer slides');
+    const check = (p: KvPool, layers: 'all' | 'global' | 'local') => {
+      const want = this.kvPoolSpec(p.spec.numPages, layers);
+      for (const key of Object.keys(want) as (keyof KvPoolSpec)[]) {
+        if (p.spec[key] !== want[key]) {
+          const [got, need] = [String(p.spec[key]), String(want[key])];
+          const which = layers === 'local' ? "sliding-window pool's" : "pool's";
+          throw new ShapeError(`bindKv: the ${which} ${key} is ${got}, this model needs ${need}`);
+        }
       }
-    }
+    };
+    check(pool, local ? 'global' : 'all');
+    if (local) check(local, 'local');
     const w = (name: string) => this.weights.get(name)!.buffer;
     const layers: LayerBinds[] = [];
+    let [globalIndex, localIndex] = [0, 0];
     for (let l = 0; l < this.spec.numLayers; l++) {
-      layers.push(bindLayer(this.ctx, this.spec, this.k, this.b, pool, l, w));
+      const inLocal = local !== null && this.spec.layers[l].sliding;
+      const pages = inLocal ? local.layers[localIndex++] : pool.layers[local ? globalIndex++ : l];
+      layers.push(bindLayer(this.ctx, this.spec, this.k, this.b, { pages, local: inLocal }, l, w));
     }
     this.layers = layers;
     this.pool = pool;
+    this.localPool = local;
   }
 
   /**
@@ -238,6 +268,17 @@ export class Transformer {
       q(b.copyPairs, copies);
       q(b.copyCount, new Uint32Array([numCopies, 0, 0, 0]));
     }
+    // The sliding layers' own page group: its slots, page indices and copy-on-write pairs.
+    const numLocalCopies = batch.local ? batch.local.copies.length / 2 : 0;
+    if (batch.local) {
+      const g = b.localGroup!;
+      q(g.slots, batch.local.slots);
+      q(g.step.kvPageIndices, batch.local.kvPageIndices);
+      if (numLocalCopies) {
+        q(g.copyPairs, batch.local.copies);
+        q(g.copyCount, new Uint32Array([numLocalCopies, 0, 0, 0]));
+      }
+    }
     // Full layers and sliding layers differ only in the window (their own params uniform).
     const full = { scale: spec.softmaxScale, causal: true, window: 0 };
     q(b.step.params, new Uint8Array(attentionParams(meta.numSeqs, full)));
@@ -254,7 +295,8 @@ export class Transformer {
     await this.ctx.validated('forward', () => {
       const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
       const pass = encoder.beginComputePass({ label: 'forward' });
-      this.encode(pass, { T, logitRows: R, numWork: numWorkItems, decode, numSeqs: meta.numSeqs, numCopies });
+      const shape = { T, logitRows: R, numWork: numWorkItems, decode, numSeqs: meta.numSeqs, numCopies, numLocalCopies };
+      this.encode(pass, shape);
       pass.end();
       encoder.copyBufferToBuffer(b.logits, 0, b.logitsReadback, 0, 4 * R * spec.vocabSize);
       this.ctx.device.queue.submit([encoder.finish()]);
@@ -301,6 +343,23 @@ export class Transformer {
       fail(`${copies.length / 2} copy-on-write pairs; at most ${opts.maxSeqs}`);
     }
     for (const p of copies) if (p >= numPages) fail(`copy-on-write page ${p} ${outside}`);
+    const local = this.localPool;
+    if ((local !== null) !== (batch.local !== undefined)) {
+      fail(local ? 'a sliding-window pool is bound but the batch has no local group' : 'a local group but no sliding-window pool is bound');
+    }
+    if (local && batch.local) {
+      const g = batch.local;
+      const outsideLocal = `outside the sliding-window pool of ${local.spec.numPages} pages`;
+      if (g.slots.length !== T || g.kvPageIndices.length !== meta.kvPageIndices.length) {
+        fail(`local group: ${g.slots.length} slots, ${g.kvPageIndices.length} page indices`);
+      }
+      for (const slot of g.slots) if (!(slot >= 0 && slot < local.spec.numPages * opts.pageSize)) fail(`local slot ${slot} ${outsideLocal}`);
+      for (const p of g.kvPageIndices) if (p >= local.spec.numPages) fail(`local page ${p} ${outsideLocal}`);
+      if (g.copies.length % 2 !== 0 || g.copies.length > 2 * opts.maxSeqs) {
+        fail(`${g.copies.length / 2} local copy-on-write pairs; at most ${opts.maxSeqs}`);
+      }
+      for (const p of g.copies) if (p >= local.spec.numPages) fail(`local copy-on-write page ${p} ${outsideLocal}`);
+    }
   }
 
   /** Every layer, in order, into one pass (WebGPU orders dispatches that share buffers). */
@@ -315,8 +374,9 @@ export class Transformer {
     // Copy-on-write first: a forked sequence's shared partial page, copied in every layer before
     // any append writes into the copy.
     for (const L of this.layers) {
-      k.copyK.encode(pass, L.copyK, step.numCopies);
-      if (L.copyV) k.copyV!.encode(pass, L.copyV, step.numCopies);
+      const n = L.local ? step.numLocalCopies : step.numCopies;
+      k.copyK.encode(pass, L.copyK, n);
+      if (L.copyV) k.copyV!.encode(pass, L.copyV, n);
     }
     k.embedding.encode(pass, this.head.embed, T);
     this.layers.forEach((L, l) => {
@@ -374,6 +434,7 @@ interface StepShape {
   decode: boolean; // split-KV decode + merge instead of flashPrefill
   numSeqs: number;
   numCopies: number; // copy-on-write page pairs
+  numLocalCopies: number; // copy-on-write page pairs of the sliding layers' pool (batch.local)
 }
 
 interface Kernels {
@@ -513,6 +574,11 @@ interface Buffers {
   step: StepBuffers;
   /** Sliding layers: the same page table with their own params uniform (the window); absent when none slides. */
   stepSliding?: StepBuffers;
+  /**
+   * Sliding layers bound to their own pool: its slots, page indices (the rest of the page table and
+   * the window's params are stepSliding's) and copy-on-write pairs; absent when none slides.
+   */
+  localGroup?: { slots: GPUBuffer; step: StepBuffers; copyPairs: GPUBuffer; copyCount: GPUBuffer };
   partialO: GPUBuffer; // f32 [maxSlots][H][Dv]: split-KV decode partial outputs
   partialML: GPUBuffer; // vec2<f32> [maxSlots][H]: their running max and sum
   slotIndptr: GPUBuffer; // u32 [maxSeqs + 1]: partial slots of each sequence
@@ -568,6 +634,13 @@ async function createBuffers(
     params: await uniform('attentionParams'),
   };
   const anySliding = spec.slidingWindow !== null && spec.layers.some((l) => l.sliding);
+  const stepSliding = anySliding ? { ...step, params: await uniform('attentionParams.sliding') } : undefined;
+  const localGroup = stepSliding && {
+    slots: await f32('local.slots', M),
+    step: { ...stepSliding, kvPageIndices: await f32('local.kvPageIndices', S * pagesPerSeq) },
+    copyPairs: await f32('local.copyPairs', 2 * S),
+    copyCount: await uniform('local.copyCount'),
+  };
   return {
     ids: await f32('ids', M),
     positions: await f32('positions', M),
@@ -592,7 +665,8 @@ async function createBuffers(
     invFreqLocal,
     work: await make('work', 4 * WORK_ITEM_U32 * Math.max(maxTiles, decodeMax.workItems)),
     step,
-    stepSliding: anySliding ? { ...step, params: await uniform('attentionParams.sliding') } : undefined,
+    stepSliding,
+    localGroup,
     partialO: await make('partialO', partial.o),
     partialML: await make('partialML', partial.ml),
     slotIndptr: await f32('slotIndptr', S + 1),
@@ -618,6 +692,8 @@ interface LayerBinds {
   kNorm?: GPUBindGroup;
   /** Which RoPE the layer applies (the bind groups are the head's: one per RoPE, all layers). */
   rope: 'global' | 'local' | 'none';
+  /** Bound to the sliding-window pool: writes batch.local's slots, reads its page indices. */
+  local: boolean;
   copyK: GPUBindGroup;
   copyV?: GPUBindGroup;
   append: GPUBindGroup;
@@ -637,7 +713,13 @@ interface LayerBinds {
   nextNorm: GPUBindGroup;
 }
 
-function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, pool: KvPool, l: number, w: (n: string) => GPUBuffer): LayerBinds {
+/** The layer's KV pages, and whether they are the sliding-window pool's (batch.local's slots and table). */
+interface LayerKv {
+  pages: PagedKvBuffers;
+  local: boolean;
+}
+
+function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, kv: LayerKv, l: number, w: (n: string) => GPUBuffer): LayerBinds {
   const p = `model.layers.${l}.`;
   const linear = (role: Proj, weight: string, x: GPUBuffer, y: GPUBuffer, bias?: string): Linear => ({
     role,
@@ -647,7 +729,9 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
   const mla = b.mla?.bindLayer(l, w, { xn: b.xn, query: b.q, attnOut: b.attn, tokens: b.tokens }, linear);
   const bias = (name: string) => (spec.attentionBias ? `${p}self_attn.${name}.bias` : undefined);
   const next = l + 1 < spec.numLayers ? `model.layers.${l + 1}.input_layernorm.weight` : 'model.norm.weight';
-  const step = spec.layers[l].sliding && b.stepSliding ? b.stepSliding : b.step;
+  const step = kv.local ? b.localGroup!.step : spec.layers[l].sliding && b.stepSliding ? b.stepSliding : b.step;
+  const group = kv.local ? b.localGroup! : { slots: b.slots, copyPairs: b.copyPairs, copyCount: b.copyCount };
+  const pages = kv.pages;
   const sandwich = (weight: string) => k.normInPlace?.bind({ x: b.sub, weight: w(`${p}${weight}.weight`), params: b.tokens });
   return {
     inputNorm: k.normPlain.bind({ x: b.h, weight: w(`${p}input_layernorm.weight`), y: b.xn, params: b.tokens }),
@@ -658,20 +742,21 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, poo
     qNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
     kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k!, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
     rope: spec.layers[l].rope,
+    local: kv.local,
     // MLA appends the latent rows (one per token; no V).
     append: k.append.bind({
       newK: mla ? b.mla!.b.latent : b.k!,
       newV: mla ? undefined : b.v!,
-      slotMapping: b.slots,
-      pages: pool.layers[l],
+      slotMapping: group.slots,
+      pages,
       params: b.tokens,
     }),
-    copyK: k.copyK.bind({ pairs: b.copyPairs, pages: pool.layers[l].kPages, params: b.copyCount }),
-    copyV: k.copyV?.bind({ pairs: b.copyPairs, pages: pool.layers[l].vPages, params: b.copyCount }),
-    attention: k.prefill.bind({ q: b.q, pages: pool.layers[l], step, work: b.work, out: b.attn, lse: b.lse }),
+    copyK: k.copyK.bind({ pairs: group.copyPairs, pages: pages.kPages, params: group.copyCount }),
+    copyV: k.copyV?.bind({ pairs: group.copyPairs, pages: pages.vPages, params: group.copyCount }),
+    attention: k.prefill.bind({ q: b.q, pages, step, work: b.work, out: b.attn, lse: b.lse }),
     decode: k.decode.bind({
       q: b.q,
-      pages: pool.layers[l],
+      pages,
       step,
       work: b.work,
       partialO: b.partialO,

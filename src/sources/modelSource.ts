@@ -350,7 +350,8 @@ export function urlSource(baseUrl: string, opts: UrlSourceOptions & { ggufFile?:
       const bytes = await download(key, file, name, {
         idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
         maxBytes: Math.min(readOpts.maxBytes ?? Infinity, file.endsWith('.json') ? MAX_JSON_BYTES : Infinity),
-        fetch: opts.fetch ?? globalThis.fetch,
+        // bound: an unbound window.fetch throws "Illegal invocation" in the browser
+        fetch: opts.fetch ?? ((input, init) => globalThis.fetch(input, init)),
         onProgress,
       });
       if (!bytes) return null;
@@ -658,7 +659,7 @@ export async function loadModelFiles(
     return `${source.name}: ${file}${origin ? ` (${origin})` : ''}`;
   };
   const ggufFile = opts.ggufFile ?? source.ggufFile;
-  if (ggufFile !== undefined) return loadGgufModelFile(source, ggufFile, opts.onProgress, at);
+  if (ggufFile !== undefined) return loadGgufModelFile(source, ggufFile, opts.onProgress);
   const json = async (file: string, required: boolean): Promise<unknown | null> => {
     const bytes = await source.readFile(file, opts.onProgress);
     if (!bytes) {
@@ -744,7 +745,6 @@ async function loadGgufModelFile(
   source: ModelSource,
   file: string,
   onProgress: ((p: LoadProgress) => void) | undefined,
-  at: (file: string) => string,
 ): Promise<ModelFiles> {
   checkGgufFileName(file, source.name);
   const where = () => {

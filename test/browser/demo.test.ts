@@ -50,7 +50,7 @@ function log(msg: string): void {
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium. Run .ci/run (it installs it), or apt-get install chromium`);
+    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium. Run npm run setup:gpu (it installs it), or apt-get install chromium`);
   }
   mkdirSync(artifacts, { recursive: true });
   const t0 = performance.now();

@@ -6,7 +6,9 @@
  *   - stories260K F32 and F16 GGUF generate llama2.c run.c's greedy ids for "Once upon a time";
  *   - the block-quantized files (Q8_0, Q4_0, Q5_0 tensors; dequantized to f32 weights on load) give
  *     the greedy tokens llama.cpp gives them (gguf/README.md): kjv's equal its F32 file's, the
- *     stories260K ones run.c's for the steps they have.
+ *     stories260K ones run.c's for the steps they have;
+ *   - a GGUF the project's writer makes from the shipped kjv-mqa (F16) gives the folder's logits;
+ *   - `webattn generate --model DIR --gguf-file NAME --json` prints run.c's ids.
  */
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
