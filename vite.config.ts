@@ -47,7 +47,8 @@ const demoPages = {
  * from the repo in dev, copied into the static site on build (only the files a model load reads).
  */
 const modelsDir = `${repoRoot}models`;
-const MODEL_FILE = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?)$/;
+const MODEL_FILE =
+  /^(config|generation_config|tokenizer|tokenizer_config)\.json$|^model(-\d+-of-\d+)?\.safetensors(\.index\.json)?$/;
 function shippedModels(): Plugin {
   let outDir = '';
   return {
@@ -59,7 +60,13 @@ function shippedModels(): Plugin {
       server.middlewares.use('/models', (req, res, next) => {
         const rel = decodeURIComponent((req.url ?? '').split('?')[0]).replace(/^\/+/, '');
         const file = path.join(modelsDir, rel);
-        if (!file.startsWith(modelsDir + path.sep) || !MODEL_FILE.test(path.basename(file)) || !existsSync(file) || !statSync(file).isFile()) return next();
+        if (
+          !file.startsWith(modelsDir + path.sep) ||
+          !MODEL_FILE.test(path.basename(file)) ||
+          !existsSync(file) ||
+          !statSync(file).isFile()
+        )
+          return next();
         res.setHeader('Content-Length', String(statSync(file).size));
         res.setHeader('Content-Type', file.endsWith('.json') ? 'application/json' : 'application/octet-stream');
         res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');

@@ -35,10 +35,8 @@ export async function runTs(entryFile, argv, { name } = {}) {
   const prefix = name ? `${name}: ` : '';
   let environment;
   try {
-    const [{ createRunnableDevEnvironment, createServerModuleRunnerTransport, resolveConfig }, runnerLib] = await Promise.all([
-      import('vite'),
-      import('vite/module-runner'),
-    ]);
+    const [{ createRunnableDevEnvironment, createServerModuleRunnerTransport, resolveConfig }, runnerLib] =
+      await Promise.all([import('vite'), import('vite/module-runner')]);
     const config = await resolveConfig(
       {
         configFile: false,
@@ -91,7 +89,11 @@ export async function runTs(entryFile, argv, { name } = {}) {
  * thread, ~100 ms) so that import.meta.resolve works. Ours registers it only if some module calls
  * import.meta.resolve.
  */
-function createRunner(env, { ModuleRunner, ESModulesEvaluator, createDefaultImportMeta, createNodeImportMeta }, transport) {
+function createRunner(
+  env,
+  { ModuleRunner, ESModulesEvaluator, createDefaultImportMeta, createNodeImportMeta },
+  transport,
+) {
   return new ModuleRunner(
     {
       rolldownRuntime: env.config.isBundled,
@@ -153,7 +155,9 @@ function isMainModule() {
 if (isMainModule()) {
   const [entry, ...args] = process.argv.slice(2);
   if (!entry || entry === '--help' || entry === '-h') {
-    console.error('usage: node bin/run-ts.js path/to/entry.ts [args...]  (the entry exports main(argv): Promise<number>)');
+    console.error(
+      'usage: node bin/run-ts.js path/to/entry.ts [args...]  (the entry exports main(argv): Promise<number>)',
+    );
     process.exit(entry ? 0 : 2);
   }
   await runTsAndExit(entry, args);

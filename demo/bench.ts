@@ -29,7 +29,9 @@ function fmt(x: number | null | undefined, digits = 2): string {
 }
 
 function rowElement(r: BenchRow): HTMLTableRowElement {
-  return h('tr', { 'data-phase': r.phase, 'data-kernel': r.kernel },
+  return h(
+    'tr',
+    { 'data-phase': r.phase, 'data-kernel': r.kernel },
     h('th', { scope: 'row' }, r.name),
     h('td', {}, r.phase),
     h('td', {}, r.kernel),
@@ -64,26 +66,51 @@ function drawPlots(rows: BenchRow[]): void {
   const empty = 'Rows appear here as they are measured.';
   drawChart($('#chart-time'), {
     title: 'Time vs context length (flash solid, naive dashed)',
-    xLabel: 'context length (tokens)', yLabel: 'ms', yLog: true, formatX: formatTokens, emptyText: empty,
-    series: group(() => true, (r) => r.medianMs, true),
+    xLabel: 'context length (tokens)',
+    yLabel: 'ms',
+    yLog: true,
+    formatX: formatTokens,
+    emptyText: empty,
+    series: group(
+      () => true,
+      (r) => r.medianMs,
+      true,
+    ),
   });
   drawChart($('#chart-bandwidth'), {
     title: 'Decode bandwidth vs the copy ceiling',
-    xLabel: 'context length (tokens)', yLabel: 'GB/s', formatX: formatTokens, emptyText: empty,
-    series: group((r) => r.phase === 'decode', (r) => r.gbPerSecond, true),
+    xLabel: 'context length (tokens)',
+    yLabel: 'GB/s',
+    formatX: formatTokens,
+    emptyText: empty,
+    series: group(
+      (r) => r.phase === 'decode',
+      (r) => r.gbPerSecond,
+      true,
+    ),
     refLines: copy ? [{ y: copy.gbPerSecond, label: `copy kernel ${copy.gbPerSecond.toFixed(1)} GB/s` }] : [],
   });
   drawChart($('#chart-speedup'), {
     title: 'Flash speed-up over naive attention',
-    xLabel: 'context length (tokens)', yLabel: '× naive', formatX: formatTokens, emptyText: empty,
-    series: group((r) => r.kernel === 'flash', (r) => r.vsNaive, false),
+    xLabel: 'context length (tokens)',
+    yLabel: '× naive',
+    formatX: formatTokens,
+    emptyText: empty,
+    series: group(
+      (r) => r.kernel === 'flash',
+      (r) => r.vsNaive,
+      false,
+    ),
     refLines: [{ y: 1, label: '1× (naive)' }],
   });
 }
 
 /** The finished report, or what a stopped / failed run measured so far. */
 function reportOf(ctx: GpuContext, run: Run): BenchReport & { partial?: boolean; mode: string } {
-  const extra = { ...(lastEngineReport ? { engine: lastEngineReport } : {}), ...(lastPeerReport ? { peer: lastPeerReport } : {}) };
+  const extra = {
+    ...(lastEngineReport ? { engine: lastEngineReport } : {}),
+    ...(lastPeerReport ? { peer: lastPeerReport } : {}),
+  };
   if (run.report) return { ...run.report, mode: run.mode, ...extra };
   return {
     adapter: ctx.adapterDescription,
@@ -100,9 +127,17 @@ function reportOf(ctx: GpuContext, run: Run): BenchReport & { partial?: boolean;
 
 function download(ctx: GpuContext, run: Run): void {
   const report = reportOf(ctx, run);
-  const slug = report.adapter.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'gpu';
+  const slug =
+    report.adapter
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 40) || 'gpu';
   const blob = new Blob([`${JSON.stringify(report, null, 2)}\n`], { type: 'application/json' });
-  const a = h('a', { href: URL.createObjectURL(blob), download: `webattn-bench-${run.mode}-${slug}-${report.date.slice(0, 10)}.json` });
+  const a = h('a', {
+    href: URL.createObjectURL(blob),
+    download: `webattn-bench-${run.mode}-${slug}-${report.date.slice(0, 10)}.json`,
+  });
   document.body.append(a);
   a.click();
   a.remove();
@@ -154,7 +189,9 @@ async function runBench(ctx: GpuContext, mode: 'quick' | 'full'): Promise<void> 
     status.dataset.state = 'done';
   } catch (err) {
     const aborted = run.controller.signal.aborted;
-    outcome = aborted ? `Stopped after ${run.rows.length} rows` : `Failed after ${run.rows.length} rows: ${(err as Error).message}`;
+    outcome = aborted
+      ? `Stopped after ${run.rows.length} rows`
+      : `Failed after ${run.rows.length} rows: ${(err as Error).message}`;
     status.dataset.state = aborted ? 'stopped' : 'failed';
   } finally {
     if (current === run) current = undefined;
@@ -174,7 +211,10 @@ async function start(): Promise<void> {
   let resizeTimer: ReturnType<typeof setTimeout> | undefined;
   addEventListener('resize', () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => resizeCharts([$('#chart-time'), $('#chart-bandwidth'), $('#chart-speedup'), $('#chart-engine')]), 150);
+    resizeTimer = setTimeout(
+      () => resizeCharts([$('#chart-time'), $('#chart-bandwidth'), $('#chart-speedup'), $('#chart-engine')]),
+      150,
+    );
   });
   const gpu = await openGpu();
   if (!gpu.ok) {
@@ -198,7 +238,11 @@ async function start(): Promise<void> {
   const runForExport = () => current ?? lastRun;
   $('#bench-download').addEventListener('click', () => {
     // Engine results alone download too (an empty kernel run carries them).
-    const run = runForExport() ?? (lastEngineReport || lastPeerReport ? { mode: 'engine' as never, rows: [], partial: true, controller: new AbortController() } : undefined);
+    const run =
+      runForExport() ??
+      (lastEngineReport || lastPeerReport
+        ? { mode: 'engine' as never, rows: [], partial: true, controller: new AbortController() }
+        : undefined);
     if (run) download(ctx, run);
   });
   $('#bench-copy').addEventListener('click', async () => {

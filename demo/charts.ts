@@ -52,17 +52,15 @@ export function drawChart(el: HTMLElement, spec: ChartSpec): void {
   el.dataset.refs = String(series.length ? refs.length : 0);
   const caption = h('figcaption', {}, spec.title);
   if (!series.length) {
-    el.replaceChildren(h('figure', { class: 'chart' }, caption, h('p', { class: 'chart-empty' }, spec.emptyText ?? 'No data yet.')));
+    el.replaceChildren(
+      h('figure', { class: 'chart' }, caption, h('p', { class: 'chart-empty' }, spec.emptyText ?? 'No data yet.')),
+    );
     return;
   }
   // uPlot wants aligned columns: one x array, one y array per series with null where it has no point.
   const xs = [...new Set(series.flatMap((s) => s.points.map(([x]) => x)))].sort((a, b) => a - b);
   const column = (s: Series) => xs.map((x) => s.points.find(([px]) => px === x)?.[1] ?? null);
-  const data: uPlot.AlignedData = [
-    xs,
-    ...series.map(column),
-    ...refs.map((r) => xs.map(() => r.y)),
-  ];
+  const data: uPlot.AlignedData = [xs, ...series.map(column), ...refs.map((r) => xs.map(() => r.y))];
   // Axis and grid colours from the page's theme (light or dark).
   const css = getComputedStyle(document.documentElement);
   const ink = css.getPropertyValue('--muted').trim() || '#59636e';
@@ -77,29 +75,46 @@ export function drawChart(el: HTMLElement, spec: ChartSpec): void {
       y: spec.yLog ? { distr: 3, log: 10 } : { range: (_u, min, max) => [Math.min(0, min), max * 1.1 || 1] },
     },
     axes: [
-      { label: spec.xLabel, stroke: ink, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => (t == null ? '' : spec.formatX ? spec.formatX(t) : String(t))) },
-      { label: spec.yLabel, stroke: ink, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => (t == null ? '' : fmtY(t))), size: 60 },
+      {
+        label: spec.xLabel,
+        stroke: ink,
+        grid,
+        ticks: grid,
+        values: (_u, ticks) => ticks.map((t) => (t == null ? '' : spec.formatX ? spec.formatX(t) : String(t))),
+      },
+      {
+        label: spec.yLabel,
+        stroke: ink,
+        grid,
+        ticks: grid,
+        values: (_u, ticks) => ticks.map((t) => (t == null ? '' : fmtY(t))),
+        size: 60,
+      },
     ],
     series: [
       { label: spec.xLabel, value: (_u, v) => (v == null ? '' : spec.formatX ? spec.formatX(v) : String(v)) },
-      ...series.map((s): uPlot.Series => ({
-        label: s.name,
-        stroke: s.color,
-        width: 2,
-        dash: s.dashed ? [6, 4] : undefined,
-        spanGaps: true,
-        points: { show: true, size: 7, fill: s.dashed ? 'transparent' : s.color, width: 1.5 }, // naive: hollow
-        value: (_u, v) => (v == null ? '' : fmtY(v)),
-      })),
-      ...refs.map((r): uPlot.Series => ({
-        label: r.label,
-        stroke: REF_COLOR,
-        width: 1.5,
-        dash: [3, 3],
-        points: { show: false },
-        paths: () => null, // drawn edge to edge by the hook below, even over a single x
-        value: () => fmtY(r.y),
-      })),
+      ...series.map(
+        (s): uPlot.Series => ({
+          label: s.name,
+          stroke: s.color,
+          width: 2,
+          dash: s.dashed ? [6, 4] : undefined,
+          spanGaps: true,
+          points: { show: true, size: 7, fill: s.dashed ? 'transparent' : s.color, width: 1.5 }, // naive: hollow
+          value: (_u, v) => (v == null ? '' : fmtY(v)),
+        }),
+      ),
+      ...refs.map(
+        (r): uPlot.Series => ({
+          label: r.label,
+          stroke: REF_COLOR,
+          width: 1.5,
+          dash: [3, 3],
+          points: { show: false },
+          paths: () => null, // drawn edge to edge by the hook below, even over a single x
+          value: () => fmtY(r.y),
+        }),
+      ),
     ],
     hooks: {
       draw: [

@@ -330,6 +330,8 @@ class ChatPage {
     $('#stop').addEventListener('click', () => this.busy?.abort());
     $('#clear').addEventListener('click', () => this.newChat());
     $('#sampling-form').addEventListener('submit', (e) => e.preventDefault());
+    field($<HTMLFormElement>('#sampling-form'), 'n').title =
+      'Several replies to one prompt: prefilled once, then forked; watch their shared prompt pages in the KV grid';
     addEventListener('resize', () => void this.refreshKv());
   }
 

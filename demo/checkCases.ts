@@ -23,11 +23,57 @@ export interface CheckCase {
 }
 
 export const CHECK_CASES: CheckCase[] = [
-  { name: 'GQA prefill, 2 ragged sequences', phase: 'prefill', kvDtype: 'f32', numHeads: 8, numKvHeads: 2, headDim: 64, seqLensQ: [17, 5], seqLensKV: [17, 40] },
-  { name: 'GQA prefill, 2 ragged sequences', phase: 'prefill', kvDtype: 'f16', numHeads: 8, numKvHeads: 2, headDim: 64, seqLensQ: [33, 9], seqLensKV: [33, 60] },
-  { name: 'GQA decode, batch 3', phase: 'decode', kvDtype: 'f32', numHeads: 8, numKvHeads: 2, headDim: 64, seqLensQ: [1, 1, 1], seqLensKV: [37, 100, 5] },
-  { name: 'GQA decode, batch 2', phase: 'decode', kvDtype: 'f16', numHeads: 8, numKvHeads: 2, headDim: 128, seqLensQ: [1, 1], seqLensKV: [200, 17] },
-  { name: 'MLA decode (absorbed)', phase: 'decode', kvDtype: 'f16', numHeads: 8, numKvHeads: 1, headDim: 80, seqLensQ: [1, 1], seqLensKV: [70, 23], mla: { latentDim: 64, ropeDim: 16 } },
+  {
+    name: 'GQA prefill, 2 ragged sequences',
+    phase: 'prefill',
+    kvDtype: 'f32',
+    numHeads: 8,
+    numKvHeads: 2,
+    headDim: 64,
+    seqLensQ: [17, 5],
+    seqLensKV: [17, 40],
+  },
+  {
+    name: 'GQA prefill, 2 ragged sequences',
+    phase: 'prefill',
+    kvDtype: 'f16',
+    numHeads: 8,
+    numKvHeads: 2,
+    headDim: 64,
+    seqLensQ: [33, 9],
+    seqLensKV: [33, 60],
+  },
+  {
+    name: 'GQA decode, batch 3',
+    phase: 'decode',
+    kvDtype: 'f32',
+    numHeads: 8,
+    numKvHeads: 2,
+    headDim: 64,
+    seqLensQ: [1, 1, 1],
+    seqLensKV: [37, 100, 5],
+  },
+  {
+    name: 'GQA decode, batch 2',
+    phase: 'decode',
+    kvDtype: 'f16',
+    numHeads: 8,
+    numKvHeads: 2,
+    headDim: 128,
+    seqLensQ: [1, 1],
+    seqLensKV: [200, 17],
+  },
+  {
+    name: 'MLA decode (absorbed)',
+    phase: 'decode',
+    kvDtype: 'f16',
+    numHeads: 8,
+    numKvHeads: 1,
+    headDim: 80,
+    seqLensQ: [1, 1],
+    seqLensKV: [70, 23],
+    mla: { latentDim: 64, ropeDim: 16 },
+  },
 ];
 
 export const TOLERANCE = { f32: 1e-4, f16: 5e-3 } as const;
@@ -46,7 +92,11 @@ export function describeShape(c: CheckCase): string {
   return `${c.numHeads}/${c.numKvHeads} heads, ${dims}, Q ${c.seqLensQ.join('+')} over KV ${c.seqLensKV.join('+')}`;
 }
 
-export async function runCheckCase(ctx: GpuContext, c: CheckCase, seed = (Math.random() * 2 ** 32) >>> 0): Promise<CheckResult> {
+export async function runCheckCase(
+  ctx: GpuContext,
+  c: CheckCase,
+  seed = (Math.random() * 2 ** 32) >>> 0,
+): Promise<CheckResult> {
   const rand = rng(seed);
   const tq = c.seqLensQ.reduce((a, b) => a + b, 0);
   const tk = c.seqLensKV.reduce((a, b) => a + b, 0);
@@ -82,9 +132,15 @@ export async function runCheckCase(ctx: GpuContext, c: CheckCase, seed = (Math.r
   const got = await attention(ctx, args);
   const ms = performance.now() - t0;
   const ref = referenceAttention({
-    q: args.q, k, v,
-    numHeads: c.numHeads, numKvHeads: c.mla ? 1 : c.numKvHeads, headDimQK: c.headDim, headDimV,
-    seqLensQ: c.seqLensQ, seqLensKV: c.seqLensKV,
+    q: args.q,
+    k,
+    v,
+    numHeads: c.numHeads,
+    numKvHeads: c.mla ? 1 : c.numKvHeads,
+    headDimQK: c.headDim,
+    headDimV,
+    seqLensQ: c.seqLensQ,
+    seqLensKV: c.seqLensKV,
   });
   const relL2Out = relL2(got.out, ref.out);
   const relL2Lse = relL2(got.lse, ref.lse);

@@ -7,7 +7,15 @@
 import { createWorkerEngine, type WorkerEngine } from '../src/engine/workerEngine';
 import type { StepInfo } from '../src/engine/types';
 import type { KvDtype } from '../src/gpu/dtype';
-import { SHIPPED_MODELS, adviceFor, classifyError, describeModel, forgetCached, formatRate, shippedModelUrl } from './engineClient';
+import {
+  SHIPPED_MODELS,
+  adviceFor,
+  classifyError,
+  describeModel,
+  forgetCached,
+  formatRate,
+  shippedModelUrl,
+} from './engineClient';
 import { KV_PRESETS, dimsFromConfig, variantBills, type ConfigDims } from './kvCost';
 import { drawKvGrid, kvTotals } from './kvGrid';
 import { $, formatBytes, formatTokens, h, openGpu } from './shell';
@@ -24,14 +32,23 @@ function column(m: (typeof SHIPPED_MODELS)[number]): Column {
   const dd = (name: string) => h('dd', { 'data-field': name }, '–');
   const text = h('p', { class: 'race-text' });
   const grid = h('canvas', { class: 'race-kv', width: 200, height: 40, role: 'img', 'aria-label': `${m.id} KV pages` });
-  const el = h('article', { class: 'race-col', 'data-model': m.id, 'data-state': 'waiting' },
+  const el = h(
+    'article',
+    { class: 'race-col', 'data-model': m.id, 'data-state': 'waiting' },
     h('h3', {}, m.variant.toUpperCase(), ' ', h('small', { class: 'muted' }, m.id)),
-    h('dl', { class: 'facts' },
-      h('dt', {}, 'KV / token'), dd('kvPerToken'),
-      h('dt', {}, 'Pages used'), dd('pages'),
-      h('dt', {}, 'KV held'), dd('kvBytes'),
-      h('dt', {}, 'Prefill'), dd('prefill'),
-      h('dt', {}, 'Decode'), dd('decode'),
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'KV / token'),
+      dd('kvPerToken'),
+      h('dt', {}, 'Pages used'),
+      dd('pages'),
+      h('dt', {}, 'KV held'),
+      dd('kvBytes'),
+      h('dt', {}, 'Prefill'),
+      dd('prefill'),
+      h('dt', {}, 'Decode'),
+      dd('decode'),
     ),
     grid,
     text,
@@ -51,7 +68,10 @@ let raceAbort: AbortController | undefined;
 async function runRace(): Promise<void> {
   const form = $<HTMLFormElement>('#race-form');
   const prompt = $<HTMLInputElement>('#race-prompt').value.trim() || 'And God said';
-  const maxTokens = Math.max(1, Math.min(512, Number((form.elements.namedItem('maxTokens') as HTMLInputElement).value) || 32));
+  const maxTokens = Math.max(
+    1,
+    Math.min(512, Number((form.elements.namedItem('maxTokens') as HTMLInputElement).value) || 32),
+  );
   const status = $('#race-status');
   const run = $<HTMLButtonElement>('#race-run');
   const stop = $<HTMLButtonElement>('#race-stop');
@@ -73,9 +93,14 @@ async function runRace(): Promise<void> {
       await forgetCached(shippedModelUrl(m.id)).catch(() => undefined); // no stale copy of a retrained model
       engine = await createWorkerEngine({ model: shippedModelUrl(m.id), engine: { maxSeqs: 1 } });
       const info = await describeModel({ kind: 'shipped', id: m.id }, 'f16');
-      col.set('kvPerToken', `${formatBytes(info.kvBytesPerToken)} (${info.latent
-        ? `one ${info.latent.dim} + ${info.latent.ropeDim} latent row`
-        : `${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'} of ${info.numHeads}`})`);
+      col.set(
+        'kvPerToken',
+        `${formatBytes(info.kvBytesPerToken)} (${
+          info.latent
+            ? `one ${info.latent.dim} + ${info.latent.ropeDim} latent row`
+            : `${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'} of ${info.numHeads}`
+        })`,
+      );
       col.el.dataset.state = 'running';
       status.textContent = `Running ${m.id}…`;
       const totals = { prefillTokens: 0, prefillMs: 0, decodeTokens: 0, decodeMs: 0, peakPages: 0, peakBytes: 0 };
@@ -104,11 +129,18 @@ async function runRace(): Promise<void> {
         col.set('decode', formatRate(totals.decodeTokens, totals.decodeMs));
         if (!drawing) {
           drawing = true;
-          void snap().catch(() => undefined).finally(() => (drawing = false));
+          void snap()
+            .catch(() => undefined)
+            .finally(() => (drawing = false));
         }
       };
       let text = '';
-      for await (const c of engine.generate(prompt, { maxTokens, temperature: 0, signal: controller.signal, label: m.id })) {
+      for await (const c of engine.generate(prompt, {
+        maxTokens,
+        temperature: 0,
+        signal: controller.signal,
+        label: m.id,
+      })) {
         text += c.text;
         col.text.textContent = text;
       }
@@ -118,7 +150,12 @@ async function runRace(): Promise<void> {
     } catch (err) {
       const { kind, message } = classifyError(err);
       col.el.dataset.state = kind === 'abort' ? 'stopped' : 'failed';
-      if (kind !== 'abort') col.text.replaceChildren(h('span', { class: 'bad' }, message), h('br'), h('span', { class: 'small muted' }, adviceFor(kind)));
+      if (kind !== 'abort')
+        col.text.replaceChildren(
+          h('span', { class: 'bad' }, message),
+          h('br'),
+          h('span', { class: 'small muted' }, adviceFor(kind)),
+        );
     } finally {
       engine?.dispose();
     }
@@ -127,13 +164,20 @@ async function runRace(): Promise<void> {
   run.disabled = document.body.dataset.gpu !== 'ready';
   stop.disabled = true;
   status.dataset.state = controller.signal.aborted ? 'stopped' : 'done';
-  status.textContent = controller.signal.aborted ? `Stopped after ${done} models.` : `Done: ${done} of ${SHIPPED_MODELS.length} models ran.`;
+  status.textContent = controller.signal.aborted
+    ? `Stopped after ${done} models.`
+    : `Done: ${done} of ${SHIPPED_MODELS.length} models ran.`;
 }
 
 // ---------------------------------------------------------------- the bill
 const PRESET_PARAMS: Record<string, number> = {
-  'llama-2-7b': 6.74e9, 'mistral-7b': 7.24e9, 'llama-3-8b': 8.03e9, 'qwen2.5-0.5b': 0.49e9,
-  'smollm2-360m': 0.36e9, 'gemma-2b': 2.51e9, 'deepseek-v3': 671e9,
+  'llama-2-7b': 6.74e9,
+  'mistral-7b': 7.24e9,
+  'llama-3-8b': 8.03e9,
+  'qwen2.5-0.5b': 0.49e9,
+  'smollm2-360m': 0.36e9,
+  'gemma-2b': 2.51e9,
+  'deepseek-v3': 671e9,
 };
 
 let dims: ConfigDims | undefined;
@@ -149,7 +193,17 @@ function setupBill(): void {
   );
   const fromPreset = (id: string) => {
     const p = KV_PRESETS[id];
-    dims = { name: p.label, variant: p.variant, numLayers: p.numLayers, numHeads: p.numHeads, numKvHeads: p.numKvHeads, headDim: p.headDim, latentDim: p.latentDim, ropeDim: p.ropeDim, parameters: PRESET_PARAMS[id] };
+    dims = {
+      name: p.label,
+      variant: p.variant,
+      numLayers: p.numLayers,
+      numHeads: p.numHeads,
+      numKvHeads: p.numKvHeads,
+      headDim: p.headDim,
+      latentDim: p.latentDim,
+      ropeDim: p.ropeDim,
+      parameters: PRESET_PARAMS[id],
+    };
     source.textContent = `${p.label}: dims from its config.json on the Hugging Face hub.`;
   };
   const fromText = () => {
@@ -158,8 +212,12 @@ function setupBill(): void {
     try {
       dims = dimsFromConfig(JSON.parse(text));
       preset.value = 'config';
-      source.replaceChildren(`${dims.name}: ${dims.variant.toUpperCase()}, ${dims.numLayers} layers, ${dims.numHeads} query heads, ${dims.numKvHeads} KV heads, head dim ${dims.headDim}`,
-        dims.maxContext ? `, trained context ${formatTokens(dims.maxContext)}` : '', '.');
+      source.replaceChildren(
+        `${dims.name}: ${dims.variant.toUpperCase()}, ${dims.numLayers} layers, ${dims.numHeads} query heads, ` +
+          `${dims.numKvHeads} KV heads, head dim ${dims.headDim}`,
+        dims.maxContext ? `, trained context ${formatTokens(dims.maxContext)}` : '',
+        '.',
+      );
     } catch (err) {
       dims = undefined;
       source.replaceChildren(h('span', { class: 'bad' }, `Cannot read that config: ${(err as Error).message}`));
@@ -176,27 +234,54 @@ function setupBill(): void {
     const gpuBytes = Math.max(0.5, Number(value('gpuGb')) || 24) * 1e9;
     const weights = dims.parameters ? dims.parameters * 2 : 0;
     const bills = variantBills(dims, value('dtype') as KvDtype, ctxLen, seqs);
-    tbody.replaceChildren(...bills.map((b) => {
-      const total = b.cacheBytes + weights;
-      const share = total / gpuBytes;
-      const fits = share <= 1;
-      return h('tr', { 'data-variant': b.variant, 'data-actual': b.actual, 'data-bytes': b.cacheBytes, class: b.actual ? 'actual' : '' },
-        h('th', { scope: 'row' }, b.variant.toUpperCase(), b.actual ? h('span', { class: 'badge' }, 'this model') : ''),
-        h('td', {}, b.shape),
-        h('td', { class: 'num' }, formatBytes(b.bytesPerToken)),
-        h('td', { class: 'num' }, h('strong', {}, formatBytes(b.cacheBytes))),
-        h('td', { class: 'num' }, weights ? formatBytes(total) : '–'),
-        h('td', { class: 'bar-cell' },
-          h('span', { class: `bar ${fits ? 'fits' : 'over'}`, style: `width:${Math.min(100, share * 100).toFixed(1)}%`, 'aria-hidden': 'true' }),
-          h('span', { class: fits ? 'ok' : 'bad' }, fits ? `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%` : `${share.toFixed(1)}× too big`)),
-      );
-    }));
+    tbody.replaceChildren(
+      ...bills.map((b) => {
+        const total = b.cacheBytes + weights;
+        const share = total / gpuBytes;
+        const fits = share <= 1;
+        return h(
+          'tr',
+          {
+            'data-variant': b.variant,
+            'data-actual': b.actual,
+            'data-bytes': b.cacheBytes,
+            class: b.actual ? 'actual' : '',
+          },
+          h(
+            'th',
+            { scope: 'row' },
+            b.variant.toUpperCase(),
+            b.actual ? h('span', { class: 'badge' }, 'this model') : '',
+          ),
+          h('td', {}, b.shape),
+          h('td', { class: 'num' }, formatBytes(b.bytesPerToken)),
+          h('td', { class: 'num' }, h('strong', {}, formatBytes(b.cacheBytes))),
+          h('td', { class: 'num' }, weights ? formatBytes(total) : '–'),
+          h(
+            'td',
+            { class: 'bar-cell' },
+            h('span', {
+              class: `bar ${fits ? 'fits' : 'over'}`,
+              style: `width:${Math.min(100, share * 100).toFixed(1)}%`,
+              'aria-hidden': 'true',
+            }),
+            h(
+              'span',
+              { class: fits ? 'ok' : 'bad' },
+              fits ? `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%` : `${share.toFixed(1)}× too big`,
+            ),
+          ),
+        );
+      }),
+    );
   };
   preset.addEventListener('change', () => {
     if (preset.value === 'config') fromText();
     else fromPreset(preset.value);
     update();
   });
+  $<HTMLTextAreaElement>('#bill-config').placeholder =
+    '{"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096, ...}';
   $('#bill-config').addEventListener('input', () => {
     fromText();
     update();
@@ -206,7 +291,9 @@ function setupBill(): void {
   });
   form.addEventListener('submit', (e) => e.preventDefault());
   const fetchConfig = async () => {
-    const repo = $<HTMLInputElement>('#bill-repo').value.trim().replace(/^https:\/\/huggingface\.co\//, '');
+    const repo = $<HTMLInputElement>('#bill-repo')
+      .value.trim()
+      .replace(/^https:\/\/huggingface\.co\//, '');
     if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) {
       source.replaceChildren(h('span', { class: 'bad' }, 'Type a repo id such as Qwen/Qwen2.5-0.5B-Instruct.'));
       return;
@@ -214,13 +301,24 @@ function setupBill(): void {
     source.textContent = `Fetching ${repo}/config.json…`;
     try {
       const res = await fetch(`https://huggingface.co/${repo}/resolve/main/config.json`);
-      if (!res.ok) throw new Error(res.status === 401 || res.status === 403 ? `HTTP ${res.status}: the repo is gated or private; paste its config.json instead` : `HTTP ${res.status}`);
+      if (!res.ok)
+        throw new Error(
+          res.status === 401 || res.status === 403
+            ? `HTTP ${res.status}: the repo is gated or private; paste its config.json instead`
+            : `HTTP ${res.status}`,
+        );
       $<HTMLTextAreaElement>('#bill-config').value = JSON.stringify(await res.json(), null, 1);
       fromText();
       if (dims) dims.name = repo;
       update();
     } catch (err) {
-      source.replaceChildren(h('span', { class: 'bad' }, `Could not fetch ${repo}/config.json (${(err as Error).message}). Paste the file's text instead.`));
+      source.replaceChildren(
+        h(
+          'span',
+          { class: 'bad' },
+          `Could not fetch ${repo}/config.json (${(err as Error).message}). Paste the file's text instead.`,
+        ),
+      );
     }
   };
   $('#bill-fetch').addEventListener('click', () => void fetchConfig());

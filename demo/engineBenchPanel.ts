@@ -17,8 +17,12 @@ export let lastEngineReport: EngineBenchReport | undefined;
 export function drawEngineChart(r: EngineBenchReport | undefined): void {
   drawChart($('#chart-engine'), {
     title: 'Engine decode throughput vs batch (tokens/s summed over sequences)',
-    xLabel: 'sequences decoding together', yLabel: 'tok/s', emptyText: 'Run the engine benchmark to see how batching scales.',
-    series: r ? [{ name: `${r.model} decode`, color: '#059669', points: r.decode.map((d) => [d.batch, d.tokensPerSecond]) }] : [],
+    xLabel: 'sequences decoding together',
+    yLabel: 'tok/s',
+    emptyText: 'Run the engine benchmark to see how batching scales.',
+    series: r
+      ? [{ name: `${r.model} decode`, color: '#059669', points: r.decode.map((d) => [d.batch, d.tokensPerSecond]) }]
+      : [],
   });
 }
 
@@ -50,17 +54,28 @@ export async function runEnginePanel(ctx: GpuContext, button: HTMLButtonElement)
     });
     const r = lastEngineReport!;
     const one = r.decode.find((d) => d.batch === 1)?.tokensPerSecond ?? 0;
-    tbody.replaceChildren(...r.decode.map((d) => h('tr', { 'data-batch': d.batch },
-      h('th', { scope: 'row', class: 'num' }, String(d.batch)),
-      h('td', { class: 'num' }, d.tokensPerSecond.toFixed(1)),
-      h('td', { class: 'num' }, d.msPerStep.toFixed(1)),
-      h('td', { class: 'num' }, one ? `${(d.tokensPerSecond / one).toFixed(2)}×` : ''),
-    )));
+    tbody.replaceChildren(
+      ...r.decode.map((d) =>
+        h(
+          'tr',
+          { 'data-batch': d.batch },
+          h('th', { scope: 'row', class: 'num' }, String(d.batch)),
+          h('td', { class: 'num' }, d.tokensPerSecond.toFixed(1)),
+          h('td', { class: 'num' }, d.msPerStep.toFixed(1)),
+          h('td', { class: 'num' }, one ? `${(d.tokensPerSecond / one).toFixed(2)}×` : ''),
+        ),
+      ),
+    );
     drawEngineChart(r);
     $<HTMLButtonElement>('#bench-download').disabled = false; // the JSON carries these results too
     status.dataset.state = 'done';
-    status.replaceChildren(h('strong', {}, 'Done'), ' in ', clock, ` · time to first token for ${r.ttft.promptTokens} tokens: ${r.ttft.coldMs.toFixed(0)} ms cold, `,
-      `${r.ttft.cachedMs.toFixed(0)} ms with ${r.ttft.cachedTokens} of them from the prefix cache`);
+    status.replaceChildren(
+      h('strong', {}, 'Done'),
+      ' in ',
+      clock,
+      ` · time to first token for ${r.ttft.promptTokens} tokens: ${r.ttft.coldMs.toFixed(0)} ms cold, `,
+      `${r.ttft.cachedMs.toFixed(0)} ms with ${r.ttft.cachedTokens} of them from the prefix cache`,
+    );
   } catch (err) {
     status.dataset.state = 'failed';
     status.replaceChildren(h('span', { class: 'bad' }, `Engine benchmark failed: ${classifyError(err).message}`));

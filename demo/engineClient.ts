@@ -7,7 +7,14 @@ import { kvBytesPerToken, type KvSpec } from '../src/kv/accounting';
 import { bytesPerValue, type KvDtype, type WeightDtype } from '../src/gpu/dtype';
 import { parseConfig } from '../src/model/config';
 import { expectedTensors } from '../src/model/expectedTensors';
-import { ModelSourceError, filesSource, hubSource, urlSource, type LoadProgress, type ModelSource } from '../src/sources/modelSource';
+import {
+  ModelSourceError,
+  filesSource,
+  hubSource,
+  urlSource,
+  type LoadProgress,
+  type ModelSource,
+} from '../src/sources/modelSource';
 import { formatBytes } from './shell';
 
 /** The tiny models the demo ships (models/<id>/, trained by the project on the King James Bible). */
@@ -50,7 +57,12 @@ export class ProgressTracker {
   private readonly files = new Map<string, { loaded: number; total: number | undefined; t0: number; first: number }>();
   private readonly t0 = performance.now();
 
-  update(p: LoadProgress): { fraction: number | undefined; text: string; loadedBytes: number; totalBytes: number | undefined } {
+  update(p: LoadProgress): {
+    fraction: number | undefined;
+    text: string;
+    loadedBytes: number;
+    totalBytes: number | undefined;
+  } {
     const now = performance.now();
     let f = this.files.get(p.file);
     if (!f) this.files.set(p.file, (f = { loaded: 0, total: p.totalBytes, t0: now, first: p.loadedBytes }));
@@ -69,7 +81,12 @@ export class ProgressTracker {
       parts.push(`${formatBytes(rate)}/s`, `${formatSeconds((p.totalBytes - p.loadedBytes) / rate)} left`);
     }
     parts.push(`total ${formatBytes(loaded)} in ${formatSeconds((now - this.t0) / 1000)}`);
-    return { fraction: total ? loaded / total : undefined, text: parts.join(' · '), loadedBytes: loaded, totalBytes: total };
+    return {
+      fraction: total ? loaded / total : undefined,
+      text: parts.join(' · '),
+      loadedBytes: loaded,
+      totalBytes: total,
+    };
   }
 }
 
@@ -86,7 +103,17 @@ export function formatRate(tokens: number, ms: number): string {
   return `${r < 10 ? r.toFixed(2) : r < 100 ? r.toFixed(1) : Math.round(r)} tok/s`;
 }
 
-export type FailureKind = 'storage-full' | 'download' | 'memory' | 'binding-limit' | 'f16' | 'device-lost' | 'kv-full' | 'unsupported' | 'abort' | 'other';
+export type FailureKind =
+  | 'storage-full'
+  | 'download'
+  | 'memory'
+  | 'binding-limit'
+  | 'f16'
+  | 'device-lost'
+  | 'kv-full'
+  | 'unsupported'
+  | 'abort'
+  | 'other';
 
 /** Sorts an error (from the worker, where only name and message survive) into what the page does next. */
 export function classifyError(err: unknown): { kind: FailureKind; message: string } {
@@ -96,13 +123,23 @@ export function classifyError(err: unknown): { kind: FailureKind; message: strin
   const m = message.toLowerCase();
   if (name === 'AbortError' || m.includes('aborted')) return { kind: 'abort', message };
   if (name === 'QuotaExceededError' || m.includes('quota')) return { kind: 'storage-full', message };
-  if (name === 'DeviceLostError' || m.includes('device was lost') || m.includes('device lost')) return { kind: 'device-lost', message };
-  if (name === 'ModelSourceError' || m.includes('download') || m.includes('failed to fetch') || m.includes('http ')) return { kind: 'download', message };
-  if (m.includes('maxstoragebufferbindingsize') || m.includes('maxbuffersize')) return { kind: 'binding-limit', message };
+  if (name === 'DeviceLostError' || m.includes('device was lost') || m.includes('device lost'))
+    return { kind: 'device-lost', message };
+  if (name === 'ModelSourceError' || m.includes('download') || m.includes('failed to fetch') || m.includes('http '))
+    return { kind: 'download', message };
+  if (m.includes('maxstoragebufferbindingsize') || m.includes('maxbuffersize'))
+    return { kind: 'binding-limit', message };
   if (name === 'OutOfMemoryError' || m.includes('out of memory')) return { kind: 'memory', message };
   if (m.includes('shader-f16') || m.includes(' f16')) return { kind: 'f16', message };
-  if (m.includes('pass the context') || m.includes('kv pages') || m.includes('kv cache') || m.includes('no free page')) return { kind: 'kv-full', message };
-  if (name === 'ModelConfigError' || m.includes('model_type') || m.includes('do not run') || m.includes('not supported')) return { kind: 'unsupported', message };
+  if (m.includes('pass the context') || m.includes('kv pages') || m.includes('kv cache') || m.includes('no free page'))
+    return { kind: 'kv-full', message };
+  if (
+    name === 'ModelConfigError' ||
+    m.includes('model_type') ||
+    m.includes('do not run') ||
+    m.includes('not supported')
+  )
+    return { kind: 'unsupported', message };
   return { kind: 'other', message };
 }
 
@@ -110,21 +147,42 @@ export function classifyError(err: unknown): { kind: FailureKind; message: strin
 export function adviceFor(kind: FailureKind): string {
   switch (kind) {
     case 'storage-full':
-      return "The browser's storage for this site is full, so the download cannot be kept. Clear the downloaded models (they download again when needed) and retry.";
+      return (
+        "The browser's storage for this site is full, so the download cannot be kept. " +
+        'Clear the downloaded models (they download again when needed) and retry.'
+      );
     case 'download':
-      return 'The download stopped. Files that finished are kept in the browser cache, so Retry continues from the file that failed.';
+      return (
+        'The download stopped. Files that finished are kept in the browser cache, ' +
+        'so Retry continues from the file that failed.'
+      );
     case 'memory':
       return 'The GPU ran out of memory. Try f16 weights, a shorter context, or a smaller model.';
     case 'binding-limit':
-      return "One of this model's buffers is larger than this GPU lets a shader see at once (maxStorageBufferBindingSize). Try a smaller model or a shorter context.";
+      return (
+        "One of this model's buffers is larger than this GPU lets a shader see at once " +
+        '(maxStorageBufferBindingSize). Try a smaller model or a shorter context.'
+      );
     case 'f16':
-      return 'This GPU has trouble with f16 values. Retry with f32 weights and KV (twice the memory, works everywhere).';
+      return (
+        'This GPU has trouble with f16 values. ' + 'Retry with f32 weights and KV (twice the memory, works everywhere).'
+      );
     case 'device-lost':
-      return 'The GPU device was lost (a driver reset, memory pressure, or a long time in a background tab). Reload the model to get a new device.';
+      return (
+        'The GPU device was lost (a driver reset, memory pressure, or a long time in a background tab). ' +
+        'Reload the model to get a new device.'
+      );
     case 'kv-full':
-      return "This request does not fit: the prompt plus max tokens pass the model's context, or need more KV pages than the pool has. Start a new chat, lower max tokens, or load the model with a longer context.";
+      return (
+        "This request does not fit: the prompt plus max tokens pass the model's context, " +
+        'or need more KV pages than the pool has. ' +
+        'Start a new chat, lower max tokens, or load the model with a longer context.'
+      );
     case 'unsupported':
-      return 'webattn cannot run this model: see the message. The shipped tiny models and llama / mistral / qwen2 / qwen3 / gemma checkpoints work.';
+      return (
+        'webattn cannot run this model: see the message. ' +
+        'The shipped tiny models and llama / mistral / qwen2 / qwen3 / gemma checkpoints work.'
+      );
     case 'abort':
       return '';
     default:
@@ -156,7 +214,11 @@ export interface ModelInfo {
  */
 export async function describeModel(c: ModelChoice, kvDtype: KvDtype): Promise<ModelInfo> {
   const source: ModelSource =
-    c.kind === 'shipped' || c.kind === 'url' ? urlSource(modelArg(c) as string) : c.kind === 'hub' ? hubSource(c.repoId) : filesSource(c.files, c.name);
+    c.kind === 'shipped' || c.kind === 'url'
+      ? urlSource(modelArg(c) as string)
+      : c.kind === 'hub'
+        ? hubSource(c.repoId)
+        : filesSource(c.files, c.name);
   const json = async (file: string) => {
     const bytes = await source.readFile(file);
     return bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
@@ -165,9 +227,26 @@ export async function describeModel(c: ModelChoice, kvDtype: KvDtype): Promise<M
   const tokenizerConfig = (await json('tokenizer_config.json').catch(() => null)) as { chat_template?: unknown } | null;
   let parameters = 0;
   for (const shape of expectedTensors(spec).values()) parameters += shape.reduce((a, b) => a * b, 1);
-  const kv: KvSpec = spec.attention === 'mla' && spec.mla
-    ? { variant: 'mla', numLayers: spec.numLayers, numKvHeads: 1, headDimQK: spec.headDim, headDimV: spec.headDimV, latentDim: spec.mla.kvLoraRank, ropeDim: spec.mla.qkRopeHeadDim, dtype: kvDtype }
-    : { variant: spec.attention, numLayers: spec.numLayers, numKvHeads: spec.numKvHeads, headDimQK: spec.headDim, headDimV: spec.headDimV, dtype: kvDtype };
+  const kv: KvSpec =
+    spec.attention === 'mla' && spec.mla
+      ? {
+          variant: 'mla',
+          numLayers: spec.numLayers,
+          numKvHeads: 1,
+          headDimQK: spec.headDim,
+          headDimV: spec.headDimV,
+          latentDim: spec.mla.kvLoraRank,
+          ropeDim: spec.mla.qkRopeHeadDim,
+          dtype: kvDtype,
+        }
+      : {
+          variant: spec.attention,
+          numLayers: spec.numLayers,
+          numKvHeads: spec.numKvHeads,
+          headDimQK: spec.headDim,
+          headDimV: spec.headDimV,
+          dtype: kvDtype,
+        };
   return {
     family: spec.family,
     attention: spec.attention,
@@ -194,7 +273,11 @@ export async function preflight(
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number },
 ): Promise<{ weightBytes: number; largest: { name: string; bytes: number }; problem: string | null }> {
   const source: ModelSource =
-    c.kind === 'shipped' || c.kind === 'url' ? urlSource(modelArg(c) as string) : c.kind === 'hub' ? hubSource(c.repoId) : filesSource(c.files, c.name);
+    c.kind === 'shipped' || c.kind === 'url'
+      ? urlSource(modelArg(c) as string)
+      : c.kind === 'hub'
+        ? hubSource(c.repoId)
+        : filesSource(c.files, c.name);
   const bytes = await source.readFile('config.json');
   if (!bytes) throw new ModelSourceError(`${source.name}: config.json: missing`);
   const spec = parseConfig(JSON.parse(new TextDecoder().decode(bytes)), `${source.name}: config.json`);
@@ -207,9 +290,11 @@ export async function preflight(
     if (b > largest.bytes) largest = { name, bytes: b };
   }
   const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  const problem = largest.bytes > limit
-    ? `${largest.name} takes ${formatBytes(largest.bytes)} in ${weightDtype}, and this GPU binds at most ${formatBytes(limit)} at once (maxStorageBufferBindingSize)`
-    : null;
+  const problem =
+    largest.bytes > limit
+      ? `${largest.name} takes ${formatBytes(largest.bytes)} in ${weightDtype}, ` +
+        `and this GPU binds at most ${formatBytes(limit)} at once (maxStorageBufferBindingSize)`
+      : null;
   return { weightBytes, largest, problem };
 }
 

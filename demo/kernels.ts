@@ -21,8 +21,15 @@ const LIMITS: [keyof GPUSupportedLimits, string][] = [
 function renderLimits(ctx: GpuContext): void {
   const rows = LIMITS.map(([k, what]) => {
     const v = Number(ctx.limits[k]);
-    const shown = k.endsWith('Size') && v >= 1024 ? `${v.toLocaleString('en-US')} (${formatBytes(v)})` : v.toLocaleString('en-US');
-    return h('tr', {}, h('th', { scope: 'row' }, h('code', {}, k)), h('td', { class: 'num' }, shown), h('td', { class: 'muted' }, what));
+    const shown =
+      k.endsWith('Size') && v >= 1024 ? `${v.toLocaleString('en-US')} (${formatBytes(v)})` : v.toLocaleString('en-US');
+    return h(
+      'tr',
+      {},
+      h('th', { scope: 'row' }, h('code', {}, k)),
+      h('td', { class: 'num' }, shown),
+      h('td', { class: 'muted' }, what),
+    );
   });
   $('#limits tbody').replaceChildren(...rows);
 }
@@ -30,7 +37,9 @@ function renderLimits(ctx: GpuContext): void {
 // ---------------------------------------------------------------- check kernels
 function caseRow(c: CheckCase, i: number): HTMLTableRowElement {
   const kernel = c.phase === 'prefill' ? 'flashPrefill' : 'splitKvDecode + merge';
-  return h('tr', { 'data-case': i, 'data-status': 'pending' },
+  return h(
+    'tr',
+    { 'data-case': i, 'data-status': 'pending' },
     h('th', { scope: 'row' }, c.name),
     h('td', {}, h('code', {}, kernel)),
     h('td', {}, c.kvDtype),
@@ -42,7 +51,12 @@ function caseRow(c: CheckCase, i: number): HTMLTableRowElement {
   );
 }
 
-function setResult(row: HTMLElement, status: 'running' | 'pass' | 'fail' | 'error', text: string, title?: string): void {
+function setResult(
+  row: HTMLElement,
+  status: 'running' | 'pass' | 'fail' | 'error',
+  text: string,
+  title?: string,
+): void {
   row.dataset.status = status;
   const badge = h('span', { class: `badge ${status}`, title }, text);
   $('[data-col="result"]', row).replaceChildren(badge);
@@ -84,7 +98,9 @@ async function checkKernels(ctx: GpuContext, button: HTMLButtonElement): Promise
     summary.dataset.passed = String(passed);
     summary.dataset.total = String(total);
     summary.replaceChildren(
-      h('strong', { class: passed === total ? 'ok' : 'bad' }, `${passed}/${total} passed`), ' in ', clock,
+      h('strong', { class: passed === total ? 'ok' : 'bad' }, `${passed}/${total} passed`),
+      ' in ',
+      clock,
     );
     button.disabled = ctx.lostReason !== undefined;
     button.textContent = 'Check again';
@@ -139,19 +155,33 @@ function setupKvCalculator(): void {
       const c = kvCost(x);
       const values = c.bytesPerToken / bytesPerValue(x.dtype) / x.numLayers; // per token per layer
       const saving = c.mhaBytesPerToken / c.bytesPerToken;
-      const perLayer = mla ? `${x.latentDim} + ${x.ropeDim} latent values` : `2 × ${x.numKvHeads} KV heads × ${x.headDim}`;
+      const perLayer = mla
+        ? `${x.latentDim} + ${x.ropeDim} latent values`
+        : `2 × ${x.numKvHeads} KV heads × ${x.headDim}`;
       out.replaceChildren(
-        h('dl', { class: 'kv-out' },
+        h(
+          'dl',
+          { class: 'kv-out' },
           h('dt', {}, 'Per token'),
-          h('dd', { id: 'kv-per-token' }, h('strong', {}, formatBytes(c.bytesPerToken)), ` (${c.bytesPerToken.toLocaleString('en-US')} B: ${perLayer} = ${values} values × ${x.numLayers} layers)`),
+          h(
+            'dd',
+            { id: 'kv-per-token' },
+            h('strong', {}, formatBytes(c.bytesPerToken)),
+            ` (${c.bytesPerToken.toLocaleString('en-US')} B: ${perLayer} = ${values} values × ${x.numLayers} layers)`,
+          ),
           h('dt', {}, `One sequence of ${formatTokens(x.contextLength)} tokens`),
           h('dd', { id: 'kv-per-seq' }, h('strong', {}, formatBytes(c.bytesPerSequence))),
           h('dt', {}, `${x.sequences} sequence${x.sequences === 1 ? '' : 's'}`),
           h('dd', { id: 'kv-total' }, h('strong', {}, formatBytes(c.totalBytes))),
           h('dt', {}, 'Versus MHA'),
-          h('dd', {}, saving > 1.0001
-            ? `${saving.toFixed(saving < 10 ? 1 : 0)}× smaller than ${x.numHeads} full K/V heads (${formatBytes(c.mhaBytesPerToken)} per token)`
-            : `this is MHA: every query head has its own K/V head`),
+          h(
+            'dd',
+            {},
+            saving > 1.0001
+              ? `${saving.toFixed(saving < 10 ? 1 : 0)}× smaller than ${x.numHeads} full K/V heads ` +
+                  `(${formatBytes(c.mhaBytesPerToken)} per token)`
+              : `this is MHA: every query head has its own K/V head`,
+          ),
         ),
       );
       out.dataset.bytes = String(c.totalBytes);
@@ -172,7 +202,8 @@ function setupKvCalculator(): void {
       preset.value = 'custom';
       if (name === 'numHeads' || name === 'numKvHeads') {
         const x = read();
-        if (x.variant !== 'mla' && x.numHeads > 0 && x.numKvHeads > 0) field('variant').value = impliedVariant(x.numHeads, x.numKvHeads);
+        if (x.variant !== 'mla' && x.numHeads > 0 && x.numKvHeads > 0)
+          field('variant').value = impliedVariant(x.numHeads, x.numKvHeads);
       }
     }
     if (name === 'variant') {
@@ -195,7 +226,9 @@ function setupKvCalculator(): void {
 // ---------------------------------------------------------------- start
 async function start(): Promise<void> {
   setupKvCalculator(); // needs no GPU: works even when the GPU part cannot
-  $('#isolation').textContent = crossOriginIsolated ? 'cross-origin isolated (threaded wasm available)' : 'not cross-origin isolated';
+  $('#isolation').textContent = crossOriginIsolated
+    ? 'cross-origin isolated (threaded wasm available)'
+    : 'not cross-origin isolated';
   const gpu = await openGpu();
   if (!gpu.ok) {
     $('#adapter').replaceChildren(h('p', { class: 'muted' }, 'No GPU: see the message above.'));

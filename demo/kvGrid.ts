@@ -3,6 +3,8 @@
  * by the request that owns it and filled from the bottom as far as its tokens go, striped when shared (refCount > 1: a cached prefix or a fork),
  * outlined when free but still holding a prefix-cache entry. The canvas carries the numbers in
  * data-* attributes and its aria-label; the legend lists each request's tokens and pages.
+ * A model with sliding-window layers has a second pool (snapshot.local) that holds only the pages
+ * their window still reads: its totals come with the grid's, and localSnapshot() draws it as a grid.
  */
 import type { KvSnapshot } from '../src/engine/types';
 import { formatBytes, h } from './shell';
@@ -21,6 +23,13 @@ export interface KvTotals {
   usedBytes: number;
   freeBytes: number;
   cachedBytes: number;
+  /** The sliding-window layers' pool (snapshot.local), when the model has one. */
+  local?: { usedPages: number; numPages: number; usedBytes: number; window: number };
+}
+
+/** The sliding-window layers' pool as a snapshot of its own (drawKvGrid it), or null. */
+export function localSnapshot(s: KvSnapshot): KvSnapshot | null {
+  return s.local ? { ...s.local, pageSize: s.pageSize } : null;
 }
 
 export function kvTotals(s: KvSnapshot): KvTotals {
@@ -40,6 +49,12 @@ export function kvTotals(s: KvSnapshot): KvTotals {
     usedBytes: used * s.bytesPerPage,
     freeBytes: (s.numPages - used) * s.bytesPerPage,
     cachedBytes: cached * s.bytesPerPage,
+    local: s.local && {
+      usedPages: s.local.owner.reduce((n, o) => n + (o >= 0 ? 1 : 0), 0),
+      numPages: s.local.numPages,
+      usedBytes: s.local.owner.reduce((n, o) => n + (o >= 0 ? 1 : 0), 0) * s.local.bytesPerPage,
+      window: s.local.window,
+    },
   };
 }
 
@@ -110,8 +125,13 @@ export function drawKvGrid(canvas: HTMLCanvasElement, s: KvSnapshot): KvTotals {
   canvas.dataset.usedPages = String(t.usedPages);
   canvas.dataset.sharedPages = String(t.sharedPages);
   canvas.dataset.cachedPages = String(t.cachedPages);
+  if (t.local) canvas.dataset.localUsedPages = String(t.local.usedPages);
+  const local = t.local
+    ? `; sliding-window layers (window ${t.local.window}): ${t.local.usedPages} of ${t.local.numPages} pages in use`
+    : '';
+  const cachedNote = `${t.cachedPages} free pages hold a cached prefix`;
   canvas.setAttribute('aria-label',
-    `KV page grid: ${t.usedPages} of ${s.numPages} pages in use (${t.sharedPages} shared), ${t.cachedPages} free pages hold a cached prefix`);
+    `KV page grid: ${t.usedPages} of ${s.numPages} pages in use (${t.sharedPages} shared), ${cachedNote}${local}`);
   return t;
 }
 
@@ -125,9 +145,16 @@ export function renderKvLegend(ul: HTMLElement, s: KvSnapshot): void {
       s.requests.some((o) => o.requestId === r.requestId && o.index !== r.index) ? ` · sample ${r.index}` : '',
       ' ',
       h('span', { class: 'muted' }, `${r.tokens} tokens · ${r.pages} page${r.pages === 1 ? '' : 's'}${r.pages ? ` (last ${Math.max(0, inLast)}/${s.pageSize})` : ''}`),
+      windowPages(s, r.requestId, r.index),
     );
   });
   ul.replaceChildren(...(items.length ? items : [h('li', { class: 'muted' }, 'No request holds pages right now.')]));
+}
+
+/** " · 33 window pages": what the request's sample holds in the sliding-window pool, if any. */
+function windowPages(s: KvSnapshot, requestId: number, index: number): string {
+  const r = s.local?.requests.find((o) => o.requestId === requestId && o.index === index);
+  return r ? ` · ${r.pages} window page${r.pages === 1 ? '' : 's'}` : '';
 }
 
 /** "3.1 MiB (196 pages)" */

@@ -17,18 +17,36 @@ let running: AbortController | undefined;
 async function openContext(): Promise<GpuContext> {
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error('no WebGPU adapter');
-  const requiredFeatures = (['shader-f16', 'timestamp-query'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
-  const limits = ['maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeInvocationsPerWorkgroup',
-    'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage'] as const;
+  const requiredFeatures = (['shader-f16', 'timestamp-query'] as GPUFeatureName[]).filter((f) =>
+    adapter.features.has(f),
+  );
+  const limits = [
+    'maxComputeWorkgroupStorageSize',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeWorkgroupsPerDimension',
+    'maxStorageBuffersPerShaderStage',
+  ] as const;
   const requiredLimits = Object.fromEntries(limits.map((k) => [k, adapter.limits[k]]));
   const device = await adapter.requestDevice({ label: 'webattn-demo-peer', requiredFeatures, requiredLimits });
   const has = (f: string) => device.features.has(f);
-  return new GpuContext(device, adapter.info, { shaderF16: has('shader-f16'), subgroups: false, timestampQuery: has('timestamp-query') });
+  return new GpuContext(device, adapter.info, {
+    shaderF16: has('shader-f16'),
+    subgroups: false,
+    timestampQuery: has('timestamp-query'),
+  });
 }
 
 function rowElement(r: PeerRow): HTMLTableRowElement {
-  const shape = r.phase === 'decode' ? `decode, batch ${r.batch}, ${formatTokens(r.contextLength)} context` : `prefill, ${formatTokens(r.contextLength)} tokens`;
-  return h('tr', { 'data-kernel': r.kernel },
+  const shape =
+    r.phase === 'decode'
+      ? `decode, batch ${r.batch}, ${formatTokens(r.contextLength)} context`
+      : `prefill, ${formatTokens(r.contextLength)} tokens`;
+  return h(
+    'tr',
+    { 'data-kernel': r.kernel },
     h('th', { scope: 'row' }, shape),
     h('td', {}, r.kernel),
     h('td', { class: 'num' }, r.medianMs.toFixed(2)),
@@ -67,11 +85,23 @@ export async function runPeerPanel(button: HTMLButtonElement, stop: HTMLButtonEl
     });
     status.dataset.state = 'done';
     const skipped = lastPeerReport.skipped.length ? ` · skipped: ${lastPeerReport.skipped.join('; ')}` : '';
-    status.replaceChildren(h('strong', {}, 'Done'), ' in ', clock, ` · onnxruntime-web ${lastPeerReport.ortVersion}, wall clock, median of ${lastPeerReport.reps} interleaved reps${skipped}`);
+    status.replaceChildren(
+      h('strong', {}, 'Done'),
+      ' in ',
+      clock,
+      ` · onnxruntime-web ${lastPeerReport.ortVersion}, wall clock, ` +
+        `median of ${lastPeerReport.reps} interleaved reps${skipped}`,
+    );
     $<HTMLButtonElement>('#bench-download').disabled = false;
   } catch (err) {
     status.dataset.state = controller.signal.aborted ? 'stopped' : 'failed';
-    status.replaceChildren(h('span', { class: controller.signal.aborted ? '' : 'bad' }, controller.signal.aborted ? 'Stopped.' : `ORT comparison failed: ${(err as Error).message}`));
+    status.replaceChildren(
+      h(
+        'span',
+        { class: controller.signal.aborted ? '' : 'bad' },
+        controller.signal.aborted ? 'Stopped.' : `ORT comparison failed: ${(err as Error).message}`,
+      ),
+    );
   } finally {
     ctx?.destroy();
     running = undefined;

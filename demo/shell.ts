@@ -33,9 +33,16 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 }
 
 /** The `role=alert` notice at the top of the page (used for missing WebGPU and a lost device). */
-export function showNotice(kind: 'error' | 'warning', title: string, body: (Node | string)[], id = 'gpu-notice'): HTMLElement {
+export function showNotice(
+  kind: 'error' | 'warning',
+  title: string,
+  body: (Node | string)[],
+  id = 'gpu-notice',
+): HTMLElement {
   document.getElementById(id)?.remove();
-  const notice = h('section', { id, class: `notice ${kind}`, role: 'alert', 'aria-labelledby': `${id}-title` },
+  const notice = h(
+    'section',
+    { id, class: `notice ${kind}`, role: 'alert', 'aria-labelledby': `${id}-title` },
     h('h2', { id: `${id}-title` }, title),
     ...body,
   );
@@ -51,27 +58,53 @@ function showNoGpu(state: Extract<GpuState, { ok: false }>, without: string): vo
   if (state.kind === 'no-webgpu') {
     const insecure = typeof isSecureContext !== 'undefined' && !isSecureContext;
     showNotice('error', 'This browser has no WebGPU', [
-      h('p', {}, insecure
-        ? 'This page was not opened from a secure origin, and browsers only offer WebGPU to pages served over https:// or from localhost.'
-        : `navigator.gpu is missing, so nothing can run on the GPU here. ${without}`),
+      h(
+        'p',
+        {},
+        insecure
+          ? 'This page was not opened from a secure origin, ' +
+              'and browsers only offer WebGPU to pages served over https:// or from localhost.'
+          : `navigator.gpu is missing, so nothing can run on the GPU here. ${without}`,
+      ),
       h('p', {}, 'To run on the GPU:'),
       list([
-        ['Use a browser with WebGPU: Chrome or Edge 113+ (Windows, macOS, ChromeOS), Chrome 121+ on Android, Safari 26+, or Firefox 141+ on Windows.'],
-        ['On Linux, Chrome needs ', code('chrome://flags/#enable-unsafe-webgpu'), ' (and often ', code('--enable-features=Vulkan'), ').'],
+        [
+          'Use a browser with WebGPU: Chrome or Edge 113+ (Windows, macOS, ChromeOS), ' +
+            'Chrome 121+ on Android, Safari 26+, or Firefox 141+ on Windows.',
+        ],
+        [
+          'On Linux, Chrome needs ',
+          code('chrome://flags/#enable-unsafe-webgpu'),
+          ' (and often ',
+          code('--enable-features=Vulkan'),
+          ').',
+        ],
         ['Open the page over ', code('https://'), ' or from ', code('localhost'), ' (', code('npm run demo'), ').'],
       ]),
     ]);
   } else if (state.kind === 'no-adapter') {
     showNotice('error', 'WebGPU is here, but no GPU adapter was returned', [
-      h('p', {}, `The browser has WebGPU but did not hand out a GPU: it may be blocklisted, hardware acceleration may be off, or the driver may be too old. ${without}`),
+      h(
+        'p',
+        {},
+        'The browser has WebGPU but did not hand out a GPU: it may be blocklisted, ' +
+          `hardware acceleration may be off, or the driver may be too old. ${without}`,
+      ),
       list([
         ['Turn on hardware acceleration in the browser settings and restart it.'],
-        ['Check ', code('chrome://gpu'), ' (Chrome, Edge) for "WebGPU: Hardware accelerated" and update the GPU driver.'],
+        [
+          'Check ',
+          code('chrome://gpu'),
+          ' (Chrome, Edge) for "WebGPU: Hardware accelerated" and update the GPU driver.',
+        ],
         ['Try ', code('chrome://flags/#enable-unsafe-webgpu'), ' or another browser.'],
       ]),
     ]);
   } else {
-    showNotice('error', 'Could not open the GPU', [h('p', {}, state.message), h('p', {}, 'Reload the page to try again.')]);
+    showNotice('error', 'Could not open the GPU', [
+      h('p', {}, state.message),
+      h('p', {}, 'Reload the page to try again.'),
+    ]);
   }
 }
 
@@ -79,8 +112,19 @@ function showLost(reason: string, message: string): void {
   const reload = h('button', { type: 'button' }, 'Reload the page');
   reload.addEventListener('click', () => location.reload());
   showNotice('error', 'The GPU device was lost', [
-    h('p', {}, `${reason === 'destroyed' ? 'The device was destroyed' : 'The browser took the GPU away'}${message ? ` (${message.replace(/\.+$/, '')})` : ''}.`),
-    h('p', {}, 'This happens after a GPU driver reset, when the GPU runs out of memory, or after the tab spent a long time in the background. Results already shown stay valid; nothing more can run on this device.'),
+    h(
+      'p',
+      {},
+      `${reason === 'destroyed' ? 'The device was destroyed' : 'The browser took the GPU away'}` +
+        `${message ? ` (${message.replace(/\.+$/, '')})` : ''}.`,
+    ),
+    h(
+      'p',
+      {},
+      'This happens after a GPU driver reset, when the GPU runs out of memory, ' +
+        'or after the tab spent a long time in the background. ' +
+        'Results already shown stay valid; nothing more can run on this device.',
+    ),
     h('p', {}, reload),
   ]);
   document.body.dataset.gpu = 'lost';
@@ -123,16 +167,27 @@ export async function openGpu(opts: { without?: string } = {}): Promise<GpuState
 export function renderAdapterSummary(el: HTMLElement, ctx: GpuContext): void {
   const f = ctx.features;
   const feature = (name: string, on: boolean, note: string) =>
-    h('li', { class: on ? 'yes' : 'no', 'data-feature': name },
+    h(
+      'li',
+      { class: on ? 'yes' : 'no', 'data-feature': name },
       h('span', { class: 'mark', 'aria-hidden': 'true' }, on ? '✓' : '✗'),
-      h('code', {}, name), ' ', h('span', { class: 'visually-hidden' }, on ? 'available' : 'not available'),
-      h('span', { class: 'note' }, note));
+      h('code', {}, name),
+      ' ',
+      h('span', { class: 'visually-hidden' }, on ? 'available' : 'not available'),
+      h('span', { class: 'note' }, note),
+    );
   el.replaceChildren(
     h('p', { class: 'adapter' }, 'Adapter: ', h('strong', { id: 'adapter-name' }, ctx.adapterDescription)),
-    h('ul', { class: 'features', 'aria-label': 'Optional WebGPU features' },
+    h(
+      'ul',
+      { class: 'features', 'aria-label': 'Optional WebGPU features' },
       feature('shader-f16', f.shaderF16, f.shaderF16 ? 'native f16 arithmetic' : 'f16 KV packed in u32 instead'),
       feature('subgroups', f.subgroups, 'subgroup operations'),
-      feature('timestamp-query', f.timestampQuery, f.timestampQuery ? 'GPU timestamps for timing' : 'wall-clock timing instead'),
+      feature(
+        'timestamp-query',
+        f.timestampQuery,
+        f.timestampQuery ? 'GPU timestamps for timing' : 'wall-clock timing instead',
+      ),
     ),
   );
 }

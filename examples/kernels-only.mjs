@@ -9,7 +9,8 @@ import { contextFromDevice, FlashPrefill, buildPageTable, attentionParams } from
  */
 export async function pagedAttention(device, { q, k, v, numHeads, numKvHeads, headDim, seqs, pageSize = 16 }) {
   const ctx = contextFromDevice(device); // no new device: your device, its limits and features
-  const spec = { numKvHeads, groupSize: numHeads / numKvHeads, headDimQK: headDim, headDimV: headDim, pageSize, kvDtype: 'f32' };
+  const groupSize = numHeads / numKvHeads; // query heads per K/V head
+  const spec = { numKvHeads, groupSize, headDimQK: headDim, headDimV: headDim, pageSize, kvDtype: 'f32' };
 
   // Pages: sequence i owns ceil(kvLen / pageSize) pages, handed out back to front here to show that
   // a block table may list any physical pages. One page = [numKvHeads][pageSize][headDim] values.
@@ -36,7 +37,8 @@ export async function pagedAttention(device, { q, k, v, numHeads, numKvHeads, he
   });
 
   // Page table (FlashInfer's CSR form): qoIndptr, kvIndptr, kvPageIndices, kvLastPageLen.
-  const meta = buildPageTable(seqs.map((s, i) => ({ blockTable: blockTables[i], kvLen: s.kvLen, qLen: s.qLen })), pageSize);
+  const seqPages = seqs.map((s, i) => ({ blockTable: blockTables[i], kvLen: s.kvLen, qLen: s.qLen }));
+  const meta = buildPageTable(seqPages, pageSize);
   const prefill = await FlashPrefill.create(ctx, spec); // compiles the WGSL for this shape and device
   const plan = prefill.plan(meta); // plan.work: u32 [items][WORK_ITEM_U32], one per (sequence, row tile)
 
@@ -54,7 +56,10 @@ export async function pagedAttention(device, { q, k, v, numHeads, numKvHeads, he
     kvIndptr: buffer(meta.kvIndptr),
     kvPageIndices: buffer(meta.kvPageIndices),
     kvLastPageLen: buffer(meta.kvLastPageLen),
-    params: buffer(attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(headDim), causal: true, window: 0 }), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+    params: buffer(
+      attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(headDim), causal: true, window: 0 }),
+      GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    ),
   };
   const pages = { kPages: buffer(kPages), vPages: buffer(vPages) };
   const bindGroup = prefill.bind({ q: buffer(q), pages, step, work: buffer(plan.work), out, lse });

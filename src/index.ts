@@ -54,10 +54,33 @@ export { runAttentionBench, formatBenchTable } from './bench/attentionBench';
 export type { BenchRow, BenchReport, BenchOptions } from './bench/attentionBench';
 
 // Model runtime: sources (folder / URL / hub / picked files), tokenizer, forward pass, generation
-export { resolveSource, loadModelFiles, folderSource, urlSource, hubSource, filesSource, browserCache, diskCache, ModelSourceError } from './sources/modelSource';
-export type { ModelSource, ModelFiles, LoadProgress, FileCache, ReadFileOptions, UrlSourceOptions } from './sources/modelSource';
+export {
+  resolveSource,
+  loadModelFiles,
+  folderSource,
+  urlSource,
+  hubSource,
+  filesSource,
+  browserCache,
+  diskCache,
+  ModelSourceError,
+} from './sources/modelSource';
+export type {
+  ModelSource,
+  ModelFiles,
+  LoadProgress,
+  FileCache,
+  ReadFileOptions,
+  UrlSourceOptions,
+} from './sources/modelSource';
 export { loadTokenizer, tokenizerFromModelFiles, Tokenizer } from './tokenizer/tokenizer';
-export type { LoadTokenizerOptions, TokenizerConfig, EncodeOptions, DecodeOptions, StreamDecoder } from './tokenizer/tokenizer';
+export type {
+  LoadTokenizerOptions,
+  TokenizerConfig,
+  EncodeOptions,
+  DecodeOptions,
+  StreamDecoder,
+} from './tokenizer/tokenizer';
 export { applyChatTemplate, ChatTemplateError, DEFAULT_RENDER_BUDGET } from './tokenizer/chatTemplate';
 export type { ChatMessage, ChatTemplateOptions, RenderBudget } from './tokenizer/chatTemplate';
 export { parseConfig, ModelConfigError, SUPPORTED_MODEL_TYPES } from './model/config';
@@ -71,17 +94,49 @@ export type { StopReason } from './model/stoppingCriteria';
 
 // Engine: many requests at once over the paged KV cache (continuous batching, prefix reuse, forks,
 // preemption), OpenAI-shaped chat completions, and the same API through a Web Worker
-export { Engine, EngineRequestError, chatCompletions, collectChatCompletion, createWorkerEngine, WorkerEngine, hostEngine } from './engine';
+export {
+  Engine,
+  EngineRequestError,
+  chatCompletions,
+  collectChatCompletion,
+  createWorkerEngine,
+  WorkerEngine,
+  hostEngine,
+} from './engine';
 // ... errors a request or the worker can end with, and tool calls read from a reply
 export { NonFiniteLogitsError, WorkerEngineError, parseToolCalls } from './engine';
 // ... the scheduler that owns the KV cache and emits each step's StepBatch; one-prompt generation
 // and logits for given ids over it
 export { Scheduler, StepRunner, bindKvPool, logitsForIds, generate, generateText } from './engine';
 export type {
-  SchedulerOptions, ScheduledSequence, ScheduledStep, StepSequence, StepRunnerOptions, GenerateOptions, GenerateStats,
-  EngineKv, EngineSetup,
-  EngineModel, EngineOptions, GenerateRequestOptions, GenerateChunk, Usage, KvSnapshot, StepInfo,
-  ChatCompletionRequest, ChatCompletionChunk, ChatCompletion, ChatCompletions, ChatUsage, ChatFinishReason,
-  ChatTool, ChatToolCall, ChatToolCallDelta, ChatContentPart, ChatCompletionMessage,
-  WorkerEngineOptions, EngineLoader, PortLike,
+  SchedulerOptions,
+  ScheduledSequence,
+  ScheduledStep,
+  StepSequence,
+  StepRunnerOptions,
+  GenerateOptions,
+  GenerateStats,
+  EngineKv,
+  EngineSetup,
+  EngineModel,
+  EngineOptions,
+  GenerateRequestOptions,
+  GenerateChunk,
+  Usage,
+  KvSnapshot,
+  StepInfo,
+  ChatCompletionRequest,
+  ChatCompletionChunk,
+  ChatCompletion,
+  ChatCompletions,
+  ChatUsage,
+  ChatFinishReason,
+  ChatTool,
+  ChatToolCall,
+  ChatToolCallDelta,
+  ChatContentPart,
+  ChatCompletionMessage,
+  WorkerEngineOptions,
+  EngineLoader,
+  PortLike,
 } from './engine';

@@ -46,7 +46,11 @@ export function gqaModelBytes(spec: GqaModelSpec): Uint8Array {
   const F32 = onnx.TensorProto.DataType.FLOAT;
   const I32 = onnx.TensorProto.DataType.INT32;
   const { numHeads: H, kvNumHeads: Hkv, headDim: D } = spec;
-  const intAttr = (name: string, i: number): onnxProto.onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  const intAttr = (name: string, i: number): onnxProto.onnx.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.INT,
+    i,
+  });
   const node: onnxProto.onnx.INodeProto = {
     name: 'gqa',
     opType: 'GroupQueryAttention',
@@ -58,7 +62,10 @@ export function gqaModelBytes(spec: GqaModelSpec): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'webattn-peer-bench',
-    opsetImport: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }],
+    opsetImport: [
+      { domain: '', version: 17 },
+      { domain: 'com.microsoft', version: 1 },
+    ],
     graph: {
       name: `gqa_${H}_${Hkv}_${D}`,
       node: [node],

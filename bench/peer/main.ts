@@ -38,13 +38,22 @@ async function openContext(subgroups: boolean): Promise<GpuContext> {
   const wanted = ['shader-f16', 'timestamp-query', ...(subgroups ? ['subgroups'] : [])] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const limits = [
-    'maxComputeWorkgroupStorageSize', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeInvocationsPerWorkgroup',
-    'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage',
+    'maxComputeWorkgroupStorageSize',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeWorkgroupsPerDimension',
+    'maxStorageBuffersPerShaderStage',
   ] as const;
   const requiredLimits = Object.fromEntries(limits.map((k) => [k, adapter.limits[k]]));
   const device = await adapter.requestDevice({ label: 'webattn-peer', requiredFeatures, requiredLimits });
   const has = (f: string) => device.features.has(f);
-  return new GpuContext(device, adapter.info, { shaderF16: has('shader-f16'), subgroups: has('subgroups'), timestampQuery: has('timestamp-query') });
+  return new GpuContext(device, adapter.info, {
+    shaderF16: has('shader-f16'),
+    subgroups: has('subgroups'),
+    timestampQuery: has('timestamp-query'),
+  });
 }
 
 window.runPeer = async ({ subgroups = false, ...opts }) => {

@@ -85,7 +85,14 @@ export interface PeerOptions {
 
 const VARIANT = 'gqa32/8 d128 f32';
 const H = 32;
-const SPEC: AttentionSpec = { numKvHeads: 8, groupSize: 4, headDimQK: 128, headDimV: 128, pageSize: 16, kvDtype: 'f32' };
+const SPEC: AttentionSpec = {
+  numKvHeads: 8,
+  groupSize: 4,
+  headDimQK: 128,
+  headDimV: 128,
+  pageSize: 16,
+  kvDtype: 'f32',
+};
 const HKV = SPEC.numKvHeads;
 const D = SPEC.headDimQK;
 const KV_BYTES_PER_TOKEN = HKV * (D + D) * 4;
@@ -96,7 +103,11 @@ const SEED_K = 0x4b;
 const SEED_V = 0x56;
 
 /** decode: `batch` sequences of `len` keys, one new token each; prefill: one sequence of `len` tokens. */
-export interface PeerShape { phase: 'decode' | 'prefill'; batch: number; len: number }
+export interface PeerShape {
+  phase: 'decode' | 'prefill';
+  batch: number;
+  len: number;
+}
 type Shape = PeerShape;
 
 const FULL: Shape[] = [
@@ -163,9 +174,21 @@ export async function runPeerBench(ctx: GpuContext, ort: OrtModule, opts: PeerOp
       const flop = 2 * pairs * H * 2 * D;
       const emit = (kernel: PeerRow['kernel'], ms: number, vsOrt: number, check: number | null) => {
         const row: PeerRow = {
-          name: `${name} ${kernel}`, variant: VARIANT, phase: shape.phase, kernel, batch: shape.batch, contextLength: shape.len,
-          kvBytesPerToken: KV_BYTES_PER_TOKEN, medianMs: ms, gbPerSecond: bytes / (ms * 1e6), gflopPerSecond: flop / (ms * 1e6),
-          vsNaive: null, vsCopyBandwidth: null, vsOrt, checkRelL2: check, adapter: report.adapter,
+          name: `${name} ${kernel}`,
+          variant: VARIANT,
+          phase: shape.phase,
+          kernel,
+          batch: shape.batch,
+          contextLength: shape.len,
+          kvBytesPerToken: KV_BYTES_PER_TOKEN,
+          medianMs: ms,
+          gbPerSecond: bytes / (ms * 1e6),
+          gflopPerSecond: flop / (ms * 1e6),
+          vsNaive: null,
+          vsCopyBandwidth: null,
+          vsOrt,
+          checkRelL2: check,
+          adapter: report.adapter,
         };
         report.rows.push(row);
         opts.onRow?.(row);
@@ -176,7 +199,8 @@ export async function runPeerBench(ctx: GpuContext, ort: OrtModule, opts: PeerOp
       const headline = r.ms['ort-static'] ?? r.ms[timed[0]]!;
       emit('webattn', r.webattnMs, headline / r.webattnMs, null);
       for (const m of timed) emit(m, r.ms[m]!, r.ms[m]! / r.webattnMs, r.check[m]!);
-      progress(`  webattn ${r.webattnMs.toFixed(1)} ms; ${timed.map((m) => `${m} ${r.ms[m]!.toFixed(1)} ms (vsOrt ${(r.ms[m]! / r.webattnMs).toFixed(2)})`).join(', ')}`);
+      const perMode = timed.map((m) => `${m} ${r.ms[m]!.toFixed(1)} ms (vsOrt ${(r.ms[m]! / r.webattnMs).toFixed(2)})`);
+      progress(`  webattn ${r.webattnMs.toFixed(1)} ms; ${perMode.join(', ')}`);
     }
   } finally {
     for (const s of Object.values(sessions)) await s.release();
@@ -184,7 +208,11 @@ export async function runPeerBench(ctx: GpuContext, ort: OrtModule, opts: PeerOp
   return report;
 }
 
-interface Sessions { static: Ort.InferenceSession; gpu: Ort.InferenceSession; tjs: Ort.InferenceSession }
+interface Sessions {
+  static: Ort.InferenceSession;
+  gpu: Ort.InferenceSession;
+  tjs: Ort.InferenceSession;
+}
 
 async function createSessions(ctx: GpuContext, ort: OrtModule): Promise<Sessions> {
   const model = gqaModelBytes({ numHeads: H, kvNumHeads: HKV, headDim: D });
@@ -267,7 +295,8 @@ async function benchShape(
     const kv = pool.layers[0];
     const order = shuffled(B * pagesPer, 11);
     const blockTables = Array.from({ length: B }, (_, b) => order.slice(b * pagesPer, (b + 1) * pagesPer));
-    const slot = (b: number, t: number) => blockTables[b][Math.floor(t / SPEC.pageSize)] * SPEC.pageSize + (t % SPEC.pageSize);
+    const slot = (b: number, t: number) =>
+      blockTables[b][Math.floor(t / SPEC.pageSize)] * SPEC.pageSize + (t % SPEC.pageSize);
     const append = await KvAppend.create(ctx, SPEC);
     if (decode) await appendPast(ctx, append, kv, B, len, slot, buffer);
     const meta: PageTableMetadata = buildPageTable(
@@ -279,7 +308,11 @@ async function benchShape(
       kvIndptr: await up('kvIndptr', meta.kvIndptr),
       kvPageIndices: await up('kvPageIndices', meta.kvPageIndices),
       kvLastPageLen: await up('kvLastPageLen', meta.kvLastPageLen),
-      params: await up('params', new Uint8Array(attentionParams(B, { scale: 1 / Math.sqrt(D), causal: true, window: 0 })), UNIFORM),
+      params: await up(
+        'params',
+        new Uint8Array(attentionParams(B, { scale: 1 / Math.sqrt(D), causal: true, window: 0 })),
+        UNIFORM,
+      ),
     };
     const newSlots = new Int32Array(tq);
     for (let b = 0; b < B; b++) for (let j = 0; j < qLen; j++) newSlots[b * qLen + j] = slot(b, len - qLen + j);
@@ -360,7 +393,12 @@ async function benchShape(
     };
     const qDims = [B, qLen, H * D];
     const kvDims = [B, qLen, HKV * D];
-    const gpuInputs = { query: gpuTensor(q, qDims), key: gpuTensor(kNew, kvDims), value: gpuTensor(vNew, kvDims), ...lengths };
+    const gpuInputs = {
+      query: gpuTensor(q, qDims),
+      key: gpuTensor(kNew, kvDims),
+      value: gpuTensor(vNew, kvDims),
+      ...lengths,
+    };
     const cpuInputs = {
       query: new ort.Tensor('float32', hostQ, qDims),
       key: new ort.Tensor('float32', hostK, kvDims),
@@ -373,7 +411,11 @@ async function benchShape(
       present_key: gpuTensor(staticK, cacheDims),
       present_value: gpuTensor(staticV, cacheDims),
     };
-    const staticFeeds = { ...gpuInputs, past_key: gpuTensor(staticK, cacheDims), past_value: gpuTensor(staticV, cacheDims) };
+    const staticFeeds = {
+      ...gpuInputs,
+      past_key: gpuTensor(staticK, cacheDims),
+      past_value: gpuTensor(staticV, cacheDims),
+    };
 
     /** One ORT step in `mode`; returns its milliseconds, and the output when `read`. */
     const ortStep = async (mode: OrtMode, read: boolean): Promise<{ ms: number; out?: Float32Array }> => {
@@ -390,9 +432,10 @@ async function benchShape(
       const ms = performance.now() - t0;
       let outData: Float32Array | undefined;
       if (read) {
-        outData = mode === 'ort-static'
-          ? await readFloat32(ctx, outStatic, tq * H * D)
-          : ((await result.output.getData()) as Float32Array);
+        outData =
+          mode === 'ort-static'
+            ? await readFloat32(ctx, outStatic, tq * H * D)
+            : ((await result.output.getData()) as Float32Array);
       }
       // ORT-allocated outputs go back to its buffer cache, as transformers.js disposes last step's.
       if (mode !== 'ort-static') for (const t of Object.values(result)) t.dispose();
@@ -404,11 +447,13 @@ async function benchShape(
     const ours = await readFloat32(ctx, out, tq * H * D);
     const check: ShapeResult['check'] = {};
     for (const m of modes) check[m] = relL2((await ortStep(m, true)).out!, ours);
-    const bad = modes.filter((m) => !(check[m]! < CHECK_TOL));
     const timed = modes.filter((m) => check[m]! < CHECK_TOL);
-    const disagree = modes.filter((m) => !timed.includes(m)).map((m) => `${m} disagrees with webattn (rel L2 ${check[m]!.toExponential(2)}): not timed`);
+    const disagree = modes
+      .filter((m) => !timed.includes(m))
+      .map((m) => `${m} disagrees with webattn (rel L2 ${check[m]!.toExponential(2)}): not timed`);
     for (const d of disagree) progress(`  ${d}`);
-    progress(`  ${timed.length ? `agree: ${timed.map((m) => `${m} rel L2 ${check[m]!.toExponential(1)}`).join(', ')}; ` : ''}timing ${reps} reps`);
+    const agree = timed.map((m) => `${m} rel L2 ${check[m]!.toExponential(1)}`).join(', ');
+    progress(`  ${timed.length ? `agree: ${agree}; ` : ''}timing ${reps} reps`);
 
     const runners: [string, () => Promise<number>][] = [
       ['webattn', webattnStep],
@@ -491,17 +536,24 @@ export function formatPeerTable(report: PeerReport): string {
   }
   const modes = ORT_MODES.filter((m) => report.rows.some((r) => r.kernel === m));
   const lines = [
-    `Adapter: ${report.adapter}; onnxruntime-web ${report.ortVersion}; timing: ${report.timing}, median of ${report.reps} interleaved reps`,
+    `Adapter: ${report.adapter}; onnxruntime-web ${report.ortVersion}; ` +
+      `timing: ${report.timing}, median of ${report.reps} interleaved reps`,
     '',
-    `| shape | webattn ms | ${modes.map((m) => `${m} ms`).join(' | ')} | ${modes.map((m) => `vsOrt ${m}`).join(' | ')} | check rel L2 |`,
+    `| shape | webattn ms | ${modes.map((m) => `${m} ms`).join(' | ')} | ` +
+      `${modes.map((m) => `vsOrt ${m}`).join(' | ')} | check rel L2 |`,
     `|---|---:|${modes.map(() => '---:').join('|')}|${modes.map(() => '---:').join('|')}|---:|`,
   ];
   for (const [key, rows] of shapes) {
     const by = (k: PeerRow['kernel']) => rows.find((r) => r.kernel === k);
     const checks = modes.map((m) => by(m)?.checkRelL2 ?? 0);
-    lines.push(
-      `| ${key.replace(`${VARIANT} `, '')} | ${f(by('webattn')?.medianMs, 1)} | ${modes.map((m) => f(by(m)?.medianMs, 1)).join(' | ')} | ${modes.map((m) => f(by(m)?.vsOrt)).join(' | ')} | ${Math.max(...checks).toExponential(1)} |`,
-    );
+    const cells = [
+      key.replace(`${VARIANT} `, ''),
+      f(by('webattn')?.medianMs, 1),
+      ...modes.map((m) => f(by(m)?.medianMs, 1)),
+      ...modes.map((m) => f(by(m)?.vsOrt)),
+      Math.max(...checks).toExponential(1),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   if (report.skipped.length) lines.push('', ...report.skipped.map((s) => `- skipped ${s}`));
   return lines.join('\n');

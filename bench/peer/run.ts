@@ -1,6 +1,6 @@
 /**
- * `npm run bench:peer [-- --quick] [--reps N] [--max-context N] [--modes ort-static,ort-tjs] [--shapes phase:batch:len,...]
- *                     [--subgroups] [--out base]`
+ * `npm run bench:peer [-- --quick] [--reps N] [--max-context N] [--modes ort-static,ort-tjs]
+ *                     [--shapes phase:batch:len,...] [--subgroups] [--out base]`
  *
  * Serves bench/peer/ with Vite's dev server (TypeScript and `?raw` WGSL as in the demo) plus
  * onnxruntime-web's dist folder as is under /ort/, cross-origin isolated (COOP + COEP: ORT's threaded
@@ -45,7 +45,12 @@ const CHROMIUM_FLAGS = [
 
 /** /ort/<file>: onnxruntime-web's dist files, byte for byte, ahead of Vite's own middleware. */
 function serveOrt(): Plugin {
-  const types: Record<string, string> = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.map': 'application/json' };
+  const types: Record<string, string> = {
+    '.mjs': 'text/javascript',
+    '.js': 'text/javascript',
+    '.wasm': 'application/wasm',
+    '.map': 'application/json',
+  };
   return {
     name: 'webattn-peer-ort',
     configureServer(server) {
@@ -92,7 +97,10 @@ export interface ChromiumRunOptions extends PageOptions {
 /** Starts the server and Chromium, runs the comparison in the page, and closes both. */
 export async function runPeerInChromium(opts: ChromiumRunOptions = {}): Promise<PeerReport> {
   const log = opts.log ?? ((m: string) => console.log(m));
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the peer bench needs Chromium (apt-get install chromium, or set WEBATTN_CHROMIUM)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `${CHROMIUM} is missing: the peer bench needs Chromium (apt-get install chromium, or set WEBATTN_CHROMIUM)`,
+    );
   if (!existsSync(ortDist)) throw new Error(`${ortDist} is missing: run npm ci`);
   const { server, url } = await startServer();
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, timeout: 60_000 });
@@ -107,7 +115,8 @@ export async function runPeerInChromium(opts: ChromiumRunOptions = {}): Promise<
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url);
     await page.waitForFunction(() => document.body.dataset.ready === '1', undefined, { timeout: 120_000 });
-    if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('the peer page is not cross-origin isolated');
+    if (!(await page.evaluate(() => crossOriginIsolated)))
+      throw new Error('the peer page is not cross-origin isolated');
     const { log: _log, ...pageOpts } = opts;
     try {
       return await page.evaluate((o) => window.runPeer(o), pageOpts);
@@ -122,7 +131,12 @@ export async function runPeerInChromium(opts: ChromiumRunOptions = {}): Promise<
 
 function resultBase(report: PeerReport): string {
   const a = report.adapter.toLowerCase();
-  const name = a.includes('swiftshader') ? 'swiftshader' : a.replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40);
+  const name = a.includes('swiftshader')
+    ? 'swiftshader'
+    : a
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '')
+        .slice(0, 40);
   return path.join(repoRoot, 'bench/results', `peer-${name}`);
 }
 
@@ -132,7 +146,8 @@ function writeResults(base: string, report: PeerReport): void {
   const md = `${base}.md`;
   const old = existsSync(md) ? readFileSync(md, 'utf8') : '';
   const notes = old.includes('\n## Notes') ? old.slice(old.indexOf('\n## Notes')) : '';
-  const head = `# webattn vs onnxruntime-web GroupQueryAttention (\`npm run bench:peer\`, ${report.date.slice(0, 10)})\n\n`;
+  const day = report.date.slice(0, 10);
+  const head = `# webattn vs onnxruntime-web GroupQueryAttention (\`npm run bench:peer\`, ${day})\n\n`;
   writeFileSync(md, `${head}${formatPeerTable(report)}\n${notes}`);
 }
 
@@ -157,17 +172,25 @@ export async function main(argv: string[]): Promise<number> {
     else if (a === '--max-context') opts.maxContext = int();
     else if (a === '--modes') {
       const modes = value().split(',') as OrtMode[];
-      for (const m of modes) if (!ORT_MODES.includes(m)) throw new Error(`--modes: ${m} is not one of ${ORT_MODES.join(', ')}`);
+      for (const m of modes)
+        if (!ORT_MODES.includes(m)) throw new Error(`--modes: ${m} is not one of ${ORT_MODES.join(', ')}`);
       opts.modes = modes;
     } else if (a === '--out') out = value();
     else if (a === '--shapes') {
       // e.g. decode:1:4096,prefill:1:512 (phase:batch:len)
-      opts.shapes = value().split(',').map((t) => {
-        const [phase, batch, len] = t.split(':');
-        if ((phase !== 'decode' && phase !== 'prefill') || !(Number(batch) >= 1) || !(Number(len) >= 1)) throw new Error(`--shapes: ${t} is not phase:batch:len`);
-        return { phase, batch: Number(batch), len: Number(len) };
-      });
-    } else throw new Error(`unknown option ${a} (--quick, --reps N, --max-context N, --modes a,b, --shapes decode:1:4096,prefill:1:512, --subgroups, --out base)`);
+      opts.shapes = value()
+        .split(',')
+        .map((t) => {
+          const [phase, batch, len] = t.split(':');
+          if ((phase !== 'decode' && phase !== 'prefill') || !(Number(batch) >= 1) || !(Number(len) >= 1))
+            throw new Error(`--shapes: ${t} is not phase:batch:len`);
+          return { phase, batch: Number(batch), len: Number(len) };
+        });
+    } else
+      throw new Error(
+        `unknown option ${a} (--quick, --reps N, --max-context N, --modes a,b, ` +
+          '--shapes decode:1:4096,prefill:1:512, --subgroups, --out base)',
+      );
   }
   const t0 = performance.now();
   const report = await runPeerInChromium(opts);

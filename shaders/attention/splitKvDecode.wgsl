@@ -19,7 +19,6 @@
 //     in registers; v1 handed them to one lane per row (BLOCK_M of 64 lanes busy, looping over 64
 //     keys twice). Relies on subgroups being runs of consecutive local_invocation_index (subgroup
 //     g = lanes g * SG_SIZE ..), as every Vulkan, Metal and D3D12 driver lays out a 1-D workgroup;
-//   - with subgroups, P V takes each probability from a shuffle the same way (one load per SG_SIZE keys);
 //   - no branch around the K row read: a lane past the chunk's end reads the last key (masked), so
 //     the loop stays in uniform control flow (loads are not predicated per lane);
 //   - chunks down to one tile (64 keys, v1 128), so batch-1 decode at 1K context with 8 KV heads
@@ -40,8 +39,7 @@
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE (1: plain lane snippet),
 //   NUM_SG = BLOCK_N / SG_SIZE subgroups per workgroup (1 with the plain snippet: arrays unused).
 // requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
-//   kvRowBase, capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, fromLane, lanesMax,
-//   lanesAdd
+//   kvRowBase, capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, lanesMax, lanesAdd
 
 override BLOCK_M: u32 = 4u;
 override BLOCK_N: u32 = 64u;
@@ -149,27 +147,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
     // e % DV4). When DV4 divides BLOCK_N all k of a lane share one column, so each V word read
     // from the page serves ACC_PER_THREAD rows.
     let n = min(BLOCK_N, hi - k0);
-    if (BLOCK_N % DV4 == 0u && SG_SIZE > 1u && DV4 % SG_SIZE == 0u) {
-      // Subgroup path: a subgroup lies inside one run of DV4 lanes, so all its lanes share the rows
-      // of every k; lane i reads the probability of key j0 + i and the subgroup shuffles it around
-      // (one workgroup load per SG_SIZE keys instead of per key, as q above).
-      let c = lid % DV4;
-      for (var k = 0u; k < ACC_PER_THREAD; k++) {
-        acc[k] *= alpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
-      }
-      for (var j0 = 0u; j0 < n; j0 += SG_SIZE) {
-        var own: array<f32, ACC_MAX>;
-        for (var k = 0u; k < ACC_PER_THREAD; k++) {
-          own[k] = sTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + min(j0 + sub, BLOCK_N - 1u)];
-        }
-        for (var i = 0u; i < SG_SIZE; i++) {
-          if (j0 + i < n) {
-            let vw = unpackWord4(vPages[kvRowBase(s, k0 + j0 + i, h, V_ROW4) + c]);
-            for (var k = 0u; k < ACC_PER_THREAD; k++) { acc[k] = fma(vec4<f32>(fromLane(own[k], i)), vw, acc[k]); }
-          }
-        }
-      }
-    } else if (BLOCK_N % DV4 == 0u) {
+    if (BLOCK_N % DV4 == 0u) {
       let c = lid % DV4;
       for (var k = 0u; k < ACC_PER_THREAD; k++) {
         acc[k] *= alpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];

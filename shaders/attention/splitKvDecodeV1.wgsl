@@ -1,4 +1,9 @@
-// splitKvDecode: Flash-Decoding. One query token per sequence; the KV range of each
+// splitKvDecodeV1: the previous split-KV decode kernel, kept as the bench's baseline ('flash v1' rows);
+// the runtime uses splitKvDecode.wgsl (v2). Measured (npm run bench, lavapipe on a loaded 2-core
+// machine, GQA 32/8 d 128 f16, batch 1, median of 5, same run as v2): ctx 1K 37.7 ms (v2 25.3),
+// ctx 16K 2909 ms (v2 1852, 1.57x) with v2's subgroup softmax; q shuffle alone gave 1.06x at 16K.
+//
+// Flash-Decoding. One query token per sequence; the KV range of each
 // (sequence, KV head) is split into chunks handled by separate workgroups, each writing an
 // unnormalised partial (o, m, l) that mergePartials combines by log-sum-exp weights.
 // Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)

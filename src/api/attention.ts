@@ -76,12 +76,16 @@ export function resolveVariant(a: AttentionArgs): AttentionArgs & { k: Float32Ar
     return { ...a, k: a.k!, mla: false };
   }
   for (const f of ['latentDim', 'ropeDim'] as const) {
-    if (!Number.isInteger(a[f]) || a[f]! < 0 || (f === 'latentDim' && a[f]! < 1)) fail(f, `must be a non-negative integer for MLA (got ${a[f]})`);
+    if (!Number.isInteger(a[f]) || a[f]! < 0 || (f === 'latentDim' && a[f]! < 1))
+      fail(f, `must be a non-negative integer for MLA (got ${a[f]})`);
   }
   const width = a.latentDim! + a.ropeDim!;
-  if (a.numKvHeads !== undefined && a.numKvHeads !== 1) fail('numKvHeads', `MLA has one latent row per token: must be 1 (got ${a.numKvHeads})`);
-  if (a.headDimQK !== undefined && a.headDimQK !== width) fail('headDimQK', `MLA: must be latentDim + ropeDim = ${width} (got ${a.headDimQK})`);
-  if (a.headDimV !== undefined && a.headDimV !== a.latentDim) fail('headDimV', `MLA: must be latentDim = ${a.latentDim} (got ${a.headDimV})`);
+  if (a.numKvHeads !== undefined && a.numKvHeads !== 1)
+    fail('numKvHeads', `MLA has one latent row per token: must be 1 (got ${a.numKvHeads})`);
+  if (a.headDimQK !== undefined && a.headDimQK !== width)
+    fail('headDimQK', `MLA: must be latentDim + ropeDim = ${width} (got ${a.headDimQK})`);
+  if (a.headDimV !== undefined && a.headDimV !== a.latentDim)
+    fail('headDimV', `MLA: must be latentDim = ${a.latentDim} (got ${a.headDimV})`);
   if (!(a.kv instanceof Float32Array)) fail('kv', 'MLA needs kv: Float32Array [Tk, latentDim + ropeDim]');
   if (a.k !== undefined || a.v !== undefined) fail('k', 'MLA takes kv (the latent rows), not k and v');
   return { ...a, numKvHeads: 1, headDimQK: width, headDimV: a.latentDim!, k: a.kv!, mla: true };
@@ -96,7 +100,8 @@ export function checkAttentionArgs(args: AttentionArgs): void {
   if (a.numHeads % a.numKvHeads) fail('numKvHeads', `${a.numKvHeads} does not divide numHeads ${a.numHeads}`);
   if (a.headDimQK % 4) fail('headDimQK', `must be a multiple of 4 (got ${a.headDimQK})`);
   if (a.headDimV % 4) fail('headDimV', `must be a multiple of 4 (got ${a.headDimV})`);
-  if (!Array.isArray(a.seqLensQ) || !Array.isArray(a.seqLensKV)) fail('seqLensQ', 'seqLensQ and seqLensKV must be arrays');
+  if (!Array.isArray(a.seqLensQ) || !Array.isArray(a.seqLensKV))
+    fail('seqLensQ', 'seqLensQ and seqLensKV must be arrays');
   if (a.seqLensQ.length !== a.seqLensKV.length || a.seqLensQ.length === 0) {
     fail('seqLensQ', `${a.seqLensQ.length} sequences but seqLensKV has ${a.seqLensKV.length} (need the same, >= 1)`);
   }
@@ -124,7 +129,8 @@ export function checkAttentionArgs(args: AttentionArgs): void {
   }
   const pageSize = a.pageSize ?? 16;
   if (!Number.isInteger(pageSize) || pageSize < 1) fail('pageSize', `must be a positive integer (got ${pageSize})`);
-  if (a.window !== undefined && (!Number.isInteger(a.window) || a.window < 0)) fail('window', `must be an integer >= 0 (got ${a.window})`);
+  if (a.window !== undefined && (!Number.isInteger(a.window) || a.window < 0))
+    fail('window', `must be an integer >= 0 (got ${a.window})`);
   if (a.scale !== undefined && !Number.isFinite(a.scale)) fail('scale', `must be finite (got ${a.scale})`);
   if (a.kvDtype !== undefined && !isKvDtype(a.kvDtype)) fail('kvDtype', `must be f32 or f16 (got ${a.kvDtype})`);
 }
@@ -186,11 +192,13 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
       kvLastPageLen: await upload('kvLastPageLen', meta.kvLastPageLen),
       params: await upload(
         'params',
-        new Uint8Array(attentionParams(numSeqs, {
-          scale: args.scale ?? 1 / Math.sqrt(args.headDimQK),
-          causal: args.causal ?? true,
-          window: args.window ?? 0,
-        })),
+        new Uint8Array(
+          attentionParams(numSeqs, {
+            scale: args.scale ?? 1 / Math.sqrt(args.headDimQK),
+            causal: args.causal ?? true,
+            window: args.window ?? 0,
+          }),
+        ),
         UNIFORM,
       ),
     };
@@ -225,7 +233,14 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
         const bytes = decode.partialBytes(plan.numSlots);
         const partialO = await upload('partialO', poisoned(bytes.o / 4));
         const partialML = await upload('partialML', poisoned(bytes.ml / 4));
-        const decodeBind = decode.bind({ q, pages: kv, step, work: await upload('work', plan.work), partialO, partialML });
+        const decodeBind = decode.bind({
+          q,
+          pages: kv,
+          step,
+          work: await upload('work', plan.work),
+          partialO,
+          partialML,
+        });
         const slotIndptr = await upload('slotIndptr', plan.slotIndptr);
         const mergeBind = merge.bind({ partialO, partialML, slotIndptr, qoIndptr: step.qoIndptr, out, lse });
         pass = encoder.beginComputePass({ label: args.mla ? 'attention.mlaDecode' : 'attention.splitKvDecode' });

@@ -158,9 +158,9 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
     report.rows.push(full);
     opts.onRow?.(full);
   };
-  const timeReps = async (label: string, encode: (pass: GPUComputePassEncoder) => void) => {
+  const timeReps = async (label: string, encode: (pass: GPUComputePassEncoder) => void, n = reps) => {
     const times: number[] = [];
-    for (let i = 0; i < reps; i++) {
+    for (let i = 0; i < n; i++) {
       opts.signal?.throwIfAborted();
       times.push(await timer.time(label, encode));
     }
@@ -182,7 +182,8 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
       if (only.length && !only.some((o) => name.includes(o))) return;
       progress(name);
       const qLen = phase === 'decode' ? 1 : len;
-      const r = await benchShape(ctx, m, Array(batch).fill(qLen), Array(batch).fill(len), timeReps, opts.mlaHeadsPerWorkgroup);
+      const [qLens, kvLens] = [Array(batch).fill(qLen), Array(batch).fill(len)];
+      const r = await benchShape(ctx, m, qLens, kvLens, timeReps, reps, opts.mlaHeadsPerWorkgroup);
       if (typeof r === 'string') {
         report.skipped.push(`${name}: ${r}`);
         return;
@@ -208,7 +209,8 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
   return report;
 }
 
-type TimeReps = (label: string, encode: (pass: GPUComputePassEncoder) => void) => Promise<number>;
+/** Median time of `n` runs (default: the bench's reps). */
+type TimeReps = (label: string, encode: (pass: GPUComputePassEncoder) => void, n?: number) => Promise<number>;
 
 async function benchCopy(ctx: GpuContext, mib: number, timeReps: TimeReps): Promise<number> {
   const n = (mib * 2 ** 20) / 16;
@@ -237,6 +239,7 @@ async function benchShape(
   qLens: number[],
   kvLens: number[],
   timeReps: TimeReps,
+  reps: number,
   mlaHeadsPerWorkgroup?: number,
 ): Promise<ShapeResult | string> {
   const spec = model.spec;
@@ -344,11 +347,16 @@ async function benchShape(
       }
       check = Math.max(check, e);
     }
-    const timed: Timed[] = [];
-    for (const [kernel, encode, workgroups] of flashes) {
-      timed.push({ kernel, ms: await timeReps(`bench.${kernel}`, encode), workgroups });
+    // Interleaved, one run of each kernel per round, so a load that changes during the shape (a
+    // shared machine) weighs on every kernel alike and the ratios stay meaningful.
+    const kernels: [BenchRow['kernel'], Encode, number][] = [...flashes, ['naive', naive, naiveGroups]];
+    const times: number[][] = kernels.map(() => []);
+    for (let i = 0; i < reps; i++) {
+      for (const [j, [kernel, encode]] of kernels.entries()) {
+        times[j].push(await timeReps(`bench.${kernel}`, encode, 1));
+      }
     }
-    timed.push({ kernel: 'naive', ms: await timeReps('bench.naive', naive), workgroups: naiveGroups });
+    const timed: Timed[] = kernels.map(([kernel, , workgroups], j) => ({ kernel, ms: median(times[j]), workgroups }));
 
     const totalKv = kvLens.reduce((a, b) => a + b, 0);
     const bytes = totalKv * kvBytesPerToken(spec) + tq * H * (spec.headDimQK + spec.headDimV) * 4;

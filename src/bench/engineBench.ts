@@ -67,26 +67,34 @@ export async function runEngineBench(engine: Engine, opts: EngineBenchOptions = 
     const it = engine.generate(ids, { ...greedy, maxTokens: 1 })[Symbol.asyncIterator]();
     let chunk = await it.next();
     const ms = performance.now() - t0;
-    const cached = (chunk.value as { usage?: { cachedPromptTokens: number } } | undefined)?.usage?.cachedPromptTokens ?? 0;
+    const cached =
+      (chunk.value as { usage?: { cachedPromptTokens: number } } | undefined)?.usage?.cachedPromptTokens ?? 0;
     while (!chunk.done) chunk = await it.next();
     return { ms, cached };
   };
   const L = opts.ttftPromptTokens ?? Math.min(200, engine.model.opts.maxContext - 2);
   try {
     opts.onProgress?.('warm-up (pipelines compile on first use)');
-    await Promise.all([drain(engine.generate(randomIds(P), { ...greedy, maxTokens: 4 })), drain(engine.generate(randomIds(P), { ...greedy, maxTokens: 4 }))]);
+    await Promise.all([
+      drain(engine.generate(randomIds(P), { ...greedy, maxTokens: 4 })),
+      drain(engine.generate(randomIds(P), { ...greedy, maxTokens: 4 })),
+    ]);
     await drain(engine.generate(randomIds(L), { ...greedy, maxTokens: 2 }));
 
     const decode: EngineDecodeRow[] = [];
     for (const B of batches) {
-      await Promise.all(Array.from({ length: B }, () => drain(engine.generate(randomIds(P), { ...greedy, maxTokens: 4 })))); // warm-up
+      await Promise.all(
+        Array.from({ length: B }, () => drain(engine.generate(randomIds(P), { ...greedy, maxTokens: 4 }))),
+      ); // warm-up
       // The median step of each run, the best of `reps` runs: a shared machine's stalls would
       // otherwise dominate.
       let ms = Infinity;
       let count = 0;
       for (let rep = 0; rep < reps; rep++) {
         steps.length = 0;
-        await Promise.all(Array.from({ length: B }, () => drain(engine.generate(randomIds(P), { ...greedy, maxTokens: D }))));
+        await Promise.all(
+          Array.from({ length: B }, () => drain(engine.generate(randomIds(P), { ...greedy, maxTokens: D }))),
+        );
         const pure = steps.filter((s) => s.prefillTokens === 0 && s.decodeTokens === B);
         if (pure.length === 0) continue;
         ms = Math.min(ms, median(pure.map((s) => s.ms)));
@@ -94,7 +102,9 @@ export async function runEngineBench(engine: Engine, opts: EngineBenchOptions = 
       }
       const row = { batch: B, tokensPerSecond: Number.isFinite(ms) ? (B * 1000) / ms : 0, msPerStep: ms, steps: count };
       decode.push(row);
-      opts.onProgress?.(`decode batch ${B}: ${row.tokensPerSecond.toFixed(1)} tok/s (${row.msPerStep.toFixed(2)} ms/step)`);
+      opts.onProgress?.(
+        `decode batch ${B}: ${row.tokensPerSecond.toFixed(1)} tok/s (${row.msPerStep.toFixed(2)} ms/step)`,
+      );
     }
 
     const cold: number[] = [];
@@ -108,7 +118,9 @@ export async function runEngineBench(engine: Engine, opts: EngineBenchOptions = 
       cachedTokens = hit.cached;
     }
     const ttft = { promptTokens: L, coldMs: median(cold), cachedMs: median(warm), cachedTokens };
-    opts.onProgress?.(`TTFT ${L} tokens: ${ttft.coldMs.toFixed(1)} ms cold, ${ttft.cachedMs.toFixed(1)} ms with ${cachedTokens} cached`);
+    opts.onProgress?.(
+      `TTFT ${L} tokens: ${ttft.coldMs.toFixed(1)} ms cold, ${ttft.cachedMs.toFixed(1)} ms with ${cachedTokens} cached`,
+    );
     return { model: engine.modelName, date: new Date().toISOString(), decode, ttft };
   } finally {
     engine.onStep = previous;
@@ -124,9 +136,14 @@ export function formatEngineBench(r: EngineBenchReport, adapter = ''): string {
   ];
   const one = r.decode.find((d) => d.batch === 1)?.tokensPerSecond ?? 0;
   for (const d of r.decode) {
-    lines.push(`| ${d.batch} | ${d.tokensPerSecond.toFixed(1)} | ${d.msPerStep.toFixed(2)} | ${one ? (d.tokensPerSecond / one).toFixed(2) : '-'} |`);
+    const speedup = one ? (d.tokensPerSecond / one).toFixed(2) : '-';
+    lines.push(`| ${d.batch} | ${d.tokensPerSecond.toFixed(1)} | ${d.msPerStep.toFixed(2)} | ${speedup} |`);
   }
-  lines.push('', `time to first token, ${r.ttft.promptTokens}-token prompt: ${r.ttft.coldMs.toFixed(1)} ms cold, ${r.ttft.cachedMs.toFixed(1)} ms with ${r.ttft.cachedTokens} tokens from the prefix cache`);
+  lines.push(
+    '',
+    `time to first token, ${r.ttft.promptTokens}-token prompt: ${r.ttft.coldMs.toFixed(1)} ms cold, ` +
+      `${r.ttft.cachedMs.toFixed(1)} ms with ${r.ttft.cachedTokens} tokens from the prefix cache`,
+  );
   return lines.join('\n');
 }
 
@@ -142,8 +159,19 @@ export async function writeRandomBenchModel(): Promise<string> {
   const { expectedTensors } = await import('../model/expectedTensors');
   const { writeSafetensors } = await import('../sources/safetensors');
   const config = {
-    model_type: 'llama', hidden_size: 256, intermediate_size: 512, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2,
-    vocab_size: 257, max_position_embeddings: 1024, rms_norm_eps: 1e-6, rope_theta: 10000, hidden_act: 'silu', tie_word_embeddings: false, eos_token_id: 256,
+    model_type: 'llama',
+    hidden_size: 256,
+    intermediate_size: 512,
+    num_hidden_layers: 4,
+    num_attention_heads: 8,
+    num_key_value_heads: 2,
+    vocab_size: 257,
+    max_position_embeddings: 1024,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    hidden_act: 'silu',
+    tie_word_embeddings: false,
+    eos_token_id: 256,
   };
   let s = 7;
   const rand = () => {
@@ -163,11 +191,36 @@ export async function writeRandomBenchModel(): Promise<string> {
   let extra = 0;
   for (let b = 0; b < 256; b++) vocab[printable(b) ? String.fromCodePoint(b) : String.fromCodePoint(256 + extra++)] = b;
   const tokenizer = {
-    version: '1.0', truncation: null, padding: null, normalizer: null, post_processor: null,
-    added_tokens: [{ id: 256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    normalizer: null,
+    post_processor: null,
+    added_tokens: [
+      {
+        id: 256,
+        content: '<|endoftext|>',
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      },
+    ],
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: [],
+    },
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webattn-bench-model-'));
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));

@@ -83,10 +83,13 @@ async function readCase(file: string, kvDtype: 'f32' | 'f16', pageSize: number |
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? 'no such file'
-      : code === 'EISDIR' ? 'is a directory'
-      : code === 'EACCES' ? 'permission denied'
-      : (e as Error).message;
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (e as Error).message;
     throw new UsageError(`--in ${file}: ${why}`);
   }
   const parsed = parseSafetensors(bytes, file);

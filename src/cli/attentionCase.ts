@@ -44,7 +44,7 @@ function quote(s: string): string {
 }
 
 function field(meta: Record<string, string>, name: string): string | undefined {
-  return Object.prototype.hasOwnProperty.call(meta, name) ? meta[name] : undefined;
+  return Object.hasOwn(meta, name) ? meta[name] : undefined;
 }
 
 function required(meta: Record<string, string>, name: string): string {
@@ -116,7 +116,8 @@ export function parseAttentionCase(file: SafetensorsFile): AttentionArgs {
     const text = mla ? field(meta, name) : required(meta, name);
     if (text === undefined) return value;
     const n = integer(name, text, min);
-    if (mla && n !== value) throw new CaseError(name, `MLA needs ${value} (from latentDim ${latentDim}, ropeDim ${ropeDim}), got ${n}`);
+    if (mla && n !== value)
+      throw new CaseError(name, `MLA needs ${value} (from latentDim ${latentDim}, ropeDim ${ropeDim}), got ${n}`);
     return n;
   };
   const numKvHeads = derived('numKvHeads', 1, 1);
@@ -138,27 +139,53 @@ export function parseAttentionCase(file: SafetensorsFile): AttentionArgs {
   });
 
   const causalText = required(meta, 'causal');
-  if (causalText !== '0' && causalText !== '1') throw new CaseError('causal', `must be "1" or "0", got ${quote(causalText)}`);
+  if (causalText !== '0' && causalText !== '1')
+    throw new CaseError('causal', `must be "1" or "0", got ${quote(causalText)}`);
 
   let scale: number | undefined;
   const scaleText = field(meta, 'scale');
   if (scaleText !== undefined) {
     scale = FLOAT.test(scaleText) ? Number(scaleText) : NaN;
-    if (!Number.isFinite(scale) || scale <= 0) throw new CaseError('scale', `must be a positive finite number, got ${quote(scaleText)}`);
+    if (!Number.isFinite(scale) || scale <= 0)
+      throw new CaseError('scale', `must be a positive finite number, got ${quote(scaleText)}`);
   }
   const windowText = field(meta, 'window');
   const window = windowText === undefined ? undefined : integer('window', windowText, 0);
 
   const Tq = sum(seqLensQ);
   const Tk = sum(seqLensKV);
-  const q = tensor(file, 'q', [['Tq=sum(seqLensQ)', Tq], ['numHeads', numHeads], ['headDimQK', headDimQK]]);
-  const args: AttentionArgs = { q, numHeads, numKvHeads, headDimQK, headDimV, seqLensQ, seqLensKV, causal: causalText === '1' };
+  const q = tensor(file, 'q', [
+    ['Tq=sum(seqLensQ)', Tq],
+    ['numHeads', numHeads],
+    ['headDimQK', headDimQK],
+  ]);
+  const args: AttentionArgs = {
+    q,
+    numHeads,
+    numKvHeads,
+    headDimQK,
+    headDimV,
+    seqLensQ,
+    seqLensKV,
+    causal: causalText === '1',
+  };
   if (mla) {
     Object.assign(args, { variant, latentDim, ropeDim });
-    args.kv = tensor(file, 'kv', [['Tk=sum(seqLensKV)', Tk], ['latentDim+ropeDim', headDimQK]]);
+    args.kv = tensor(file, 'kv', [
+      ['Tk=sum(seqLensKV)', Tk],
+      ['latentDim+ropeDim', headDimQK],
+    ]);
   } else {
-    args.k = tensor(file, 'k', [['Tk=sum(seqLensKV)', Tk], ['numKvHeads', numKvHeads], ['headDimQK', headDimQK]]);
-    args.v = tensor(file, 'v', [['Tk=sum(seqLensKV)', Tk], ['numKvHeads', numKvHeads], ['headDimV', headDimV]]);
+    args.k = tensor(file, 'k', [
+      ['Tk=sum(seqLensKV)', Tk],
+      ['numKvHeads', numKvHeads],
+      ['headDimQK', headDimQK],
+    ]);
+    args.v = tensor(file, 'v', [
+      ['Tk=sum(seqLensKV)', Tk],
+      ['numKvHeads', numKvHeads],
+      ['headDimV', headDimV],
+    ]);
   }
   if (scale !== undefined) args.scale = scale;
   if (window !== undefined) args.window = window;

@@ -32,7 +32,8 @@ object per prompt, in order, one per line: { prompt, ids, text, finishReason, us
 --json each continuation is printed after a '--- prompt N' line. --chat wraps each prompt in the
 model's chat template as a user message. Temperature 0 is greedy.
 A GGUF model (a .gguf file, a folder holding one, a URL to one, or --gguf-file NAME inside a folder,
-URL or Hugging Face repo) brings its own tokenizer and chat template.`,
+URL or Hugging Face repo) brings its own tokenizer and chat template, and loads quantized unless
+--weight-dtype says otherwise (q4 for a Q4_0 file, else q8; Q8_0 / Q4_0 blocks stay as in the file).`,
   run: generateText,
 };
 

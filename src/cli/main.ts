@@ -64,14 +64,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? rest[0] : undefined;
-    if (topic !== undefined && !Object.prototype.hasOwnProperty.call(COMMANDS, topic)) {
+    if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) {
       console.error(`webattn: unknown command '${topic}' (try 'webattn --help')`);
       return 2;
     }
     console.log(topic !== undefined ? COMMANDS[topic].usage : mainUsage());
     return 0;
   }
-  if (!Object.prototype.hasOwnProperty.call(COMMANDS, name)) {
+  if (!Object.hasOwn(COMMANDS, name)) {
     const known = Object.keys(COMMANDS).join(', ');
     console.error(`webattn: unknown command '${name}' (commands: ${known}; try 'webattn --help')`);
     return 2;

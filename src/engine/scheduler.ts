@@ -229,7 +229,7 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
   /** Local group: releases the pages the sequence's next query (at its length) no longer reads. */
   private releaseDeadLocalPages(seqId: number): void {
     const local = this.localCache;
-    if (local && local.has(seqId)) local.releaseOutsideWindow(seqId, local.seqLen(seqId));
+    if (local?.has(seqId)) local.releaseOutsideWindow(seqId, local.seqLen(seqId));
   }
 
   /** Registers the sequence in every group (prefix lookup in `cache` only; the local group has none). */
@@ -400,7 +400,9 @@ export class Scheduler<S extends ScheduledSequence = ScheduledSequence> {
     for (const s of seqs) {
       if (s.tokenIds.length === 0) throw new ShapeError(`step: sequence ${s.seqId} has no new tokens`);
       if (local && cache.has(s.seqId) !== local.has(s.seqId))
-        throw new Error(`Scheduler.batch: sequence ${s.seqId} is in one page group only (use forkSequence / freeSequence)`);
+        throw new Error(
+          `Scheduler.batch: sequence ${s.seqId} is in one page group only (use forkSequence / freeSequence)`,
+        );
       this.releaseDeadLocalPages(s.seqId);
       const len = (cache.has(s.seqId) ? cache.seqLen(s.seqId) : 0) + s.tokenIds.length;
       if (len > opts.maxContext)

@@ -83,14 +83,17 @@ export class GpuContext {
   async validated<T>(label: string, fn: () => T | Promise<T>): Promise<T> {
     this.assertAlive();
     this.device.pushErrorScope('validation');
-    let result: T;
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown };
     try {
-      result = await fn();
-    } finally {
-      const err = await this.device.popErrorScope();
-      if (err) throw new WebAttnError(`${label}: WebGPU validation failed: ${err.message.split('\n')[0]}`);
+      outcome = { ok: true, value: await fn() };
+    } catch (error) {
+      outcome = { ok: false, error };
     }
-    return result;
+    // Popped whether or not fn threw; a validation error says more than what fn threw, so it wins.
+    const err = await this.device.popErrorScope();
+    if (err) throw new WebAttnError(`${label}: WebGPU validation failed: ${err.message.split('\n')[0]}`);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
   }
 
   destroy(): void {
@@ -99,7 +102,10 @@ export class GpuContext {
   }
 }
 
-/** Storage buffers flashPrefill and splitKvDecode bind at once (bindings 0..10 of pagedAttention.ts less the uniform). */
+/**
+ * Storage buffers flashPrefill and splitKvDecode bind at once (bindings 0..10 of pagedAttention.ts
+ * less the uniform).
+ */
 const MIN_STORAGE_BUFFERS = 10;
 
 /**
@@ -123,11 +129,15 @@ const MIN_STORAGE_BUFFERS = 10;
 export function contextFromDevice(device: GPUDevice, adapterInfo?: GPUAdapterInfo): GpuContext {
   if (device.limits.maxStorageBuffersPerShaderStage < MIN_STORAGE_BUFFERS) {
     throw new WebAttnError(
-      `contextFromDevice: the device allows ${device.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; the attention kernels bind ${MIN_STORAGE_BUFFERS}. Request it with requiredLimits: { maxStorageBuffersPerShaderStage: ${MIN_STORAGE_BUFFERS} }`,
+      `contextFromDevice: the device allows ${device.limits.maxStorageBuffersPerShaderStage} storage buffers ` +
+        `per shader stage; the attention kernels bind ${MIN_STORAGE_BUFFERS}. ` +
+        `Request it with requiredLimits: { maxStorageBuffersPerShaderStage: ${MIN_STORAGE_BUFFERS} }`,
     );
   }
   const has = (f: string) => device.features.has(f);
-  const info = adapterInfo ?? ({ vendor: '', architecture: '', device: '', description: 'caller-provided device' } as GPUAdapterInfo);
+  const info =
+    adapterInfo ??
+    ({ vendor: '', architecture: '', device: '', description: 'caller-provided device' } as GPUAdapterInfo);
   return new GpuContext(device, info, {
     shaderF16: has('shader-f16'),
     subgroups: has('subgroups'),
@@ -147,7 +157,8 @@ export async function createContext(opts: ContextOptions = {}): Promise<GpuConte
   if (!adapter) {
     throw new NoWebGpuError(
       inNode
-        ? 'No WebGPU adapter: install a GPU driver or a software Vulkan driver (lavapipe: mesa-vulkan-drivers; SwiftShader: chromium), or set WEBATTN_VK_ICD'
+        ? 'No WebGPU adapter: install a GPU driver or a software Vulkan driver ' +
+            '(lavapipe: mesa-vulkan-drivers; SwiftShader: chromium), or set WEBATTN_VK_ICD'
         : 'WebGPU is present but no adapter was found (GPU blocklisted or disabled).',
     );
   }

@@ -47,7 +47,7 @@ export class PipelineCache {
   }
 
   private async compile(src: KernelSource, constants: Record<string, number>, key: string) {
-    const code = src.parts.map((p) => p.code.endsWith('\n') ? p.code : p.code + '\n').join('');
+    const code = src.parts.map((p) => (p.code.endsWith('\n') ? p.code : p.code + '\n')).join('');
     const module = this.device.createShaderModule({ label: `${src.name}.${src.variant}`, code });
     const info = await module.getCompilationInfo();
     const err = info.messages.find((m) => m.type === 'error');

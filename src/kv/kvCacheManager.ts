@@ -329,7 +329,8 @@ export class KvCacheManager {
       if (state.blockTable.length !== Math.ceil(state.length / this.pageSize)) {
         throw new Error(`sequence ${seqId}: ${state.blockTable.length} pages for length ${state.length}`);
       }
-      if (state.dropped > 0 && this.window === null) throw new Error(`sequence ${seqId}: dropped pages without a window`);
+      if (state.dropped > 0 && this.window === null)
+        throw new Error(`sequence ${seqId}: dropped pages without a window`);
       for (let logical = 0; logical < state.blockTable.length; logical++) {
         const page = state.blockTable[logical];
         if (logical < state.dropped) {
@@ -343,7 +344,9 @@ export class KvCacheManager {
     if (this.pinnedPage >= 0) holders[this.pinnedPage]++; // the manager's own hold
     for (let page = 0; page < this.numPages; page++) {
       if (holders[page] !== this.pool.refCount(page)) {
-        throw new Error(`page ${page}: refCount ${this.pool.refCount(page)} but held by ${holders[page]} block table(s)`);
+        throw new Error(
+          `page ${page}: refCount ${this.pool.refCount(page)} but held by ${holders[page]} block table(s)`,
+        );
       }
     }
   }

@@ -17,10 +17,11 @@
  *
  * Tensor types: F32, F16 and BF16 are read like safetensors tensors. The block types Q8_0, Q4_0,
  * Q5_0, Q4_K, Q5_K and Q6_K are dequantized when read (ggufDequantize.ts: exactly llama.cpp's
- * values) and shown to the loader as F32 tensors, so they go to the GPU at the load's weight dtype
- * (f16 by default; f32 keeps llama.cpp's weights exactly). That costs 2-4x the file's bytes on
- * the GPU until the loader uploads GGUF blocks as the q8 / q4 / q5_0 / q4_K / q6_K formats of
- * src/gpu/dtype.ts as they are (ggufHfTensor gives those bytes, HF-ordered). Any other type (IQ*,
+ * values) and shown to the loader as F32 tensors, so they go to the GPU at the load's weight dtype.
+ * By default (ggufDefaultWeightDtype) that is q8 or q4, whose quantize-on-load gives the file's
+ * Q8_0 / Q4_0 blocks back byte for byte; Q5_0 and K-quant tensors are requantized to Q8_0 until the
+ * transformer binds the q5_0 / q4_K / q6_K formats per tensor (ggufHfTensor gives those bytes,
+ * HF-ordered). f32 keeps llama.cpp's weights exactly, at 4x their bytes. Any other type (IQ*,
  * Q2_K, Q3_K, Q4_1, ...) is refused by tensor(), naming the tensor (GGUF and HF names) and its type.
  */
 import type { QuantDtype } from '../gpu/dtype';
@@ -32,7 +33,7 @@ import type { ModelSpec } from './config';
 import { ggufArchitecture, ggufModelSpec, ggufToHfConfig, type GgufArchitecture } from './ggufConfig';
 import { dequantizeGguf, GGUF_DEQUANT_TYPES, isGgufDequantType } from './ggufDequantize';
 import { ggufTensorToHf, ggufToHfTensorName, hfToGgufTensorName, type HfTensorFromGguf } from './ggufTensors';
-import { WeightError } from './weights';
+import { type LoadDtype, WeightError } from './weights';
 
 /** GGUF tensor types that the weight loader reads as it reads safetensors ones. */
 const PLAIN_TYPES: Partial<Record<GgmlType, SafetensorsDtype>> = { F32: 'F32', F16: 'F16', BF16: 'BF16' };
@@ -112,6 +113,28 @@ export function ggufModelFiles(files: ModelFiles): ModelFiles {
   converted.set(files, out);
   models.set(out, model);
   return out;
+}
+
+/**
+ * The weight dtype a GGUF loads at when none is asked for: its blocks stay quantized. q4 when every
+ * block matrix is Q4_0 but the embedding / output (Q8_0 in llama-quantize's Q4_0 files), q8 for
+ * every other file with block tensors, null (the f16 default) when it has none. Quantize-on-load
+ * of the dequantized values gives back the file's Q8_0 and Q4_0 blocks byte for byte (checked on
+ * the real files), so those two load as llama.cpp's blocks; Q5_0 and K-quant tensors are
+ * requantized to Q8_0 until the transformer binds GGUF formats per tensor.
+ */
+export function ggufDefaultWeightDtype(files: ModelFiles): LoadDtype | null {
+  const model = ggufModelOf(ggufModelFiles(files));
+  if (!model) return null;
+  let blocks = false;
+  let onlyQ4 = true;
+  for (const t of model.file.tensors.values()) {
+    if (PLAIN_TYPES[t.type] !== undefined || ggufToHfTensorName(t.name) === null) continue;
+    blocks = true;
+    const head = t.name === 'token_embd.weight' || t.name === 'output.weight';
+    if (!(t.type === 'Q4_0' || (head && t.type === 'Q8_0'))) onlyQ4 = false;
+  }
+  return blocks ? (onlyQ4 ? 'q4' : 'q8') : null;
 }
 
 /** GGUF block types that are webattn GPU formats (src/gpu/dtype.ts), stored byte for byte as in the file. */

@@ -77,13 +77,22 @@ export class MlaAttention {
   ) {}
 
   /** `make(label, floats)` creates a storage buffer the caller owns. */
-  static async create(ctx: GpuContext, spec: ModelSpec, wd: WeightDtype, maxTokens: number, make: (label: string, floats: number) => Promise<GPUBuffer>): Promise<MlaAttention> {
+  static async create(
+    ctx: GpuContext,
+    spec: ModelSpec,
+    wd: WeightDtype,
+    maxTokens: number,
+    make: (label: string, floats: number) => Promise<GPUBuffer>,
+  ): Promise<MlaAttention> {
     const { qLoraRank, kvLoraRank: C, qkNopeHeadDim: N, qkRopeHeadDim: R, vHeadDim: V } = spec.mla!;
     const H = spec.numHeads;
     const M = maxTokens;
     const kvb = { heads: H, wCols: C, wHeadRows: N + V, weightDtype: wd };
     const k = {
-      qaNorm: qLoraRank === null ? undefined : await RmsNorm.create(ctx, { dim: qLoraRank, eps: spec.rmsNormEps, weightDtype: wd, inPlace: true }),
+      qaNorm:
+        qLoraRank === null
+          ? undefined
+          : await RmsNorm.create(ctx, { dim: qLoraRank, eps: spec.rmsNormEps, weightDtype: wd, inPlace: true }),
       latentNorm: await RmsNorm.create(ctx, { dim: C, stride: C + R, eps: spec.rmsNormEps, weightDtype: wd }),
       absorbQuery: await HeadMatmul.create(ctx, { ...kvb, wRow0: 0, transposed: true, in: N, copy: R }),
       absorbOutput: await HeadMatmul.create(ctx, { ...kvb, wRow0: N, transposed: false, in: C }),
@@ -118,14 +127,24 @@ export class MlaAttention {
       qaNorm: lora ? k.qaNorm!.bind({ x: b.cq!, weight: w(`${p}q_a_layernorm.weight`), params: io.tokens }) : undefined,
       qb: lora ? linear('qb', `${p}q_b_proj.weight`, b.cq!, b.q) : undefined,
       kva: linear('kva', `${p}kv_a_proj_with_mqa.weight`, io.xn, b.kva),
-      latentNorm: k.latentNorm.bind({ x: b.kva, weight: w(`${p}kv_a_layernorm.weight`), y: b.latent, params: io.tokens }),
+      latentNorm: k.latentNorm.bind({
+        x: b.kva,
+        weight: w(`${p}kv_a_layernorm.weight`),
+        y: b.latent,
+        params: io.tokens,
+      }),
       absorbQuery: k.absorbQuery.bind({ x: b.q, w: kvb, y: io.query, params: io.tokens }),
       absorbOutput: k.absorbOutput.bind({ x: io.attnOut, w: kvb, y: b.heads, params: io.tokens }),
     };
   }
 
   /** xn -> q [T][H][N + R] and the latent rows [T][C + R], both before RoPE. */
-  encodeProjections<L>(pass: GPUComputePassEncoder, L: MlaLayer<L>, T: number, linear: (lin: L, M: number) => void): void {
+  encodeProjections<L>(
+    pass: GPUComputePassEncoder,
+    L: MlaLayer<L>,
+    T: number,
+    linear: (lin: L, M: number) => void,
+  ): void {
     if (L.q) {
       linear(L.q, T);
     } else {

@@ -46,8 +46,8 @@ import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { CopyPages } from '../kernels/copyPages';
 import { KvAppend } from '../kernels/kvAppend';
-import { MatMul, matmulParams, type MatmulSpec } from '../kernels/matmul';
-import { MatVec, MATVEC_MAX_TOKENS } from '../kernels/matvec';
+import type { MatMul, MatmulSpec } from '../kernels/matmul';
+import { type MatVec, MATVEC_MAX_TOKENS } from '../kernels/matvec';
 import { RmsNorm, rmsNormParams } from '../kernels/rmsNorm';
 import { Rope, ropeParams, type RopeSpec as RopeKernelSpec } from '../kernels/rope';
 import { Embedding, embeddingParams } from '../kernels/embedding';
@@ -56,15 +56,26 @@ import type { ModelFiles } from '../sources/modelSource';
 import { parseConfig, type ModelSpec } from './config';
 import { expectedTensors, runtimeTensors } from './expectedTensors';
 import { loadScales, splitFusedTensors } from './fusedWeights';
-import { ggufModelFiles } from './ggufModelFiles';
+import { ggufDefaultWeightDtype, ggufModelFiles } from './ggufModelFiles';
 import { ropeAttentionFactor, ropeFrequencyTable, ropeLongFrom } from './ropeFrequencies';
-import { checkWeights, uploadWeights, WeightError, type GpuWeight, type WeightDtype } from './weights';
+import { storedDtype, checkWeights, uploadWeights, WeightError, type GpuWeight, type LoadDtype } from './weights';
+import type { WeightDtype } from '../gpu/dtype';
+import {
+  createMatmul,
+  createMatvec,
+  quantMatmulParams,
+  type AnyMatmulSpec,
+  type QuantMatMul,
+  type QuantMatVec,
+} from '../kernels/matmulQuant';
+import { createEmbedding, type QuantEmbedding } from '../kernels/embeddingQuant';
 import { checkTransformerSizes } from './transformerOptions';
 import type { KvDtype } from '../gpu/dtype';
 import { MlaAttention, mlaAttentionSpec, mlaProjSpecs, mlaRopeOperands, type MlaLayer, type MlaProj } from './mlaAttention';
 
 export interface TransformerOptions {
-  weightDtype?: WeightDtype; // default f16
+  /** Default f16; q8 / q4 quantize the matrices on load (GGUF Q8_0 / Q4_0 blocks; weights.ts storedDtype). */
+  weightDtype?: LoadDtype;
   kvDtype?: KvDtype; // default f16
   pageSize?: number; // default 16
   /** Tokens one step can carry (prefill chunk + decodes); buffers are sized for it. Default 256. */
@@ -112,7 +123,7 @@ export class Transformer {
     const spec = parseConfig(files.config, `${files.source}: config.json`);
     const maxContext = options.maxContext ?? Math.min(spec.maxPositionEmbeddings, 4096);
     const opts: Required<TransformerOptions> = {
-      weightDtype: options.weightDtype ?? 'f16',
+      weightDtype: options.weightDtype ?? ggufDefaultWeightDtype(files) ?? 'f16', // a GGUF keeps its blocks
       kvDtype: options.kvDtype ?? 'f16',
       pageSize: options.pageSize ?? 16,
       maxTokens: options.maxTokens ?? 256,
@@ -290,7 +301,9 @@ export class Transformer {
     q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
     q(b.kHeadRows, rmsNormParams(T * spec.numKvHeads));
     q(b.lastTokens, embeddingParams(R));
-    for (const [role, s] of Object.entries(b.projSpecs)) q(b.projParams[role as Proj]!, matmulParams(s, role === 'lmHead' ? R : T));
+    for (const [role, s] of Object.entries(b.projSpecs)) {
+      q(b.projParams[role as Proj]!, quantMatmulParams(s, role === 'lmHead' ? R : T));
+    }
 
     await this.ctx.validated('forward', () => {
       const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
@@ -438,7 +451,7 @@ interface StepShape {
 }
 
 interface Kernels {
-  embedding: Embedding;
+  embedding: Embedding | QuantEmbedding;
   gatherLast: Embedding;
   normPlain: RmsNorm;
   normFused: RmsNorm;
@@ -458,22 +471,27 @@ interface Kernels {
   copyK: CopyPages;
   copyV?: CopyPages;
   act: GatedActivation;
-  gemm: Partial<Record<Proj, MatMul>>;
-  gemv: Partial<Record<Proj, MatVec>>;
+  gemm: Partial<Record<Proj, MatMul | QuantMatMul>>;
+  gemv: Partial<Record<Proj, MatVec | QuantMatVec>>;
 }
 
 async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSpec, opts: Required<TransformerOptions>): Promise<Kernels> {
-  const wd = opts.weightDtype;
+  const wd = vectorDtype(opts.weightDtype);
   const norm = { dim: spec.hiddenSize, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne };
-  const specs = projSpecs(spec, wd);
-  const gemm: Partial<Record<Proj, MatMul>> = {};
-  const gemv: Partial<Record<Proj, MatVec>> = {};
-  for (const [role, s] of Object.entries(specs) as [Proj, MatmulSpec][]) {
-    gemm[role] = await MatMul.create(ctx, s);
-    gemv[role] = await MatVec.create(ctx, s);
+  const specs = projSpecs(spec, opts.weightDtype);
+  const gemm: Partial<Record<Proj, MatMul | QuantMatMul>> = {};
+  const gemv: Partial<Record<Proj, MatVec | QuantMatVec>> = {};
+  for (const [role, s] of Object.entries(specs) as [Proj, AnyMatmulSpec][]) {
+    gemm[role] = await createMatmul(ctx, s);
+    gemv[role] = await createMatvec(ctx, s);
   }
   return {
-    embedding: await Embedding.create(ctx, { vocab: spec.vocabSize, dim: spec.hiddenSize, tableDtype: wd, scale: spec.embedScale }),
+    embedding: await createEmbedding(ctx, {
+      vocab: spec.vocabSize,
+      dim: spec.hiddenSize,
+      tableDtype: storedDtype(EMBED, [spec.vocabSize, spec.hiddenSize], opts.weightDtype),
+      scale: spec.embedScale,
+    }),
     gatherLast: await Embedding.create(ctx, { vocab: opts.maxTokens, dim: spec.hiddenSize, tableDtype: 'f32' }),
     normPlain: await RmsNorm.create(ctx, norm),
     normFused: await RmsNorm.create(ctx, { ...norm, fused: true }),
@@ -526,8 +544,37 @@ async function mlaDecodeOrGeneric(ctx: GpuContext, attn: AttentionSpec): Promise
   }
 }
 
-/** The shape of every projection; the same for all layers. */
-function projSpecs(spec: ModelSpec, wd: WeightDtype): Partial<Record<Proj, MatmulSpec>> {
+const EMBED = 'model.embed_tokens.weight';
+
+/** What norms, biases and per-head weights are stored as: f16 when the matrices are quantized (storedDtype). */
+function vectorDtype(load: LoadDtype): WeightDtype {
+  return load === 'f32' ? 'f32' : 'f16';
+}
+
+/** Layer 0's tensor of each projection role (lmHead aside): it stands for every layer (same shapes and dtypes). */
+const PROJ_TENSORS: Partial<Record<Proj, string>> = {
+  q: 'self_attn.q_proj', k: 'self_attn.k_proj', v: 'self_attn.v_proj', o: 'self_attn.o_proj',
+  qa: 'self_attn.q_a_proj', qb: 'self_attn.q_b_proj', kva: 'self_attn.kv_a_proj_with_mqa',
+  gate: 'mlp.gate_proj', up: 'mlp.up_proj', down: 'mlp.down_proj',
+};
+
+function projTensor(spec: ModelSpec, role: Proj): string {
+  if (role === 'lmHead') return spec.tieWordEmbeddings ? EMBED : 'lm_head.weight';
+  return `model.layers.0.${PROJ_TENSORS[role]}.weight`;
+}
+
+/** The shape and stored dtype of every projection; the same for all layers. */
+function projSpecs(spec: ModelSpec, load: LoadDtype): Partial<Record<Proj, AnyMatmulSpec>> {
+  const plain = plainProjSpecs(spec, vectorDtype(load));
+  return Object.fromEntries(
+    Object.entries(plain).map(([role, s]) => {
+      const weightDtype = storedDtype(projTensor(spec, role as Proj), [s.N, s.K], load);
+      return [role, { ...s, weightDtype }];
+    }),
+  );
+}
+
+function plainProjSpecs(spec: ModelSpec, wd: WeightDtype): Partial<Record<Proj, MatmulSpec>> {
   const H = spec.hiddenSize;
   const bias = spec.attentionBias;
   const qkv = spec.mla
@@ -589,7 +636,7 @@ interface Buffers {
   qHeadRows: GPUBuffer; // uniform { T * H }
   kHeadRows: GPUBuffer; // uniform { T * Hkv }
   lastTokens: GPUBuffer; // uniform { numSeqs }
-  projSpecs: Partial<Record<Proj, MatmulSpec>>;
+  projSpecs: Partial<Record<Proj, AnyMatmulSpec>>;
   projParams: Partial<Record<Proj, GPUBuffer>>; // uniform { M, N, K, hasBias } per projection
 }
 
@@ -652,7 +699,7 @@ async function createBuffers(
     k: spec.mla ? undefined : await f32('k', M * spec.numKvHeads * spec.headDim),
     v: spec.mla ? undefined : await f32('v', M * spec.numKvHeads * spec.headDimV),
     attn: await f32('attn', M * spec.numHeads * attn.headDimV),
-    mla: spec.mla ? await MlaAttention.create(ctx, spec, opts.weightDtype, M, f32) : undefined,
+    mla: spec.mla ? await MlaAttention.create(ctx, spec, vectorDtype(opts.weightDtype), M, f32) : undefined,
     lse: await f32('lse', M * spec.numHeads),
     sub: await f32('sub', M * spec.hiddenSize),
     gate: await f32('gate', M * spec.intermediateSize),

@@ -9,7 +9,12 @@ import type { HeadMatmulSpec } from '../kernels/headMatmul';
  * Per (token, head) matmul against the head's block of W [heads * wHeadRows][wCols], then `copy`
  * values of x passed through. x [T][heads][xStride] → y [T][heads][out + copy].
  */
-export function headMatmulRef(x: ArrayLike<number>, T: number, w: ArrayLike<number>, spec: Omit<HeadMatmulSpec, 'weightDtype'>): Float64Array {
+export function headMatmulRef(
+  x: ArrayLike<number>,
+  T: number,
+  w: ArrayLike<number>,
+  spec: Omit<HeadMatmulSpec, 'weightDtype'>,
+): Float64Array {
   const { heads, wCols, wHeadRows, wRow0, transposed } = spec;
   const IN = spec.in;
   const copy = spec.copy ?? 0;
@@ -24,7 +29,8 @@ export function headMatmulRef(x: ArrayLike<number>, T: number, w: ArrayLike<numb
       const row0 = h * wHeadRows + wRow0;
       for (let j = 0; j < out; j++) {
         let s = 0;
-        for (let i = 0; i < IN; i++) s += (transposed ? w[(row0 + i) * wCols + j] : w[(row0 + j) * wCols + i]) * x[xb + i];
+        for (let i = 0; i < IN; i++)
+          s += (transposed ? w[(row0 + i) * wCols + j] : w[(row0 + j) * wCols + i]) * x[xb + i];
         y[yb + j] = s;
       }
       for (let c = 0; c < copy; c++) y[yb + out + c] = x[xb + IN + c];
@@ -33,8 +39,18 @@ export function headMatmulRef(x: ArrayLike<number>, T: number, w: ArrayLike<numb
   return y;
 }
 
-/** RMSNorm of the first `dim` values of each row of width `stride`, the rest copied. x [rows][stride] → y [rows][stride]. */
-export function latentNormRef(x: ArrayLike<number>, rows: number, dim: number, stride: number, w: ArrayLike<number>, eps: number): Float64Array {
+/**
+ * RMSNorm of the first `dim` values of each row of width `stride`, the rest copied.
+ * x [rows][stride] → y [rows][stride].
+ */
+export function latentNormRef(
+  x: ArrayLike<number>,
+  rows: number,
+  dim: number,
+  stride: number,
+  w: ArrayLike<number>,
+  eps: number,
+): Float64Array {
   const y = new Float64Array(rows * stride);
   for (let r = 0; r < rows; r++) {
     let ss = 0;

@@ -80,7 +80,13 @@ export function ropeRef(
 }
 
 /** out [T, dim] = table[ids[t]] * scale; table [vocab, dim]; an id >= vocab gives a row of NaN. */
-export function embeddingRef(ids: ArrayLike<number>, table: ArrayLike<number>, vocab: number, dim: number, scale = 1): Float64Array {
+export function embeddingRef(
+  ids: ArrayLike<number>,
+  table: ArrayLike<number>,
+  vocab: number,
+  dim: number,
+  scale = 1,
+): Float64Array {
   const out = new Float64Array(ids.length * dim); // [T, dim]
   for (let t = 0; t < ids.length; t++) {
     for (let d = 0; d < dim; d++) out[t * dim + d] = ids[t] < vocab ? table[ids[t] * dim + d] * scale : NaN;
@@ -90,10 +96,15 @@ export function embeddingRef(ids: ArrayLike<number>, table: ArrayLike<number>, v
 
 export const silu = (x: number): number => x / (1 + Math.exp(-x));
 /** GELU, tanh approximation (torch gelu(approximate='tanh')). */
-export const geluTanh = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+export const geluTanh = (x: number): number =>
+  0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 
 /** out [T, I] = act(gate) * up; gate, up [T, I]. */
-export function gatedActivationRef(gate: ArrayLike<number>, up: ArrayLike<number>, activation: 'silu' | 'geluTanh'): Float64Array {
+export function gatedActivationRef(
+  gate: ArrayLike<number>,
+  up: ArrayLike<number>,
+  activation: 'silu' | 'geluTanh',
+): Float64Array {
   const act = activation === 'silu' ? silu : geluTanh;
   const out = new Float64Array(gate.length); // [T, I]
   for (let i = 0; i < gate.length; i++) out[i] = act(gate[i]) * up[i];

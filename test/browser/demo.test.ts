@@ -50,14 +50,23 @@ function log(msg: string): void {
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium. Run npm run setup:gpu (it installs it), or apt-get install chromium`);
+    throw new Error(
+      `${CHROMIUM} is missing: the browser tests need Debian's chromium. ` +
+        'Run npm run setup:gpu (it installs it), or apt-get install chromium',
+    );
   }
   mkdirSync(artifacts, { recursive: true });
   const t0 = performance.now();
   outDir = mkdtempSync(path.join(tmpdir(), 'webattn-demo-'));
   const configFile = path.join(repoRoot, 'vite.config.ts');
   await build({ configFile, mode: 'demo', logLevel: 'warn', build: { outDir, emptyOutDir: true, sourcemap: false } });
-  server = await preview({ configFile, mode: 'demo', logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port: 0, open: false } });
+  server = await preview({
+    configFile,
+    mode: 'demo',
+    logLevel: 'warn',
+    build: { outDir },
+    preview: { host: '127.0.0.1', port: 0, open: false },
+  });
   const { port } = server.httpServer.address() as AddressInfo;
   baseUrl = `http://127.0.0.1:${port}/`;
   log(`built and serving ${outDir} at ${baseUrl} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -93,8 +102,11 @@ async function gpuState(page: Page): Promise<string> {
 const seconds = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 
 describe('demo in Chromium', () => {
-  it('chat: the default tiny model loads (after a cut download is retried), streams a reply, fills the KV grid', async () => {
-    if (!existsSync(path.join(repoRoot, 'models/kjv-gqa/model.safetensors'))) throw new Error('models/kjv-gqa is missing: the chat test needs the shipped default model');
+  const chatTitle =
+    'chat: the default tiny model loads (after a cut download is retried), streams a reply, fills the KV grid';
+  it(chatTitle, async () => {
+    if (!existsSync(path.join(repoRoot, 'models/kjv-gqa/model.safetensors')))
+      throw new Error('models/kjv-gqa is missing: the chat test needs the shipped default model');
     const browser = await launch(WEBGPU_FLAGS);
     const errors: string[] = [];
     try {
@@ -143,31 +155,48 @@ describe('demo in Chromium', () => {
       await page.evaluate(() => {
         const w = window as unknown as { replyUpdates: number };
         w.replyUpdates = 0;
-        new MutationObserver(() => w.replyUpdates++).observe(document.querySelector('#log')!, { childList: true, characterData: true, subtree: true });
+        new MutationObserver(() => w.replyUpdates++).observe(document.querySelector('#log')!, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
       });
       await page.locator('#prompt').fill('In the beginning');
       t0 = performance.now();
       await page.locator('#prompt').press('Enter');
       await page.waitForSelector('body[data-engine="generating"]', { timeout: 10_000 });
       const reply = page.locator('.msg.assistant').last();
-      await page.waitForSelector('.msg.assistant[data-state="done"], .msg.assistant[data-state="failed"]', { timeout: 60_000 });
+      await page.waitForSelector('.msg.assistant[data-state="done"], .msg.assistant[data-state="failed"]', {
+        timeout: 60_000,
+      });
       expect(await reply.getAttribute('data-state')).toBe('done');
       const text = (await reply.locator('.text').textContent()) ?? '';
       const tokens = Number(await reply.getAttribute('data-tokens'));
-      log(`reply in ${seconds(t0)}: ${tokens} tokens ${JSON.stringify(text)}; prefill ${await page.locator('#prefill-rate').textContent()}, decode ${await page.locator('#decode-rate').textContent()}`);
+      const prefillRate = await page.locator('#prefill-rate').textContent();
+      const decodeRate = await page.locator('#decode-rate').textContent();
+      log(
+        `reply in ${seconds(t0)}: ${tokens} tokens ${JSON.stringify(text)}; ` +
+          `prefill ${prefillRate}, decode ${decodeRate}`,
+      );
       expect(tokens).toBe(6); // max_tokens: the tiny model does not stop on its own this soon
       // From the model: the same greedy continuation torch computed when it trained the model
       // (tools/train/train_all.py: BOS + the prompt, argmax), which the chat template reproduces.
       const summary = JSON.parse(readFileSync(path.join(repoRoot, 'models/training-summary.json'), 'utf8'));
       const torchSample: string = summary.models['kjv-gqa'].torch_greedy_sample;
       expect(torchSample.startsWith('In the beginning')).toBe(true);
-      expect(torchSample.slice('In the beginning'.length).startsWith(text), `torch greedy: ${JSON.stringify(torchSample)}`).toBe(true);
+      expect(
+        torchSample.slice('In the beginning'.length).startsWith(text),
+        `torch greedy: ${JSON.stringify(torchSample)}`,
+      ).toBe(true);
       expect(text.trim().length).toBeGreaterThan(0);
       expect(text).not.toBe('(empty reply)');
-      expect(await page.evaluate(() => (window as unknown as { replyUpdates: number }).replyUpdates)).toBeGreaterThan(2);
+      expect(await page.evaluate(() => (window as unknown as { replyUpdates: number }).replyUpdates)).toBeGreaterThan(
+        2,
+      );
       expect(await page.locator('#prefill-rate').textContent()).toMatch(/tok\/s$/);
       expect(await page.locator('#decode-rate').textContent()).toMatch(/tok\/s$/);
-      expect(Number(await page.locator('#prefill-rate').getAttribute('data-tokens'))).toBeGreaterThanOrEqual(3); // the prompt went through the model
+      // the prompt went through the model
+      expect(Number(await page.locator('#prefill-rate').getAttribute('data-tokens'))).toBeGreaterThanOrEqual(3);
       expect(Number(await page.locator('#decode-rate').getAttribute('data-tokens'))).toBeGreaterThanOrEqual(5);
       expect(Number(await page.locator('#kv-grid').getAttribute('data-peak-used-pages'))).toBeGreaterThan(0);
       expect(await reply.locator('.meta').textContent()).toContain('stopped at max tokens');
@@ -189,14 +218,26 @@ describe('demo in Chromium', () => {
 
       // A local folder through the file picker: kjv-mqa's files, read in the worker from File objects.
       const mqaDir = path.join(repoRoot, 'models/kjv-mqa');
-      await page.locator('#files-input').setInputFiles(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) => path.join(mqaDir, f)));
+      await page
+        .locator('#files-input')
+        .setInputFiles(
+          ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].map((f) =>
+            path.join(mqaDir, f),
+          ),
+        );
       expect(await page.locator('#picked').textContent()).toContain('4 files');
       t0 = performance.now();
       await page.getByRole('button', { name: 'Load model' }).click();
       // The page still simulates the small binding limit: refused again, and loaded anyway.
-      await page.locator('#load-status [data-kind="binding-limit"]').getByRole('button', { name: 'Load anyway' }).click();
+      await page
+        .locator('#load-status [data-kind="binding-limit"]')
+        .getByRole('button', { name: 'Load anyway' })
+        .click();
       await page.waitForSelector('body:is([data-engine="ready"], [data-engine="failed"])', { timeout: 60_000 });
-      expect(await page.locator('body').getAttribute('data-engine'), (await page.locator('#load-status').textContent()) ?? '').toBe('ready');
+      expect(
+        await page.locator('body').getAttribute('data-engine'),
+        (await page.locator('#load-status').textContent()) ?? '',
+      ).toBe('ready');
       log(`picked kjv-mqa files loaded in ${seconds(t0)}`);
       expect(await page.locator('#model-attention').textContent()).toContain('MQA');
       expect(await page.locator('#chat-model').textContent()).toBe('picked files');
@@ -219,7 +260,9 @@ describe('demo in Chromium', () => {
       expect(res?.headers()['cross-origin-opener-policy']).toBe('same-origin');
       expect(res?.headers()['cross-origin-embedder-policy']).toBe('require-corp');
       expect(await page.title()).toBe('Kernels · webattn');
-      expect(await gpuState(page), 'navigator.gpu.requestAdapter() gave nothing: check the Chromium flags').toBe('ready');
+      expect(await gpuState(page), 'navigator.gpu.requestAdapter() gave nothing: check the Chromium flags').toBe(
+        'ready',
+      );
       expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
       const adapter = await page.locator('#adapter-name').textContent();
       log(`adapter "${adapter}" ready in ${seconds(t0)}`);
@@ -235,7 +278,11 @@ describe('demo in Chromium', () => {
       await page.getByRole('button', { name: 'Check kernels' }).click();
       await page.waitForSelector('#check-summary[data-state="done"]', { timeout: 120_000 });
       const rows = await page.$$eval('#check-table tbody tr', (trs) =>
-        trs.map((tr) => `${tr.getAttribute('data-status')} | ${[...tr.children].map((c) => c.textContent?.trim()).join(' | ')}`));
+        trs.map(
+          (tr) =>
+            `${tr.getAttribute('data-status')} | ${[...tr.children].map((c) => c.textContent?.trim()).join(' | ')}`,
+        ),
+      );
       log(`check kernels in ${seconds(t0)}:\n  ${rows.join('\n  ')}`);
       expect(rows.length).toBeGreaterThanOrEqual(4);
       for (const r of rows) expect(r).toMatch(/^pass \|/);
@@ -243,7 +290,9 @@ describe('demo in Chromium', () => {
       expect(await summary.getAttribute('data-passed')).toBe(await summary.getAttribute('data-total'));
       await page.screenshot({ path: path.join(artifacts, 'demo-kernels.png'), fullPage: true });
 
-      await page.evaluate(() => (globalThis as unknown as { webattnDemo: { loseDevice(): void } }).webattnDemo.loseDevice());
+      await page.evaluate(() =>
+        (globalThis as unknown as { webattnDemo: { loseDevice(): void } }).webattnDemo.loseDevice(),
+      );
       await page.getByRole('alert').filter({ hasText: 'The GPU device was lost' }).waitFor({ timeout: 10_000 });
       expect(await page.getByRole('button', { name: 'Check again' }).isDisabled()).toBe(true);
       await page.screenshot({ path: path.join(artifacts, 'demo-device-lost.png') });
@@ -252,7 +301,8 @@ describe('demo in Chromium', () => {
       const bench = await newPage(browser, errors);
       await bench.goto(`${baseUrl}bench.html`);
       expect(await gpuState(bench)).toBe('ready');
-      // The engine-throughput and onnxruntime-web sections are there and runnable (each takes ~40 s on SwiftShader: run by hand).
+      // The engine-throughput and onnxruntime-web sections are there and runnable
+      // (each takes ~40 s on SwiftShader: run by hand).
       expect(await bench.locator('#engine-run').isEnabled()).toBe(true);
       expect(await bench.locator('#peer-run').isEnabled()).toBe(true);
       t0 = performance.now();
@@ -260,7 +310,9 @@ describe('demo in Chromium', () => {
       await bench.waitForSelector('#bench-table tbody tr[data-kernel="naive"]', { timeout: 120_000 });
       log(`bench: first attention rows in ${seconds(t0)}`);
       await bench.getByRole('button', { name: 'Stop', exact: true }).click();
-      await bench.waitForSelector('#bench-status:is([data-state="stopped"], [data-state="done"])', { timeout: 120_000 });
+      await bench.waitForSelector('#bench-status:is([data-state="stopped"], [data-state="done"])', {
+        timeout: 120_000,
+      });
       log(`bench: ${await bench.locator('#bench-status').textContent()}`);
       const tableRows = await bench.locator('#bench-table tbody tr').count();
       expect(tableRows).toBeGreaterThanOrEqual(3); // copy, flash, naive
@@ -317,19 +369,37 @@ describe('demo in Chromium', () => {
       expect(await gpuState(old)).toBe('no-webgpu');
       expect(await old.getByRole('button', { name: 'Load model' }).isDisabled()).toBe(true);
       expect(await old.locator('#load-status').getAttribute('data-state')).toBe('no-gpu');
-      const [alertBox, chatBox] = [await old.getByRole('alert').boundingBox(), await old.locator('#chat').boundingBox()];
+      const [alertBox, chatBox] = [
+        await old.getByRole('alert').boundingBox(),
+        await old.locator('#chat').boundingBox(),
+      ];
       expect(alertBox!.y + alertBox!.height).toBeLessThanOrEqual(chatBox!.y); // the message comes first, above the chat
       await old.screenshot({ path: path.join(artifacts, 'demo-chat-no-webgpu.png') });
       await old.goto(`${baseUrl}compare.html`);
       expect(await gpuState(old)).toBe('no-webgpu');
-      // Llama-2-7B (MHA) at 128K context: 512 KiB x 131072 = 64 GiB of KV, too big for 24 GB; its GQA sibling (8 KV heads) 16 GiB.
+      // Llama-2-7B (MHA) at 128K context: 512 KiB x 131072 = 64 GiB of KV, too big for 24 GB;
+      // its GQA sibling (8 KV heads) 16 GiB.
       const mha = old.locator('#bill-table tr[data-variant="mha"]');
       await expect.poll(() => mha.getAttribute('data-bytes')).toBe(String(64 * 2 ** 30));
       expect(await mha.getAttribute('data-actual')).toBe('');
       expect(await mha.textContent()).toContain('too big');
-      expect(await old.locator('#bill-table tr[data-variant="gqa"]').getAttribute('data-bytes')).toBe(String(16 * 2 ** 30));
+      expect(await old.locator('#bill-table tr[data-variant="gqa"]').getAttribute('data-bytes')).toBe(
+        String(16 * 2 ** 30),
+      );
       // A pasted config.json (Qwen2.5-0.5B's attention fields): GQA 14/2, 24 layers, head dim 64.
-      await old.locator('#bill-config').fill(JSON.stringify({ model_type: 'qwen2', num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, hidden_size: 896, intermediate_size: 4864, vocab_size: 151936, max_position_embeddings: 32768, tie_word_embeddings: true }));
+      await old.locator('#bill-config').fill(
+        JSON.stringify({
+          model_type: 'qwen2',
+          num_hidden_layers: 24,
+          num_attention_heads: 14,
+          num_key_value_heads: 2,
+          hidden_size: 896,
+          intermediate_size: 4864,
+          vocab_size: 151936,
+          max_position_embeddings: 32768,
+          tie_word_embeddings: true,
+        }),
+      );
       const gqa = old.locator('#bill-table tr[data-variant="gqa"]');
       await expect.poll(() => gqa.getAttribute('data-actual')).toBe('');
       expect(await gqa.getAttribute('data-bytes')).toBe(String(24 * 2 * 2 * 64 * 2 * 131072)); // 12 KiB/token x 128K

@@ -16,10 +16,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function webattn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin/webattn.js'), ...args], { cwd: root, timeout: 100_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [path.join(root, 'bin/webattn.js'), ...args],
+      { cwd: root, timeout: 100_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -179,7 +184,9 @@ describe('webattn CLI', () => {
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(/^webattn attention: .*bad-lens\.safetensors: k: shape \[11, 2, 8\] does not match \[Tk=sum\(seqLensKV\)=12/);
+    expect(lines[0]).toMatch(
+      /^webattn attention: .*bad-lens\.safetensors: k: shape \[11, 2, 8\] does not match \[Tk=sum\(seqLensKV\)=12/,
+    );
     expect(existsSync(path.join(dir, 'never.safetensors'))).toBe(false);
 
     const { file: f2 } = writeCase('bad-json.safetensors', small, { seqLensQ: '[3, 1' });

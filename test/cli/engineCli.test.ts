@@ -21,20 +21,39 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function webattn(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin/webattn.js'), ...args], { cwd: root, timeout: 200_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [path.join(root, 'bin/webattn.js'), ...args],
+      { cwd: root, timeout: 200_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
-const common = ['--model', dir, '--temperature', '0', '--max-new-tokens', '6', '--weight-dtype', 'f32', '--kv-dtype', 'f32'];
+const common = [
+  '--model',
+  dir,
+  '--temperature',
+  '0',
+  '--max-new-tokens',
+  '6',
+  '--weight-dtype',
+  'f32',
+  '--kv-dtype',
+  'f32',
+];
 
 describe('webattn generate with several prompts', () => {
   it('--json prints one object per prompt, each equal to its single-prompt run', async () => {
     const prompts = ['hello world', 'Hello', 'a much longer prompt than the others, with more words in it'];
     const batch = await webattn(['generate', ...common, ...prompts.flatMap((p) => ['--prompt', p]), '--json']);
     expect(batch.code, batch.stderr).toBe(0);
-    const lines = batch.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = batch.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.prompt)).toEqual(prompts);
     expect(batch.stderr).toMatch(/3 prompts, \d+ tokens .* batched decode [\d.-]+ tok\/s/);
     for (const i of [0, 2]) {
@@ -43,7 +62,12 @@ describe('webattn generate with several prompts', () => {
       expect(single.code, single.stderr).toBe(0);
       expect(lines[i].text).toBe(single.stdout.replace(/\n$/, ''));
       expect(lines[i].ids.length).toBeGreaterThan(0);
-      expect(tokenizer.decode(lines[i].ids.filter((t: number) => t !== ID['<|im_end|>']), { skipSpecialTokens: true })).toBe(lines[i].text);
+      expect(
+        tokenizer.decode(
+          lines[i].ids.filter((t: number) => t !== ID['<|im_end|>']),
+          { skipSpecialTokens: true },
+        ),
+      ).toBe(lines[i].text);
       expect(lines[i].usage.promptTokens).toBe(tokenizer.encode(p).length);
       expect(['stop', 'length']).toContain(lines[i].finishReason);
     }

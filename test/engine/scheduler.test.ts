@@ -191,7 +191,9 @@ describe('scheduler', () => {
     s.cache.validate();
   });
 
-  it("fork: children share the parent's pages; writing into the shared partial page puts copy pairs in the batch", () => {
+  const forkTitle =
+    "fork: children share the parent's pages; writing into the shared partial page puts copy pairs in the batch";
+  it(forkTitle, () => {
     const s = new Scheduler(base);
     const parent = seq(ids(6, 70), 5, 0); // pageSize 4: the second page holds 2 tokens
     s.enqueue(parent);

@@ -10,6 +10,15 @@ import { describe, expect, it } from 'vitest';
 import type { StepBatch } from '../../src/kernels/stepBatch';
 import { Scheduler, type ScheduledSequence, type SchedulerOptions } from '../../src/engine/scheduler';
 import { rng } from '../../src/reference/random';
+import { Engine } from '../../src/engine/engine';
+import type { KvSnapshot } from '../../src/engine/types';
+import { KvCacheManager } from '../../src/kv/kvCacheManager';
+import { kvBill, slidingPagesHeld } from '../../src/model/kvBill';
+import { parseConfig } from '../../src/model/config';
+import { loadTokenizer } from '../../src/tokenizer/tokenizer';
+import { tokenizerConfig, tokenizerJson } from '../helpers/tinyTokenizer';
+import { FakeModel, type FakeOptions } from './fakeModel';
+import { readFileSync } from 'node:fs';
 
 const WINDOW = 10;
 const PAGE = 4;
@@ -27,7 +36,15 @@ const base: SchedulerOptions = {
 let nextId = 1;
 function seq(tokens: number[], request?: number, index = 0): ScheduledSequence {
   const id = nextId++;
-  return { seqId: id, request: request ?? id, index, tokens: tokens.slice(), promptLength: tokens.length, state: 'waiting', suspect: false };
+  return {
+    seqId: id,
+    request: request ?? id,
+    index,
+    tokens: tokens.slice(),
+    promptLength: tokens.length,
+    state: 'waiting',
+    suspect: false,
+  };
 }
 const ids = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
 
@@ -64,7 +81,11 @@ function run(s: Scheduler, seqs: ScheduledSequence[], decodes: number, after: (s
   for (let step = 0; step < 1000; step++) {
     const st = s.schedule();
     if (!st.batch) break;
-    checkLocal(s, st.batch, st.items.map((it) => it.seq.seqId));
+    checkLocal(
+      s,
+      st.batch,
+      st.items.map((it) => it.seq.seqId),
+    );
     s.stepSucceeded(st);
     for (const { seq: q } of st.items) {
       if (s.fedAll(q) && q.tokens.length < target.get(q.seqId)!) q.tokens.push(1000 + q.tokens.length);
@@ -76,7 +97,7 @@ function run(s: Scheduler, seqs: ScheduledSequence[], decodes: number, after: (s
 }
 
 describe('scheduler: sliding-window pages', () => {
-  it('a long generation holds ceil(window / pageSize) + 1 local pages per sequence; the full layers keep every page', () => {
+  it('a long generation holds ceil(window / pageSize) + 1 local pages per sequence; full layers keep all', () => {
     const s = new Scheduler(base);
     const a = seq(ids(7));
     const b = seq(ids(13, 50));
@@ -106,7 +127,9 @@ describe('scheduler: sliding-window pages', () => {
     const s = new Scheduler({ ...base, tokenBudget: 6 });
     const a = seq(ids(40));
     s.enqueue(a);
-    run(s, [a], 3, () => expect(s.localCache!.livePages(a.seqId)).toBeLessThanOrEqual(Math.ceil((WINDOW - 1 + 6) / PAGE) + 1));
+    run(s, [a], 3, () =>
+      expect(s.localCache!.livePages(a.seqId)).toBeLessThanOrEqual(Math.ceil((WINDOW - 1 + 6) / PAGE) + 1),
+    );
   });
 
   it('freed local pages are reused: a local pool far smaller than the generations runs without preemption', () => {
@@ -120,7 +143,8 @@ describe('scheduler: sliding-window pages', () => {
       for (const q of seqs) {
         const table = s.localCache!.blockTable(q.seqId);
         const before: readonly number[] = last.get(q.seqId) ?? [];
-        for (let i = 0; i < table.length; i++) if (table[i] !== before[i] && table[i] !== s.localCache!.pinnedPage) allocations++;
+        for (let i = 0; i < table.length; i++)
+          if (table[i] !== before[i] && table[i] !== s.localCache!.pinnedPage) allocations++;
         for (const p of table) used.add(p);
         last.set(q.seqId, table);
       }
@@ -130,7 +154,7 @@ describe('scheduler: sliding-window pages', () => {
     for (const q of seqs) expect(s.cache.seqLen(q.seqId)).toBe(q.tokens.length);
   });
 
-  it('forks share local pages and copy-on-write the partial one; dead shared pages free when every fork leaves them', () => {
+  it('forks share local pages, copy-on-write the partial one; dead shared pages free when all forks leave', () => {
     const s = new Scheduler(base);
     const parent = seq(ids(10), 1, 0);
     s.enqueue(parent);
@@ -144,7 +168,11 @@ describe('scheduler: sliding-window pages', () => {
     for (const p of local.blockTable(child.seqId)) if (p !== local.pinnedPage) expect(local.pageRefCount(p)).toBe(2);
     child.tokens[child.tokens.length - 1] = 600; // the child samples another token
     st = s.schedule();
-    checkLocal(s, st.batch!, st.items.map((it) => it.seq.seqId));
+    checkLocal(
+      s,
+      st.batch!,
+      st.items.map((it) => it.seq.seqId),
+    );
     // 10 tokens: page 2 holds 2 of them, shared: both write there, one copies it (in each group).
     expect(st.batch!.copies.length).toBe(2);
     expect(st.batch!.local!.copies.length).toBe(2);
@@ -172,7 +200,11 @@ describe('scheduler: sliding-window pages', () => {
       const st = s.schedule();
       if (!st.batch) throw new Error('stuck');
       preempted += st.preempted;
-      checkLocal(s, st.batch, st.items.map((it) => it.seq.seqId));
+      checkLocal(
+        s,
+        st.batch,
+        st.items.map((it) => it.seq.seqId),
+      );
       s.stepSucceeded(st);
       for (const { seq: q } of st.items) {
         if (!s.fedAll(q)) continue;
@@ -220,14 +252,85 @@ describe('scheduler: sliding-window pages', () => {
         }
       }
       const st = s.schedule();
-      if (st.batch) checkLocal(s, st.batch, st.items.map((it) => it.seq.seqId));
+      if (st.batch)
+        checkLocal(
+          s,
+          st.batch,
+          st.items.map((it) => it.seq.seqId),
+        );
       s.stepSucceeded(st);
       for (const { seq: q } of st.items) if (s.fedAll(q) && q.tokens.length < 100) q.tokens.push(Math.floor(r() * 50));
-      for (const q of live) if (s.localCache!.has(q.seqId)) expect(s.localCache!.livePages(q.seqId)).toBeLessThanOrEqual(HELD + 2);
+      for (const q of live)
+        if (s.localCache!.has(q.seqId)) expect(s.localCache!.livePages(q.seqId)).toBeLessThanOrEqual(HELD + 2);
     }
     for (const q of live) s.release(q);
     expect(s.localCache!.stats().usedPages).toBe(1);
     s.cache.validate();
     s.localCache!.validate();
+  });
+
+  it("the manager's rule: the doc example, and gemma-3-1b's bill at 32768 tokens (32 pages per sliding layer)", () => {
+    const m = new KvCacheManager({ numPages: 16, pageSize: 16, window: 32 });
+    m.addSequence(1);
+    m.appendSlots(1, 80);
+    expect(m.releaseOutsideWindow(1, 80)).toBe(3); // keys from 49 on: pages 0..2 die, page 3 (48..63) stays
+    expect(m.livePages(1)).toBe(2);
+    expect(m.blockTable(1).slice(0, 3)).toEqual([m.pinnedPage, m.pinnedPage, m.pinnedPage]);
+    m.validate();
+    m.free(1);
+    expect(m.stats().usedPages).toBe(1);
+    m.validate();
+    expect(slidingPagesHeld(32768, 512, 16)).toBe(32);
+    expect(slidingPagesHeld(32768 + 5, 512, 16)).toBe(33);
+    expect(slidingPagesHeld(300, 512, 16)).toBe(19);
+    const gemma = parseConfig(JSON.parse(readFileSync('../shared/realworld/gemma-3-1b-it/config.json', 'utf8')));
+    const bill = kvBill(gemma, 32768, 16, 'f16');
+    expect(bill.scheduled).toBe((4 * 2048 + 22 * 32) * 16 * 1024); // 139.0 MiB of 832 MiB
+    expect(bill.scheduled).toBeLessThanOrEqual(bill.windowed);
+  });
+
+  it('the engine: generations with forks hold their window in the local pool; outputs as with one pool', async () => {
+    const tokenizer = loadTokenizer(tokenizerJson, tokenizerConfig);
+    const fo: FakeOptions = {
+      vocabSize: tokenizer.vocabSize,
+      pageSize: PAGE,
+      numPages: 256,
+      maxTokens: 16,
+      maxSeqs: 8,
+      maxContext: 128,
+    };
+    const outputs: number[][][] = [];
+    for (const withLocal of [false, true]) {
+      const local = withLocal ? { numPages: 1 + 8 * (HELD + 2), window: WINDOW, bytesPerPage: 512 } : undefined;
+      const engine = new Engine(new FakeModel(fo), tokenizer, { numPages: 256, bytesPerPage: 1024, local });
+      const snaps: KvSnapshot[] = [];
+      engine.onStep = () => snaps.push(engine.kvSnapshot());
+      const run = async (prompt: number[], n: number) => {
+        const out: number[][] = [];
+        for await (const c of engine.generate(prompt, { maxTokens: 50, n, ignoreEos: true, temperature: 0 }))
+          if (c.tokenId >= 0) (out[c.index] ??= []).push(c.tokenId);
+        return out;
+      };
+      outputs.push((await Promise.all([run(ids(7, 3), 1), run(ids(20, 5), 2), run(ids(3, 9), 3)])).flat());
+      if (withLocal) {
+        const maxChunk = Math.ceil((WINDOW - 1 + fo.maxTokens) / PAGE) + 1;
+        let decodeMax = 0;
+        for (const snap of snaps) {
+          expect(snap.local!.window).toBe(WINDOW);
+          for (const r of snap.local!.requests) {
+            expect(r.pages).toBeLessThanOrEqual(maxChunk);
+            if (r.tokens > 30) decodeMax = Math.max(decodeMax, r.pages); // past every prompt: decoding
+            if (r.tokens > 30) expect(r.pages).toBeLessThanOrEqual(HELD);
+          }
+        }
+        expect(decodeMax).toBe(HELD);
+        expect(engine.scheduler.localCache!.stats().usedPages).toBe(1);
+        engine.scheduler.localCache!.validate();
+      } else expect(snaps[0].local).toBeUndefined();
+      expect(engine.scheduler.cache.stats().usedPages).toBe(0);
+      engine.scheduler.cache.validate();
+      await engine.dispose?.();
+    }
+    expect(outputs[1]).toEqual(outputs[0]);
   });
 });

@@ -31,7 +31,10 @@ describe('GPU context', () => {
       variant: 'test',
       parts: [
         { file: 'shaders/common/word4F32.wgsl', code: 'alias Word4 = vec4<f32>;\n' },
-        { file: 'shaders/test/broken.wgsl', code: '// line 1\n@compute @workgroup_size(1)\nfn main() {\n  let x: u32 = undefinedThing;\n}\n' },
+        {
+          file: 'shaders/test/broken.wgsl',
+          code: '// line 1\n@compute @workgroup_size(1)\nfn main() {\n  let x: u32 = undefinedThing;\n}\n',
+        },
       ],
     };
     const err = await ctx.pipelines.get(broken, {}).catch((e: unknown) => e);
@@ -43,8 +46,12 @@ describe('GPU context', () => {
 
   it('an allocation past the adapter limits is an OutOfMemoryError naming the buffer', async () => {
     const ctx = await gpu();
-    await expect(ctx.createBuffer('kvPool.k.0', ctx.limits.maxBufferSize + 16, STORAGE)).rejects.toThrow(OutOfMemoryError);
-    await expect(ctx.createBuffer('kvPool.k.0', ctx.limits.maxBufferSize + 16, STORAGE)).rejects.toThrow(/kvPool\.k\.0/);
+    await expect(ctx.createBuffer('kvPool.k.0', ctx.limits.maxBufferSize + 16, STORAGE)).rejects.toThrow(
+      OutOfMemoryError,
+    );
+    await expect(ctx.createBuffer('kvPool.k.0', ctx.limits.maxBufferSize + 16, STORAGE)).rejects.toThrow(
+      /kvPool\.k\.0/,
+    );
   });
 
   it('after device loss every call is a DeviceLostError', async () => {

@@ -57,15 +57,26 @@ describe('generate', () => {
   const prompt = tokenizer.encode('hello world', { addSpecialTokens: false });
 
   it('greedy decoding streams exactly the reference greedy continuation', async () => {
-    const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir), { needTokenizer: true }), {
-      weightDtype: 'f32', kvDtype: 'f32', maxSeqs: 2, maxContext: 64,
-    });
+    const model = await Transformer.load(
+      await gpu(),
+      await loadModelFiles(folderSource(dir), { needTokenizer: true }),
+      {
+        weightDtype: 'f32',
+        kvDtype: 'f32',
+        maxSeqs: 2,
+        maxContext: 64,
+      },
+    );
     try {
       const want = referenceGreedy(prompt, 12);
       const stats: Partial<GenerateStats> = {};
       let text = '';
-      for await (const piece of generate(model, tokenizer, prompt, { temperature: 0, maxNewTokens: 12 }, stats)) text += piece;
-      const wantText = tokenizer.decode(want.filter((t) => !tokenizer.eosTokenIds.includes(t)), { skipSpecialTokens: true });
+      for await (const piece of generate(model, tokenizer, prompt, { temperature: 0, maxNewTokens: 12 }, stats))
+        text += piece;
+      const wantText = tokenizer.decode(
+        want.filter((t) => !tokenizer.eosTokenIds.includes(t)),
+        { skipSpecialTokens: true },
+      );
       expect(text).toBe(wantText);
       expect(stats.generatedTokens).toBe(want.length);
 
@@ -116,10 +127,29 @@ describe('generate', () => {
     expect(info.stdout).toMatch(/attention: GQA, 4 query heads, 2 KV heads of 8/);
     expect(info.stdout).toMatch(/KV per token: 128 bytes in f16/); // 2 layers x 2 heads x (8 + 8) x 2 bytes
 
-    const gen = webattn(['generate', '--model', dir, '--prompt', 'hello world', '--temperature', '0', '--max-new-tokens', '6', '--weight-dtype', 'f32', '--kv-dtype', 'f32']);
+    const gen = webattn([
+      'generate',
+      '--model',
+      dir,
+      '--prompt',
+      'hello world',
+      '--temperature',
+      '0',
+      '--max-new-tokens',
+      '6',
+      '--weight-dtype',
+      'f32',
+      '--kv-dtype',
+      'f32',
+    ]);
     expect(gen.status, gen.stderr).toBe(0);
     const want = referenceGreedy(tokenizer.encode('hello world'), 6);
-    expect(gen.stdout.replace(/\n$/, '')).toBe(tokenizer.decode(want.filter((t) => !tokenizer.eosTokenIds.includes(t)), { skipSpecialTokens: true }));
+    expect(gen.stdout.replace(/\n$/, '')).toBe(
+      tokenizer.decode(
+        want.filter((t) => !tokenizer.eosTokenIds.includes(t)),
+        { skipSpecialTokens: true },
+      ),
+    );
     expect(gen.stderr).toMatch(/decode \d+ tokens at [\d.-]+ tok\/s/);
   });
 
@@ -130,7 +160,21 @@ describe('generate', () => {
     const mlaDir = writeCheckpoint(mlaConfig, mlaWeights);
     const ids = [5, 17, 2, 30, 9, 11];
     const out = join(mlaDir, 'logits.safetensors');
-    const r = webattn(['logits', '--model', mlaDir, '--ids', ids.join(','), '--mode', 'decode', '--weight-dtype', 'f32', '--kv-dtype', 'f32', '--out', out]);
+    const r = webattn([
+      'logits',
+      '--model',
+      mlaDir,
+      '--ids',
+      ids.join(','),
+      '--mode',
+      'decode',
+      '--weight-dtype',
+      'f32',
+      '--kv-dtype',
+      'f32',
+      '--out',
+      out,
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const logits = readTensorF32(parseSafetensors(new Uint8Array(readFileSync(out)), out), 'logits');
     expect(relL2(logits, referenceForward(mlaSpec, lookup(mlaWeights), ids))).toBeLessThan(1e-3);

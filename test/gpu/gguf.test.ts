@@ -7,6 +7,7 @@
  *   - the block-quantized files (Q8_0, Q4_0, Q5_0 tensors; dequantized to f32 weights on load) give
  *     the greedy tokens llama.cpp gives them (gguf/README.md): kjv's equal its F32 file's, the
  *     stories260K ones run.c's for the steps they have;
+ *   - by default they load quantized (q8 / q4: the files' Q8_0 / Q4_0 blocks exactly), same tokens;
  *   - a GGUF the project's writer makes from the shipped kjv-mqa (F16) gives the folder's logits;
  *   - `webattn generate --model DIR --gguf-file NAME --json` prints run.c's ids.
  */
@@ -45,14 +46,24 @@ async function logitsOf(files: ModelFiles, ids: number[]): Promise<Float32Array>
   }
 }
 
-async function greedyIds(files: ModelFiles, prompt: string, n: number) {
-  const engine = await Engine.load(await gpu(), files, { ...SIZES, weightDtype: 'f32', kvDtype: 'f32' });
+/** Greedy ids at f32 weights, or (weightDtype null) at the dtype the file loads at by default. */
+async function greedyIds(files: ModelFiles, prompt: string, n: number, weightDtype: 'f32' | null = 'f32') {
+  const engine = await Engine.load(await gpu(), files, {
+    ...SIZES,
+    weightDtype: weightDtype ?? undefined,
+    kvDtype: 'f32',
+  });
   try {
     const promptIds = engine.tokenizer.encode(prompt);
     const ids: number[] = [];
     for await (const c of engine.generate(promptIds, { temperature: 0, maxTokens: n }))
       if (c.tokenId >= 0) ids.push(c.tokenId);
-    return { promptIds, ids, text: engine.tokenizer.decode(ids) };
+    return {
+      promptIds,
+      ids,
+      text: engine.tokenizer.decode(ids),
+      weightDtype: (engine.model as Transformer).opts.weightDtype,
+    };
   } finally {
     engine.dispose();
   }
@@ -89,6 +100,22 @@ describe.skipIf(!haveData)('GGUF models on the GPU', () => {
       expect(relL2(await logitsOf(asGguf('Q8_0'), ids), want)).toBeLessThan(1e-2); // measured 3e-3 on kjv-gqa
     },
   );
+
+  it('quantized GGUF files load quantized by default (q8 / q4: Q8_0 and Q4_0 blocks as in the file)', async () => {
+    const want = await greedyIds(await gguf('kjv-gqa-F32.gguf'), 'In the beginning', 12);
+    for (const [name, dtype] of [
+      ['kjv-gqa-Q8_0.gguf', 'q8'],
+      ['kjv-gqa-Q4_0.gguf', 'q4'],
+      ['kjv-gqa-Q4_K_M.gguf', 'q8'],
+    ] as const) {
+      const got = await greedyIds(await gguf(name), 'In the beginning', 12, null);
+      expect([got.weightDtype, got.ids], name).toEqual([dtype, want.ids]);
+    }
+    for (const name of ['stories260K-Q6_K.gguf', 'stories260K-Q4_K_M.gguf']) {
+      const got = await greedyIds(await gguf(name), 'Once upon a time', RUN_C_GREEDY.length, null);
+      expect([got.weightDtype, got.ids], name).toEqual(['q8', RUN_C_GREEDY]);
+    }
+  });
 
   it("kjv-gqa Q8_0 / Q6_K / Q4_0 / Q4_K_M GGUF (dequantized to f32): the F32 file's greedy tokens", async () => {
     const want = await greedyIds(await gguf('kjv-gqa-F32.gguf'), 'In the beginning', 12);

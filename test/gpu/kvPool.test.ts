@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { KvDtype } from '../../src/gpu/dtype';
-import { readBuffer, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
+import { readBuffer, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
 import { KvAppend } from '../../src/kernels/kvAppend';
 import { CopyPages } from '../../src/kernels/copyPages';
 import type { AttentionSpec } from '../../src/kernels/pagedAttention';
@@ -107,7 +107,10 @@ describe.each(['f32', 'f16'] as const)('paged KV pool [%s]', (kvDtype) => {
 
     const pairs = await uploadBuffer(ctx, 'test.pairs', Uint32Array.from(b.copies.flatMap((c) => [c.src, c.dst])));
     const params = await uploadBuffer(ctx, 'test.params', new Uint32Array([b.copies.length, 0, 0, 0]), UNIFORM);
-    for (const [buffer, dim] of [[pool.layers[0].kPages, D], [pool.layers[0].vPages, Dv]] as const) {
+    for (const [buffer, dim] of [
+      [pool.layers[0].kPages, D],
+      [pool.layers[0].vPages, Dv],
+    ] as const) {
       const copy = await CopyPages.create(ctx, pageBufferBytes(spec, dim));
       await ctx.validated('copyPages test', () => {
         const enc = ctx.device.createCommandEncoder();

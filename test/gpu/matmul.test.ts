@@ -18,14 +18,23 @@ import { gpu, randomArray, rng } from './harness';
 
 /** (N, K) pairs: every N meets two Ks and every K two Ns. */
 const SHAPES: [number, number][] = [
-  [1, 4], [7, 64], [80, 100], [257, 576],
-  [1, 576], [7, 100], [80, 4], [257, 64],
+  [1, 4],
+  [7, 64],
+  [80, 100],
+  [257, 576],
+  [1, 576],
+  [7, 100],
+  [80, 4],
+  [257, 64],
 ];
 const GEMM_M = [1, 3, 17, 33];
 const GEMV_M = [1, 3, 8];
 
 /** Host data as stored on the GPU, and the values the GPU sees. */
-function weightData(values: Float32Array, dtype: WeightDtype): { data: Float32Array | Uint16Array; seen: Float32Array } {
+function weightData(
+  values: Float32Array,
+  dtype: WeightDtype,
+): { data: Float32Array | Uint16Array; seen: Float32Array } {
   if (dtype === 'f32') return { data: values, seen: values };
   const bits = f32ArrayToF16(values);
   return { data: bits, seen: Float32Array.from(bits, f16BitsToF32) };

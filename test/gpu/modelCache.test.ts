@@ -27,7 +27,12 @@ const rows = (logits: Float64Array, from: number, to = from + 1) => logits.subar
 
 async function load(opts: { maxTokens: number; maxContext: number }) {
   const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir)), {
-    weightDtype: 'f32', kvDtype: 'f32', pageSize: 4, maxSeqs: 4, maxLogitRows: 16, ...opts,
+    weightDtype: 'f32',
+    kvDtype: 'f32',
+    pageSize: 4,
+    maxSeqs: 4,
+    maxLogitRows: 16,
+    ...opts,
   });
   return { model, runner: await StepRunner.create(model) };
 }
@@ -56,7 +61,12 @@ describe('model step over shared pages', () => {
       runner.cache.validate();
       runner.cache.free(3);
       expect(runner.cache.stats().usedPages).toBe(0);
-      await expect(runner.step([{ seqId: 4, tokenIds: [1] }, { seqId: 4, tokenIds: [2] }])).rejects.toThrow(/appears twice/);
+      await expect(
+        runner.step([
+          { seqId: 4, tokenIds: [1] },
+          { seqId: 4, tokenIds: [2] },
+        ]),
+      ).rejects.toThrow(/appears twice/);
       expect(runner.cache.has(4)).toBe(false);
     } finally {
       runner.destroy();
@@ -73,7 +83,10 @@ describe('model step over shared pages', () => {
       runner.cache.fork(1, 3);
       const [a, b, c] = [randomIds(3, V), randomIds(3, V), randomIds(1, V)];
       // Both branches in one step: two copies of the same shared page.
-      const step = await runner.step([{ seqId: 2, tokenIds: [a[0]] }, { seqId: 3, tokenIds: [b[0]] }]);
+      const step = await runner.step([
+        { seqId: 2, tokenIds: [a[0]] },
+        { seqId: 3, tokenIds: [b[0]] },
+      ]);
       expect(relL2(step.subarray(0, V), rows(ref([...prompt, a[0]]), 10))).toBeLessThan(1e-3);
       expect(relL2(step.subarray(V), rows(ref([...prompt, b[0]]), 10))).toBeLessThan(1e-3);
       // Then each alone, two tokens (a prefill-path step on a branch).
@@ -107,7 +120,10 @@ describe('model step over shared pages', () => {
       const refA = ref(A);
       const refB = ref(B);
       for (let i = 0; i < 3; i++) {
-        const got = await runner.step([{ seqId: 1, tokenIds: [A[140 + i]] }, { seqId: 2, tokenIds: [B[130 + i]] }]);
+        const got = await runner.step([
+          { seqId: 1, tokenIds: [A[140 + i]] },
+          { seqId: 2, tokenIds: [B[130 + i]] },
+        ]);
         expect(relL2(got.subarray(0, V), rows(refA, 140 + i)), `step ${i} seq A`).toBeLessThan(1e-3);
         expect(relL2(got.subarray(V), rows(refB, 130 + i)), `step ${i} seq B`).toBeLessThan(1e-3);
       }

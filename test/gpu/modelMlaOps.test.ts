@@ -18,7 +18,10 @@ import { dispatch, gpu, poisoned, randomArray, rng } from './harness';
 
 const seed = () => (Math.random() * 2 ** 32) >>> 0;
 
-function weightData(values: Float32Array, dtype: WeightDtype): { data: Float32Array | Uint16Array; seen: Float32Array } {
+function weightData(
+  values: Float32Array,
+  dtype: WeightDtype,
+): { data: Float32Array | Uint16Array; seen: Float32Array } {
   if (dtype === 'f32') return { data: values, seen: values };
   const bits = f32ArrayToF16(values);
   return { data: bits, seen: Float32Array.from(bits, f16BitsToF32) };
@@ -35,35 +38,48 @@ const shapes = [
 describe('headMatmul (MLA absorption)', () => {
   // Each shape is a pipeline compile (seconds on lavapipe): both dtypes on the tiny shape only.
   const dtypes: WeightDtype[][] = [['f32', 'f16'], ['f16'], ['f32'], ['f16']];
-  const cases = shapes.flatMap((s, i) => dtypes[i].flatMap((weightDtype) => (['query', 'output'] as const).map((kind) => ({ ...s, weightDtype, kind }))));
-  it.each(cases)('$kind, H $H C $C N $N R $R V $V, $weightDtype weights', async ({ H, C, N, R, V, weightDtype, kind }) => {
-    const ctx = await gpu();
-    const rand = rng(seed());
-    const T = 3;
-    const spec: HeadMatmulSpec =
-      kind === 'query'
-        ? { heads: H, wCols: C, wHeadRows: N + V, wRow0: 0, transposed: true, in: N, copy: R, weightDtype }
-        : { heads: H, wCols: C, wHeadRows: N + V, wRow0: N, transposed: false, in: C, weightDtype };
-    const op = await HeadMatmul.create(ctx, spec);
-    const xStride = kind === 'query' ? N + R : C;
-    const x = randomArray(T * H * xStride, rand, 2);
-    const w = weightData(randomArray(H * (N + V) * C, rand), weightDtype);
-    const yStride = kind === 'query' ? C + R : V;
-    expect(op.yStride).toBe(yStride);
-    const xBuf = await uploadBuffer(ctx, 'test.x', x);
-    const wBuf = await uploadBuffer(ctx, 'test.w', w.data);
-    const yBuf = await poisoned('test.y', T * H * yStride * 4);
-    const params = await uploadBuffer(ctx, 'test.params', new Uint32Array([T, 0, 0, 0]), UNIFORM);
-    const bind = op.bind({ x: xBuf, w: wBuf, y: yBuf, params });
-    await dispatch('headMatmul test', (pass) => op.encode(pass, bind, T));
-    const y = await readFloat32(ctx, yBuf, T * H * yStride);
-    expect(relL2(y, headMatmulRef(x, T, w.seen, spec))).toBeLessThan(1e-5);
-    for (const b of [xBuf, wBuf, yBuf, params]) b.destroy();
-  });
+  const cases = shapes.flatMap((s, i) =>
+    dtypes[i].flatMap((weightDtype) => (['query', 'output'] as const).map((kind) => ({ ...s, weightDtype, kind }))),
+  );
+  it.each(cases)(
+    '$kind, H $H C $C N $N R $R V $V, $weightDtype weights',
+    async ({ H, C, N, R, V, weightDtype, kind }) => {
+      const ctx = await gpu();
+      const rand = rng(seed());
+      const T = 3;
+      const spec: HeadMatmulSpec =
+        kind === 'query'
+          ? { heads: H, wCols: C, wHeadRows: N + V, wRow0: 0, transposed: true, in: N, copy: R, weightDtype }
+          : { heads: H, wCols: C, wHeadRows: N + V, wRow0: N, transposed: false, in: C, weightDtype };
+      const op = await HeadMatmul.create(ctx, spec);
+      const xStride = kind === 'query' ? N + R : C;
+      const x = randomArray(T * H * xStride, rand, 2);
+      const w = weightData(randomArray(H * (N + V) * C, rand), weightDtype);
+      const yStride = kind === 'query' ? C + R : V;
+      expect(op.yStride).toBe(yStride);
+      const xBuf = await uploadBuffer(ctx, 'test.x', x);
+      const wBuf = await uploadBuffer(ctx, 'test.w', w.data);
+      const yBuf = await poisoned('test.y', T * H * yStride * 4);
+      const params = await uploadBuffer(ctx, 'test.params', new Uint32Array([T, 0, 0, 0]), UNIFORM);
+      const bind = op.bind({ x: xBuf, w: wBuf, y: yBuf, params });
+      await dispatch('headMatmul test', (pass) => op.encode(pass, bind, T));
+      const y = await readFloat32(ctx, yBuf, T * H * yStride);
+      expect(relL2(y, headMatmulRef(x, T, w.seen, spec))).toBeLessThan(1e-5);
+      for (const b of [xBuf, wBuf, yBuf, params]) b.destroy();
+    },
+  );
 
   it('rejects shapes it cannot run', async () => {
     const ctx = await gpu();
-    const base: HeadMatmulSpec = { heads: 2, wCols: 8, wHeadRows: 6, wRow0: 2, transposed: false, in: 8, weightDtype: 'f32' };
+    const base: HeadMatmulSpec = {
+      heads: 2,
+      wCols: 8,
+      wHeadRows: 6,
+      wRow0: 2,
+      transposed: false,
+      in: 8,
+      weightDtype: 'f32',
+    };
     await expect(HeadMatmul.create(ctx, { ...base, wCols: 6, in: 6 })).rejects.toThrow(/multiple of 4/);
     await expect(HeadMatmul.create(ctx, { ...base, in: 4 })).rejects.toThrow(/in = wCols/);
     await expect(HeadMatmul.create(ctx, { ...base, transposed: true, in: 5, wRow0: 2 })).rejects.toThrow(ShapeError);

@@ -27,7 +27,10 @@ import { dispatch, gpu, poisoned, randomArray, rng } from './harness';
 const seed = () => (Math.random() * 2 ** 32) >>> 0;
 
 /** Host data as stored on the GPU, and the values the GPU sees. */
-function weightData(values: Float32Array, dtype: WeightDtype): { data: Float32Array | Uint16Array; seen: Float32Array } {
+function weightData(
+  values: Float32Array,
+  dtype: WeightDtype,
+): { data: Float32Array | Uint16Array; seen: Float32Array } {
   if (dtype === 'f32') return { data: values, seen: values };
   const bits = f32ArrayToF16(values);
   return { data: bits, seen: Float32Array.from(bits, f16BitsToF32) };
@@ -40,45 +43,59 @@ describe('rmsNorm', () => {
   const cases: { dim: number; weightDtype: WeightDtype; mode: 'plain' | 'fused' | 'inPlace'; plusOne: boolean }[] = [];
   for (const dim of [1, 7, 80, 96, 576]) {
     for (const weightDtype of ['f32', 'f16'] as const) {
-      for (const mode of ['plain', 'fused', 'inPlace'] as const) cases.push({ dim, weightDtype, mode, plusOne: (dim + cases.length) % 2 === 0 });
+      for (const mode of ['plain', 'fused', 'inPlace'] as const)
+        cases.push({ dim, weightDtype, mode, plusOne: (dim + cases.length) % 2 === 0 });
     }
   }
 
-  it.each(cases)('dim $dim, $weightDtype weights, $mode, plusOne $plusOne', async ({ dim, weightDtype, mode, plusOne }) => {
-    const ctx = await gpu();
-    const rand = rng(seed());
-    const eps = 1e-5;
-    const spec: RmsNormSpec = { dim, eps, weightDtype, weightPlusOne: plusOne, fused: mode === 'fused', inPlace: mode === 'inPlace' };
-    const op = await RmsNorm.create(ctx, spec);
-    const x = randomArray(ROWS * dim, rand, 2);
-    const residual = randomArray(ROWS * dim, rand, 2);
-    const wValues = randomArray(dim, rand);
-    const w = weightData(wValues, weightDtype);
-    const xBuf = await uploadBuffer(ctx, 'test.x', x);
-    const resBuf = mode === 'fused' ? await uploadBuffer(ctx, 'test.residual', residual) : undefined;
-    const yBuf = mode === 'inPlace' ? undefined : await poisoned('test.y', ROWS * dim * 4);
-    const wBuf = await uploadBuffer(ctx, 'test.w', w.data);
-    const params = await uniform(rmsNormParams(ROWS));
-    const bind = op.bind({ x: xBuf, residual: resBuf, weight: wBuf, y: yBuf, params });
-    await dispatch('rmsNorm test', (pass) => op.encode(pass, bind, ROWS));
-    const y = await readFloat32(ctx, yBuf ?? xBuf, ROWS * dim);
-    const res = mode === 'fused' ? residual : undefined;
-    const ref = rmsNormRef(x, ROWS, dim, w.seen, eps, { plusOne, residual: res });
-    expect(relL2(y, ref.y)).toBeLessThan(1e-5);
-    if (weightDtype === 'f16') expect(relL2(y, rmsNormRef(x, ROWS, dim, wValues, eps, { plusOne, residual: res }).y)).toBeLessThan(5e-3);
-    if (mode === 'fused') {
-      // residual += x, as f32 adds: exact.
-      const sum = await readFloat32(ctx, resBuf!, ROWS * dim);
-      expect(Array.from(sum)).toEqual(Array.from(ref.sum, (v) => Math.fround(v)));
-    }
-    for (const b of [xBuf, resBuf, yBuf, wBuf, params]) b?.destroy();
-    op.destroy();
-  });
+  it.each(cases)(
+    'dim $dim, $weightDtype weights, $mode, plusOne $plusOne',
+    async ({ dim, weightDtype, mode, plusOne }) => {
+      const ctx = await gpu();
+      const rand = rng(seed());
+      const eps = 1e-5;
+      const spec: RmsNormSpec = {
+        dim,
+        eps,
+        weightDtype,
+        weightPlusOne: plusOne,
+        fused: mode === 'fused',
+        inPlace: mode === 'inPlace',
+      };
+      const op = await RmsNorm.create(ctx, spec);
+      const x = randomArray(ROWS * dim, rand, 2);
+      const residual = randomArray(ROWS * dim, rand, 2);
+      const wValues = randomArray(dim, rand);
+      const w = weightData(wValues, weightDtype);
+      const xBuf = await uploadBuffer(ctx, 'test.x', x);
+      const resBuf = mode === 'fused' ? await uploadBuffer(ctx, 'test.residual', residual) : undefined;
+      const yBuf = mode === 'inPlace' ? undefined : await poisoned('test.y', ROWS * dim * 4);
+      const wBuf = await uploadBuffer(ctx, 'test.w', w.data);
+      const params = await uniform(rmsNormParams(ROWS));
+      const bind = op.bind({ x: xBuf, residual: resBuf, weight: wBuf, y: yBuf, params });
+      await dispatch('rmsNorm test', (pass) => op.encode(pass, bind, ROWS));
+      const y = await readFloat32(ctx, yBuf ?? xBuf, ROWS * dim);
+      const res = mode === 'fused' ? residual : undefined;
+      const ref = rmsNormRef(x, ROWS, dim, w.seen, eps, { plusOne, residual: res });
+      expect(relL2(y, ref.y)).toBeLessThan(1e-5);
+      if (weightDtype === 'f16')
+        expect(relL2(y, rmsNormRef(x, ROWS, dim, wValues, eps, { plusOne, residual: res }).y)).toBeLessThan(5e-3);
+      if (mode === 'fused') {
+        // residual += x, as f32 adds: exact.
+        const sum = await readFloat32(ctx, resBuf!, ROWS * dim);
+        expect(Array.from(sum)).toEqual(Array.from(ref.sum, (v) => Math.fround(v)));
+      }
+      for (const b of [xBuf, resBuf, yBuf, wBuf, params]) b?.destroy();
+      op.destroy();
+    },
+  );
 
   it('rejects bad shapes before the GPU sees them', async () => {
     const ctx = await gpu();
     await expect(RmsNorm.create(ctx, { dim: 0, eps: 1e-6, weightDtype: 'f32' })).rejects.toThrow(ShapeError);
-    await expect(RmsNorm.create(ctx, { dim: 8, eps: 1e-6, weightDtype: 'f32', fused: true, inPlace: true })).rejects.toThrow(ShapeError);
+    await expect(
+      RmsNorm.create(ctx, { dim: 8, eps: 1e-6, weightDtype: 'f32', fused: true, inPlace: true }),
+    ).rejects.toThrow(ShapeError);
     const op = await RmsNorm.create(ctx, { dim: 8, eps: 1e-6, weightDtype: 'f32', fused: true });
     const buf = await ctx.createBuffer('test.buf', 3 * 8 * 4, STORAGE);
     const params = await uniform(rmsNormParams(4));
@@ -98,13 +115,30 @@ describe('rmsNorm', () => {
 
 describe('rope', () => {
   /** invFreq as the host computes it for a config (only spec.rope is read). */
-  function invFreqFor(theta: number, rotaryDim: number, scaling: RopeScaling): { invFreq: Float32Array; attentionFactor: number } {
+  function invFreqFor(
+    theta: number,
+    rotaryDim: number,
+    scaling: RopeScaling,
+  ): { invFreq: Float32Array; attentionFactor: number } {
     const spec = { rope: { theta, rotaryDim, interleaved: false, scaling } } as unknown as ModelSpec;
     return { invFreq: Float32Array.from(ropeInvFrequencies(spec)), attentionFactor: ropeAttentionFactor(spec) };
   }
-  const llama3: RopeScaling = { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 256 };
+  const llama3: RopeScaling = {
+    type: 'llama3',
+    factor: 8,
+    lowFreqFactor: 1,
+    highFreqFactor: 4,
+    originalMaxPositionEmbeddings: 256,
+  };
   const yarn: RopeScaling = {
-    type: 'yarn', factor: 40, originalMaxPositionEmbeddings: 128, betaFast: 32, betaSlow: 1, mscale: 1, mscaleAllDim: 0, attentionFactor: 1.3689,
+    type: 'yarn',
+    factor: 40,
+    originalMaxPositionEmbeddings: 128,
+    betaFast: 32,
+    betaSlow: 1,
+    mscale: 1,
+    mscaleAllDim: 0,
+    attentionFactor: 1.3689,
   };
 
   interface Case {
@@ -119,20 +153,88 @@ describe('rope', () => {
     maxPos: number;
   }
   const cases: Case[] = [
-    { name: 'llama GQA, rotate-half, default freqs, head 80', T: 7, rotaryDim: 80, interleaved: false, scaling: { type: 'none' }, q: { heads: 4, headStride: 80 }, k: { heads: 2, headStride: 80 }, maxPos: 3000 },
-    { name: 'rotaryDim 32 < head 96, rotate-half, llama3 freqs', T: 5, rotaryDim: 32, interleaved: false, scaling: llama3, q: { heads: 3, headStride: 96 }, k: { heads: 1, headStride: 96 }, maxPos: 3000 },
-    { name: 'interleaved, head 96, linear freqs', T: 5, rotaryDim: 96, interleaved: true, scaling: { type: 'linear', factor: 4 }, q: { heads: 2, headStride: 96 }, k: { heads: 2, headStride: 96 }, maxPos: 3000 },
-    { name: 'MLA: interleaved rope part after nope, yarn freqs + attentionFactor', T: 6, rotaryDim: 16, interleaved: true, scaling: yarn, q: { heads: 3, headStride: 48, offset: 32 }, k: { heads: 1, headStride: 80, offset: 64 }, maxPos: 3000 },
-    { name: 'fused QKV row, one operand, q and k heads adjacent', T: 4, rotaryDim: 64, interleaved: false, scaling: { type: 'none' }, q: { heads: 4 + 2, headStride: 64, tokenStride: (4 + 2 * 2) * 64 }, maxPos: 3000 },
-    { name: 'long context: positions up to 60000 (range reduction)', T: 6, rotaryDim: 64, interleaved: false, scaling: { type: 'none' }, q: { heads: 2, headStride: 64 }, k: { heads: 1, headStride: 64 }, maxPos: 60000 },
-    { name: 'position 0 is the identity', T: 5, rotaryDim: 96, interleaved: false, scaling: { type: 'none' }, q: { heads: 2, headStride: 96 }, k: { heads: 1, headStride: 96 }, maxPos: 0 },
+    {
+      name: 'llama GQA, rotate-half, default freqs, head 80',
+      T: 7,
+      rotaryDim: 80,
+      interleaved: false,
+      scaling: { type: 'none' },
+      q: { heads: 4, headStride: 80 },
+      k: { heads: 2, headStride: 80 },
+      maxPos: 3000,
+    },
+    {
+      name: 'rotaryDim 32 < head 96, rotate-half, llama3 freqs',
+      T: 5,
+      rotaryDim: 32,
+      interleaved: false,
+      scaling: llama3,
+      q: { heads: 3, headStride: 96 },
+      k: { heads: 1, headStride: 96 },
+      maxPos: 3000,
+    },
+    {
+      name: 'interleaved, head 96, linear freqs',
+      T: 5,
+      rotaryDim: 96,
+      interleaved: true,
+      scaling: { type: 'linear', factor: 4 },
+      q: { heads: 2, headStride: 96 },
+      k: { heads: 2, headStride: 96 },
+      maxPos: 3000,
+    },
+    {
+      name: 'MLA: interleaved rope part after nope, yarn freqs + attentionFactor',
+      T: 6,
+      rotaryDim: 16,
+      interleaved: true,
+      scaling: yarn,
+      q: { heads: 3, headStride: 48, offset: 32 },
+      k: { heads: 1, headStride: 80, offset: 64 },
+      maxPos: 3000,
+    },
+    {
+      name: 'fused QKV row, one operand, q and k heads adjacent',
+      T: 4,
+      rotaryDim: 64,
+      interleaved: false,
+      scaling: { type: 'none' },
+      q: { heads: 4 + 2, headStride: 64, tokenStride: (4 + 2 * 2) * 64 },
+      maxPos: 3000,
+    },
+    {
+      name: 'long context: positions up to 60000 (range reduction)',
+      T: 6,
+      rotaryDim: 64,
+      interleaved: false,
+      scaling: { type: 'none' },
+      q: { heads: 2, headStride: 64 },
+      k: { heads: 1, headStride: 64 },
+      maxPos: 60000,
+    },
+    {
+      name: 'position 0 is the identity',
+      T: 5,
+      rotaryDim: 96,
+      interleaved: false,
+      scaling: { type: 'none' },
+      q: { heads: 2, headStride: 96 },
+      k: { heads: 1, headStride: 96 },
+      maxPos: 0,
+    },
   ];
 
   it.each(cases)('$name', async (c) => {
     const ctx = await gpu();
     const rand = rng(seed());
     const { invFreq, attentionFactor } = invFreqFor(c.name.includes('llama3') ? 500000 : 10000, c.rotaryDim, c.scaling);
-    const op = await Rope.create(ctx, { rotaryDim: c.rotaryDim, interleaved: c.interleaved, attentionFactor, q: c.q, k: c.k });
+    const op = await Rope.create(ctx, {
+      rotaryDim: c.rotaryDim,
+      interleaved: c.interleaved,
+      attentionFactor,
+      q: c.q,
+      k: c.k,
+    });
     const positions = Uint32Array.from({ length: c.T }, () => Math.floor(rand() * c.maxPos));
     if (c.maxPos > 0) positions[0] = 0;
     const operands = [c.q, ...(c.k ? [c.k] : [])];
@@ -168,10 +270,21 @@ describe('rope', () => {
 
   it('rejects bad shapes before the GPU sees them', async () => {
     const ctx = await gpu();
-    await expect(Rope.create(ctx, { rotaryDim: 15, interleaved: false, q: { heads: 1, headStride: 16 } })).rejects.toThrow(ShapeError);
-    await expect(Rope.create(ctx, { rotaryDim: 16, interleaved: true, q: { heads: 2, headStride: 48, offset: 40 } })).rejects.toThrow(/offset/);
-    await expect(Rope.create(ctx, { rotaryDim: 16, interleaved: true, q: { heads: 4, headStride: 16, tokenStride: 32 } })).rejects.toThrow(/tokenStride/);
-    const op = await Rope.create(ctx, { rotaryDim: 16, interleaved: false, q: { heads: 2, headStride: 16 }, k: { heads: 1, headStride: 16 } });
+    await expect(
+      Rope.create(ctx, { rotaryDim: 15, interleaved: false, q: { heads: 1, headStride: 16 } }),
+    ).rejects.toThrow(ShapeError);
+    await expect(
+      Rope.create(ctx, { rotaryDim: 16, interleaved: true, q: { heads: 2, headStride: 48, offset: 40 } }),
+    ).rejects.toThrow(/offset/);
+    await expect(
+      Rope.create(ctx, { rotaryDim: 16, interleaved: true, q: { heads: 4, headStride: 16, tokenStride: 32 } }),
+    ).rejects.toThrow(/tokenStride/);
+    const op = await Rope.create(ctx, {
+      rotaryDim: 16,
+      interleaved: false,
+      q: { heads: 2, headStride: 16 },
+      k: { heads: 1, headStride: 16 },
+    });
     const buf = await ctx.createBuffer('test.buf', 4 * 32 * 4, STORAGE);
     const params = await uniform(ropeParams(1));
     expect(() => op.bind({ q: buf, positions: buf, invFreq: buf, params })).toThrow(/k buffer/);
@@ -195,7 +308,12 @@ describe('embedding', () => {
     const op = await Embedding.create(ctx, { vocab, dim, tableDtype, scale });
     const tValues = randomArray(vocab * dim, rand);
     const t = weightData(tValues, tableDtype);
-    const ids = Uint32Array.from([0, vocab - 1, ...Array.from({ length: 7 }, () => Math.floor(rand() * vocab)), vocab + 5]);
+    const ids = Uint32Array.from([
+      0,
+      vocab - 1,
+      ...Array.from({ length: 7 }, () => Math.floor(rand() * vocab)),
+      vocab + 5,
+    ]);
     const T = ids.length;
     const tableBuf = await uploadBuffer(ctx, 'test.table', t.data);
     const idsBuf = await uploadBuffer(ctx, 'test.ids', ids);
@@ -206,9 +324,13 @@ describe('embedding', () => {
     const got = await readFloat32(ctx, out, T * dim);
     const good = (T - 1) * dim; // the last id is out of range: a row of NaN
     expect(got.subarray(good).every(Number.isNaN)).toBe(true);
-    expect(relL2(got.subarray(0, good), embeddingRef(ids, t.seen, vocab, dim, scale).subarray(0, good))).toBeLessThan(1e-6);
+    expect(relL2(got.subarray(0, good), embeddingRef(ids, t.seen, vocab, dim, scale).subarray(0, good))).toBeLessThan(
+      1e-6,
+    );
     if (tableDtype === 'f16') {
-      expect(relL2(got.subarray(0, good), embeddingRef(ids, tValues, vocab, dim, scale).subarray(0, good))).toBeLessThan(5e-3);
+      expect(
+        relL2(got.subarray(0, good), embeddingRef(ids, tValues, vocab, dim, scale).subarray(0, good)),
+      ).toBeLessThan(5e-3);
     }
     for (const b of [tableBuf, idsBuf, out, params]) b.destroy();
   });
@@ -224,7 +346,9 @@ describe('embedding', () => {
 
 describe('gatedActivation', () => {
   const cases: { I: number; activation: Activation; layout: 'split' | 'concat' }[] = [];
-  for (const I of [7, 80, 96]) for (const activation of ['silu', 'geluTanh'] as const) for (const layout of ['split', 'concat'] as const) cases.push({ I, activation, layout });
+  for (const I of [7, 80, 96])
+    for (const activation of ['silu', 'geluTanh'] as const)
+      for (const layout of ['split', 'concat'] as const) cases.push({ I, activation, layout });
 
   it.each(cases)('I $I, $activation, $layout', async ({ I, activation, layout }) => {
     const ctx = await gpu();
@@ -258,7 +382,9 @@ describe('gatedActivation', () => {
     const op = await GatedActivation.create(ctx, { intermediate: 8, activation: 'silu', layout: 'concat' });
     const buf = await ctx.createBuffer('test.buf', 4 * 16 * 4, STORAGE);
     expect(() => op.bind({ gate: buf, up: buf, out: buf, params: buf })).toThrow(/split layout/);
-    await expect(GatedActivation.create(ctx, { intermediate: 0, activation: 'silu', layout: 'split' })).rejects.toThrow(ShapeError);
+    await expect(GatedActivation.create(ctx, { intermediate: 0, activation: 'silu', layout: 'split' })).rejects.toThrow(
+      ShapeError,
+    );
     buf.destroy();
   });
 });

@@ -25,7 +25,13 @@ const summary = JSON.parse(readFileSync(repoPath('models/training-summary.json')
 async function load(name: ShippedModel) {
   const files = await loadModelFiles(folderSource(repoPath(`models/${name}`)), { needTokenizer: true });
   const model = await Transformer.load(await gpu(), files, {
-    weightDtype: 'f16', kvDtype: 'f16', pageSize: 4, maxTokens: 16, maxSeqs: 2, maxLogitRows: 16, maxContext: 64,
+    weightDtype: 'f16',
+    kvDtype: 'f16',
+    pageSize: 4,
+    maxTokens: 16,
+    maxSeqs: 2,
+    maxLogitRows: 16,
+    maxContext: 64,
   });
   return { files, model };
 }
@@ -96,14 +102,20 @@ describe('shipped models on the GPU vs torch', () => {
     }
   });
 
-  it('kjv-gqa: prefill and decode logits match torch; greedy generation from "In the beginning" is torch\'s greedy continuation', async () => {
+  const kjvGqaTitle =
+    'kjv-gqa: prefill and decode logits match torch; ' +
+    'greedy generation from "In the beginning" is torch\'s greedy continuation';
+  it(kjvGqaTitle, async () => {
     const { files, model } = await load('kjv-gqa');
     try {
       await checkLogits('kjv-gqa', model, ['prefill', 'decode']);
-      const tok = loadTokenizer(files.tokenizer as object, files.tokenizerConfig as object, { eosSources: [files.generationConfig as object] });
+      const tok = loadTokenizer(files.tokenizer as object, files.tokenizerConfig as object, {
+        eosSources: [files.generationConfig as object],
+      });
       const prompt = 'In the beginning';
       let text = prompt;
-      for await (const piece of generate(model, tok, tok.encode(prompt), { temperature: 0, maxNewTokens: 12 })) text += piece;
+      for await (const piece of generate(model, tok, tok.encode(prompt), { temperature: 0, maxNewTokens: 12 }))
+        text += piece;
       expect(text.length).toBeGreaterThan(prompt.length + 30);
       expect(summary.models['kjv-gqa'].torch_greedy_sample.startsWith(text), `GPU: ${JSON.stringify(text)}`).toBe(true);
     } finally {

@@ -29,12 +29,22 @@ async function checkFamily(family: string, dtype: 'f32' | 'f16') {
   const ref = referenceForward(spec, lookup(weights), ids);
   const ctx = await gpu();
   const model = await Transformer.load(ctx, await loadModelFiles(folderSource(dir)), {
-    weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxTokens: 16, maxSeqs: 4, maxLogitRows: 16, maxContext: 64,
+    weightDtype: dtype,
+    kvDtype: dtype,
+    pageSize: 4,
+    maxTokens: 16,
+    maxSeqs: 4,
+    maxLogitRows: 16,
+    maxContext: 64,
   });
   const runner = await StepRunner.create(model);
   try {
     const tol = dtype === 'f32' ? 1e-3 : 1e-2;
-    for (const [mode, chunk] of [['prefill', T], ['decode', 1], ['chunked:4', 4]] as const) {
+    for (const [mode, chunk] of [
+      ['prefill', T],
+      ['decode', 1],
+      ['chunked:4', 4],
+    ] as const) {
       const got = await runner.logitsForIds(ids, chunk); // a new sequence, freed afterwards
       expect(relL2(got, ref), `${family} ${dtype} ${mode}`).toBeLessThan(tol);
     }
@@ -61,23 +71,40 @@ describe('GPU forward pass vs float64 reference', () => {
     const refA = referenceForward(spec, lookup(weights), a);
     const refB = referenceForward(spec, lookup(weights), b);
     const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir)), {
-      weightDtype: 'f32', kvDtype: 'f32', pageSize: 4, maxTokens: 16, maxSeqs: 4, maxContext: 16,
+      weightDtype: 'f32',
+      kvDtype: 'f32',
+      pageSize: 4,
+      maxTokens: 16,
+      maxSeqs: 4,
+      maxContext: 16,
     });
     const runner = await StepRunner.create(model, { numPages: 6 });
     try {
       const V = spec.vocabSize;
-      const last = await runner.step([{ seqId: 1, tokenIds: a }, { seqId: 2, tokenIds: b }]);
+      const last = await runner.step([
+        { seqId: 1, tokenIds: a },
+        { seqId: 2, tokenIds: b },
+      ]);
       expect(relL2(last.subarray(0, V), refA.subarray(5 * V, 6 * V))).toBeLessThan(1e-3);
       expect(relL2(last.subarray(V, 2 * V), refB.subarray(2 * V, 3 * V))).toBeLessThan(1e-3);
       const before = runner.cache.stats();
       await expect(runner.step([{ seqId: 3, tokenIds: randomIds(17, V) }])).rejects.toThrow(/17 tokens in one step/);
       await expect(runner.step([{ seqId: 1, tokenIds: randomIds(11, V) }])).rejects.toThrow(/past the context of 16/);
-      await expect(runner.step([{ seqId: 3, tokenIds: randomIds(13, V) }])).rejects.toThrow(/needs 4 KV pages, 3 are free/);
+      await expect(runner.step([{ seqId: 3, tokenIds: randomIds(13, V) }])).rejects.toThrow(
+        /needs 4 KV pages, 3 are free/,
+      );
       await expect(runner.step([{ seqId: 3, tokenIds: [V] }])).rejects.toThrow(/outside the vocabulary/);
       expect(runner.cache.stats()).toEqual(before);
       expect(runner.cache.has(3)).toBe(false);
       // The model itself refuses a batch past the buffers it was sized for, before uploading it.
-      const wide = new Scheduler({ numPages: 6, pageSize: 4, maxTokens: 64, maxSeqs: 8, maxLogitRows: 64, maxContext: 64 });
+      const wide = new Scheduler({
+        numPages: 6,
+        pageSize: 4,
+        maxTokens: 64,
+        maxSeqs: 8,
+        maxLogitRows: 64,
+        maxContext: 64,
+      });
       const tooLong = wide.batch([{ seqId: 1, tokenIds: randomIds(17, V) }]);
       await expect(model.forward(tooLong)).rejects.toThrow(/17 tokens; this model was set up for 1..16/);
     } finally {

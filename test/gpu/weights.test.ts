@@ -24,10 +24,16 @@ describe('uploadWeights', () => {
     const a = randomArray(7 * 5, rand); // odd element count: padded on the GPU
     const b = randomArray(16, rand);
     const m = await files({ a: { dtype: 'F32', shape: [7, 5], data: a }, b: { dtype: 'F16', shape: [16], data: b } });
-    const expected = new Map([['a', [7, 5]], ['b', [16]]]);
+    const expected = new Map([
+      ['a', [7, 5]],
+      ['b', [16]],
+    ]);
     for (const dtype of ['f16', 'f32'] as const) {
       const w = await uploadWeights(ctx, m, expected, { dtype });
-      for (const [name, src] of [['a', a], ['b', b]] as const) {
+      for (const [name, src] of [
+        ['a', a],
+        ['b', b],
+      ] as const) {
         const bytes = await readBuffer(ctx, w.get(name)!.buffer, src.length * (dtype === 'f16' ? 2 : 4));
         if (dtype === 'f16') {
           expect(Array.from(new Uint16Array(bytes))).toEqual(Array.from(src, f32ToF16Bits));
@@ -45,7 +51,10 @@ describe('uploadWeights', () => {
   it('names every missing tensor and wrong shape, and uploads nothing', async () => {
     const ctx = await gpu();
     const m = await files({ a: { dtype: 'F32', shape: [2, 3], data: new Float32Array(6).fill(1) } });
-    const expected = new Map([['a', [3, 2]], ['model.norm.weight', [4]]]);
+    const expected = new Map([
+      ['a', [3, 2]],
+      ['model.norm.weight', [4]],
+    ]);
     const problems = checkWeights(m, expected);
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatch(/model\.safetensors: tensor "a" has shape \[2,3\], the config implies \[3,2\]/);

@@ -27,7 +27,17 @@ export const base = {
 };
 export const configs: Record<string, Record<string, unknown>> = {
   llama: { ...base, model_type: 'llama', tie_word_embeddings: false },
-  llama3: { ...base, model_type: 'llama', rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } },
+  llama3: {
+    ...base,
+    model_type: 'llama',
+    rope_scaling: {
+      rope_type: 'llama3',
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 16,
+    },
+  },
   mistral: { ...base, model_type: 'mistral', sliding_window: 4 },
   qwen2: { ...base, model_type: 'qwen2', tie_word_embeddings: true },
   qwen3: { ...base, model_type: 'qwen3', head_dim: 12, tie_word_embeddings: true },
@@ -42,7 +52,15 @@ export const configs: Record<string, Record<string, unknown>> = {
     qk_rope_head_dim: 4,
     v_head_dim: 6,
     n_routed_experts: null,
-    rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 8, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707 },
+    rope_scaling: {
+      type: 'yarn',
+      factor: 4,
+      original_max_position_embeddings: 8,
+      beta_fast: 32,
+      beta_slow: 1,
+      mscale: 0.707,
+      mscale_all_dim: 0.707,
+    },
   },
   deepseekV3: {
     ...base,
@@ -65,13 +83,20 @@ export const randn = () => {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * Math.random());
 };
 
-/** Random weights for every expected tensor: Linear ~ N(0, 1/in), norms ~ 1 ± 0.2 (gemma: ± 0.2 around 0), biases ~ 0.1. */
+/**
+ * Random weights for every expected tensor: Linear ~ N(0, 1/in), norms ~ 1 ± 0.2 (gemma: ± 0.2 around 0),
+ * biases ~ 0.1.
+ */
 export function randomWeights(spec: ModelSpec): Map<string, Float32Array> {
   const m = new Map<string, Float32Array>();
   for (const [name, shape] of expectedTensors(spec)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const isNorm = name.endsWith('norm.weight');
-    const scale = name.endsWith('.bias') ? 0.1 : name.includes('embed_tokens') || shape.length === 1 ? 1 : 1 / Math.sqrt(shape[1]);
+    const scale = name.endsWith('.bias')
+      ? 0.1
+      : name.includes('embed_tokens') || shape.length === 1
+        ? 1
+        : 1 / Math.sqrt(shape[1]);
     const a = new Float32Array(n);
     for (let i = 0; i < n; i++) a[i] = isNorm ? (spec.normWeightPlusOne ? 0 : 1) + 0.2 * randn() : scale * randn();
     m.set(name, a);
@@ -79,17 +104,23 @@ export function randomWeights(spec: ModelSpec): Map<string, Float32Array> {
   return m;
 }
 
-export const lookup = (m: Map<string, Float32Array>): WeightFn => (name) => {
-  const w = m.get(name);
-  if (!w) throw new Error(`no tensor ${name}`);
-  return w;
-};
+export const lookup =
+  (m: Map<string, Float32Array>): WeightFn =>
+  (name) => {
+    const w = m.get(name);
+    if (!w) throw new Error(`no tensor ${name}`);
+    return w;
+  };
 
-export const randomIds = (T: number, vocab: number) => Array.from({ length: T }, () => Math.floor(Math.random() * vocab));
-
+export const randomIds = (T: number, vocab: number) =>
+  Array.from({ length: T }, () => Math.floor(Math.random() * vocab));
 
 /** Writes config + weights as a model folder; F16 weights are stored rounded (the reference must use the same). */
-export function writeCheckpoint(config: Record<string, unknown>, weights: Map<string, Float32Array>, dtype: 'F32' | 'F16' = 'F32'): string {
+export function writeCheckpoint(
+  config: Record<string, unknown>,
+  weights: Map<string, Float32Array>,
+  dtype: 'F32' | 'F16' = 'F32',
+): string {
   const dir = mkdtempSync(join(tmpdir(), 'webattn-model-'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   const tensors: Record<string, TensorToWrite> = {};

@@ -71,7 +71,11 @@ export const tokenizerJson = {
           { Sequence: { id: 'B', type_id: 1 } },
         ],
         special_tokens: {
-          '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [ID['<|begin_of_text|>']], tokens: ['<|begin_of_text|>'] },
+          '<|begin_of_text|>': {
+            id: '<|begin_of_text|>',
+            ids: [ID['<|begin_of_text|>']],
+            tokens: ['<|begin_of_text|>'],
+          },
         },
       },
     ],
@@ -96,6 +100,6 @@ export const tokenizerConfig = {
   eos_token: { content: '<|im_end|>', lstrip: false, rstrip: false, normalized: false, single_word: false },
   clean_up_tokenization_spaces: false,
   chat_template:
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + " +
+    "'\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
 };
-

@@ -57,4 +57,13 @@ describe('splitKvDecode tiles', () => {
       }
     }
   }
+  it('counts the subgroup statistics arrays of the subgroup path (8 * BLOCK_M * 64 / size bytes)', () => {
+    for (const sg of [4, 8, 32]) {
+      for (const limit of [16384, 32768]) {
+        const t = chooseDecodeTiles(64, 256, 256, limit, sg);
+        expect(t.workgroupBytes).toBe(16 * t.blockM * 64 + 4 * t.blockM * (64 + 3) + 8 * t.blockM * (64 / sg));
+        expect(t.workgroupBytes).toBeLessThanOrEqual(limit);
+      }
+    }
+  });
 });

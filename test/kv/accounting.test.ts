@@ -1,12 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { describeMemory, kvBytesPerToken, kvValuesPerTokenPerLayer, pageBytes, type KvSpec } from '../../src/kv/accounting';
+import {
+  describeMemory,
+  kvBytesPerToken,
+  kvValuesPerTokenPerLayer,
+  pageBytes,
+  type KvSpec,
+} from '../../src/kv/accounting';
 
-const llama2_7b: KvSpec = { variant: 'mha', numLayers: 32, numKvHeads: 32, headDimQK: 128, headDimV: 128, dtype: 'f16' };
+const llama2_7b: KvSpec = {
+  variant: 'mha',
+  numLayers: 32,
+  numKvHeads: 32,
+  headDimQK: 128,
+  headDimV: 128,
+  dtype: 'f16',
+};
 const mistral7b: KvSpec = { variant: 'gqa', numLayers: 32, numKvHeads: 8, headDimQK: 128, headDimV: 128, dtype: 'f16' };
 const gemma2b: KvSpec = { variant: 'mqa', numLayers: 18, numKvHeads: 1, headDimQK: 256, headDimV: 256, dtype: 'f16' };
 // Absorbed MLA runs as MQA with d_k 576 and d_v 512, but stores one 576-wide row.
 const deepseekV3: KvSpec = {
-  variant: 'mla', numLayers: 61, numKvHeads: 1, headDimQK: 576, headDimV: 512, latentDim: 512, ropeDim: 64, dtype: 'f16',
+  variant: 'mla',
+  numLayers: 61,
+  numKvHeads: 1,
+  headDimQK: 576,
+  headDimV: 512,
+  latentDim: 512,
+  ropeDim: 64,
+  dtype: 'f16',
 };
 
 describe('kv accounting', () => {
@@ -21,7 +41,14 @@ describe('kv accounting', () => {
 
   it('scales with dtype and with unequal K and V head dims', () => {
     expect(kvBytesPerToken({ ...llama2_7b, dtype: 'f32' })).toBe(1024 * 1024);
-    const unequal: KvSpec = { variant: 'gqa', numLayers: 2, numKvHeads: 4, headDimQK: 192, headDimV: 128, dtype: 'f32' };
+    const unequal: KvSpec = {
+      variant: 'gqa',
+      numLayers: 2,
+      numKvHeads: 4,
+      headDimQK: 192,
+      headDimV: 128,
+      dtype: 'f32',
+    };
     expect(kvBytesPerToken(unequal)).toBe(2 * 4 * (192 + 128) * 4);
     expect(kvBytesPerToken({ ...deepseekV3, dtype: 'f32' })).toBe(576 * 4 * 61);
   });

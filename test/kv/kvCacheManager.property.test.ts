@@ -27,8 +27,25 @@ interface Scenario {
 
 const token = fc.integer({ min: 0, max: 2 }); // tiny alphabet: prompts share prefixes often
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('add' as const), family: fc.nat(2), prefixLen: fc.nat(24), tail: fc.array(token, { maxLength: 6 }) }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), pick: fc.nat(), tokens: fc.array(token, { maxLength: 10, size: 'max' }), passIds: fc.boolean(), deviate: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('add' as const),
+      family: fc.nat(2),
+      prefixLen: fc.nat(24),
+      tail: fc.array(token, { maxLength: 6 }),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('append' as const),
+      pick: fc.nat(),
+      tokens: fc.array(token, { maxLength: 10, size: 'max' }),
+      passIds: fc.boolean(),
+      deviate: fc.boolean(),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('prefill' as const), pick: fc.nat(), passIds: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('fork' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
@@ -81,7 +98,8 @@ class Harness {
     const pick = (n: number): number | undefined => (live.length === 0 ? undefined : live[n % live.length]);
     switch (op.kind) {
       case 'add':
-        return this.add([...this.s.families[op.family].slice(0, op.prefixLen), ...op.tail]);
+        this.add([...this.s.families[op.family].slice(0, op.prefixLen), ...op.tail]);
+        return;
       case 'append': {
         const seqId = pick(op.pick);
         if (seqId !== undefined) this.append(seqId, op.tokens, op.passIds, op.deviate);
@@ -122,7 +140,12 @@ class Harness {
         const { tableLength, len, copyOnWrite } = this.expectedNeeds(seqId, 1);
         const slack = tableLength * this.s.pageSize - len;
         const n = slack + Math.max(0, this.kv.stats().freePages - (copyOnWrite ? 1 : 0)) * this.s.pageSize;
-        this.append(seqId, Array.from({ length: n }, (_, i) => (len + i) % 3), true, false);
+        this.append(
+          seqId,
+          Array.from({ length: n }, (_, i) => (len + i) % 3),
+          true,
+          false,
+        );
         return;
       }
       case 'overflow': {
@@ -159,7 +182,10 @@ class Harness {
   }
 
   /** Pages an append of n tokens needs, computed from the public state only. */
-  private expectedNeeds(seqId: number, n: number): { tableLength: number; len: number; newPages: number; copyOnWrite: boolean } {
+  private expectedNeeds(
+    seqId: number,
+    n: number,
+  ): { tableLength: number; len: number; newPages: number; copyOnWrite: boolean } {
     const table = this.kv.blockTable(seqId);
     const len = this.kv.seqLen(seqId);
     const newPages = Math.ceil((len + n) / this.s.pageSize) - table.length;
@@ -222,14 +248,16 @@ class Harness {
       const pos = start + i;
       const page = table[Math.floor(pos / pageSize)];
       // pos 6, pageSize 4, table[1] = 9 -> slot 9*4 + 2 = 38
-      if (result.slots[i] !== page * pageSize + (pos % pageSize)) throw new Error(`slot ${result.slots[i]} for pos ${pos}`);
+      if (result.slots[i] !== page * pageSize + (pos % pageSize))
+        throw new Error(`slot ${result.slots[i]} for pos ${pos}`);
       // Written pages are owned exclusively, so no other live sequence can see the write.
       if (this.kv.pageRefCount(page) !== 1) throw new Error(`slot ${result.slots[i]} is in shared page ${page}`);
       this.memory[result.slots[i]] = content[i];
     }
     model.tokens.push(...content);
     // Ids that differ from the remembered prompt make the manager drop the rest of it.
-    const diverged = passIds && content.some((id, i) => start + i < model.prompt.length && id !== model.prompt[start + i]);
+    const diverged =
+      passIds && content.some((id, i) => start + i < model.prompt.length && id !== model.prompt[start + i]);
     if (diverged) model.prompt = model.tokens.slice();
     return result;
   }
@@ -238,7 +266,10 @@ class Harness {
     return {
       seqs: this.kv.sequences().map((id) => [id, this.kv.seqLen(id), this.kv.blockTable(id)]),
       stats: this.kv.stats(),
-      pages: Array.from({ length: this.s.numPages }, (_, page) => [this.kv.pageRefCount(page), this.kv.isPageCached(page)]),
+      pages: Array.from({ length: this.s.numPages }, (_, page) => [
+        this.kv.pageRefCount(page),
+        this.kv.isPageCached(page),
+      ]),
     };
   }
 
@@ -259,7 +290,9 @@ class Harness {
       for (let pos = 0; pos < len; pos++) {
         const slot = table[Math.floor(pos / pageSize)] * pageSize + (pos % pageSize);
         if (this.memory[slot] !== model.tokens[pos]) {
-          throw new Error(`sequence ${seqId} pos ${pos}: slot ${slot} holds ${this.memory[slot]}, expected ${model.tokens[pos]}`);
+          throw new Error(
+            `sequence ${seqId} pos ${pos}: slot ${slot} holds ${this.memory[slot]}, expected ${model.tokens[pos]}`,
+          );
         }
       }
       table.forEach((page, l) => {
@@ -278,12 +311,14 @@ class Harness {
     let cachedFree = 0;
     for (let page = 0; page < numPages; page++) {
       const refCount = this.kv.pageRefCount(page);
-      if (refCount !== holders[page]) throw new Error(`page ${page}: refCount ${refCount}, held by ${holders[page]} tables`);
+      if (refCount !== holders[page])
+        throw new Error(`page ${page}: refCount ${refCount}, held by ${holders[page]} tables`);
       if (holders[page] > 0) used++;
       const cached = this.kv.isPageCached(page);
       if (!cached) this.chainOfPage.delete(page);
       else if (holders[page] === 0) cachedFree++;
-      if (cached && !this.chainOfPage.has(page)) throw new Error(`page ${page} became cached while no sequence held it`);
+      if (cached && !this.chainOfPage.has(page))
+        throw new Error(`page ${page} became cached while no sequence held it`);
     }
     const cachedFreePages = Array.from({ length: numPages }, (_, page) => page).filter(
       (page) => holders[page] === 0 && this.kv.isPageCached(page),
@@ -291,7 +326,11 @@ class Harness {
     same(sorted(this.lruOrder), cachedFreePages, 'free cached pages');
     const chains = [...this.chainOfPage.values()];
     same(new Set(chains).size, chains.length, 'one cached page per prefix');
-    same(this.kv.stats(), { totalPages: numPages, usedPages: used, freePages: numPages - used, cachedPages: cachedFree }, 'stats');
+    same(
+      this.kv.stats(),
+      { totalPages: numPages, usedPages: used, freePages: numPages - used, cachedPages: cachedFree },
+      'stats',
+    );
     if (!this.s.prefixCache) same(chains.length, 0, 'cached pages with prefix caching off');
   }
 

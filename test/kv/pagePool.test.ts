@@ -23,7 +23,8 @@ describe('prefixPageKey', () => {
 
   it('has no collisions over many small pages', () => {
     const seen = new Set<string>();
-    for (let x = 0; x < 64; x++) for (let y = 0; y < 64; y++) for (let z = 0; z < 8; z++) seen.add(prefixPageKey(ROOT_PREFIX_KEY, [x, y, z]));
+    for (let x = 0; x < 64; x++)
+      for (let y = 0; y < 64; y++) for (let z = 0; z < 8; z++) seen.add(prefixPageKey(ROOT_PREFIX_KEY, [x, y, z]));
     expect(seen.size).toBe(64 * 64 * 8);
   });
 });

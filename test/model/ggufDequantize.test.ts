@@ -2,12 +2,14 @@
  * GGUF block dequantization (src/model/ggufDequantize.ts, the loader's f32 path) against its
  * float64 twin (src/reference/quant.ts): every block tensor of the real llama.cpp files
  * (Q8_0, Q4_0, Q5_0) value for value, and fresh random Q4_K / Q6_K blocks (no real file has them)
- * to f32 rounding.
+ * to f32 rounding; and quantize-on-load of the dequantized values gives the files' Q8_0 / Q4_0
+ * blocks back (so a q8 / q4 load of such a GGUF holds llama.cpp's blocks).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dequantizeGguf, type GgufDequantType } from '../../src/model/ggufDequantize';
+import { quantizeBlocks } from '../../src/model/quantize';
 import { dequantizeBlocks, type GgufBlockFormat } from '../../src/reference/quant';
 import { relL2 } from '../../src/reference/attention';
 import { rng } from '../../src/reference/random';
@@ -42,6 +44,22 @@ describe('GGUF block dequantization', () => {
       }
     }
     expect(Object.keys(seen).sort()).toEqual(['Q4_0', 'Q5_0', 'Q8_0']);
+  });
+
+  it.skipIf(!existsSync(GGUF))('quantized on load again, the real Q8_0 and Q4_0 blocks come back byte for byte', () => {
+    let tensors = 0;
+    for (const name of readdirSync(GGUF).filter((f) => f.endsWith('.gguf'))) {
+      const file = parseGguf(new Uint8Array(readFileSync(join(GGUF, name))), name);
+      for (const t of file.tensors.values()) {
+        if (t.type !== 'Q8_0' && t.type !== 'Q4_0') continue;
+        const bytes = ggufTensorBytes(file, t.name);
+        const again = new Uint8Array(bytes.length);
+        quantizeBlocks(t.type === 'Q8_0' ? 'q8' : 'q4', dequantizeGguf(t.type, bytes), again);
+        expect(Buffer.compare(again, bytes), `${name} ${t.name}`).toBe(0);
+        tensors++;
+      }
+    }
+    expect(tensors).toBeGreaterThan(100);
   });
 
   for (const [type, blockBytes, dOffsets] of [

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type ModelSpec } from '../../src/model/config';
-import { expectedTensors } from '../../src/model/expectedTensors';
 import { relL2, referenceAttention } from '../../src/reference/attention';
-import { applyRope, linear, mlaAttention, mlaProjections, referenceForward, rmsNorm, type WeightFn } from '../../src/reference/transformer';
+import {
+  applyRope,
+  linear,
+  mlaAttention,
+  mlaProjections,
+  referenceForward,
+  rmsNorm,
+} from '../../src/reference/transformer';
 
 import { configs, lookup, randn, randomIds, randomWeights } from '../helpers/tinyModels';
 
@@ -28,7 +34,9 @@ describe('referenceForward: causality and sanity, every family', () => {
       const other = referenceForward(spec, w, changed);
       expect(relL2(rows(other, 0, 1, spec.vocabSize), rows(full, 0, 1, spec.vocabSize))).toBeGreaterThan(1e-6);
       if (spec.slidingWindow === null) {
-        expect(relL2(rows(other, T - 1, T, spec.vocabSize), rows(full, T - 1, T, spec.vocabSize))).toBeGreaterThan(1e-6);
+        expect(relL2(rows(other, T - 1, T, spec.vocabSize), rows(full, T - 1, T, spec.vocabSize))).toBeGreaterThan(
+          1e-6,
+        );
       }
     });
   }
@@ -48,7 +56,8 @@ describe('referenceForward: variants agree', () => {
       for (const proj of ['k_proj', 'v_proj']) {
         const src = wg.get(`model.layers.${l}.self_attn.${proj}.weight`)!; // [2 · D, Hd]
         const dst = new Float32Array(4 * D * Hd); // [4 · D, Hd]: KV head j is GQA head floor(j / 2)
-        for (let j = 0; j < 4; j++) dst.set(src.subarray(Math.floor(j / 2) * D * Hd, (Math.floor(j / 2) + 1) * D * Hd), j * D * Hd);
+        for (let j = 0; j < 4; j++)
+          dst.set(src.subarray(Math.floor(j / 2) * D * Hd, (Math.floor(j / 2) + 1) * D * Hd), j * D * Hd);
         wm.set(`model.layers.${l}.self_attn.${proj}.weight`, dst);
       }
     }
@@ -80,7 +89,9 @@ describe('referenceForward: variants agree', () => {
     // and a different lm_head does change the logits
     const other = new Map(wu);
     other.set('lm_head.weight', randomWeights(untied).get('lm_head.weight')!);
-    expect(relL2(referenceForward(untied, lookup(other), ids), referenceForward(tied, lookup(w), ids))).toBeGreaterThan(1e-3);
+    expect(relL2(referenceForward(untied, lookup(other), ids), referenceForward(tied, lookup(w), ids))).toBeGreaterThan(
+      1e-3,
+    );
   });
 
   it('llama with one token is the hand-written GQA step (softmax over one key = its own value)', () => {
@@ -94,11 +105,13 @@ describe('referenceForward: variants agree', () => {
       const r = 1 / Math.sqrt(v.reduce((s, a) => s + a * a, 0) / v.length + spec.rmsNormEps);
       return v.map((a, i) => a * r * g[i]);
     };
-    const matvec = (W: Float32Array, v: number[], out: number) => Array.from({ length: out }, (_, o) => v.reduce((s, a, i) => s + a * W[o * v.length + i], 0));
+    const matvec = (W: Float32Array, v: number[], out: number) =>
+      Array.from({ length: out }, (_, o) => v.reduce((s, a, i) => s + a * W[o * v.length + i], 0));
     const xn = norm(x, w('model.layers.0.input_layernorm.weight'));
     const vkv = matvec(w('model.layers.0.self_attn.v_proj.weight'), xn, Hkv * D); // [Hkv, D]
     const heads: number[] = []; // [H, D]: head h reads KV head h / (H / Hkv)
-    for (let h = 0; h < H; h++) heads.push(...vkv.slice(Math.floor(h / (H / Hkv)) * D, (Math.floor(h / (H / Hkv)) + 1) * D));
+    for (let h = 0; h < H; h++)
+      heads.push(...vkv.slice(Math.floor(h / (H / Hkv)) * D, (Math.floor(h / (H / Hkv)) + 1) * D));
     const attn = matvec(w('model.layers.0.self_attn.o_proj.weight'), heads, Hd);
     const x1 = x.map((a, i) => a + attn[i]);
     const xn2 = norm(x1, w('model.layers.0.post_attention_layernorm.weight'));
@@ -106,7 +119,10 @@ describe('referenceForward: variants agree', () => {
     const u = matvec(w('model.layers.0.mlp.up_proj.weight'), xn2, I);
     const act = g.map((a, i) => (a / (1 + Math.exp(-a))) * u[i]);
     const down = matvec(w('model.layers.0.mlp.down_proj.weight'), act, Hd);
-    const x2 = norm(x1.map((a, i) => a + down[i]), w('model.norm.weight'));
+    const x2 = norm(
+      x1.map((a, i) => a + down[i]),
+      w('model.norm.weight'),
+    );
     const logits = matvec(w('lm_head.weight'), x2, V);
     expect(relL2(referenceForward(spec, w, [id]), logits)).toBeLessThan(1e-12);
   });
@@ -117,13 +133,24 @@ describe('referenceForward: variants agree', () => {
     const wg = randomWeights(gemma);
     const wp = new Map(wg);
     for (const [name, t] of wg) {
-      if (name.endsWith('norm.weight')) wp.set(name, t.map((a) => 1 + a));
+      if (name.endsWith('norm.weight'))
+        wp.set(
+          name,
+          t.map((a) => 1 + a),
+        );
     }
-    wp.set('model.embed_tokens.weight', wg.get('model.embed_tokens.weight')!.map((a) => a * Math.sqrt(gemma.hiddenSize)));
+    wp.set(
+      'model.embed_tokens.weight',
+      wg.get('model.embed_tokens.weight')!.map((a) => a * Math.sqrt(gemma.hiddenSize)),
+    );
     const ids = randomIds(6, gemma.vocabSize);
     // f32 rounding of the transformed weights: agreement to ~1e-7, not to the last bit.
-    expect(relL2(referenceForward(plain, lookup(wp), ids), referenceForward(gemma, lookup(wg), ids))).toBeLessThan(1e-5);
-    expect(relL2(referenceForward(plain, lookup(wg), ids), referenceForward(gemma, lookup(wg), ids))).toBeGreaterThan(1e-3);
+    expect(relL2(referenceForward(plain, lookup(wp), ids), referenceForward(gemma, lookup(wg), ids))).toBeLessThan(
+      1e-5,
+    );
+    expect(relL2(referenceForward(plain, lookup(wg), ids), referenceForward(gemma, lookup(wg), ids))).toBeGreaterThan(
+      1e-3,
+    );
   });
 
   it('qwen3 q/k norm makes the logits invariant to scaling q_proj and k_proj (llama is not)', () => {
@@ -135,9 +162,15 @@ describe('referenceForward: variants agree', () => {
       const w = randomWeights(spec);
       const scaled = new Map(w);
       for (let l = 0; l < spec.numLayers; l++) {
-        for (const [proj, c] of [['q_proj', 3], ['k_proj', 0.5]] as const) {
+        for (const [proj, c] of [
+          ['q_proj', 3],
+          ['k_proj', 0.5],
+        ] as const) {
           const name = `model.layers.${l}.self_attn.${proj}.weight`;
-          scaled.set(name, w.get(name)!.map((a) => a * c));
+          scaled.set(
+            name,
+            w.get(name)!.map((a) => a * c),
+          );
         }
       }
       const ids = randomIds(6, spec.vocabSize);
@@ -155,7 +188,9 @@ describe('referenceForward: variants agree', () => {
     const noBias: ModelSpec = { ...spec, attentionBias: false };
     const ids = randomIds(5, spec.vocabSize);
     expect(relL2(referenceForward(spec, lookup(zero), ids), referenceForward(noBias, lookup(w), ids))).toBe(0);
-    expect(relL2(referenceForward(spec, lookup(w), ids), referenceForward(noBias, lookup(w), ids))).toBeGreaterThan(1e-4);
+    expect(relL2(referenceForward(spec, lookup(w), ids), referenceForward(noBias, lookup(w), ids))).toBeGreaterThan(
+      1e-4,
+    );
   });
 
   it('mistral sliding window: rows before the window fills match full attention, later rows differ', () => {
@@ -245,7 +280,12 @@ describe('RoPE', () => {
       const x = rand(D);
       const y = new Float64Array(x);
       applyRope(spec, y, 1, 1, D, 0, [0]);
-      expect(relL2(y, x.map((a) => a * mscale))).toBeLessThan(1e-15);
+      expect(
+        relL2(
+          y,
+          x.map((a) => a * mscale),
+        ),
+      ).toBeLessThan(1e-15);
       // q at p, k at p + d: q·k is the same for p = 3 and p = 40.
       const q = rand(D);
       const k = rand(D);
@@ -277,7 +317,12 @@ describe('RoPE', () => {
     const perm = Array.from({ length: D }, (_, i) => (i < D / 2 ? 2 * i : 2 * (i - D / 2) + 1));
     const b = Float64Array.from(perm, (j) => x[j]);
     applyRope(half, b, 1, 1, D, 0, [11]);
-    expect(relL2(Float64Array.from(perm, (_, i) => b[perm.indexOf(i)]), a)).toBeLessThan(1e-14);
+    expect(
+      relL2(
+        Float64Array.from(perm, (_, i) => b[perm.indexOf(i)]),
+        a,
+      ),
+    ).toBeLessThan(1e-14);
   });
 
   it('helpers: linear is x · W^T + b and rmsNorm normalises rows', () => {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { applyMinP, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP } from '../../src/model/logitsProcessors';
+import {
+  applyMinP,
+  applyRepetitionPenalty,
+  applyTemperature,
+  applyTopK,
+  applyTopP,
+} from '../../src/model/logitsProcessors';
 import { argmax, Sampler, sampleCategorical, SeededRandom } from '../../src/model/sampler';
 import { StoppingCriteria, StopStringMatcher } from '../../src/model/stoppingCriteria';
 
@@ -75,7 +81,10 @@ describe('logits processors (worked examples from the docs)', () => {
       const scratch = new Float32Array(n);
       for (const k of [1, 2, 5, n - 1]) {
         const logits = randomLogits(rng, n);
-        const expected = [...logits.keys()].sort((x, y) => logits[y] - logits[x]).slice(0, k).sort((x, y) => x - y);
+        const expected = [...logits.keys()]
+          .sort((x, y) => logits[y] - logits[x])
+          .slice(0, k)
+          .sort((x, y) => x - y);
         applyTopK(logits, k, scratch);
         expect(kept(logits)).toEqual(expected);
       }
@@ -101,21 +110,26 @@ describe('logits processors (worked examples from the docs)', () => {
 
   it('top-p matches a sort on random logits', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 600 }), fc.double({ min: 0.01, max: 0.99, noNaN: true }), fc.integer(), (n, p, seed) => {
-        const logits = randomLogits(new SeededRandom(seed), n, 6);
-        const pr = softmax64(logits);
-        const sorted = [...logits.keys()].sort((x, y) => pr[y] - pr[x]);
-        // Reference (HF): keep a token when the mass of the tokens ranked above it is < p.
-        const expected: number[] = [];
-        let above = 0;
-        for (const i of sorted) {
-          if (Math.abs(above - p) < 1e-4) return; // too close to call in f32; skip the case
-          if (above < p) expected.push(i);
-          above += pr[i];
-        }
-        applyTopP(logits, p, new Float32Array(n), new Uint32Array(n));
-        expect(kept(logits)).toEqual(expected.sort((x, y) => x - y));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 600 }),
+        fc.double({ min: 0.01, max: 0.99, noNaN: true }),
+        fc.integer(),
+        (n, p, seed) => {
+          const logits = randomLogits(new SeededRandom(seed), n, 6);
+          const pr = softmax64(logits);
+          const sorted = [...logits.keys()].sort((x, y) => pr[y] - pr[x]);
+          // Reference (HF): keep a token when the mass of the tokens ranked above it is < p.
+          const expected: number[] = [];
+          let above = 0;
+          for (const i of sorted) {
+            if (Math.abs(above - p) < 1e-4) return; // too close to call in f32; skip the case
+            if (above < p) expected.push(i);
+            above += pr[i];
+          }
+          applyTopP(logits, p, new Float32Array(n), new Uint32Array(n));
+          expect(kept(logits)).toEqual(expected.sort((x, y) => x - y));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -142,7 +156,7 @@ describe('samplers', () => {
     expect(argmax(new Float32Array([-Infinity, -5, -Infinity]))).toBe(1);
   });
 
-  it('greedy (temperature 0) picks argmax and leaves the caller\'s logits alone', () => {
+  it("greedy (temperature 0) picks argmax and leaves the caller's logits alone", () => {
     const rng = new SeededRandom(11);
     const sampler = new Sampler(300, { temperature: 0, topK: 5, topP: 0.5 });
     for (let t = 0; t < 50; t++) {
@@ -232,7 +246,9 @@ describe('samplers', () => {
     expect(() => new Sampler(4, { minP: 2 })).toThrow(/minP/);
     expect(() => new Sampler(4, { repetitionPenalty: 0 })).toThrow(/repetitionPenalty/);
     expect(() => new Sampler(4).sample(new Float32Array(5))).toThrow(/expects 4/);
-    expect(() => new Sampler(4).sample(new Float32Array([0, 1, NaN, 2]))).toThrow('sampling: logits hold NaN (token 2 is the first)');
+    expect(() => new Sampler(4).sample(new Float32Array([0, 1, NaN, 2]))).toThrow(
+      'sampling: logits hold NaN (token 2 is the first)',
+    );
   });
 });
 
@@ -260,36 +276,40 @@ describe('stopping criteria', () => {
   it('emits exactly the text before the first stop string, however it is split', () => {
     const stops = ['END', '\n\n', 'ababc'];
     fc.assert(
-      fc.property(fc.array(fc.constantFrom('a', 'b', 'c', 'E', 'N', 'D', '\n', ' ', 'x'), { maxLength: 40 }), fc.array(fc.integer({ min: 1, max: 4 })), (letters, cuts) => {
-        const text = letters.join('');
-        const chunks: string[] = [];
-        let at = 0;
-        for (const c of cuts) {
-          if (at >= text.length) break;
-          chunks.push(text.slice(at, at + c));
-          at += c;
-        }
-        if (at < text.length) chunks.push(text.slice(at));
-        let first = text.length;
-        for (const s of stops) {
-          const i = text.indexOf(s);
-          if (i >= 0) first = Math.min(first, i);
-        }
-        const m = new StopStringMatcher(stops);
-        let out = '';
-        let stopped = false;
-        for (const c of chunks) {
-          const r = m.push(c);
-          out += r.text;
-          if (r.stopped) {
-            stopped = true;
-            break;
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', 'c', 'E', 'N', 'D', '\n', ' ', 'x'), { maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: 4 })),
+        (letters, cuts) => {
+          const text = letters.join('');
+          const chunks: string[] = [];
+          let at = 0;
+          for (const c of cuts) {
+            if (at >= text.length) break;
+            chunks.push(text.slice(at, at + c));
+            at += c;
           }
-        }
-        if (!stopped) out += m.flush();
-        expect(stopped).toBe(first < text.length);
-        expect(out).toBe(text.slice(0, first));
-      }),
+          if (at < text.length) chunks.push(text.slice(at));
+          let first = text.length;
+          for (const s of stops) {
+            const i = text.indexOf(s);
+            if (i >= 0) first = Math.min(first, i);
+          }
+          const m = new StopStringMatcher(stops);
+          let out = '';
+          let stopped = false;
+          for (const c of chunks) {
+            const r = m.push(c);
+            out += r.text;
+            if (r.stopped) {
+              stopped = true;
+              break;
+            }
+          }
+          if (!stopped) out += m.flush();
+          expect(stopped).toBe(first < text.length);
+          expect(out).toBe(text.slice(0, first));
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -21,20 +21,33 @@ export interface TorchFixture {
 }
 
 export function torchFixture(name: ShippedModel): TorchFixture {
-  const meta = JSON.parse(readFileSync(repoPath(`test/fixtures/models/${name}.json`), 'utf8')) as { ids: number[]; logits: string; shape: number[] };
+  const meta = JSON.parse(readFileSync(repoPath(`test/fixtures/models/${name}.json`), 'utf8')) as {
+    ids: number[];
+    logits: string;
+    shape: number[];
+  };
   const bytes = readFileSync(repoPath(`test/fixtures/models/${meta.logits}`));
   const logits = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   if (logits.length !== meta.shape[0] * meta.shape[1] || meta.shape[0] !== meta.ids.length) {
-    throw new Error(`${name}: fixture logits have ${logits.length} values, shape [${meta.shape}] for ${meta.ids.length} ids`);
+    throw new Error(
+      `${name}: fixture logits have ${logits.length} values, shape [${meta.shape}] for ${meta.ids.length} ids`,
+    );
   }
   return { ids: meta.ids, logits };
 }
 
 export function shippedSpec(name: ShippedModel): ModelSpec {
-  return parseConfig(JSON.parse(readFileSync(repoPath(`models/${name}/config.json`), 'utf8')), `models/${name}/config.json`);
+  return parseConfig(
+    JSON.parse(readFileSync(repoPath(`models/${name}/config.json`), 'utf8')),
+    `models/${name}/config.json`,
+  );
 }
 
-export function shippedWeights(name: ShippedModel): { file: SafetensorsFile; bytes: number; weight: (n: string) => Float32Array } {
+export function shippedWeights(name: ShippedModel): {
+  file: SafetensorsFile;
+  bytes: number;
+  weight: (n: string) => Float32Array;
+} {
   const path = repoPath(`models/${name}/model.safetensors`);
   const file = parseSafetensors(new Uint8Array(readFileSync(path)), `models/${name}/model.safetensors`);
   const cache = new Map<string, Float32Array>();

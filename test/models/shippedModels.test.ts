@@ -21,7 +21,9 @@ describe('shipped models (CPU)', () => {
     it(`${name}: config, F16 tensors, KV bytes per token`, () => {
       const spec = shippedSpec(name);
       expect(spec.attention).toBe(VARIANT[name]);
-      expect([spec.hiddenSize, spec.numLayers, spec.numHeads, spec.vocabSize, spec.intermediateSize]).toEqual([128, 4, 8, 2048, 384]);
+      expect([spec.hiddenSize, spec.numLayers, spec.numHeads, spec.vocabSize, spec.intermediateSize]).toEqual([
+        128, 4, 8, 2048, 384,
+      ]);
       const { file, bytes } = shippedWeights(name);
       expect(bytes).toBeLessThanOrEqual(8 * 2 ** 20);
       const expected = expectedTensors(spec);
@@ -31,8 +33,14 @@ describe('shipped models (CPU)', () => {
         expect(file.tensors.get(n)!.shape, n).toEqual(shape);
       }
       const kv = kvBytesPerToken({
-        variant: spec.attention, numLayers: spec.numLayers, numKvHeads: spec.numKvHeads, headDimQK: spec.headDim, headDimV: spec.headDimV,
-        latentDim: spec.mla?.kvLoraRank, ropeDim: spec.mla?.qkRopeHeadDim, dtype: 'f16',
+        variant: spec.attention,
+        numLayers: spec.numLayers,
+        numKvHeads: spec.numKvHeads,
+        headDimQK: spec.headDim,
+        headDimV: spec.headDimV,
+        latentDim: spec.mla?.kvLoraRank,
+        ropeDim: spec.mla?.qkRopeHeadDim,
+        dtype: 'f16',
       });
       expect(kv).toBe(KV_BYTES_F16[name]);
     });

@@ -16,11 +16,17 @@ const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta
 function shipped(name: string) {
   const json = read(`models/${name}/tokenizer.json`);
   const config = JSON.parse(read(`models/${name}/tokenizer_config.json`)) as Record<string, unknown>;
-  return { json, config, tok: loadTokenizer(json, config, { eosSources: [JSON.parse(read(`models/${name}/generation_config.json`))] }) };
+  return {
+    json,
+    config,
+    tok: loadTokenizer(json, config, { eosSources: [JSON.parse(read(`models/${name}/generation_config.json`))] }),
+  };
 }
 
 const validation = JSON.parse(
-  gunzipSync(readFileSync(new URL('../fixtures/models/kjv-validation-lines.json.gz', import.meta.url))).toString('utf8'),
+  gunzipSync(readFileSync(new URL('../fixtures/models/kjv-validation-lines.json.gz', import.meta.url))).toString(
+    'utf8',
+  ),
 ) as { lines: string[]; ids: number[][] };
 
 describe('shipped KJV tokenizer', () => {
@@ -41,7 +47,9 @@ describe('shipped KJV tokenizer', () => {
     expect(tok.decode(ids, { skipSpecialTokens: true })).toBe('In the beginning');
   });
 
-  it(`encodes all ${validation.lines.length} validation lines to the training ids and decodes them back exactly`, () => {
+  const roundTripTitle =
+    `encodes all ${validation.lines.length} validation lines ` + 'to the training ids and decodes them back exactly';
+  it(roundTripTitle, () => {
     expect(validation.lines.length).toBeGreaterThan(1000);
     let tokens = 0;
     let chars = 0;

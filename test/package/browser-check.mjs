@@ -15,7 +15,9 @@ try {
   ctx.destroy();
   const pieces = [];
   await chat(new URL(params.get('model'), location.href).href, params.get('question'), (t) => pieces.push(t), {
-    temperature: 0, max_tokens: Number(params.get('max')), kvDtype: 'f32',
+    temperature: 0,
+    max_tokens: Number(params.get('max')),
+    kvDtype: 'f32',
   });
   window.__result = { adapter, kernels, attention, pieces };
 } catch (e) {

@@ -9,7 +9,11 @@ Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, ... as in a b
 const gpu = create([]); // kept alive until exit: Dawn tears down when this is collected
 const { adapter, device } = await requestOwnDevice(gpu);
 const ctx = contextFromDevice(device, adapter.info);
-const result = { adapter: ctx.adapterDescription, kernels: await kernelsCheck(device), attention: await attentionCheck(ctx) };
+const result = {
+  adapter: ctx.adapterDescription,
+  kernels: await kernelsCheck(device),
+  attention: await attentionCheck(ctx),
+};
 console.log(JSON.stringify(result));
 device.destroy();
 process.exit(0);

@@ -13,7 +13,17 @@
  * The gzipped size of every entry (the entry and the chunks it imports) is printed.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -31,10 +41,19 @@ import { ID, tokenizerConfig, tokenizerJson } from '../helpers/tinyTokenizer';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const here = fileURLToPath(new URL('.', import.meta.url));
-const ICD = ['/usr/share/vulkan/icd.d/lvp_icd.json', '/usr/lib/chromium/vk_swiftshader_icd.json'].find((f) => existsSync(f));
+const ICD = ['/usr/share/vulkan/icd.d/lvp_icd.json', '/usr/lib/chromium/vk_swiftshader_icd.json'].find((f) =>
+  existsSync(f),
+);
 const CHROMIUM = process.env.WEBATTN_CHROMIUM ?? '/usr/bin/chromium';
 const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader'];
-const COMMON_FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+const COMMON_FLAGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+];
 
 interface Run {
   code: number;
@@ -42,12 +61,23 @@ interface Run {
   stderr: string;
 }
 /** Runs a command; a kill (timeout, crash) is code -1 with the signal at the end of stderr. */
-function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}, timeout = 240_000): Promise<Run> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+  timeout = 240_000,
+): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env: { ...process.env, ...env }, timeout, maxBuffer: 32 << 20 }, (err, stdout, stderr) => {
-      const signal = err && typeof err.code !== 'number' ? `\n(killed: ${err.signal ?? err.message})` : '';
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr: stderr + signal });
-    });
+    execFile(
+      cmd,
+      args,
+      { cwd, env: { ...process.env, ...env }, timeout, maxBuffer: 32 << 20 },
+      (err, stdout, stderr) => {
+        const signal = err && typeof err.code !== 'number' ? `\n(killed: ${err.signal ?? err.message})` : '';
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr: stderr + signal });
+      },
+    );
   });
 }
 async function ok(cmd: string, args: string[], cwd: string, env?: Record<string, string>): Promise<string> {
@@ -93,17 +123,35 @@ beforeAll(async () => {
   await ok('npm', ['run', 'build'], repoRoot);
   log(`npm run build: ${seconds(t0)}`);
   t0 = performance.now();
-  const packed = JSON.parse(await ok('npm', ['pack', '--json', '--pack-destination', tmp], repoRoot)) as { filename: string; files: { path: string }[] }[];
+  const packed = JSON.parse(await ok('npm', ['pack', '--json', '--pack-destination', tmp], repoRoot)) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
   tarball = path.join(tmp, packed[0].filename);
   const files = packed[0].files.map((f) => f.path);
   log(`npm pack: ${files.length} files, ${(readFileSync(tarball).length / 1024).toFixed(0)} KiB in ${seconds(t0)}`);
-  expect(files).toEqual(expect.arrayContaining(['dist/webattn.js', 'dist/kernels.js', 'dist/worker.js', 'dist/cli.js', 'dist/types/index.d.ts', 'dist/types/kernels/index.d.ts', 'bin/webattn.js']));
+  expect(files).toEqual(
+    expect.arrayContaining([
+      'dist/webattn.js',
+      'dist/kernels.js',
+      'dist/worker.js',
+      'dist/cli.js',
+      'dist/types/index.d.ts',
+      'dist/types/kernels/index.d.ts',
+      'bin/webattn.js',
+    ]),
+  );
   expect(files.filter((f) => f.startsWith('src/') || f.startsWith('shaders/') || f.startsWith('test/'))).toEqual([]);
 
   t0 = performance.now();
   mkdirSync(app);
-  writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'webattn-consumer', private: true, type: 'module' }));
-  const webgpuVersion = (JSON.parse(readFileSync(path.join(repoRoot, 'node_modules/webgpu/package.json'), 'utf8')) as { version: string }).version;
+  writeFileSync(
+    path.join(app, 'package.json'),
+    JSON.stringify({ name: 'webattn-consumer', private: true, type: 'module' }),
+  );
+  const webgpuVersion = (
+    JSON.parse(readFileSync(path.join(repoRoot, 'node_modules/webgpu/package.json'), 'utf8')) as { version: string }
+  ).version;
   await ok('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, `webgpu@${webgpuVersion}`], app);
   log(`npm install (tarball + webgpu@${webgpuVersion}): ${seconds(t0)}`);
 
@@ -140,29 +188,49 @@ describe('the packed package', () => {
     for (const entry of ['webattn.js', 'kernels.js', 'worker.js', 'cli.js']) {
       if (!existsSync(path.join(dist, entry))) continue;
       const s = entrySize(path.join(dist, entry));
-      log(`${entry}: ${(s.raw / 1024).toFixed(1)} KiB, ${(s.gzip / 1024).toFixed(1)} KiB gzipped (with its chunks; dependencies not counted)`);
+      log(
+        `${entry}: ${(s.raw / 1024).toFixed(1)} KiB, ${(s.gzip / 1024).toFixed(1)} KiB gzipped ` +
+          '(with its chunks; dependencies not counted)',
+      );
       expect(s.gzip).toBeGreaterThan(0);
     }
     // The worker createWorkerEngine() starts: one file, dependencies inside.
     for (const f of readdirSync(path.join(dist, 'assets')).filter((n) => /^worker-.*\.js$/.test(n))) {
       const code = readFileSync(path.join(dist, 'assets', f));
-      log(`assets/${f}: ${(code.length / 1024).toFixed(1)} KiB, ${(gzipSync(code, { level: 9 }).length / 1024).toFixed(1)} KiB gzipped (self-contained)`);
+      const gzipped = gzipSync(code, { level: 9 }).length;
+      log(
+        `assets/${f}: ${(code.length / 1024).toFixed(1)} KiB, ` +
+          `${(gzipped / 1024).toFixed(1)} KiB gzipped (self-contained)`,
+      );
     }
   });
 
-  it('Node: kernels on our own device and attention() match the reference; the example generates the reference text; the CLI needs no Vite', async () => {
+  const nodeTitle =
+    'Node: kernels on our own device and attention() match the reference; ' +
+    'the example generates the reference text; the CLI needs no Vite';
+  it(nodeTitle, async () => {
     expect(ICD, 'no software Vulkan driver: run .ci/run').toBeTruthy();
     let t0 = performance.now();
     const check = await ok('node', ['check-node.mjs'], app, { VK_ICD_FILENAMES: ICD! });
-    const r = JSON.parse(check.trim().split('\n').at(-1)!) as { adapter: string; kernels: number; attention: { prefill: number; decode: number } };
-    log(`node on ${r.adapter}: kernels-only relL2 ${r.kernels.toExponential(2)}, attention prefill ${r.attention.prefill.toExponential(2)}, decode ${r.attention.decode.toExponential(2)} (${seconds(t0)})`);
+    const r = JSON.parse(check.trim().split('\n').at(-1)!) as {
+      adapter: string;
+      kernels: number;
+      attention: { prefill: number; decode: number };
+    };
+    log(
+      `node on ${r.adapter}: kernels-only relL2 ${r.kernels.toExponential(2)}, ` +
+        `attention prefill ${r.attention.prefill.toExponential(2)}, decode ${r.attention.decode.toExponential(2)} ` +
+        `(${seconds(t0)})`,
+    );
     expect(r.kernels).toBeLessThan(1e-4); // f32 pages
     expect(r.attention.prefill).toBeLessThan(5e-3); // f16 KV
     expect(r.attention.decode).toBeLessThan(5e-3);
 
     t0 = performance.now();
     const prompt = 'Hello world';
-    const gen = await run('node', ['examples/node-generate.mjs', './model', prompt, '8'], app, { WEBATTN_VK_ICD: ICD! });
+    const gen = await run('node', ['examples/node-generate.mjs', './model', prompt, '8'], app, {
+      WEBATTN_VK_ICD: ICD!,
+    });
     expect(gen.code, gen.stderr).toBe(0);
     log(`node-generate.mjs: ${JSON.stringify(gen.stdout)}; ${gen.stderr.trim()} (${seconds(t0)})`);
     expect(gen.stdout).toBe(referenceGreedyText(tokenizer.encode(prompt), 8));
@@ -182,7 +250,9 @@ describe('the packed package', () => {
         try { await m.createContext(); } catch (e) { console.log(e.name + ': ' + e.message); }`;
       const missing = await run('node', ['--input-type=module', '-e', script], app);
       expect(missing.stderr).toBe('');
-      expect(missing.stdout.trim()).toBe('NoWebGpuError: webattn in Node needs the `webgpu` package (Dawn): npm install webgpu');
+      expect(missing.stdout.trim()).toBe(
+        'NoWebGpuError: webattn in Node needs the `webgpu` package (Dawn): npm install webgpu',
+      );
     } finally {
       renameSync(`${dawn}.off`, dawn);
     }
@@ -192,10 +262,15 @@ describe('the packed package', () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: run .ci/run`).toBe(true);
     // Import map from the installed packages' own metadata (the exports map for webattn).
     const nm = (p: string) => path.join(app, 'node_modules', p);
-    const pkg = (name: string) => JSON.parse(readFileSync(nm(`${name}/package.json`), 'utf8')) as { exports: Record<string, unknown> };
+    const pkg = (name: string) =>
+      JSON.parse(readFileSync(nm(`${name}/package.json`), 'utf8')) as { exports: Record<string, unknown> };
     const exportFile = (name: string, sub = '.') => {
       let e = pkg(name).exports[sub] as unknown;
-      while (e && typeof e === 'object') e = (e as Record<string, unknown>).browser ?? (e as Record<string, unknown>).import ?? (e as Record<string, unknown>).default;
+      while (e && typeof e === 'object')
+        e =
+          (e as Record<string, unknown>).browser ??
+          (e as Record<string, unknown>).import ??
+          (e as Record<string, unknown>).default;
       return `/node_modules/${name}/${String(e).replace(/^\.\//, '')}`;
     };
     const imports = {
@@ -211,31 +286,47 @@ describe('the packed package', () => {
 <script type="module" src="./browser-check.mjs"></script>\n`,
     );
     const server = await serve(app);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...COMMON_FLAGS, ...WEBGPU_FLAGS], timeout: 60_000 });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...COMMON_FLAGS, ...WEBGPU_FLAGS],
+      timeout: 60_000,
+    });
     try {
       const errors: string[] = [];
       const page = await browser.newPage();
       page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
       page.on('response', (r) => {
         // A model folder without generation_config.json is fine (the loader asks, a 404 says no).
-        if (r.status() >= 400 && !r.url().endsWith('/model/generation_config.json')) errors.push(`HTTP ${r.status()} ${r.url()}`);
+        if (r.status() >= 400 && !r.url().endsWith('/model/generation_config.json'))
+          errors.push(`HTTP ${r.status()} ${r.url()}`);
       });
       const question = 'Hello';
       const t0 = performance.now();
       const { port } = server.address() as AddressInfo;
-      await page.goto(`http://127.0.0.1:${port}/index.html?model=./model/&question=${encodeURIComponent(question)}&max=8`);
+      await page.goto(
+        `http://127.0.0.1:${port}/index.html?model=./model/&question=${encodeURIComponent(question)}&max=8`,
+      );
       await page.waitForFunction(() => '__result' in window || '__error' in window, undefined, { timeout: 240_000 });
       const error = await page.evaluate(() => (window as { __error?: string }).__error);
       expect(error, errors.join('\n')).toBeUndefined();
       const r = (await page.evaluate(() => (window as { __result?: unknown }).__result)) as {
-        adapter: string; kernels: number; attention: { prefill: number; decode: number }; pieces: string[];
+        adapter: string;
+        kernels: number;
+        attention: { prefill: number; decode: number };
+        pieces: string[];
       };
-      log(`chromium on ${r.adapter}: kernels-only relL2 ${r.kernels.toExponential(2)}, attention prefill ${r.attention.prefill.toExponential(2)}, decode ${r.attention.decode.toExponential(2)}; chat ${JSON.stringify(r.pieces.join(''))} (${seconds(t0)})`);
+      log(
+        `chromium on ${r.adapter}: kernels-only relL2 ${r.kernels.toExponential(2)}, ` +
+          `attention prefill ${r.attention.prefill.toExponential(2)}, decode ${r.attention.decode.toExponential(2)}; ` +
+          `chat ${JSON.stringify(r.pieces.join(''))} (${seconds(t0)})`,
+      );
       expect(errors).toEqual([]);
       expect(r.kernels).toBeLessThan(1e-4);
       expect(r.attention.prefill).toBeLessThan(5e-3);
       expect(r.attention.decode).toBeLessThan(5e-3);
-      const chatPrompt = tokenizer.applyChatTemplate([{ role: 'user', content: question }], { addGenerationPrompt: true });
+      const chatPrompt = tokenizer.applyChatTemplate([{ role: 'user', content: question }], {
+        addGenerationPrompt: true,
+      });
       expect(r.pieces.join('')).toBe(referenceGreedyText(tokenizer.encode(chatPrompt, { addSpecialTokens: false }), 8));
     } finally {
       await browser.close();
@@ -248,11 +339,20 @@ describe('the packed package', () => {
     const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
     // nodenext skips the libraries' own checks: @huggingface/tokenizers 0.2's .d.ts files import
     // without extensions, which nodenext rejects in them (ours name their .js files).
-    for (const [module, moduleResolution, skipLibCheck] of [['ESNext', 'Bundler', false], ['NodeNext', 'NodeNext', true]] as const) {
+    for (const [module, moduleResolution, skipLibCheck] of [
+      ['ESNext', 'Bundler', false],
+      ['NodeNext', 'NodeNext', true],
+    ] as const) {
       const tsconfig = {
         compilerOptions: {
-          target: 'ES2022', module, moduleResolution, lib: ['ES2022', 'DOM', 'DOM.Iterable'], types: ['@webgpu/types'],
-          strict: true, noEmit: true, skipLibCheck,
+          target: 'ES2022',
+          module,
+          moduleResolution,
+          lib: ['ES2022', 'DOM', 'DOM.Iterable'],
+          types: ['@webgpu/types'],
+          strict: true,
+          noEmit: true,
+          skipLibCheck,
         },
         files: ['consumer.ts'],
       };
@@ -266,7 +366,13 @@ describe('the packed package', () => {
 
 /** A static file server for the temp folder (the page, its import map targets, the model). */
 function serve(root: string): Promise<Server> {
-  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.map': 'application/json' };
+  const types: Record<string, string> = {
+    '.html': 'text/html',
+    '.js': 'text/javascript',
+    '.mjs': 'text/javascript',
+    '.json': 'application/json',
+    '.map': 'application/json',
+  };
   const server = createServer((req, res) => {
     const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const file = path.join(root, rel);
@@ -275,22 +381,27 @@ function serve(root: string): Promise<Server> {
       return;
     }
     const body = readFileSync(file);
-    res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
+    res.writeHead(200, {
+      'Content-Type': types[path.extname(file)] ?? 'application/octet-stream',
+      'Content-Length': body.length,
+    });
     res.end(body);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 /** What a TypeScript user writes: both entries, the model runtime, and one deliberate type error. */
-const CONSUMER = `import { attention, contextFromDevice, createContext, generate, loadModelFiles, loadTokenizer, NoWebGpuError, referenceAttention,
-  relL2, resolveSource, Transformer, type AttentionArgs, type GenerateStats, type ModelFiles } from 'webattn';
+const CONSUMER = `import { attention, contextFromDevice, createContext, generate, loadModelFiles, loadTokenizer,
+  NoWebGpuError, referenceAttention, relL2, resolveSource, Transformer, type AttentionArgs, type GenerateStats,
+  type ModelFiles } from 'webattn';
 import { attentionParams, buildPageTable, FlashPrefill, type AttentionSpec, type PageTableMetadata,
   type StepBuffers } from 'webattn/kernels';
 
 export async function kernels(device: GPUDevice, step: StepBuffers, q: GPUBuffer, kPages: GPUBuffer, vPages: GPUBuffer,
   work: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, pass: GPUComputePassEncoder): Promise<number> {
   const ctx = contextFromDevice(device);
-  const spec: AttentionSpec = { numKvHeads: 2, groupSize: 4, headDimQK: 64, headDimV: 64, pageSize: 16, kvDtype: 'f16' };
+  const spec: AttentionSpec = { numKvHeads: 2, groupSize: 4, headDimQK: 64, headDimV: 64, pageSize: 16,
+    kvDtype: 'f16' };
   const prefill = await FlashPrefill.create(ctx, spec);
   const meta: PageTableMetadata = buildPageTable([{ blockTable: [3, 1], kvLen: 20, qLen: 20 }], 16);
   const items: Uint32Array = prefill.plan(meta).work;
@@ -318,7 +429,9 @@ export async function runtime(): Promise<string> {
   const model = await Transformer.load(ctx, files, { kvDtype: 'f16', maxSeqs: 1 });
   const stats: Partial<GenerateStats> = {};
   let text = '';
-  for await (const piece of generate(model, tokenizer, tokenizer.encode('hi'), { maxNewTokens: 4 }, stats)) text += piece;
+  for await (const piece of generate(model, tokenizer, tokenizer.encode('hi'), { maxNewTokens: 4 }, stats)) {
+    text += piece;
+  }
   model.destroy();
   ctx.destroy();
   return text + err + String(wrong) + stats.generatedTokens;

@@ -9,11 +9,18 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-const blocks = [...readme.matchAll(/<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)\n```/g)].map((m) => ({ file: m[1], code: m[2] }));
+const blocks = [...readme.matchAll(/<!-- example: (\S+) -->\n```\w*\n([\s\S]*?)\n```/g)].map((m) => ({
+  file: m[1],
+  code: m[2],
+}));
 
 describe('README examples', () => {
   it('shows the browser, Node and kernel-only examples', () => {
-    expect(blocks.map((b) => b.file).sort()).toEqual(['examples/browser-chat.js', 'examples/kernels-only.mjs', 'examples/node-generate.mjs']);
+    expect(blocks.map((b) => b.file).sort()).toEqual([
+      'examples/browser-chat.js',
+      'examples/kernels-only.mjs',
+      'examples/node-generate.mjs',
+    ]);
   });
   it.each(blocks)('$file is copied verbatim', ({ file, code }) => {
     expect(code).toBe(readFileSync(path.join(root, file), 'utf8').replace(/\n$/, ''));

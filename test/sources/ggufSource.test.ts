@@ -13,7 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import { expectedTensors } from '../../src/model/expectedTensors';
 import { dequantizeGguf } from '../../src/model/ggufDequantize';
-import { GGUF_GPU_FORMATS, ggufHfTensor, ggufModelFiles, ggufModelOf } from '../../src/model/ggufModelFiles';
+import {
+  GGUF_GPU_FORMATS,
+  ggufDefaultWeightDtype,
+  ggufHfTensor,
+  ggufModelFiles,
+  ggufModelOf,
+} from '../../src/model/ggufModelFiles';
 import { checkWeights } from '../../src/model/weights';
 import {
   diskCache,
@@ -136,12 +142,27 @@ describe.skipIf(!haveData)('GGUF files read as the HF folder they came from', ()
     );
   });
 
-  it('every file of shared/realworld/gguf loads and maps to a spec', async () => {
+  it('every file of shared/realworld/gguf loads, with the weight dtype that keeps its blocks', async () => {
+    const defaults: Record<string, string | null> = {};
     for (const name of readdirSync(GGUF).filter((f) => f.endsWith('.gguf'))) {
       const files = await ggufFiles(name);
       expect(files.tensorNames().length, name).toBeGreaterThan(0);
       expect(files.tokenizer, name).not.toBeNull();
+      defaults[name.replace('.gguf', '')] = ggufDefaultWeightDtype(files);
     }
+    expect(defaults).toEqual({
+      'kjv-gqa-F16': null,
+      'kjv-gqa-F32': null,
+      'kjv-gqa-Q4_0': 'q4', // Q4_0 matrices, token_embd Q8_0
+      'kjv-gqa-Q4_K_M': 'q8', // Q5_0 and Q8_0: requantized to Q8_0
+      'kjv-gqa-Q6_K': 'q8',
+      'kjv-gqa-Q8_0': 'q8',
+      'stories260K-F16': null,
+      'stories260K-F32': null,
+      'stories260K-Q4_K_M': 'q8',
+      'stories260K-Q6_K': 'q8',
+    });
+    expect(ggufDefaultWeightDtype(await loadModelFiles(folderSource(KJV)))).toBeNull(); // a safetensors folder
   });
 });
 

@@ -4,7 +4,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diskCache, folderSource, hubSource, loadModelFiles, ModelSourceError, urlSource, type LoadProgress } from '../../src/sources/modelSource';
+import {
+  diskCache,
+  folderSource,
+  hubSource,
+  loadModelFiles,
+  ModelSourceError,
+  urlSource,
+  type LoadProgress,
+} from '../../src/sources/modelSource';
 import { readTensorF32, writeSafetensors } from '../../src/sources/safetensors';
 
 const rand = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
@@ -16,14 +24,23 @@ function modelFolder(sharded: boolean): { dir: string; a: Float32Array; b: Float
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 4 }));
   writeFileSync(join(dir, 'README.md'), 'ignored');
   if (sharded) {
-    writeFileSync(join(dir, 'model-00001-of-00002.safetensors'), writeSafetensors({ a: { dtype: 'F32', shape: [3, 4], data: a } }));
-    writeFileSync(join(dir, 'model-00002-of-00002.safetensors'), writeSafetensors({ b: { dtype: 'F16', shape: [6], data: b } }));
+    writeFileSync(
+      join(dir, 'model-00001-of-00002.safetensors'),
+      writeSafetensors({ a: { dtype: 'F32', shape: [3, 4], data: a } }),
+    );
+    writeFileSync(
+      join(dir, 'model-00002-of-00002.safetensors'),
+      writeSafetensors({ b: { dtype: 'F16', shape: [6], data: b } }),
+    );
     writeFileSync(
       join(dir, 'model.safetensors.index.json'),
       JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } }),
     );
   } else {
-    writeFileSync(join(dir, 'model.safetensors'), writeSafetensors({ a: { dtype: 'F32', shape: [3, 4], data: a }, b: { dtype: 'F16', shape: [6], data: b } }));
+    writeFileSync(
+      join(dir, 'model.safetensors'),
+      writeSafetensors({ a: { dtype: 'F32', shape: [3, 4], data: a }, b: { dtype: 'F16', shape: [6], data: b } }),
+    );
   }
   return { dir, a, b };
 }
@@ -46,9 +63,16 @@ describe('loadModelFiles from a folder', () => {
 
   it('names the missing or broken file', async () => {
     const { dir } = modelFolder(true);
-    await expect(loadModelFiles(folderSource(dir), { needTokenizer: true })).rejects.toThrow(/tokenizer\.json: missing/);
-    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', z: 'model-00001-of-00002.safetensors' } }));
-    await expect(loadModelFiles(folderSource(dir))).rejects.toThrow(/model-00001-of-00002\.safetensors: tensor "z" listed in the index is not in this shard/);
+    await expect(loadModelFiles(folderSource(dir), { needTokenizer: true })).rejects.toThrow(
+      /tokenizer\.json: missing/,
+    );
+    writeFileSync(
+      join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { a: 'model-00001-of-00002.safetensors', z: 'model-00001-of-00002.safetensors' } }),
+    );
+    await expect(loadModelFiles(folderSource(dir))).rejects.toThrow(
+      /model-00001-of-00002\.safetensors: tensor "z" listed in the index is not in this shard/,
+    );
     writeFileSync(join(dir, 'config.json'), '{ not json');
     await expect(loadModelFiles(folderSource(dir))).rejects.toThrow(ModelSourceError);
     await expect(loadModelFiles(folderSource(join(dir, 'nope')))).rejects.toThrow(/config\.json: missing/);
@@ -102,7 +126,9 @@ describe('urlSource over HTTP with a disk cache', () => {
   it('a download cut halfway is an error and is not cached', async () => {
     const cache = diskCache(mkdtempSync(join(tmpdir(), 'webattn-cache-')));
     truncate = true;
-    await expect(loadModelFiles(urlSource(base, { cache }))).rejects.toThrow(/model\.safetensors: (got 10 of|download cut off)/);
+    await expect(loadModelFiles(urlSource(base, { cache }))).rejects.toThrow(
+      /model\.safetensors: (got 10 of|download cut off)/,
+    );
     truncate = false;
     const m = await loadModelFiles(urlSource(base, { cache }));
     expect(m.tensorNames().length).toBe(2);
@@ -110,6 +136,8 @@ describe('urlSource over HTTP with a disk cache', () => {
 
   it('a hub id must look like org/name', () => {
     expect(() => hubSource('not a repo')).toThrow(/not a Hugging Face repo id/);
-    expect(hubSource('HuggingFaceTB/SmolLM2-135M-Instruct', { cache: null }).name).toBe('HuggingFaceTB/SmolLM2-135M-Instruct');
+    expect(hubSource('HuggingFaceTB/SmolLM2-135M-Instruct', { cache: null }).name).toBe(
+      'HuggingFaceTB/SmolLM2-135M-Instruct',
+    );
   });
 });

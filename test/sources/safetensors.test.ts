@@ -142,7 +142,9 @@ describe('writeSafetensors + parseSafetensors', () => {
     expect(f.dataOffset % 2).toBe(1);
     expect([...readTensorF32(f, 'x')]).toEqual([1, -3]);
     expect([...readTensorF32(f, 'y')]).toEqual([0.25, -8]);
-    expect(() => readTensorF32(f, 'z')).toThrow('<buffer>: tensor "z": has dtype I32; only F32, F16 and BF16 convert to float');
+    expect(() => readTensorF32(f, 'z')).toThrow(
+      '<buffer>: tensor "z": has dtype I32; only F32, F16 and BF16 convert to float',
+    );
   });
 
   it('reads from a Node Buffer at a non-zero offset in a larger pool (as readFile returns)', () => {
@@ -184,35 +186,131 @@ describe('parseSafetensors errors', () => {
   const F = 'bad.safetensors';
   const cases: [string, Uint8Array, string][] = [
     ['file too short', new Uint8Array(5), `${F}: file is 5 bytes, too short for the 8-byte header length`],
-    ['header past the end', rawFile('{}', 0, 100), `${F}: header length 100 runs past the end of the file (10 bytes; truncated?)`],
-    ['header above the cap', rawFile('{}', 0, MAX_HEADER_BYTES + 1), `header length ${MAX_HEADER_BYTES + 1} is above the ${MAX_HEADER_BYTES}-byte cap`],
+    [
+      'header past the end',
+      rawFile('{}', 0, 100),
+      `${F}: header length 100 runs past the end of the file (10 bytes; truncated?)`,
+    ],
+    [
+      'header above the cap',
+      rawFile('{}', 0, MAX_HEADER_BYTES + 1),
+      `header length ${MAX_HEADER_BYTES + 1} is above the ${MAX_HEADER_BYTES}-byte cap`,
+    ],
     ['header length with high bits', rawFile('{}', 0, 2 ** 40), `header length ${2 ** 40} is above`],
     ['empty header', rawFile(''), `${F}: header length 0 is too short for a JSON object`],
-    ['invalid UTF-8', (() => { const b = rawFile('{"\u00e9":1}'); b[10] = 0xff; return b; })(), `${F}: header is not valid UTF-8`],
+    [
+      'invalid UTF-8',
+      (() => {
+        const b = rawFile('{"\u00e9":1}');
+        b[10] = 0xff;
+        return b;
+      })(),
+      `${F}: header is not valid UTF-8`,
+    ],
     ['invalid JSON', rawFile('{"a": '), `${F}: header is not valid JSON (`],
     ['JSON array', rawFile('[1, 2]'), `${F}: header must be a JSON object, got an array`],
     ['JSON number', rawFile('42'), `${F}: header must be a JSON object, got 42`],
-    ['metadata not an object', rawFile('{"__metadata__": ["a"]}'), `${F}: __metadata__ must be an object of strings, got ["a"]`],
-    ['metadata value not a string', rawFile('{"__metadata__": {"numHeads": 4}}'), `${F}: __metadata__.numHeads must be a string, got 4`],
+    [
+      'metadata not an object',
+      rawFile('{"__metadata__": ["a"]}'),
+      `${F}: __metadata__ must be an object of strings, got ["a"]`,
+    ],
+    [
+      'metadata value not a string',
+      rawFile('{"__metadata__": {"numHeads": 4}}'),
+      `${F}: __metadata__.numHeads must be a string, got 4`,
+    ],
     ['entry not an object', rawFile('{"w": 3}'), `${F}: tensor "w": entry must be an object`],
-    ['missing dtype', rawFile(headerOf({ w: { shape: [1], data_offsets: [0, 4] } }), 4), `${F}: tensor "w": dtype is missing`],
-    ['unknown dtype', rawFile(headerOf({ w: entry('F99', [1], [0, 4]) }), 4), `${F}: tensor "w": dtype "F99" is not a known safetensors dtype`],
-    ['lower-case dtype', rawFile(headerOf({ w: entry('f32', [1], [0, 4]) }), 4), `tensor "w": dtype "f32" is not a known`],
-    ['missing shape', rawFile(headerOf({ w: { dtype: 'F32', data_offsets: [0, 4] } }), 4), `${F}: tensor "w": shape is missing`],
-    ['shape not an array', rawFile(headerOf({ w: entry('F32', 4, [0, 4]) }), 4), `${F}: tensor "w": shape must be an array, got 4`],
-    ['negative dim', rawFile(headerOf({ w: entry('F32', [2, -1], [0, 4]) }), 4), `${F}: tensor "w": shape[1] must be a non-negative integer, got -1`],
-    ['fractional dim', rawFile(headerOf({ w: entry('F32', [1.5], [0, 4]) }), 4), `tensor "w": shape[0] must be a non-negative integer, got 1.5`],
-    ['string dim', rawFile(headerOf({ w: entry('F32', ['1'], [0, 4]) }), 4), `tensor "w": shape[0] must be a non-negative integer, got "1"`],
-    ['unsafe dim', rawFile(headerOf({ w: entry('F32', [2 ** 60], [0, 4]) }), 4), `tensor "w": shape[0] must be a non-negative integer`],
-    ['huge shape', rawFile(headerOf({ w: entry('F32', [2 ** 30, 2 ** 30], [0, 4]) }), 4), `tensor "w": shape [1073741824,1073741824] has too many elements`],
-    ['missing data_offsets', rawFile(headerOf({ w: { dtype: 'F32', shape: [1] } }), 4), `${F}: tensor "w": data_offsets is missing`],
-    ['data_offsets of 3', rawFile(headerOf({ w: entry('F32', [1], [0, 4, 8]) }), 8), `tensor "w": data_offsets must be [begin, end], got [0,4,8]`],
-    ['negative offset', rawFile(headerOf({ w: entry('F32', [1], [-4, 0]) }), 4), `tensor "w": data_offsets must be non-negative integers, got [-4,0]`],
-    ['begin after end', rawFile(headerOf({ w: entry('F32', [0], [8, 4]) }), 8), `tensor "w": data_offsets [8, 4] has begin after end`],
-    ['past the data', rawFile(headerOf({ w: entry('F32', [3], [0, 12]) }), 8), `${F}: tensor "w": data_offsets [0, 12] runs past the data section (8 bytes; truncated?)`],
-    ['size mismatch', rawFile(headerOf({ w: entry('F32', [2, 3], [0, 20]) }), 24), `${F}: tensor "w": shape [2,3] of F32 needs 24 bytes but data_offsets [0, 20] hold 20`],
-    ['dtype size mismatch', rawFile(headerOf({ w: entry('F16', [4], [0, 16]) }), 16), `tensor "w": shape [4] of F16 needs 8 bytes`],
-    ['partial bytes', rawFile(headerOf({ w: entry('F4', [3], [0, 2]) }), 2), `tensor "w": shape [3] of F4 is not a whole number of bytes`],
+    [
+      'missing dtype',
+      rawFile(headerOf({ w: { shape: [1], data_offsets: [0, 4] } }), 4),
+      `${F}: tensor "w": dtype is missing`,
+    ],
+    [
+      'unknown dtype',
+      rawFile(headerOf({ w: entry('F99', [1], [0, 4]) }), 4),
+      `${F}: tensor "w": dtype "F99" is not a known safetensors dtype`,
+    ],
+    [
+      'lower-case dtype',
+      rawFile(headerOf({ w: entry('f32', [1], [0, 4]) }), 4),
+      `tensor "w": dtype "f32" is not a known`,
+    ],
+    [
+      'missing shape',
+      rawFile(headerOf({ w: { dtype: 'F32', data_offsets: [0, 4] } }), 4),
+      `${F}: tensor "w": shape is missing`,
+    ],
+    [
+      'shape not an array',
+      rawFile(headerOf({ w: entry('F32', 4, [0, 4]) }), 4),
+      `${F}: tensor "w": shape must be an array, got 4`,
+    ],
+    [
+      'negative dim',
+      rawFile(headerOf({ w: entry('F32', [2, -1], [0, 4]) }), 4),
+      `${F}: tensor "w": shape[1] must be a non-negative integer, got -1`,
+    ],
+    [
+      'fractional dim',
+      rawFile(headerOf({ w: entry('F32', [1.5], [0, 4]) }), 4),
+      `tensor "w": shape[0] must be a non-negative integer, got 1.5`,
+    ],
+    [
+      'string dim',
+      rawFile(headerOf({ w: entry('F32', ['1'], [0, 4]) }), 4),
+      `tensor "w": shape[0] must be a non-negative integer, got "1"`,
+    ],
+    [
+      'unsafe dim',
+      rawFile(headerOf({ w: entry('F32', [2 ** 60], [0, 4]) }), 4),
+      `tensor "w": shape[0] must be a non-negative integer`,
+    ],
+    [
+      'huge shape',
+      rawFile(headerOf({ w: entry('F32', [2 ** 30, 2 ** 30], [0, 4]) }), 4),
+      `tensor "w": shape [1073741824,1073741824] has too many elements`,
+    ],
+    [
+      'missing data_offsets',
+      rawFile(headerOf({ w: { dtype: 'F32', shape: [1] } }), 4),
+      `${F}: tensor "w": data_offsets is missing`,
+    ],
+    [
+      'data_offsets of 3',
+      rawFile(headerOf({ w: entry('F32', [1], [0, 4, 8]) }), 8),
+      `tensor "w": data_offsets must be [begin, end], got [0,4,8]`,
+    ],
+    [
+      'negative offset',
+      rawFile(headerOf({ w: entry('F32', [1], [-4, 0]) }), 4),
+      `tensor "w": data_offsets must be non-negative integers, got [-4,0]`,
+    ],
+    [
+      'begin after end',
+      rawFile(headerOf({ w: entry('F32', [0], [8, 4]) }), 8),
+      `tensor "w": data_offsets [8, 4] has begin after end`,
+    ],
+    [
+      'past the data',
+      rawFile(headerOf({ w: entry('F32', [3], [0, 12]) }), 8),
+      `${F}: tensor "w": data_offsets [0, 12] runs past the data section (8 bytes; truncated?)`,
+    ],
+    [
+      'size mismatch',
+      rawFile(headerOf({ w: entry('F32', [2, 3], [0, 20]) }), 24),
+      `${F}: tensor "w": shape [2,3] of F32 needs 24 bytes but data_offsets [0, 20] hold 20`,
+    ],
+    [
+      'dtype size mismatch',
+      rawFile(headerOf({ w: entry('F16', [4], [0, 16]) }), 16),
+      `tensor "w": shape [4] of F16 needs 8 bytes`,
+    ],
+    [
+      'partial bytes',
+      rawFile(headerOf({ w: entry('F4', [3], [0, 2]) }), 2),
+      `tensor "w": shape [3] of F4 is not a whole number of bytes`,
+    ],
     [
       'overlap',
       rawFile(headerOf({ a: entry('F32', [2], [0, 8]), b: entry('F32', [2], [4, 12]) }), 12),
@@ -253,8 +351,12 @@ describe('parseSafetensors errors', () => {
     expect(() => writeSafetensors({ a: { dtype: 'F32', shape: [2, 2], data: new Float32Array(3) } })).toThrow(
       'tensor "a": shape [2,2] has 4 elements but data has 3',
     );
-    expect(() => writeSafetensors({ a: { dtype: 'F32', shape: [1], data: new Uint16Array(1) } })).toThrow('F32 data must be a Float32Array');
-    expect(() => writeSafetensors({ __metadata__: { dtype: 'F32', shape: [1], data: new Float32Array(1) } })).toThrow('reserved');
+    expect(() => writeSafetensors({ a: { dtype: 'F32', shape: [1], data: new Uint16Array(1) } })).toThrow(
+      'F32 data must be a Float32Array',
+    );
+    expect(() => writeSafetensors({ __metadata__: { dtype: 'F32', shape: [1], data: new Float32Array(1) } })).toThrow(
+      'reserved',
+    );
   });
 });
 
@@ -269,7 +371,9 @@ const tensorArb = fc.record({
 const filesArb = fc
   .tuple(
     fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), tensorArb, { minKeys: 1, maxKeys: 4 }),
-    fc.option(fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), { nil: undefined }),
+    fc.option(fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), {
+      nil: undefined,
+    }),
   )
   .map(([specs, meta]) => {
     const tensors: Parameters<typeof writeSafetensors>[0] = {};

@@ -1,85 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyChatTemplate, ChatTemplateError, selectChatTemplate } from '../../src/tokenizer/chatTemplate';
 
-// Real chat templates, copied from the models' tokenizer_config.json `chat_template`.
+// Real chat templates, copied from the models' tokenizer_config.json `chat_template` into
+// test/fixtures/chat-templates (verbatim: their lines are as long as the models ship them).
+const template = (name: string) =>
+  readFileSync(join(__dirname, '..', 'fixtures', 'chat-templates', `${name}.jinja`), 'utf8');
 
 // Qwen/Qwen2.5-*-Instruct (ChatML with a default system prompt and tool calls).
-const QWEN25 = String.raw`{%- if tools %}
-    {{- '<|im_start|>system\n' }}
-    {%- if messages[0]['role'] == 'system' %}
-        {{- messages[0]['content'] }}
-    {%- else %}
-        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
-    {%- endif %}
-    {{- "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
-    {%- for tool in tools %}
-        {{- "\n" }}
-        {{- tool | tojson }}
-    {%- endfor %}
-    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call><|im_end|>\n" }}
-{%- else %}
-    {%- if messages[0]['role'] == 'system' %}
-        {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
-    {%- else %}
-        {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}
-    {%- endif %}
-{%- endif %}
-{%- for message in messages %}
-    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
-        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
-    {%- elif message.role == "assistant" %}
-        {{- '<|im_start|>' + message.role }}
-        {%- if message.content %}
-            {{- '\n' + message.content }}
-        {%- endif %}
-        {%- for tool_call in message.tool_calls %}
-            {%- if tool_call.function is defined %}
-                {%- set tool_call = tool_call.function %}
-            {%- endif %}
-            {{- '\n<tool_call>\n{"name": "' }}
-            {{- tool_call.name }}
-            {{- '", "arguments": ' }}
-            {{- tool_call.arguments | tojson }}
-            {{- '}\n</tool_call>' }}
-        {%- endfor %}
-        {{- '<|im_end|>\n' }}
-    {%- elif message.role == "tool" %}
-        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
-            {{- '<|im_start|>user' }}
-        {%- endif %}
-        {{- '\n<tool_response>\n' }}
-        {{- message.content }}
-        {{- '\n</tool_response>' }}
-        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
-            {{- '<|im_end|>\n' }}
-        {%- endif %}
-    {%- endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}
-    {{- '<|im_start|>assistant\n' }}
-{%- endif %}
-`;
+const QWEN25 = template('Qwen2.5-Instruct');
 
 // HuggingFaceTB/SmolLM2-*-Instruct.
-const SMOLLM2 =
-  "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+const SMOLLM2 = template('SmolLM2-Instruct');
 
 // meta-llama/Meta-Llama-3-8B-Instruct (bos_token written by the template, contents trimmed).
-const LLAMA3 =
-  "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+const LLAMA3 = template('Meta-Llama-3-8B-Instruct');
 
 // google/gemma-7b-it (no system role, strict alternation, 'model' for the assistant).
-const GEMMA =
-  "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}";
+const GEMMA = template('gemma-7b-it');
 
-const QWEN_SYSTEM = '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n';
+const QWEN_SYSTEM =
+  '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n';
 
 describe('applyChatTemplate: real templates', () => {
   it('Qwen2.5 adds its default system prompt and the generation prompt', () => {
     expect(applyChatTemplate(QWEN25, [{ role: 'user', content: 'Hello' }], { addGenerationPrompt: true })).toBe(
       QWEN_SYSTEM + '<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n',
     );
-    expect(applyChatTemplate(QWEN25, [{ role: 'user', content: 'Hello' }])).toBe(QWEN_SYSTEM + '<|im_start|>user\nHello<|im_end|>\n');
+    expect(applyChatTemplate(QWEN25, [{ role: 'user', content: 'Hello' }])).toBe(
+      QWEN_SYSTEM + '<|im_start|>user\nHello<|im_end|>\n',
+    );
   });
 
   it('Qwen2.5 uses a given system prompt and renders a multi-turn chat', () => {
@@ -102,23 +53,34 @@ describe('applyChatTemplate: real templates', () => {
     const tools = [
       {
         type: 'function',
-        function: { name: 'get_weather', description: 'Weather now', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+        function: {
+          name: 'get_weather',
+          description: 'Weather now',
+          parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        },
       },
     ];
     const messages = [
       { role: 'user', content: 'Weather in Paris?' },
-      { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+      {
+        role: 'assistant',
+        content: '',
+        tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }],
+      },
       { role: 'tool', content: '{"temp": 21}' },
     ];
     expect(applyChatTemplate(QWEN25, messages, { addGenerationPrompt: true, extra: { tools } })).toBe(
       '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools\n\n' +
         'You may call one or more functions to assist with the user query.\n\n' +
         'You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n' +
-        '{"type": "function", "function": {"name": "get_weather", "description": "Weather now", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}\n' +
-        '</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n' +
+        '{"type": "function", "function": {"name": "get_weather", "description": "Weather now", ' +
+        '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}\n' +
+        '</tools>\n\nFor each function call, return a json object with function name and arguments ' +
+        'within <tool_call></tool_call> XML tags:\n' +
         '<tool_call>\n{{"name": <function-name>, "arguments": <args-json-object>}}\n</tool_call><|im_end|>\n' +
         '<|im_start|>user\nWeather in Paris?<|im_end|>\n' +
-        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n' +
+        '<|im_start|>assistant\n' +
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n' +
         '<|im_start|>user\n<tool_response>\n{"temp": 21}\n</tool_response><|im_end|>\n' +
         '<|im_start|>assistant\n',
     );
@@ -142,13 +104,21 @@ describe('applyChatTemplate: real templates', () => {
       { role: 'system', content: 'You are helpful.' },
       { role: 'user', content: '  Hi there \n' },
     ];
-    expect(applyChatTemplate(LLAMA3, messages, { addGenerationPrompt: true, bosToken: '<|begin_of_text|>', eosToken: '<|eot_id|>' })).toBe(
+    expect(
+      applyChatTemplate(LLAMA3, messages, {
+        addGenerationPrompt: true,
+        bosToken: '<|begin_of_text|>',
+        eosToken: '<|eot_id|>',
+      }),
+    ).toBe(
       '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are helpful.<|eot_id|>' +
         '<|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>' +
         '<|start_header_id|>assistant<|end_header_id|>\n\n',
     );
     // Without a bos_token the template writes none.
-    expect(applyChatTemplate(LLAMA3, [{ role: 'user', content: 'x' }])).toBe('<|start_header_id|>user<|end_header_id|>\n\nx<|eot_id|>');
+    expect(applyChatTemplate(LLAMA3, [{ role: 'user', content: 'x' }])).toBe(
+      '<|start_header_id|>user<|end_header_id|>\n\nx<|eot_id|>',
+    );
   });
 
   it('Gemma renders alternating turns with the model role', () => {
@@ -169,7 +139,9 @@ describe('applyChatTemplate: real templates', () => {
       { role: 'user', content: 'Hi' },
     ];
     expect(() => applyChatTemplate(GEMMA, system, { bosToken: '<bos>' })).toThrow(ChatTemplateError);
-    expect(() => applyChatTemplate(GEMMA, system, { bosToken: '<bos>' })).toThrow('chat template "chat_template" failed: System role not supported');
+    expect(() => applyChatTemplate(GEMMA, system, { bosToken: '<bos>' })).toThrow(
+      'chat template "chat_template" failed: System role not supported',
+    );
     const twoUsers = [
       { role: 'user', content: 'a' },
       { role: 'user', content: 'b' },
@@ -193,17 +165,21 @@ describe('applyChatTemplate: template forms and errors', () => {
   });
 
   it('a missing name is an error that lists the names there are', () => {
-    expect(() => applyChatTemplate(list, [], { templateName: 'rag' })).toThrow('chat template "rag" failed: no template named "rag"; the list holds: tool_use, default');
+    expect(() => applyChatTemplate(list, [], { templateName: 'rag' })).toThrow(
+      'chat template "rag" failed: no template named "rag"; the list holds: tool_use, default',
+    );
     expect(() => applyChatTemplate([{ name: 'tool_use', template: 'x' }], [])).toThrow(/no template named "default"/);
   });
 
   it('a template that does not parse is an error naming it', () => {
-    expect(() => applyChatTemplate([{ name: 'default', template: '{% for m in messages %}{{ m.content }}' }], [])).toThrow(
-      /^chat template "default" failed: could not be parsed: /,
-    );
+    expect(() =>
+      applyChatTemplate([{ name: 'default', template: '{% for m in messages %}{{ m.content }}' }], []),
+    ).toThrow(/^chat template "default" failed: could not be parsed: /);
   });
 
   it('a template that fails while rendering is an error naming it', () => {
-    expect(() => applyChatTemplate('{{ messages[0].content.nope() }}', [{ role: 'user', content: 'x' }])).toThrow(/^chat template "chat_template" failed: /);
+    expect(() => applyChatTemplate('{{ messages[0].content.nope() }}', [{ role: 'user', content: 'x' }])).toThrow(
+      /^chat template "chat_template" failed: /,
+    );
   });
 });

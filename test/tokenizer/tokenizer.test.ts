@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 
-import { BASE, BYTE, chars, ID, MERGES, SPECIAL, tokenizerConfig, tokenizerJson, vocab } from '../helpers/tinyTokenizer';
+import { BASE, BYTE, chars, ID, SPECIAL, tokenizerConfig, tokenizerJson, vocab } from '../helpers/tinyTokenizer';
 
 const tok = loadTokenizer(tokenizerJson, tokenizerConfig);
 
@@ -80,9 +80,17 @@ describe('loadTokenizer: byte-level BPE', () => {
     expect(tok.eosToken).toBe('<|im_end|>');
     expect(tok.eosTokenIds).toEqual([ID['<|im_end|>']]);
     const withGen = loadTokenizer(tokenizerJson, tokenizerConfig, {
-      eosSources: [{ eos_token_id: [ID['<|endoftext|>'], ID['<|im_end|>']] }, { eos_token_id: ID['<|im_start|>'] }, null],
+      eosSources: [
+        { eos_token_id: [ID['<|endoftext|>'], ID['<|im_end|>']] },
+        { eos_token_id: ID['<|im_start|>'] },
+        null,
+      ],
     });
-    expect([...withGen.eosTokenIds].sort((a, b) => a - b)).toEqual([ID['<|endoftext|>'], ID['<|im_start|>'], ID['<|im_end|>']]);
+    expect([...withGen.eosTokenIds].sort((a, b) => a - b)).toEqual([
+      ID['<|endoftext|>'],
+      ID['<|im_start|>'],
+      ID['<|im_end|>'],
+    ]);
   });
 
   it('without tokenizer_config: BOS from the post-processor, EOS from well-known names', () => {
@@ -183,7 +191,15 @@ describe('createStreamDecoder: Metaspace with byte fallback', () => {
   for (const [a, b] of merges) spVocab[a + b] = Object.keys(spVocab).length;
   const sp = loadTokenizer(
     {
-      added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({
+        id,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      })),
       normalizer: {
         type: 'Sequence',
         normalizers: [
@@ -207,13 +223,29 @@ describe('createStreamDecoder: Metaspace with byte fallback', () => {
           { type: 'Strip', content: ' ', start: 1, stop: 0 },
         ],
       },
-      model: { type: 'BPE', dropout: null, unk_token: '<unk>', fuse_unk: true, byte_fallback: true, vocab: spVocab, merges: merges.map(([a, b]) => `${a} ${b}`) },
+      model: {
+        type: 'BPE',
+        dropout: null,
+        unk_token: '<unk>',
+        fuse_unk: true,
+        byte_fallback: true,
+        vocab: spVocab,
+        merges: merges.map(([a, b]) => `${a} ${b}`),
+      },
     },
     { bos_token: '<s>', eos_token: '</s>', add_bos_token: true },
   );
 
   it('encodes words and falls back to bytes for CJK', () => {
-    expect(sp.encode('Hello world 你')).toEqual([1, spVocab['▁Hello'], spVocab['▁world'], spVocab['▁'], 3 + 0xe4, 3 + 0xbd, 3 + 0xa0]);
+    expect(sp.encode('Hello world 你')).toEqual([
+      1,
+      spVocab['▁Hello'],
+      spVocab['▁world'],
+      spVocab['▁'],
+      3 + 0xe4,
+      3 + 0xbd,
+      3 + 0xa0,
+    ]);
     expect(sp.decode(sp.encode('Hello world 你'), { skipSpecialTokens: true })).toBe('Hello world 你');
     expect(sp.bosTokenId).toBe(1);
     expect(sp.eosTokenIds).toEqual([2]);

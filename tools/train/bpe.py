@@ -43,7 +43,8 @@ def train(texts, vocab_size):
     counts = collections.Counter()
     for text in texts:
         if not text.isascii():
-            raise ValueError('bpe.train: non-ASCII text; the ASCII form of the GPT-2 pattern would not match the runtime')
+            raise ValueError('bpe.train: non-ASCII text; '
+                             'the ASCII form of the GPT-2 pattern would not match the runtime')
         counts.update(pieces(text))
     words = [list(w) for w in counts]
     freq = list(counts.values())
@@ -131,9 +132,11 @@ class Encoder:
         return out.decode('utf-8', errors='replace')
 
     def tokenizer_json(self):
-        """The HF tokenizer.json object: BPE model, ByteLevel pre-tokenizer and decoder, BOS added by the post-processor."""
+        """The HF tokenizer.json object: BPE model, ByteLevel pre-tokenizer and decoder, BOS added by the
+        post-processor."""
         added = [
-            {'id': i, 'content': s, 'single_word': False, 'lstrip': False, 'rstrip': False, 'normalized': False, 'special': True}
+            {'id': i, 'content': s, 'single_word': False, 'lstrip': False, 'rstrip': False, 'normalized': False,
+             'special': True}
             for i, s in enumerate(SPECIALS)
         ]
         bos = SPECIALS[0]

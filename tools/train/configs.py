@@ -19,7 +19,8 @@ COMMON = {
 
 
 def llama(kv_heads):
-    return {'architectures': ['LlamaForCausalLM'], 'model_type': 'llama', **COMMON, 'num_key_value_heads': kv_heads, 'head_dim': 16, 'mlp_bias': False}
+    return {'architectures': ['LlamaForCausalLM'], 'model_type': 'llama', **COMMON,
+            'num_key_value_heads': kv_heads, 'head_dim': 16, 'mlp_bias': False}
 
 
 MLA = {

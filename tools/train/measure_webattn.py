@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Runs `webattn generate` (greedy, 48 new tokens, prompt "In the beginning") on each shipped model
 and writes models/webattn-measurements.json (sample text, prefill / decode tokens/s, adapter) for
-write_readmes.py. Each model runs twice; the second (warm pipeline cache) is recorded. Adapter: lavapipe unless WEBATTN_VK_ICD says otherwise. A model webattn refuses
-(MLA, before its GPU forward exists) is recorded with the error instead.
+write_readmes.py. Each model runs twice; the second (warm pipeline cache) is recorded. Adapter:
+lavapipe unless WEBATTN_VK_ICD says otherwise. A model webattn refuses (MLA, before its GPU
+forward exists) is recorded with the error instead.
 """
 import json
 import os

@@ -82,7 +82,8 @@ class MlaAttention(nn.Module):
         super().__init__()
         hd = c['hidden_size']
         self.H = c['num_attention_heads']
-        self.N, self.R, self.V, self.C = c['qk_nope_head_dim'], c['qk_rope_head_dim'], c['v_head_dim'], c['kv_lora_rank']
+        self.N, self.R = c['qk_nope_head_dim'], c['qk_rope_head_dim']
+        self.V, self.C = c['v_head_dim'], c['kv_lora_rank']
         self.q_proj = nn.Linear(hd, self.H * (self.N + self.R), bias=False)
         self.kv_a_proj_with_mqa = nn.Linear(hd, self.C + self.R, bias=False)
         self.kv_a_layernorm = RMSNorm(self.C, c['rms_norm_eps'])
@@ -151,7 +152,8 @@ class Decoder(nn.Module):
         for name, p in self.named_parameters():
             if p.dim() == 2:
                 # GPT-2's scaled init for the projections that write into the residual stream.
-                scale = 1 / math.sqrt(2 * c['num_hidden_layers']) if name.endswith(('o_proj.weight', 'down_proj.weight')) else 1
+                residual = name.endswith(('o_proj.weight', 'down_proj.weight'))
+                scale = 1 / math.sqrt(2 * c['num_hidden_layers']) if residual else 1
                 nn.init.normal_(p, 0.0, std * scale)
 
     def forward(self, ids):

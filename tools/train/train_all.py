@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Retrains the four shipped models (models/kjv-{mha,gqa,mqa,mla}) and their test fixtures.
 
-    /usr/bin/python3 tools/train/train_all.py            # everything, from the repo root (598 steps: the shipped models)
+    /usr/bin/python3 tools/train/train_all.py            # everything, from the repo root
+                                                         # (598 steps: the shipped models)
     /usr/bin/python3 tools/train/train_all.py --measure 5  # only time 5 steps of each model
 
 Needs Debian's bible-kjv, python3-torch and libopenblas0-pthread (the reference BLAS is ~12x slower).
@@ -58,8 +59,9 @@ def parse_args():
     p.add_argument('--resume', action='store_true')
     p.add_argument('--only-export', action='store_true', help='export from the last checkpoint without training')
     p.add_argument('--deadline', default=None,
-                   help='UTC HH:MM: until the decay starts, set --steps (at most --max-steps) to what fits before then; '
-                        'the run logs the final count, and rerunning with --steps <that count> reproduces it exactly')
+                   help='UTC HH:MM: until the decay starts, set --steps (at most --max-steps) '
+                        'to what fits before then; the run logs the final count, '
+                        'and rerunning with --steps <that count> reproduces it exactly')
     p.add_argument('--max-steps', type=int, default=3000)
     p.add_argument('--out', default=REPO, help='where models/ and test/fixtures/models/ go')
     return p.parse_args()
@@ -111,7 +113,8 @@ def replan(step, start, t_start, args):
 def make_optimizer(model, lr):
     decay = [p for n, p in model.named_parameters() if p.dim() == 2]
     keep = [p for n, p in model.named_parameters() if p.dim() != 2]
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': 0.1}, {'params': keep, 'weight_decay': 0.0}], lr=lr, betas=(0.9, 0.95))
+    groups = [{'params': decay, 'weight_decay': 0.1}, {'params': keep, 'weight_decay': 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
 
 
 @torch.no_grad()
@@ -220,7 +223,8 @@ def main():
                 steps = args.measure or args.steps
             if step % 20 == 0 or step == steps - 1:
                 per = sum(train_seconds.values()) / (step - start + 1)
-                log(f'step {step} lr {lr:.2e} ' + ' '.join(f'{n} {last[n]:.3f}' for n in names) + f'  {per:.2f} s/step (all four)')
+                losses = ' '.join(f'{n} {last[n]:.3f}' for n in names)
+                log(f'step {step} lr {lr:.2e} {losses}  {per:.2f} s/step (all four)')
             if (step + 1) % 50 == 0 or step == steps - 1:
                 torch.save({'step': step + 1, 'steps': steps, 'models': {n: models[n].state_dict() for n in names},
                             'opts': {n: opts[n].state_dict() for n in names}, 'rng': torch.get_rng_state()}, ckpt_path)
@@ -231,7 +235,8 @@ def main():
             return
 
     # Export: weights as shipped (f16), then everything measured on those weights.
-    summary = {'steps': args.steps, 'batch': args.batch, 'seq': args.seq, 'tokens_seen': args.steps * args.batch * args.seq,
+    summary = {'steps': args.steps, 'batch': args.batch, 'seq': args.seq,
+               'tokens_seen': args.steps * args.batch * args.seq,
                'train_tokens': int(len(train_ids)), 'validation_tokens': int(len(val_ids)), 'models': {}}
     fixture_dir = os.path.join(args.out, 'test', 'fixtures', 'models')
     os.makedirs(fixture_dir, exist_ok=True)
@@ -257,12 +262,15 @@ def main():
             logits = m64(torch.tensor([prompt]))[0].float().numpy()  # [T, vocab]
         export.write_f32(os.path.join(fixture_dir, f'{name}.f32'), logits)
         export.write_json(os.path.join(fixture_dir, f'{name}.json'),
-                          {'model': f'models/{name}', 'ids': prompt, 'logits': f'{name}.f32', 'shape': list(logits.shape),
+                          {'model': f'models/{name}', 'ids': prompt, 'logits': f'{name}.f32',
+                           'shape': list(logits.shape),
                            'note': 'torch float64 forward of the shipped f16 weights (tools/train/train_all.py)'})
         info = {'parameters': n_params(m), 'validation_loss': vloss, 'validation_perplexity': math.exp(vloss),
                 'validation_tokens_scored': vcount, 'last_train_loss': last.get(name),
-                'train_seconds': train_seconds[name], 'kv_bytes_per_token_f16': configs.kv_bytes_per_token_f16(c),
-                'kv_values_per_token_per_layer': configs.kv_values_per_token_per_layer(c), 'torch_greedy_sample': sample,
+                'train_seconds': train_seconds[name],
+                'kv_bytes_per_token_f16': configs.kv_bytes_per_token_f16(c),
+                'kv_values_per_token_per_layer': configs.kv_values_per_token_per_layer(c),
+                'torch_greedy_sample': sample,
                 'safetensors_bytes': os.path.getsize(os.path.join(folder, 'model.safetensors'))}
         summary['models'][name] = info
         log(f'{name}: validation loss {vloss:.4f} (ppl {math.exp(vloss):.2f}), sample: {sample!r}')

@@ -18,8 +18,9 @@ RETRAIN = '/usr/bin/python3 tools/train/train_all.py'
 
 def attention_line(c):
     if c['model_type'].startswith('deepseek'):
-        return (f"MLA (deepseek_v2, dense MLP): {c['num_attention_heads']} heads, q·k width {c['qk_nope_head_dim']} + rope "
-                f"{c['qk_rope_head_dim']}, v {c['v_head_dim']}; the cache holds one latent row per token: "
+        return (f"MLA (deepseek_v2, dense MLP): {c['num_attention_heads']} heads, "
+                f"q·k width {c['qk_nope_head_dim']} + rope {c['qk_rope_head_dim']}, v {c['v_head_dim']}; "
+                f"the cache holds one latent row per token: "
                 f"c_kv {c['kv_lora_rank']} + k_pe {c['qk_rope_head_dim']} values")
     kv = c['num_key_value_heads']
     return (f"{VARIANT_OF(c)}: {c['num_attention_heads']} query heads, {kv} KV head{'s' if kv > 1 else ''} of "
@@ -45,6 +46,20 @@ def main():
         rows.append(f"| [{name}]({name}/) | {VARIANT[name]} | {info['parameters'] / 1e6:.2f} M | {kvb} B "
                     f"| {info['validation_loss']:.3f} / {info['validation_perplexity']:.1f} | {speed} |")
         sample_web = m.get('sample')
+        layers = c['num_hidden_layers']
+        facts = [
+            ('architecture', f"`{c['model_type']}`, {layers} layers, hidden {c['hidden_size']}, "
+                             f"SwiGLU MLP {c['intermediate_size']}, tied embeddings, RoPE θ {c['rope_theta']:g}"),
+            ('attention', attention_line(c)),
+            ('KV cache', f"{kvb} bytes per token in f16, all {layers} layers "
+                         f"({configs.kv_values_per_token_per_layer(c)} values per token per layer)"),
+            ('context', f"{c['max_position_embeddings']} tokens (trained on {s['seq']}-token windows)"),
+            ('tokenizer', f"byte-level BPE, {c['vocab_size']} ids (`<s>` 0, `</s>` 1, 256 bytes, "
+                          f"{c['vocab_size'] - 258} merges), trained on the training chapters"),
+            ('weights', f"F16 safetensors, {info['safetensors_bytes'] / 2**20:.1f} MiB"),
+        ]
+        facts_table = '\n'.join(f'| {k} | {v} |' for k, v in facts)
+        minutes = sum(v['train_seconds'] for v in s['models'].values()) / 60
         text = f"""# {name}: {'a' if name == 'kjv-gqa' else 'an'} {VARIANT[name]} toy model of the King James Bible
 
 A {info['parameters'] / 1e6:.2f} M-parameter decoder trained from scratch by `tools/train/train_all.py`,
@@ -53,12 +68,7 @@ text; it knows nothing else. Shipped so `webattn generate` and the demo work wit
 
 | | |
 |---|---|
-| architecture | `{c['model_type']}`, {c['num_hidden_layers']} layers, hidden {c['hidden_size']}, SwiGLU MLP {c['intermediate_size']}, tied embeddings, RoPE θ {c['rope_theta']:g} |
-| attention | {attention_line(c)} |
-| KV cache | {kvb} bytes per token in f16, all {c['num_hidden_layers']} layers ({configs.kv_values_per_token_per_layer(c)} values per token per layer) |
-| context | {c['max_position_embeddings']} tokens (trained on {s['seq']}-token windows) |
-| tokenizer | byte-level BPE, {c['vocab_size']} ids (`<s>` 0, `</s>` 1, 256 bytes, {c['vocab_size'] - 258} merges), trained on the training chapters |
-| weights | F16 safetensors, {info['safetensors_bytes'] / 2**20:.1f} MiB |
+{facts_table}
 
 ## Data and training
 
@@ -71,7 +81,7 @@ text; it knows nothing else. Shipped so `webattn generate` and the demo work wit
   {s['tokens_seen']:,} tokens seen. Same seeds, steps and batches as the other three models.
 - Final training loss {info['last_train_loss']:.3f}; **validation loss {info['validation_loss']:.3f} nats/token,
   perplexity {info['validation_perplexity']:.1f}** (on every validation token, weights rounded to f16 as shipped).
-- Retrain all four: `{RETRAIN} --steps {s['steps']}` (CPU, about {sum(v['train_seconds'] for v in s['models'].values()) / 60:.0f} min of training on one contended core).
+- Retrain all four: `{RETRAIN} --steps {s['steps']}` (CPU, about {minutes:.0f} min of training on one contended core).
 
 ## Sample (greedy, prompt "In the beginning")
 
@@ -98,12 +108,14 @@ Sampled (`--temperature 0.8 --top-k 40 --seed 1 --max-new-tokens 64`, same adapt
 ```
 """
         if name == 'kjv-mla' and 'decode_tok_s' not in m:
-            text += "\nThe GPU forward of MLA models is not in webattn yet, so this model has no webattn sample or speed here.\n"
+            text += ("\nThe GPU forward of MLA models is not in webattn yet, "
+                     "so this model has no webattn sample or speed here.\n")
         with open(os.path.join(REPO, 'models', name, 'README.md'), 'w') as f:
             f.write(text)
 
-    table = '\n'.join(['| model | attention | parameters | KV bytes / token (f16) | val loss / ppl | decode tok/s (webattn) |',
-                       '|---|---|---|---|---|---|'] + rows)
+    header = ('| model | attention | parameters | KV bytes / token (f16) | val loss / ppl '
+              '| decode tok/s (webattn) |')
+    table = '\n'.join([header, '|---|---|---|---|---|---|'] + rows)
     readme = f"""# Shipped models
 
 Four tiny decoders trained on the King James Bible, the same in everything but attention: same
