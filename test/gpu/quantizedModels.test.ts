@@ -2,7 +2,7 @@
  * The shipped models run with quantized weights (uploadWeights quantizes on load): perplexity of
  * the GPU forward on held-out KJV lines (test/fixtures/models/kjv-validation-lines.json.gz, the
  * chapters the models never saw) at f16, q8 and q4. q8 must be within 1% of f16, q4 within 8%
- * (issue 13). 24 evenly spaced lines (about 900 tokens) keep it short on a software adapter; the
+ * (issue 13). 12 evenly spaced lines (about 450 tokens) keep it short on a software adapter; the
  * README numbers come from 200 lines.
  */
 import { readFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import type { LoadDtype } from '../../src/model/weights';
 import { folderSource, loadModelFiles } from '../../src/sources/modelSource';
 import { gpu } from './harness';
 
-const LINES = 24;
+const LINES = 12;
 const validation = JSON.parse(
   gunzipSync(readFileSync(new URL('../fixtures/models/kjv-validation-lines.json.gz', import.meta.url))).toString(
     'utf8',
@@ -65,5 +65,5 @@ describe.each(['kjv-gqa', 'kjv-mla'])('%s with quantized weights', (model) => {
     expect(Math.abs(q8 / f16 - 1), `f16 ${f16}, q8 ${q8}`).toBeLessThan(0.01);
     expect(Math.abs(q4 / f16 - 1), `f16 ${f16}, q4 ${q4}`).toBeLessThan(0.08);
     expect(f16).toBeLessThan(100); // a trained model, not noise (uniform would be 2048)
-  });
+  }, 600_000); // SwiftShader compiles the q8 and q4 pipelines at first use: minutes on a busy machine
 });
