@@ -1,6 +1,7 @@
 /**
  * The KV page pool drawn as a grid on a canvas: one square per page (all layers, K and V), coloured
- * by the request that owns it and filled from the bottom as far as its tokens go, striped when shared (refCount > 1: a cached prefix or a fork),
+ * by the request that owns it and filled from the bottom as far as its tokens go, striped when shared
+ * (refCount > 1: a cached prefix or a fork),
  * outlined when free but still holding a prefix-cache entry. The canvas carries the numbers in
  * data-* attributes and its aria-label; the legend lists each request's tokens and pages.
  * A model with sliding-window layers has a second pool (snapshot.local) that holds only the pages
@@ -130,8 +131,10 @@ export function drawKvGrid(canvas: HTMLCanvasElement, s: KvSnapshot): KvTotals {
     ? `; sliding-window layers (window ${t.local.window}): ${t.local.usedPages} of ${t.local.numPages} pages in use`
     : '';
   const cachedNote = `${t.cachedPages} free pages hold a cached prefix`;
-  canvas.setAttribute('aria-label',
-    `KV page grid: ${t.usedPages} of ${s.numPages} pages in use (${t.sharedPages} shared), ${cachedNote}${local}`);
+  canvas.setAttribute(
+    'aria-label',
+    `KV page grid: ${t.usedPages} of ${s.numPages} pages in use (${t.sharedPages} shared), ${cachedNote}${local}`,
+  );
   return t;
 }
 
@@ -139,12 +142,19 @@ export function drawKvGrid(canvas: HTMLCanvasElement, s: KvSnapshot): KvTotals {
 export function renderKvLegend(ul: HTMLElement, s: KvSnapshot): void {
   const items = s.requests.map((r) => {
     const inLast = r.pages ? r.tokens - (r.pages - 1) * s.pageSize : 0;
-    return h('li', { 'data-request': r.requestId },
+    return h(
+      'li',
+      { 'data-request': r.requestId },
       h('span', { class: 'dot', style: `background:${requestColor(r.requestId)}`, 'aria-hidden': 'true' }),
       h('span', { class: 'label' }, r.label || `request ${r.requestId}`),
       s.requests.some((o) => o.requestId === r.requestId && o.index !== r.index) ? ` · sample ${r.index}` : '',
       ' ',
-      h('span', { class: 'muted' }, `${r.tokens} tokens · ${r.pages} page${r.pages === 1 ? '' : 's'}${r.pages ? ` (last ${Math.max(0, inLast)}/${s.pageSize})` : ''}`),
+      h(
+        'span',
+        { class: 'muted' },
+        `${r.tokens} tokens · ${r.pages} page${r.pages === 1 ? '' : 's'}` +
+          (r.pages ? ` (last ${Math.max(0, inLast)}/${s.pageSize})` : ''),
+      ),
       windowPages(s, r.requestId, r.index),
     );
   });

@@ -1,7 +1,8 @@
 // attentionTileV1: the previous FlashAttention-2 inner loop of flashPrefill (K / V tile unpacked to
 // f32), kept as the bench's baseline ('flash v1' prefill rows); flashPrefill uses attentionTile.wgsl
 // (v2). Measured (npm run bench, lavapipe on a loaded 2-core machine, GQA 32/8 d 128 f16, causal
-// prefill of 512 tokens, median of 5, same run): v1 4543 ms, v2 2914 ms (1.56x), naive 9102 ms.
+// prefill of 512 tokens, median of 5 rounds interleaved): v1 3091 ms, v2 2543 ms (1.22x), naive
+// 6983 ms (v2 2.75x naive, v1 2.26x). v2 over native vec4<f16> words was 0.92x v1 on lavapipe.
 // The guarded loop for tiles with masked keys (NaN-safe P V, issue 16) is the same as v2's.
 // Not a kernel on its own: each kernel file is appended after this snippet and supplies `main`,
 // which calls attendTile() and then writes its own epilogue from `acc`, rowM and rowL.

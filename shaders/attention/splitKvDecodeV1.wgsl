@@ -1,7 +1,8 @@
 // splitKvDecodeV1: the previous split-KV decode kernel, kept as the bench's baseline ('flash v1' rows);
 // the runtime uses splitKvDecode.wgsl (v2). Measured (npm run bench, lavapipe on a loaded 2-core
-// machine, GQA 32/8 d 128 f16, batch 1, median of 5, same run as v2): ctx 1K 37.7 ms (v2 25.3),
-// ctx 16K 2909 ms (v2 1852, 1.57x) with v2's subgroup softmax; q shuffle alone gave 1.06x at 16K.
+// machine, GQA 32/8 d 128 f16, batch 1, median of 5 rounds interleaved with v2 and naive):
+// ctx 1K v1 105.2 ms, v2 95.6 ms (1.10x), naive 244 ms; ctx 16K v1 1189 ms, v2 1106 ms (1.08x),
+// naive 2798 ms; v2 at 16K reads at 0.20 of the same run's copy bandwidth, v1 at 0.19.
 //
 // Flash-Decoding. One query token per sequence; the KV range of each
 // (sequence, KV head) is split into chunks handled by separate workgroups, each writing an

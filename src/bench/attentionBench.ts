@@ -172,9 +172,21 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
     const copyMs = await benchCopy(ctx, suite.copyMiB, timeReps);
     const copyGbps = (2 * suite.copyMiB * 2 ** 20) / (copyMs * 1e6);
     emit({
-      name: `copy ${suite.copyMiB} MiB`, variant: 'copy', phase: 'copy', kernel: 'copy', batch: 1, contextLength: 0, kvBytesPerToken: 0,
-      medianMs: copyMs, gbPerSecond: copyGbps, gflopPerSecond: 0, vsNaive: null, vsCopyBandwidth: 1, checkRelL2: null,
-      bytesRead: 2 * suite.copyMiB * 2 ** 20, workgroups: Math.ceil((suite.copyMiB * 2 ** 20) / 16 / 64),
+      name: `copy ${suite.copyMiB} MiB`,
+      variant: 'copy',
+      phase: 'copy',
+      kernel: 'copy',
+      batch: 1,
+      contextLength: 0,
+      kvBytesPerToken: 0,
+      medianMs: copyMs,
+      gbPerSecond: copyGbps,
+      gflopPerSecond: 0,
+      vsNaive: null,
+      vsCopyBandwidth: 1,
+      checkRelL2: null,
+      bytesRead: 2 * suite.copyMiB * 2 ** 20,
+      workgroups: Math.ceil((suite.copyMiB * 2 ** 20) / 16 / 64),
     });
     // Every shape: check flash against naive, time both, emit a flash row and a naive row.
     const run = async (m: Model, phase: 'decode' | 'prefill', batch: number, len: number) => {
@@ -188,17 +200,35 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
         report.skipped.push(`${name}: ${r}`);
         return;
       }
-      const common = { variant: m.variant, phase, batch, contextLength: len, kvBytesPerToken: kvBytesPerToken(m.spec), checkRelL2: r.check };
+      const common = {
+        variant: m.variant,
+        phase,
+        batch,
+        contextLength: len,
+        kvBytesPerToken: kvBytesPerToken(m.spec),
+        checkRelL2: r.check,
+      };
       const naiveMs = r.timed.find((t) => t.kernel === 'naive')!.ms;
       for (const { kernel, ms, workgroups } of r.timed) {
         const gbps = r.bytes / (ms * 1e6);
         emit({
-          ...common, name: `${name} ${kernel}`, kernel, medianMs: ms, gbPerSecond: gbps, gflopPerSecond: r.flop / (ms * 1e6),
-          vsNaive: naiveMs / ms, vsCopyBandwidth: gbps / copyGbps, bytesRead: r.bytes, workgroups,
+          ...common,
+          name: `${name} ${kernel}`,
+          kernel,
+          medianMs: ms,
+          gbPerSecond: gbps,
+          gflopPerSecond: r.flop / (ms * 1e6),
+          vsNaive: naiveMs / ms,
+          vsCopyBandwidth: gbps / copyGbps,
+          bytesRead: r.bytes,
+          workgroups,
         });
       }
     };
-    const only = (opts.only ?? '').split(',').map((o) => o.trim()).filter((o) => o);
+    const only = (opts.only ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o);
     for (const m of suite.models) {
       for (const batch of m.batches) for (const len of m.decode) await run(m, 'decode', batch, len);
       for (const len of m.prefill) await run(m, 'prefill', 1, len);
@@ -222,12 +252,23 @@ async function benchCopy(ctx: GpuContext, mib: number, timeReps: TimeReps): Prom
     const bind = copy.bind({ src, dst, params });
     return await timeReps('bench.copy', (pass) => copy.encode(pass, bind, n));
   } finally {
-    src.destroy(); dst.destroy(); params.destroy();
+    src.destroy();
+    dst.destroy();
+    params.destroy();
   }
 }
 
-interface Timed { kernel: BenchRow['kernel']; ms: number; workgroups: number }
-interface ShapeResult { timed: Timed[]; bytes: number; flop: number; check: number }
+interface Timed {
+  kernel: BenchRow['kernel'];
+  ms: number;
+  workgroups: number;
+}
+interface ShapeResult {
+  timed: Timed[];
+  bytes: number;
+  flop: number;
+  check: number;
+}
 
 /** Workgroups of one dispatch of `grid`. */
 const groups = (grid: readonly (number | undefined)[]) => grid.reduce<number>((p, x) => p * (x ?? 1), 1);
@@ -247,7 +288,9 @@ async function benchShape(
   const pagesPer = kvLens.map((n) => Math.ceil(n / spec.pageSize));
   const numPages = pagesPer.reduce((a, b) => a + b, 0);
   if (numPages > maxPagesPerLayer(ctx, spec)) {
-    return `${numPages} pages of ${pageBufferBytes(spec, spec.headDimQK)} bytes pass this adapter's storage binding limit (${ctx.limits.maxStorageBufferBindingSize} bytes)`;
+    const pageBytes = pageBufferBytes(spec, spec.headDimQK);
+    const limit = ctx.limits.maxStorageBufferBindingSize;
+    return `${numPages} pages of ${pageBytes} bytes pass this adapter's storage binding limit (${limit} bytes)`;
   }
   // Pages handed out in a shuffled order, as a long-running pool would.
   const order = shuffled(numPages, 11);
@@ -274,7 +317,13 @@ async function benchShape(
       kvIndptr: await up('kvIndptr', meta.kvIndptr),
       kvPageIndices: await up('kvPageIndices', meta.kvPageIndices),
       kvLastPageLen: await up('kvLastPageLen', meta.kvLastPageLen),
-      params: await up('params', new Uint8Array(attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(spec.headDimQK), causal: true, window: 0 })), UNIFORM),
+      params: await up(
+        'params',
+        new Uint8Array(
+          attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(spec.headDimQK), causal: true, window: 0 }),
+        ),
+        UNIFORM,
+      ),
     };
     const q = await up('q', randomF32(tq * H * spec.headDimQK, 3));
     const outFlash = await up('outFlash', new Float32Array(tq * H * spec.headDimV).fill(NaN));
@@ -296,7 +345,12 @@ async function benchShape(
         const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), partialO: po, partialML: pml });
         const slotIndptr = await up('slotIndptr', plan.slotIndptr);
         const mergeBind = merge.bind({
-          partialO: po, partialML: pml, slotIndptr, qoIndptr: step.qoIndptr, out: outFlash, lse,
+          partialO: po,
+          partialML: pml,
+          slotIndptr,
+          qoIndptr: step.qoIndptr,
+          out: outFlash,
+          lse,
         });
         const encode: Encode = (pass) => {
           k.encode(pass, bind, plan.numWorkItems);
@@ -312,7 +366,10 @@ async function benchShape(
         await split('flash v1', await SplitKvDecode.create(ctx, spec, { version: 1 }));
       }
     } else {
-      for (const [kernel, version] of [['flash', 2], ['flash v1', 1]] as const) {
+      for (const [kernel, version] of [
+        ['flash', 2],
+        ['flash v1', 1],
+      ] as const) {
         const k = await FlashPrefill.create(ctx, spec, { version });
         const plan = k.plan(meta);
         const bind = k.bind({ q, pages: kv, step, work: await up('work', plan.work), out: outFlash, lse });
@@ -415,8 +472,21 @@ export function formatBenchTable(report: BenchReport): string {
     '| row | KV B/token/layer | MB read | workgroups | median ms | GB/s | GFLOP/s | vs naive | vs copy BW |' +
       ' check rel L2 |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...report.rows.map((r) =>
-      `| ${r.name} | ${r.kvBytesPerToken || ''} | ${r.bytesRead === undefined ? '' : f(r.bytesRead / 1e6, 1)} | ${r.workgroups ?? ''} | ${f(r.medianMs, 3)} | ${f(r.gbPerSecond)} | ${f(r.gflopPerSecond)} | ${f(r.vsNaive)} | ${f(r.vsCopyBandwidth)} | ${r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1)} |`),
+    ...report.rows.map(
+      (r) =>
+        `| ${[
+          r.name,
+          r.kvBytesPerToken || '',
+          r.bytesRead === undefined ? '' : f(r.bytesRead / 1e6, 1),
+          r.workgroups ?? '',
+          f(r.medianMs, 3),
+          f(r.gbPerSecond),
+          f(r.gflopPerSecond),
+          f(r.vsNaive),
+          f(r.vsCopyBandwidth),
+          r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1),
+        ].join(' | ')} |`,
+    ),
   ];
   if (report.skipped.length) lines.push('', ...report.skipped.map((s) => `- skipped ${s}`));
   return lines.join('\n');

@@ -97,7 +97,13 @@ export async function runMatmulBench(ctx: GpuContext, opts: MatmulBenchOptions =
   return rows;
 }
 
-async function benchShape(ctx: GpuContext, timer: PassTimer, s: Shape, reps: number, signal?: AbortSignal): Promise<MatmulBenchRow> {
+async function benchShape(
+  ctx: GpuContext,
+  timer: PassTimer,
+  s: Shape,
+  reps: number,
+  signal?: AbortSignal,
+): Promise<MatmulBenchRow> {
   const { M, N, K, weightDtype } = s;
   const spec = { N, K, weightDtype, bias: false };
   const op = s.kernel === 'matmul' ? await createMatmul(ctx, spec) : await createMatvec(ctx, spec);
@@ -124,7 +130,7 @@ async function benchShape(ctx: GpuContext, timer: PassTimer, s: Shape, reps: num
     const got: number[] = [];
     const want: number[] = [];
     for (let i = 0; i < 64; i++) {
-      const idx = Math.floor(((i * 2654435761) % 2 ** 32) / 2 ** 32 * M * N);
+      const idx = Math.floor((((i * 2654435761) % 2 ** 32) / 2 ** 32) * M * N);
       const m = Math.floor(idx / N);
       const n = idx % N;
       let acc = 0;
@@ -136,7 +142,8 @@ async function benchShape(ctx: GpuContext, timer: PassTimer, s: Shape, reps: num
       want.push(acc);
     }
     const check = relL2(got, want);
-    if (!(check < CHECK_TOL)) throw new Error(`${label} ${M}x${N}x${K} ${weightDtype}: sampled outputs off by rel L2 ${check}`);
+    if (!(check < CHECK_TOL))
+      throw new Error(`${label} ${M}x${N}x${K} ${weightDtype}: sampled outputs off by rel L2 ${check}`);
 
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
@@ -148,7 +155,10 @@ async function benchShape(ctx: GpuContext, timer: PassTimer, s: Shape, reps: num
     return {
       name: shapeName(s),
       kernel: s.kernel,
-      M, N, K, weightDtype,
+      M,
+      N,
+      K,
+      weightDtype,
       medianMs: ms,
       gflopPerSecond: (2 * M * N * K) / (ms * 1e6),
       gbPerSecond: bytes / (ms * 1e6),

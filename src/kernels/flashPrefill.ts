@@ -64,7 +64,7 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
     );
     // v2 reads f16 pages through the packed snippet even where `shader-f16` exists (as mlaDecode):
     // the bytes are the same, unpack2x16float is one cheap op on GPUs, and lavapipe's native
-    // vec4<f16> conversions in v2's inner loops made it 8% slower than v1 (bench, same run).
+    // vec4<f16> conversions in v2's inner loops made it 0.92x v1 (packed: 1.22x v1; bench, same run).
     const native = kvWord4Format(ctx, spec.kvDtype);
     const word = version === 2 && native === 'f16' ? 'f16packed' : native;
     const source = kernelSource(version === 2 ? 'flashPrefill' : 'flashPrefillV1', { word });

@@ -264,7 +264,9 @@ export class PagePool {
       } else if (inFree === inCached) {
         throw new Error(`page ${page}: free but on ${inFree ? 'both free lists' : 'no free list'}`);
       } else if (inCached !== (entry !== undefined)) {
-        throw new Error(`page ${page}: on the ${inCached ? 'cached' : 'uncached'} list with${entry ? '' : 'out'} a cache entry`);
+        throw new Error(
+          `page ${page}: on the ${inCached ? 'cached' : 'uncached'} list with${entry ? '' : 'out'} a cache entry`,
+        );
       }
       if (entry !== undefined && this.pageByKey.get(entry.key) !== page) {
         throw new Error(`page ${page}: cache entry ${entry.key} is not mapped back to it`);

@@ -49,7 +49,7 @@ import { KvAppend } from '../kernels/kvAppend';
 import type { MatMul, MatmulSpec } from '../kernels/matmul';
 import { type MatVec, MATVEC_MAX_TOKENS } from '../kernels/matvec';
 import { RmsNorm, rmsNormParams } from '../kernels/rmsNorm';
-import { Rope, ropeParams, type RopeSpec as RopeKernelSpec } from '../kernels/rope';
+import { Rope, type RopeSpec as RopeKernelSpec } from '../kernels/rope';
 import { Embedding, embeddingParams } from '../kernels/embedding';
 import { GatedActivation } from '../kernels/gatedActivation';
 import type { ModelFiles } from '../sources/modelSource';
@@ -71,7 +71,14 @@ import {
 import { createEmbedding, type QuantEmbedding } from '../kernels/embeddingQuant';
 import { checkTransformerSizes } from './transformerOptions';
 import type { KvDtype } from '../gpu/dtype';
-import { MlaAttention, mlaAttentionSpec, mlaProjSpecs, mlaRopeOperands, type MlaLayer, type MlaProj } from './mlaAttention';
+import {
+  MlaAttention,
+  mlaAttentionSpec,
+  mlaProjSpecs,
+  mlaRopeOperands,
+  type MlaLayer,
+  type MlaProj,
+} from './mlaAttention';
 
 export interface TransformerOptions {
   /** Default f16; q8 / q4 quantize the matrices on load (GGUF Q8_0 / Q4_0 blocks; weights.ts storedDtype). */
@@ -238,7 +245,7 @@ export class Transformer {
     for (let l = 0; l < this.spec.numLayers; l++) {
       const inLocal = local !== null && this.spec.layers[l].sliding;
       const pages = inLocal ? local.layers[localIndex++] : pool.layers[local ? globalIndex++ : l];
-      layers.push(bindLayer(this.ctx, this.spec, this.k, this.b, { pages, local: inLocal }, l, w));
+      layers.push(bindLayer(this.spec, this.k, this.b, { pages, local: inLocal }, l, w));
     }
     this.layers = layers;
     this.pool = pool;
@@ -263,7 +270,10 @@ export class Transformer {
     const decode = meta.qLens.every((n) => n === 1);
     const plan = decode ? k.decode.plan(meta) : undefined;
     const { work, numWorkItems } = plan ?? k.prefill.plan(meta);
-    if (plan && plan.numSlots > b.maxSlots) throw new ShapeError(`forward: split-KV decode wants ${plan.numSlots} partial slots, ${b.maxSlots} were allocated`); // cannot happen: maxPlan
+    if (plan && plan.numSlots > b.maxSlots)
+      throw new ShapeError(
+        `forward: split-KV decode wants ${plan.numSlots} partial slots, ${b.maxSlots} were allocated`,
+      ); // cannot happen: maxPlan
     const q = (buf: GPUBuffer, data: ArrayBufferView) => writeBuffer(this.ctx, buf, data);
     q(b.ids, ids);
     q(b.positions, positions);
@@ -308,7 +318,15 @@ export class Transformer {
     await this.ctx.validated('forward', () => {
       const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
       const pass = encoder.beginComputePass({ label: 'forward' });
-      const shape = { T, logitRows: R, numWork: numWorkItems, decode, numSeqs: meta.numSeqs, numCopies, numLocalCopies };
+      const shape = {
+        T,
+        logitRows: R,
+        numWork: numWorkItems,
+        decode,
+        numSeqs: meta.numSeqs,
+        numCopies,
+        numLocalCopies,
+      };
       this.encode(pass, shape);
       pass.end();
       encoder.copyBufferToBuffer(b.logits, 0, b.logitsReadback, 0, 4 * R * spec.vocabSize);
@@ -358,7 +376,11 @@ export class Transformer {
     for (const p of copies) if (p >= numPages) fail(`copy-on-write page ${p} ${outside}`);
     const local = this.localPool;
     if ((local !== null) !== (batch.local !== undefined)) {
-      fail(local ? 'a sliding-window pool is bound but the batch has no local group' : 'a local group but no sliding-window pool is bound');
+      fail(
+        local
+          ? 'a sliding-window pool is bound but the batch has no local group'
+          : 'a local group but no sliding-window pool is bound',
+      );
     }
     if (local && batch.local) {
       const g = batch.local;
@@ -366,7 +388,8 @@ export class Transformer {
       if (g.slots.length !== T || g.kvPageIndices.length !== meta.kvPageIndices.length) {
         fail(`local group: ${g.slots.length} slots, ${g.kvPageIndices.length} page indices`);
       }
-      for (const slot of g.slots) if (!(slot >= 0 && slot < local.spec.numPages * opts.pageSize)) fail(`local slot ${slot} ${outsideLocal}`);
+      for (const slot of g.slots)
+        if (!(slot >= 0 && slot < local.spec.numPages * opts.pageSize)) fail(`local slot ${slot} ${outsideLocal}`);
       for (const p of g.kvPageIndices) if (p >= local.spec.numPages) fail(`local page ${p} ${outsideLocal}`);
       if (g.copies.length % 2 !== 0 || g.copies.length > 2 * opts.maxSeqs) {
         fail(`${g.copies.length / 2} local copy-on-write pairs; at most ${opts.maxSeqs}`);
@@ -467,7 +490,8 @@ interface Kernels {
   /** Split-KV decode; MLA: the head-blocked kernel that reads each latent row once per head block. */
   decode: SplitKvKernel; // SplitKvDecode, or MlaDecode for MLA
   merge: MergePartials;
-  /** Copy-on-write of whole pages: in the K buffers, and the V buffers when their page size differs (MLA: no V buffer). */
+  /** Copy-on-write of whole pages: in the K buffers, and the V buffers when their page size differs
+   *  (MLA: no V buffer). */
   copyK: CopyPages;
   copyV?: CopyPages;
   act: GatedActivation;
@@ -475,7 +499,12 @@ interface Kernels {
   gemv: Partial<Record<Proj, MatVec | QuantMatVec>>;
 }
 
-async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSpec, opts: Required<TransformerOptions>): Promise<Kernels> {
+async function createKernels(
+  ctx: GpuContext,
+  spec: ModelSpec,
+  attn: AttentionSpec,
+  opts: Required<TransformerOptions>,
+): Promise<Kernels> {
   const wd = vectorDtype(opts.weightDtype);
   const norm = { dim: spec.hiddenSize, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne };
   const specs = projSpecs(spec, opts.weightDtype);
@@ -498,7 +527,13 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     normInPlace: spec.sandwichNorms ? await RmsNorm.create(ctx, { ...norm, inPlace: true }) : undefined,
     // rows = tokens x heads, normalised in place over head_dim
     headNorm: spec.qkNorm
-      ? await RmsNorm.create(ctx, { dim: spec.headDim, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne, inPlace: true })
+      ? await RmsNorm.create(ctx, {
+          dim: spec.headDim,
+          eps: spec.rmsNormEps,
+          weightDtype: wd,
+          weightPlusOne: spec.normWeightPlusOne,
+          inPlace: true,
+        })
       : undefined,
     rope: await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.rope })),
     ropeLocal: spec.localRope ? await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.localRope })) : undefined,
@@ -508,7 +543,11 @@ async function createKernels(ctx: GpuContext, spec: ModelSpec, attn: AttentionSp
     merge: await MergePartials.create(ctx, spec.numHeads, attn.headDimV),
     copyK: await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimQK)),
     copyV: attn.vAliasesK ? undefined : await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimV)),
-    act: await GatedActivation.create(ctx, { intermediate: spec.intermediateSize, activation: spec.activation === 'silu' ? 'silu' : 'geluTanh', layout: 'split' }),
+    act: await GatedActivation.create(ctx, {
+      intermediate: spec.intermediateSize,
+      activation: spec.activation === 'silu' ? 'silu' : 'geluTanh',
+      layout: 'split',
+    }),
     gemm,
     gemv,
   };
@@ -534,7 +573,8 @@ function ropeKernelSpec(spec: ModelSpec, rope: Pick<ModelSpec, 'rope'>): RopeKer
   };
 }
 
-/** mlaDecode where the adapter can run its head blocks (it says so with a ShapeError), else the generic split-KV kernel. */
+/** mlaDecode where the adapter can run its head blocks (it says so with a ShapeError), else the generic
+ *  split-KV kernel. */
 async function mlaDecodeOrGeneric(ctx: GpuContext, attn: AttentionSpec): Promise<SplitKvKernel> {
   try {
     return await MlaDecode.create(ctx, attn);
@@ -553,9 +593,16 @@ function vectorDtype(load: LoadDtype): WeightDtype {
 
 /** Layer 0's tensor of each projection role (lmHead aside): it stands for every layer (same shapes and dtypes). */
 const PROJ_TENSORS: Partial<Record<Proj, string>> = {
-  q: 'self_attn.q_proj', k: 'self_attn.k_proj', v: 'self_attn.v_proj', o: 'self_attn.o_proj',
-  qa: 'self_attn.q_a_proj', qb: 'self_attn.q_b_proj', kva: 'self_attn.kv_a_proj_with_mqa',
-  gate: 'mlp.gate_proj', up: 'mlp.up_proj', down: 'mlp.down_proj',
+  q: 'self_attn.q_proj',
+  k: 'self_attn.k_proj',
+  v: 'self_attn.v_proj',
+  o: 'self_attn.o_proj',
+  qa: 'self_attn.q_a_proj',
+  qb: 'self_attn.q_b_proj',
+  kva: 'self_attn.kv_a_proj_with_mqa',
+  gate: 'mlp.gate_proj',
+  up: 'mlp.up_proj',
+  down: 'mlp.down_proj',
 };
 
 function projTensor(spec: ModelSpec, role: Proj): string {
@@ -766,7 +813,14 @@ interface LayerKv {
   local: boolean;
 }
 
-function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, kv: LayerKv, l: number, w: (n: string) => GPUBuffer): LayerBinds {
+function bindLayer(
+  spec: ModelSpec,
+  k: Kernels,
+  b: Buffers,
+  kv: LayerKv,
+  l: number,
+  w: (n: string) => GPUBuffer,
+): LayerBinds {
   const p = `model.layers.${l}.`;
   const linear = (role: Proj, weight: string, x: GPUBuffer, y: GPUBuffer, bias?: string): Linear => ({
     role,
@@ -779,15 +833,20 @@ function bindLayer(ctx: GpuContext, spec: ModelSpec, k: Kernels, b: Buffers, kv:
   const step = kv.local ? b.localGroup!.step : spec.layers[l].sliding && b.stepSliding ? b.stepSliding : b.step;
   const group = kv.local ? b.localGroup! : { slots: b.slots, copyPairs: b.copyPairs, copyCount: b.copyCount };
   const pages = kv.pages;
-  const sandwich = (weight: string) => k.normInPlace?.bind({ x: b.sub, weight: w(`${p}${weight}.weight`), params: b.tokens });
+  const sandwich = (weight: string) =>
+    k.normInPlace?.bind({ x: b.sub, weight: w(`${p}${weight}.weight`), params: b.tokens });
   return {
     inputNorm: k.normPlain.bind({ x: b.h, weight: w(`${p}input_layernorm.weight`), y: b.xn, params: b.tokens }),
     q: mla ? undefined : linear('q', `${p}self_attn.q_proj.weight`, b.xn, b.q, bias('q_proj')),
     kProj: mla ? undefined : linear('k', `${p}self_attn.k_proj.weight`, b.xn, b.k!, bias('k_proj')),
     v: mla ? undefined : linear('v', `${p}self_attn.v_proj.weight`, b.xn, b.v!, bias('v_proj')),
     mla,
-    qNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows }) : undefined,
-    kNorm: spec.qkNorm ? k.headNorm!.bind({ x: b.k!, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows }) : undefined,
+    qNorm: spec.qkNorm
+      ? k.headNorm!.bind({ x: b.q, weight: w(`${p}self_attn.q_norm.weight`), params: b.qHeadRows })
+      : undefined,
+    kNorm: spec.qkNorm
+      ? k.headNorm!.bind({ x: b.k!, weight: w(`${p}self_attn.k_norm.weight`), params: b.kHeadRows })
+      : undefined,
     rope: spec.layers[l].rope,
     local: kv.local,
     // MLA appends the latent rows (one per token; no V).
@@ -844,7 +903,13 @@ function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPU
     rope: b.mla
       ? k.rope.bind({ q: b.mla.b.q, k: b.mla.b.latent, positions: b.positions, invFreq: b.invFreq, params: b.tokens })
       : k.rope.bind({ q: b.q, k: b.k!, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
-    ropeLocal: k.ropeLocal?.bind({ q: b.q, k: b.k!, positions: b.positions, invFreq: b.invFreqLocal!, params: b.tokens }),
+    ropeLocal: k.ropeLocal?.bind({
+      q: b.q,
+      k: b.k!,
+      positions: b.positions,
+      invFreq: b.invFreqLocal!,
+      params: b.tokens,
+    }),
     act: k.act.bind({ gate: b.gate, up: b.up, out: b.act, params: b.tokens }),
     gatherLast: k.gatherLast.bind({ ids: b.lastRows, table: b.xn, out: b.last, params: b.lastTokens }),
     merge: k.merge.bind({

@@ -121,7 +121,12 @@ export function tensorData(file: SafetensorsFile, name: string, dtype: WeightDty
 }
 
 /** tensorData of `name` times `scale` (rounded to f16 after scaling). */
-function scaledData(file: SafetensorsFile, name: string, dtype: WeightDtype, scale: number): Uint16Array | Float32Array {
+function scaledData(
+  file: SafetensorsFile,
+  name: string,
+  dtype: WeightDtype,
+  scale: number,
+): Uint16Array | Float32Array {
   const f32 = readTensorF32(file, name).map((x) => x * scale);
   return dtype === 'f32' ? f32 : f32ArrayToF16(f32);
 }

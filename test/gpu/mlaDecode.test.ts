@@ -43,11 +43,22 @@ async function check(c: Case) {
   const tq = c.seqLensKV.length;
   const D = c.dc + c.dr;
   const args: AttentionArgs = {
-    variant: 'mla', latentDim: c.dc, ropeDim: c.dr,
-    q: randomArray(tq * c.H * D, rand), kv: randomArray(tk * D, rand),
-    numHeads: c.H, numKvHeads: 1, headDimQK: D, headDimV: c.dc,
-    seqLensQ: c.seqLensKV.map(() => 1), seqLensKV: c.seqLensKV,
-    pageSize: c.pageSize, kvDtype: c.kvDtype, window: c.window ?? 0, kernel: 'decode', softcap: c.softcap ?? 0,
+    variant: 'mla',
+    latentDim: c.dc,
+    ropeDim: c.dr,
+    q: randomArray(tq * c.H * D, rand),
+    kv: randomArray(tk * D, rand),
+    numHeads: c.H,
+    numKvHeads: 1,
+    headDimQK: D,
+    headDimV: c.dc,
+    seqLensQ: c.seqLensKV.map(() => 1),
+    seqLensKV: c.seqLensKV,
+    pageSize: c.pageSize,
+    kvDtype: c.kvDtype,
+    window: c.window ?? 0,
+    kernel: 'decode',
+    softcap: c.softcap ?? 0,
   };
   const key = Math.floor(c.seqLensKV[0] / 2);
   if (c.poison === 'q') args.q[(1 % c.H) * D + 7] = Number.NaN;
@@ -90,7 +101,8 @@ const cases: Case[] = [
 
 describe('mlaDecode vs float64 reference', () => {
   for (const c of cases) {
-    const extra = `${c.window ? `, window ${c.window}` : ''}${c.softcap ? `, soft-cap ${c.softcap}` : ''}` +
+    const extra =
+      `${c.window ? `, window ${c.window}` : ''}${c.softcap ? `, soft-cap ${c.softcap}` : ''}` +
       (c.poison ? `, NaN in ${c.poison}` : '');
     const name = `H${c.H} d_c ${c.dc} + d_rope ${c.dr}, kv [${c.seqLensKV}], page ${c.pageSize}${extra} [${c.kvDtype}]`;
     it(name, () => check(c));
@@ -101,11 +113,26 @@ describe('mlaDecode vs float64 reference', () => {
  * The kernel driven directly (not through attention()), so the plain-load variant, the one for
  * adapters without a fixed subgroup size, is checked on adapters that have subgroups too.
  */
-async function runDirect(H: number, dc: number, dr: number, seqLensKV: number[], subgroups: boolean, rand: () => number) {
+async function runDirect(
+  H: number,
+  dc: number,
+  dr: number,
+  seqLensKV: number[],
+  subgroups: boolean,
+  rand: () => number,
+) {
   const ctx = await gpu();
   const D = dc + dr;
   const pageSize = 16;
-  const spec = { numKvHeads: 1, groupSize: H, headDimQK: D, headDimV: dc, pageSize, kvDtype: 'f32' as const, vAliasesK: true };
+  const spec = {
+    numKvHeads: 1,
+    groupSize: H,
+    headDimQK: D,
+    headDimV: dc,
+    pageSize,
+    kvDtype: 'f32' as const,
+    vAliasesK: true,
+  };
   const tk = seqLensKV.reduce((a, b) => a + b, 0);
   const q = randomArray(seqLensKV.length * H * D, rand);
   const kv = randomArray(tk * D, rand);
@@ -120,7 +147,10 @@ async function runDirect(H: number, dc: number, dr: number, seqLensKV: number[],
     for (let j = 0; j < n; j++) slots[row++] = page * pageSize + j;
     page += pages;
   }
-  const meta = buildPageTable(seqLensKV.map((kvLen, i) => ({ kvLen, qLen: 1, blockTable: tables[i] })), pageSize);
+  const meta = buildPageTable(
+    seqLensKV.map((kvLen, i) => ({ kvLen, qLen: 1, blockTable: tables[i] })),
+    pageSize,
+  );
   const owned: { destroy(): void }[] = [];
   const up = async (data: ArrayBufferView, usage = STORAGE) => {
     const b = await uploadBuffer(ctx, 'mlaDecode.test', data, usage);
@@ -136,9 +166,14 @@ async function runDirect(H: number, dc: number, dr: number, seqLensKV: number[],
     const plan = decode.plan(meta);
     const bytes = decode.partialBytes(plan.numSlots);
     const step = {
-      qoIndptr: await up(meta.qoIndptr), kvIndptr: await up(meta.kvIndptr),
-      kvPageIndices: await up(meta.kvPageIndices), kvLastPageLen: await up(meta.kvLastPageLen),
-      params: await up(new Uint8Array(attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(D), causal: true, window: 0 })), UNIFORM),
+      qoIndptr: await up(meta.qoIndptr),
+      kvIndptr: await up(meta.kvIndptr),
+      kvPageIndices: await up(meta.kvPageIndices),
+      kvLastPageLen: await up(meta.kvLastPageLen),
+      params: await up(
+        new Uint8Array(attentionParams(meta.numSeqs, { scale: 1 / Math.sqrt(D), causal: true, window: 0 })),
+        UNIFORM,
+      ),
     };
     const out = await up(new Float32Array(seqLensKV.length * H * dc).fill(NaN));
     const lse = await up(new Float32Array(seqLensKV.length * H).fill(NaN));
@@ -162,7 +197,17 @@ async function runDirect(H: number, dc: number, dr: number, seqLensKV: number[],
     const got = await readFloat32(ctx, out, seqLensKV.length * H * dc);
     const v = new Float32Array(tk * dc);
     for (let t = 0; t < tk; t++) v.set(kv.subarray(t * D, t * D + dc), t * dc);
-    const ref = referenceAttention({ q, k: kv, v, numHeads: H, numKvHeads: 1, headDimQK: D, headDimV: dc, seqLensQ: seqLensKV.map(() => 1), seqLensKV });
+    const ref = referenceAttention({
+      q,
+      k: kv,
+      v,
+      numHeads: H,
+      numKvHeads: 1,
+      headDimQK: D,
+      headDimV: dc,
+      seqLensQ: seqLensKV.map(() => 1),
+      seqLensKV,
+    });
     return relL2(got, ref.out);
   } finally {
     for (const b of owned) b.destroy();
@@ -191,7 +236,15 @@ describe('mlaDecode tiles', () => {
 
   it('plans (sequence, chunk, head block) work items and refuses non-MLA specs', async () => {
     const ctx = await gpu();
-    const spec = { numKvHeads: 1, groupSize: 40, headDimQK: 576, headDimV: 512, pageSize: 16, kvDtype: 'f16' as const, vAliasesK: true };
+    const spec = {
+      numKvHeads: 1,
+      groupSize: 40,
+      headDimQK: 576,
+      headDimV: 512,
+      pageSize: 16,
+      kvDtype: 'f16' as const,
+      vAliasesK: true,
+    };
     const k = await MlaDecode.create(ctx, spec);
     const bm = k.tiles.blockM;
     const meta = { numSeqs: 2, qLens: [1, 1], kvLens: [1000, 3] } as Parameters<MlaDecode['plan']>[0];

@@ -42,7 +42,12 @@ async function load(config: Record<string, unknown>, dtype: 'f32' | 'f16', sizes
   if (dtype === 'f16') for (const w of weights.values()) w.set(w.map((x) => f16BitsToF32(f32ToF16Bits(x))));
   const dir = writeCheckpoint(config, weights, dtype === 'f16' ? 'F16' : 'F32');
   const model = await Transformer.load(await gpu(), await loadModelFiles(folderSource(dir)), {
-    weightDtype: dtype, kvDtype: dtype, pageSize: 4, maxSeqs: 4, maxLogitRows: 16, ...sizes,
+    weightDtype: dtype,
+    kvDtype: dtype,
+    pageSize: 4,
+    maxSeqs: 4,
+    maxLogitRows: 16,
+    ...sizes,
   });
   const runner = await StepRunner.create(model);
   const destroy = () => {
@@ -59,7 +64,11 @@ async function checkModes(config: Record<string, unknown>, dtype: 'f32' | 'f16',
     const ids = randomIds(T, spec.vocabSize);
     const want = ref(ids);
     const tol = dtype === 'f32' ? 1e-3 : 1e-2;
-    for (const [mode, chunk] of [['prefill', T], ['decode', 1], ['chunked:4', 4]] as const) {
+    for (const [mode, chunk] of [
+      ['prefill', T],
+      ['decode', 1],
+      ['chunked:4', 4],
+    ] as const) {
       const got = await runner.logitsForIds(ids, chunk); // a new sequence, freed afterwards
       expect(relL2(got, want), `${name} ${dtype} ${mode}`).toBeLessThan(tol);
     }
@@ -86,8 +95,13 @@ describe('GPU MLA forward vs the float64 reference (decompressed)', () => {
       await runner.step([{ seqId: 2, tokenIds: B.slice(0, 38) }]);
       const [refA, refB] = [ref(A), ref(B)];
       for (let i = 0; i < 2; i++) {
-        const got = await runner.step([{ seqId: 1, tokenIds: [A[298 + i]] }, { seqId: 2, tokenIds: [B[38 + i]] }]);
-        expect(relL2(got.subarray(0, V), refA.subarray((298 + i) * V, (299 + i) * V)), `step ${i} A`).toBeLessThan(1e-3);
+        const got = await runner.step([
+          { seqId: 1, tokenIds: [A[298 + i]] },
+          { seqId: 2, tokenIds: [B[38 + i]] },
+        ]);
+        expect(relL2(got.subarray(0, V), refA.subarray((298 + i) * V, (299 + i) * V)), `step ${i} A`).toBeLessThan(
+          1e-3,
+        );
         expect(relL2(got.subarray(V), refB.subarray((38 + i) * V, (39 + i) * V)), `step ${i} B`).toBeLessThan(1e-3);
       }
     } finally {

@@ -75,10 +75,9 @@ describe('non-finite weights surface as a clear error', () => {
     failsClearly('post_attention_layernorm', value),
   );
 
-  // KNOWN FAILING until the attention snippets pass NaN on (issue 16 item 3, the WGSL half): the
-  // online softmax gives a NaN score probability 0, so NaN q/k/v come out of attention as 0 and
-  // the model generates text. When that fix lands these fail as "expected to fail": drop `.fails`.
-  it.fails.each([
+  // NaN q/k/v must come out of attention as NaN (the attention snippets pass it on), so the
+  // engine reports it instead of generating text.
+  it.each([
     ['NaN', Number.NaN],
     ['Infinity', Number.POSITIVE_INFINITY],
   ])('layer 1 input_layernorm all %s: "non-finite" error naming the request and step 0', (_, value) =>
