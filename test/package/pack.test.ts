@@ -296,8 +296,10 @@ describe('the packed package', () => {
       const page = await browser.newPage();
       page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
       page.on('response', (r) => {
-        // A model folder without generation_config.json is fine (the loader asks, a 404 says no).
-        if (r.status() >= 400 && !r.url().endsWith('/model/generation_config.json'))
+        // Optional files a model folder may lack (the loader asks, a 404 says no): generation_config.json
+        // and the chat template files transformers >= 4.5x writes (chat_template.jinja / .json).
+        const optional = ['generation_config.json', 'chat_template.jinja', 'chat_template.json'];
+        if (r.status() >= 400 && !optional.some((f) => r.url().endsWith(`/model/${f}`)))
           errors.push(`HTTP ${r.status()} ${r.url()}`);
       });
       const question = 'Hello';
