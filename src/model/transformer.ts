@@ -6,8 +6,9 @@
  * Done at load instead of per step: phi3's fused qkv_proj / gate_up_proj are split into slices, and
  * MiniCPM3's muP residual and logit scales are folded into o_proj, down_proj and the final norm
  * (fusedWeights.ts). gemma2's final-logit soft-cap is applied to the rows read back. Read top to bottom: set-up
- * (weights, kernels, buffers, bind groups, all once), then forward(batch): one step = one command
- * buffer over preallocated buffers, every layer encoded into one compute pass.
+ * (weights; kernels, modelKernels.ts; buffers, stepBuffers.ts; bind groups: all once), then
+ * forward(batch): one step = one command buffer over preallocated buffers, every layer encoded into
+ * one compute pass.
  *
  * The model keeps no KV bookkeeping. Its input is a StepBatch (src/kernels/stepBatch.ts) made by
  * the scheduler (src/engine/scheduler.ts), which owns the KV cache manager: token ids, positions,
@@ -34,69 +35,28 @@
  * then the batch's logit rows are gathered and multiplied by the LM head.
  */
 import type { GpuContext } from '../gpu/context';
-import { MAP_READ_COPY_DST, STORAGE, UNIFORM, writeBuffer } from '../gpu/buffers';
+import { writeBuffer } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
-import { maxPagesPerLayer, pageBufferBytes, type KvPool, type KvPoolSpec } from '../kernels/kvPool';
+import { maxPagesPerLayer, type KvPool, type KvPoolSpec } from '../kernels/kvPool';
 import type { PagedKvBuffers } from '../kernels/pagedAttention';
 import type { StepBatch } from '../kernels/stepBatch';
-import { attentionParams, WORK_ITEM_U32, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
-import { FlashPrefill } from '../kernels/flashPrefill';
-import { SplitKvDecode, type SplitKvKernel } from '../kernels/splitKvDecode';
-import { MlaDecode } from '../kernels/mlaDecode';
-import { MergePartials } from '../kernels/mergePartials';
-import { CopyPages } from '../kernels/copyPages';
-import { KvAppend } from '../kernels/kvAppend';
-import type { MatMul, MatmulSpec } from '../kernels/matmul';
-import { type MatVec, MATVEC_MAX_TOKENS } from '../kernels/matvec';
-import { RmsNorm, rmsNormParams } from '../kernels/rmsNorm';
-import { Rope, type RopeSpec as RopeKernelSpec } from '../kernels/rope';
-import { Embedding, embeddingParams } from '../kernels/embedding';
-import { GatedActivation } from '../kernels/gatedActivation';
+import { attentionParams, type AttentionSpec } from '../kernels/pagedAttention';
+import { MATVEC_MAX_TOKENS } from '../kernels/matvec';
+import { rmsNormParams } from '../kernels/rmsNorm';
+import { embeddingParams } from '../kernels/embedding';
 import type { ModelFiles } from '../sources/modelSource';
 import { parseConfig, type ModelSpec } from './config';
 import { expectedTensors, runtimeTensors } from './expectedTensors';
 import { loadScales, splitFusedTensors } from './fusedWeights';
 import { ggufDefaultWeightDtype, ggufModelFiles } from './ggufModelFiles';
-import { ropeAttentionFactor, ropeFrequencyTable, ropeLongFrom } from './ropeFrequencies';
-import { storedDtype, checkWeights, uploadWeights, WeightError, type GpuWeight, type LoadDtype } from './weights';
-import type { WeightDtype } from '../gpu/dtype';
-import {
-  createMatmul,
-  createMatvec,
-  quantMatmulParams,
-  type AnyMatmulSpec,
-  type QuantMatMul,
-  type QuantMatVec,
-} from '../kernels/matmulQuant';
-import { createEmbedding, type QuantEmbedding } from '../kernels/embeddingQuant';
-import { checkTransformerSizes } from './transformerOptions';
-import type { KvDtype } from '../gpu/dtype';
-import {
-  MlaAttention,
-  mlaAttentionSpec,
-  mlaProjSpecs,
-  mlaRopeOperands,
-  type MlaLayer,
-  type MlaProj,
-} from './mlaAttention';
+import { checkWeights, uploadWeights, WeightError, type GpuWeight } from './weights';
+import { quantMatmulParams } from '../kernels/matmulQuant';
+import { checkTransformerSizes, type TransformerOptions } from './transformerOptions';
+import { createKernels, type Kernels, type Proj } from './modelKernels';
+import { createBuffers, type Buffers } from './stepBuffers';
 
-export interface TransformerOptions {
-  /** Default f16; q8 / q4 quantize the matrices on load (GGUF Q8_0 / Q4_0 blocks; weights.ts storedDtype). */
-  weightDtype?: LoadDtype;
-  kvDtype?: KvDtype; // default f16
-  pageSize?: number; // default 16
-  /** Tokens one step can carry (prefill chunk + decodes); buffers are sized for it. Default 256. */
-  maxTokens?: number;
-  /** Sequences one step can carry. Default 16. */
-  maxSeqs?: number;
-  /** Logit rows one step can return (a step returning every row needs one per token). Default maxSeqs. */
-  maxLogitRows?: number;
-  /** Longest sequence. Default min(config's max_position_embeddings, 4096). */
-  maxContext?: number;
-}
-
-/** Projections by role (MLA: q or qa + qb, and kva, instead of q, k, v). */
-type Proj = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'lmHead' | MlaProj;
+export type { TransformerOptions } from './transformerOptions';
+import { mlaAttentionSpec, type MlaLayer } from './mlaAttention';
 
 /** A projection: the weight, both kernels (GEMM for prefill, GEMV for decode) and their bind groups. */
 interface Linear {
@@ -471,309 +431,6 @@ interface StepShape {
   numSeqs: number;
   numCopies: number; // copy-on-write page pairs
   numLocalCopies: number; // copy-on-write page pairs of the sliding layers' pool (batch.local)
-}
-
-interface Kernels {
-  embedding: Embedding | QuantEmbedding;
-  gatherLast: Embedding;
-  normPlain: RmsNorm;
-  normFused: RmsNorm;
-  /** gemma2/3 sandwich norms: the attention and MLP outputs normalised in place before the residual add. */
-  normInPlace?: RmsNorm;
-  /** qwen3 q/k norm: one kernel, bound once for q rows and once for k rows. */
-  headNorm?: RmsNorm;
-  rope: Rope;
-  /** gemma3: the local layers' RoPE (rope_local_base_freq). */
-  ropeLocal?: Rope;
-  append: KvAppend;
-  prefill: FlashPrefill;
-  /** Split-KV decode; MLA: the head-blocked kernel that reads each latent row once per head block. */
-  decode: SplitKvKernel; // SplitKvDecode, or MlaDecode for MLA
-  merge: MergePartials;
-  /** Copy-on-write of whole pages: in the K buffers, and the V buffers when their page size differs
-   *  (MLA: no V buffer). */
-  copyK: CopyPages;
-  copyV?: CopyPages;
-  act: GatedActivation;
-  gemm: Partial<Record<Proj, MatMul | QuantMatMul>>;
-  gemv: Partial<Record<Proj, MatVec | QuantMatVec>>;
-}
-
-async function createKernels(
-  ctx: GpuContext,
-  spec: ModelSpec,
-  attn: AttentionSpec,
-  opts: Required<TransformerOptions>,
-): Promise<Kernels> {
-  const wd = vectorDtype(opts.weightDtype);
-  const norm = { dim: spec.hiddenSize, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne };
-  const specs = projSpecs(spec, opts.weightDtype);
-  const gemm: Partial<Record<Proj, MatMul | QuantMatMul>> = {};
-  const gemv: Partial<Record<Proj, MatVec | QuantMatVec>> = {};
-  for (const [role, s] of Object.entries(specs) as [Proj, AnyMatmulSpec][]) {
-    gemm[role] = await createMatmul(ctx, s);
-    gemv[role] = await createMatvec(ctx, s);
-  }
-  return {
-    embedding: await createEmbedding(ctx, {
-      vocab: spec.vocabSize,
-      dim: spec.hiddenSize,
-      tableDtype: storedDtype(EMBED, [spec.vocabSize, spec.hiddenSize], opts.weightDtype),
-      scale: spec.embedScale,
-    }),
-    gatherLast: await Embedding.create(ctx, { vocab: opts.maxTokens, dim: spec.hiddenSize, tableDtype: 'f32' }),
-    normPlain: await RmsNorm.create(ctx, norm),
-    normFused: await RmsNorm.create(ctx, { ...norm, fused: true }),
-    normInPlace: spec.sandwichNorms ? await RmsNorm.create(ctx, { ...norm, inPlace: true }) : undefined,
-    // rows = tokens x heads, normalised in place over head_dim
-    headNorm: spec.qkNorm
-      ? await RmsNorm.create(ctx, {
-          dim: spec.headDim,
-          eps: spec.rmsNormEps,
-          weightDtype: wd,
-          weightPlusOne: spec.normWeightPlusOne,
-          inPlace: true,
-        })
-      : undefined,
-    rope: await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.rope })),
-    ropeLocal: spec.localRope ? await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.localRope })) : undefined,
-    append: await KvAppend.create(ctx, attn),
-    prefill: await FlashPrefill.create(ctx, attn),
-    decode: attn.vAliasesK ? await mlaDecodeOrGeneric(ctx, attn) : await SplitKvDecode.create(ctx, attn),
-    merge: await MergePartials.create(ctx, spec.numHeads, attn.headDimV),
-    copyK: await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimQK)),
-    copyV: attn.vAliasesK ? undefined : await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimV)),
-    act: await GatedActivation.create(ctx, {
-      intermediate: spec.intermediateSize,
-      activation: spec.activation === 'silu' ? 'silu' : 'geluTanh',
-      layout: 'split',
-    }),
-    gemm,
-    gemv,
-  };
-}
-
-/**
- * The rope kernel for one of the model's RoPEs (global or gemma3's local one): partial rotary
- * (phi3: the first rotaryDim values of each head), LongRoPE's second table from longFrom on.
- */
-function ropeKernelSpec(spec: ModelSpec, rope: Pick<ModelSpec, 'rope'>): RopeKernelSpec {
-  const longFrom = ropeLongFrom(rope);
-  return {
-    rotaryDim: rope.rope.rotaryDim,
-    interleaved: rope.rope.interleaved,
-    attentionFactor: ropeAttentionFactor(rope),
-    ...(longFrom !== null ? { longFrom } : {}),
-    ...(spec.mla
-      ? mlaRopeOperands(spec)
-      : {
-          q: { heads: spec.numHeads, headStride: spec.headDim },
-          k: { heads: spec.numKvHeads, headStride: spec.headDim },
-        }),
-  };
-}
-
-/** mlaDecode where the adapter can run its head blocks (it says so with a ShapeError), else the generic
- *  split-KV kernel. */
-async function mlaDecodeOrGeneric(ctx: GpuContext, attn: AttentionSpec): Promise<SplitKvKernel> {
-  try {
-    return await MlaDecode.create(ctx, attn);
-  } catch (e) {
-    if (!(e instanceof ShapeError)) throw e;
-    return SplitKvDecode.create(ctx, attn);
-  }
-}
-
-const EMBED = 'model.embed_tokens.weight';
-
-/** What norms, biases and per-head weights are stored as: f16 when the matrices are quantized (storedDtype). */
-function vectorDtype(load: LoadDtype): WeightDtype {
-  return load === 'f32' ? 'f32' : 'f16';
-}
-
-/** Layer 0's tensor of each projection role (lmHead aside): it stands for every layer (same shapes and dtypes). */
-const PROJ_TENSORS: Partial<Record<Proj, string>> = {
-  q: 'self_attn.q_proj',
-  k: 'self_attn.k_proj',
-  v: 'self_attn.v_proj',
-  o: 'self_attn.o_proj',
-  qa: 'self_attn.q_a_proj',
-  qb: 'self_attn.q_b_proj',
-  kva: 'self_attn.kv_a_proj_with_mqa',
-  gate: 'mlp.gate_proj',
-  up: 'mlp.up_proj',
-  down: 'mlp.down_proj',
-};
-
-function projTensor(spec: ModelSpec, role: Proj): string {
-  if (role === 'lmHead') return spec.tieWordEmbeddings ? EMBED : 'lm_head.weight';
-  return `model.layers.0.${PROJ_TENSORS[role]}.weight`;
-}
-
-/** The shape and stored dtype of every projection; the same for all layers. */
-function projSpecs(spec: ModelSpec, load: LoadDtype): Partial<Record<Proj, AnyMatmulSpec>> {
-  const plain = plainProjSpecs(spec, vectorDtype(load));
-  return Object.fromEntries(
-    Object.entries(plain).map(([role, s]) => {
-      const weightDtype = storedDtype(projTensor(spec, role as Proj), [s.N, s.K], load);
-      return [role, { ...s, weightDtype }];
-    }),
-  );
-}
-
-function plainProjSpecs(spec: ModelSpec, wd: WeightDtype): Partial<Record<Proj, MatmulSpec>> {
-  const H = spec.hiddenSize;
-  const bias = spec.attentionBias;
-  const qkv = spec.mla
-    ? mlaProjSpecs(spec, wd)
-    : {
-        q: { N: spec.numHeads * spec.headDim, K: H, weightDtype: wd, bias },
-        k: { N: spec.numKvHeads * spec.headDim, K: H, weightDtype: wd, bias },
-        v: { N: spec.numKvHeads * spec.headDimV, K: H, weightDtype: wd, bias },
-      };
-  return {
-    ...qkv,
-    o: { N: H, K: spec.numHeads * spec.headDimV, weightDtype: wd, bias: false },
-    gate: { N: spec.intermediateSize, K: H, weightDtype: wd, bias: false },
-    up: { N: spec.intermediateSize, K: H, weightDtype: wd, bias: false },
-    down: { N: H, K: spec.intermediateSize, weightDtype: wd, bias: false },
-    lmHead: { N: spec.vocabSize, K: H, weightDtype: wd, bias: false },
-  };
-}
-
-interface Buffers {
-  ids: GPUBuffer; // u32 [maxTokens]
-  positions: GPUBuffer; // u32 [maxTokens]
-  slots: GPUBuffer; // i32 [maxTokens]
-  lastRows: GPUBuffer; // u32 [maxLogitRows]: rows whose logits the step returns
-  h: GPUBuffer; // f32 [maxTokens][hidden]: the residual stream
-  xn: GPUBuffer; // f32 [maxTokens][hidden]: normalised h
-  q: GPUBuffer; // f32 [maxTokens][H][D]: the attention query (MLA: [q_lat | q_pe], D = C + R)
-  k?: GPUBuffer; // f32 [maxTokens][Hkv][D] (not MLA)
-  v?: GPUBuffer; // f32 [maxTokens][Hkv][Dv] (not MLA)
-  attn: GPUBuffer; // f32 [maxTokens][H][Dv]: the attention output (MLA: o_lat, Dv = C)
-  /** MLA: its kernels and buffers (q projection, latent rows, per-head outputs). */
-  mla?: MlaAttention;
-  lse: GPUBuffer; // f32 [maxTokens][H]: flashPrefill writes it; the model does not need it
-  sub: GPUBuffer; // f32 [maxTokens][hidden]: o_proj / down_proj output before the residual add
-  gate: GPUBuffer; // f32 [maxTokens][I]
-  up: GPUBuffer; // f32 [maxTokens][I]
-  act: GPUBuffer; // f32 [maxTokens][I]
-  last: GPUBuffer; // f32 [maxLogitRows][hidden]: final-normed rows whose logits are wanted
-  logits: GPUBuffer; // f32 [maxLogitRows][vocab]
-  logitsReadback: GPUBuffer; // f32 [maxLogitRows][vocab], MAP_READ: the step's only readback
-  invFreq: GPUBuffer; // f32 [rotaryDim / 2] (LongRoPE: [2][rotaryDim / 2], short then long)
-  invFreqLocal?: GPUBuffer; // f32 [rotaryDim / 2]: gemma3's local RoPE
-  work: GPUBuffer; // WorkItem [max(prefill tiles, decode items)]
-  step: StepBuffers;
-  /** Sliding layers: the same page table with their own params uniform (the window); absent when none slides. */
-  stepSliding?: StepBuffers;
-  /**
-   * Sliding layers bound to their own pool: its slots, page indices (the rest of the page table and
-   * the window's params are stepSliding's) and copy-on-write pairs; absent when none slides.
-   */
-  localGroup?: { slots: GPUBuffer; step: StepBuffers; copyPairs: GPUBuffer; copyCount: GPUBuffer };
-  partialO: GPUBuffer; // f32 [maxSlots][H][Dv]: split-KV decode partial outputs
-  partialML: GPUBuffer; // vec2<f32> [maxSlots][H]: their running max and sum
-  slotIndptr: GPUBuffer; // u32 [maxSeqs + 1]: partial slots of each sequence
-  maxSlots: number;
-  copyPairs: GPUBuffer; // vec2<u32> [maxSeqs]: copy-on-write (src page, dst page)
-  copyCount: GPUBuffer; // uniform { numPairs }
-  tokens: GPUBuffer; // uniform { T }
-  qHeadRows: GPUBuffer; // uniform { T * H }
-  kHeadRows: GPUBuffer; // uniform { T * Hkv }
-  lastTokens: GPUBuffer; // uniform { numSeqs }
-  projSpecs: Partial<Record<Proj, AnyMatmulSpec>>;
-  projParams: Partial<Record<Proj, GPUBuffer>>; // uniform { M, N, K, hasBias } per projection
-}
-
-async function createBuffers(
-  ctx: GpuContext,
-  spec: ModelSpec,
-  attn: AttentionSpec,
-  opts: Required<TransformerOptions>,
-  k: Kernels,
-  owned: { destroy(): void }[],
-): Promise<Buffers> {
-  const M = opts.maxTokens;
-  const S = opts.maxSeqs;
-  const make = async (label: string, bytes: number, usage = STORAGE) => {
-    const buf = await ctx.createBuffer(`model.${label}`, bytes, usage);
-    owned.push(buf);
-    return buf;
-  };
-  const f32 = (label: string, n: number) => make(label, 4 * n);
-  const uniform = (label: string) => make(label, 16, UNIFORM);
-  const maxTiles = S + Math.ceil((M * attn.groupSize) / k.prefill.tiles.blockM);
-  const decodeMax = k.decode.maxPlan(S, opts.maxContext);
-  const partial = k.decode.partialBytes(decodeMax.slots);
-  const pagesPerSeq = Math.ceil(opts.maxContext / opts.pageSize);
-  const freqTable = ropeFrequencyTable(spec);
-  const invFreq = await f32('invFreq', freqTable.length);
-  writeBuffer(ctx, invFreq, freqTable);
-  let invFreqLocal: GPUBuffer | undefined;
-  if (spec.localRope) {
-    const localTable = ropeFrequencyTable({ rope: spec.localRope });
-    invFreqLocal = await f32('invFreqLocal', localTable.length);
-    writeBuffer(ctx, invFreqLocal, localTable);
-  }
-  const specs = projSpecs(spec, opts.weightDtype);
-  const projParams: Partial<Record<Proj, GPUBuffer>> = {};
-  for (const role of Object.keys(specs) as Proj[]) projParams[role] = await uniform(`params.${role}`);
-  const step: StepBuffers = {
-    qoIndptr: await f32('qoIndptr', S + 1),
-    kvIndptr: await f32('kvIndptr', S + 1),
-    kvPageIndices: await f32('kvPageIndices', S * pagesPerSeq),
-    kvLastPageLen: await f32('kvLastPageLen', S),
-    params: await uniform('attentionParams'),
-  };
-  const anySliding = spec.slidingWindow !== null && spec.layers.some((l) => l.sliding);
-  const stepSliding = anySliding ? { ...step, params: await uniform('attentionParams.sliding') } : undefined;
-  const localGroup = stepSliding && {
-    slots: await f32('local.slots', M),
-    step: { ...stepSliding, kvPageIndices: await f32('local.kvPageIndices', S * pagesPerSeq) },
-    copyPairs: await f32('local.copyPairs', 2 * S),
-    copyCount: await uniform('local.copyCount'),
-  };
-  return {
-    ids: await f32('ids', M),
-    positions: await f32('positions', M),
-    slots: await f32('slots', M),
-    lastRows: await f32('lastRows', opts.maxLogitRows),
-    h: await f32('h', M * spec.hiddenSize),
-    xn: await f32('xn', M * spec.hiddenSize),
-    q: await f32('q', M * spec.numHeads * attn.headDimQK),
-    k: spec.mla ? undefined : await f32('k', M * spec.numKvHeads * spec.headDim),
-    v: spec.mla ? undefined : await f32('v', M * spec.numKvHeads * spec.headDimV),
-    attn: await f32('attn', M * spec.numHeads * attn.headDimV),
-    mla: spec.mla ? await MlaAttention.create(ctx, spec, vectorDtype(opts.weightDtype), M, f32) : undefined,
-    lse: await f32('lse', M * spec.numHeads),
-    sub: await f32('sub', M * spec.hiddenSize),
-    gate: await f32('gate', M * spec.intermediateSize),
-    up: await f32('up', M * spec.intermediateSize),
-    act: await f32('act', M * spec.intermediateSize),
-    last: await f32('last', opts.maxLogitRows * spec.hiddenSize),
-    logits: await f32('logits', opts.maxLogitRows * spec.vocabSize),
-    logitsReadback: await make('logitsReadback', 4 * opts.maxLogitRows * spec.vocabSize, MAP_READ_COPY_DST),
-    invFreq,
-    invFreqLocal,
-    work: await make('work', 4 * WORK_ITEM_U32 * Math.max(maxTiles, decodeMax.workItems)),
-    step,
-    stepSliding,
-    localGroup,
-    partialO: await make('partialO', partial.o),
-    partialML: await make('partialML', partial.ml),
-    slotIndptr: await f32('slotIndptr', S + 1),
-    maxSlots: decodeMax.slots,
-    copyPairs: await f32('copyPairs', 2 * S),
-    copyCount: await uniform('copyCount'),
-    tokens: await uniform('tokens'),
-    qHeadRows: await uniform('qHeadRows'),
-    kHeadRows: await uniform('kHeadRows'),
-    lastTokens: await uniform('lastTokens'),
-    projSpecs: specs,
-    projParams,
-  };
 }
 
 interface LayerBinds {

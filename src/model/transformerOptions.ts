@@ -12,11 +12,27 @@
  */
 import { ShapeError } from '../gpu/errors';
 import type { ModelSpec } from './config';
-import type { TransformerOptions } from './transformer';
+import type { LoadDtype } from './weights';
+import type { KvDtype } from '../gpu/dtype';
 
 type SizeOption = 'pageSize' | 'maxTokens' | 'maxSeqs' | 'maxLogitRows' | 'maxContext';
 
 /** Allowed values of each size option, inclusive. pageSize <= 128: the KV snapshot keeps a page's fill in a byte. */
+export interface TransformerOptions {
+  /** Default f16; q8 / q4 quantize the matrices on load (GGUF Q8_0 / Q4_0 blocks; weights.ts storedDtype). */
+  weightDtype?: LoadDtype;
+  kvDtype?: KvDtype; // default f16
+  pageSize?: number; // default 16
+  /** Tokens one step can carry (prefill chunk + decodes); buffers are sized for it. Default 256. */
+  maxTokens?: number;
+  /** Sequences one step can carry. Default 16. */
+  maxSeqs?: number;
+  /** Logit rows one step can return (a step returning every row needs one per token). Default maxSeqs. */
+  maxLogitRows?: number;
+  /** Longest sequence. Default min(config's max_position_embeddings, 4096). */
+  maxContext?: number;
+}
+
 export const OPTION_RANGES: Readonly<Record<SizeOption, readonly [number, number]>> = {
   pageSize: [1, 128],
   maxTokens: [1, 65536],
