@@ -6,53 +6,21 @@
  * < 1e-2 with f16 weights and KV).
  */
 import { describe, expect, it } from 'vitest';
+import { checkForwardModes } from './forwardCheck';
 import { parseConfig } from '../../src/model/config';
 import { Scheduler } from '../../src/engine/scheduler';
 import { StepRunner } from '../../src/engine/stepRunner';
 import { Transformer } from '../../src/model/transformer';
 import { referenceForward } from '../../src/reference/transformer';
 import { relL2 } from '../../src/reference/attention';
-import { f16BitsToF32, f32ToF16Bits } from '../../src/sources/halfFloat';
 import { folderSource, loadModelFiles } from '../../src/sources/modelSource';
 import { configs, lookup, randomIds, randomWeights, writeCheckpoint } from '../helpers/tinyModels';
 import { gpu } from './harness';
 
 const T = 9;
 
-async function checkFamily(family: string, dtype: 'f32' | 'f16') {
-  const config = configs[family];
-  const spec = parseConfig(config);
-  const weights = randomWeights(spec);
-  if (dtype === 'f16') for (const w of weights.values()) w.set(w.map((x) => f16BitsToF32(f32ToF16Bits(x))));
-  const dir = writeCheckpoint(config, weights, dtype === 'f16' ? 'F16' : 'F32');
-  const ids = randomIds(T, spec.vocabSize);
-  const ref = referenceForward(spec, lookup(weights), ids);
-  const ctx = await gpu();
-  const model = await Transformer.load(ctx, await loadModelFiles(folderSource(dir)), {
-    weightDtype: dtype,
-    kvDtype: dtype,
-    pageSize: 4,
-    maxTokens: 16,
-    maxSeqs: 4,
-    maxLogitRows: 16,
-    maxContext: 64,
-  });
-  const runner = await StepRunner.create(model);
-  try {
-    const tol = dtype === 'f32' ? 1e-3 : 1e-2;
-    for (const [mode, chunk] of [
-      ['prefill', T],
-      ['decode', 1],
-      ['chunked:4', 4],
-    ] as const) {
-      const got = await runner.logitsForIds(ids, chunk); // a new sequence, freed afterwards
-      expect(relL2(got, ref), `${family} ${dtype} ${mode}`).toBeLessThan(tol);
-    }
-    expect(runner.cache.stats().usedPages).toBe(0);
-  } finally {
-    runner.destroy();
-    model.destroy();
-  }
+function checkFamily(family: string, dtype: 'f32' | 'f16') {
+  return checkForwardModes(configs[family], { family, dtype, tokens: T, chunk: 4, maxContext: 64 });
 }
 
 describe('GPU forward pass vs float64 reference', () => {
