@@ -16,6 +16,7 @@
  *     plain added tokens (both matched in the text before the model runs, as llama.cpp does).
  *   bos / eos / unk / pad ids, add_bos_token / add_eos_token (defaults as llama.cpp: SPM adds BOS;
  *     BPE adds it only for the llama3 family), tokenizer.chat_template.
+ *   general.name naming Phi-3: its special tokens strip the whitespace after them, as llama.cpp does.
  * The layers forbid this file to import src/sources, so it takes any Map-like of { type, value }:
  * a GgufHeader's `metadata` fits.
  */
@@ -281,6 +282,12 @@ export function ggufTokenizerFiles(metadata: GgufMetadataLike, source = '<gguf>'
   const addSpacePrefix = spm ? (m.bool('tokenizer.ggml.add_space_prefix') ?? true) : false;
 
   const vocab = vocabObject(tokens);
+  // Phi-3: llama.cpp gives its special tokens RSTRIP (they take the whitespace after them, as in the
+  // tokenizer.json, so '<|user|>\nHi' is <|user|> ▁Hi), keyed on general.name as llama-vocab.cpp is,
+  // since nothing in the tokenizer metadata says it; <unk>, <s> and <|endoftext|> keep it.
+  const name = (m.str('general.name') ?? '').toLowerCase();
+  const phi3 = name.includes('phi-3') || name.includes('phi3');
+  const rstrip = (token: string) => phi3 && token !== '<unk>' && token !== '<s>' && token !== '<|endoftext|>';
   const added_tokens: Record<string, unknown>[] = [];
   types.forEach((t, id) => {
     if (t === GGUF_TOKEN_TYPE.control || t === GGUF_TOKEN_TYPE.unknown || t === GGUF_TOKEN_TYPE.userDefined) {
@@ -289,7 +296,7 @@ export function ggufTokenizerFiles(metadata: GgufMetadataLike, source = '<gguf>'
         content: tokens[id],
         single_word: false,
         lstrip: false,
-        rstrip: false,
+        rstrip: rstrip(tokens[id]),
         normalized: false,
         special: t !== GGUF_TOKEN_TYPE.userDefined,
       });

@@ -18,7 +18,7 @@
 //   the filter runs
 //
 // Fixes over @huggingface/jinja, each what jinja2 / transformers do:
-//   {{ value }} and `~` print True / False / None and Python reprs of lists and dicts
+//   {{ value }}, `~` and `| string` print True / False / None and Python reprs of lists and dicts
 //   ('a' + dict) concatenates the dict's JSON (jinja2 raises a TypeError; templates written for
 //   OpenAI-style string `arguments`, such as DeepSeek's, then print JSON instead of "[object Map]")
 //   strftime_now: English names whatever the locale, the full strftime code set (./strftime.ts)
@@ -250,6 +250,9 @@ class BudgetedInterpreter extends BaseInterpreter {
     if (missing && SEQUENCE_FILTERS.has(name)) operand = new ARRAY_VALUE([]);
     else if (operand.type === 'UndefinedValue' && STRING_FILTERS.has(name)) operand = this.string('');
     if (name === 'safe' && filter.type === 'Identifier') return this.string(pyStr(operand), true);
+    // jinja2's `string` is str(): Python reprs inside containers (SmolLM3 prints its xml_tools dicts with it).
+    if (name === 'string' && filter.type === 'Identifier')
+      return isMarkup(operand) ? operand : this.string(pyStr(operand));
     if (filter.type === 'CallExpression') {
       filter = { ...filter, args: (filter.args as AstNode[]).map((a) => this.checkedArg(name, a, env)) };
     }

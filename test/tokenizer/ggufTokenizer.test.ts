@@ -8,21 +8,10 @@ import {
   sentencePieceMerges,
 } from '../../src/tokenizer/ggufTokenizer';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer';
+import { testVectors } from '../helpers/tokenizerVectors';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const REALWORLD = `${ROOT}../shared/realworld/`;
-const VECTORS = `${REALWORLD}tokenizer-test-vectors/`;
-
-/** llama.cpp's test format: strings split by '\n__ggml_vocab_test__\n' (the last piece is empty); ids one line each. */
-function testVectors(name: string): { text: string; ids: number[] }[] {
-  const inputs = readFileSync(`${VECTORS}${name}.inp`, 'utf8').split('\n__ggml_vocab_test__\n');
-  expect(inputs.pop()).toBe('');
-  const lines = readFileSync(`${VECTORS}${name}.out`, 'utf8').split('\n');
-  return inputs.map((text, i) => ({
-    text,
-    ids: lines[i].trim() === '' ? [] : lines[i].trim().split(/\s+/).map(Number),
-  }));
-}
 
 const metadataOf = (path: string) => parseGguf(readFileSync(path), path.split('/').pop()).metadata;
 
