@@ -4,6 +4,11 @@
  * replies through the chat template (or plain continuation), stop with Esc or the Stop button, and
  * watch the paged KV cache fill live (kvSnapshot() after every engine step).
  *
+ * The "Precision and memory" menu prices the chosen model in every weight format and KV dtype from
+ * its config.json (or a GGUF file's header) before anything downloads, and a format that does not
+ * fit the adapter is refused with the numbers (precision.ts). A model with sliding-window layers
+ * shows its second page pool, the window pages, as its own grid.
+ *
  * ChatPage holds the page's state and runs its flows. The model form is modelPicker.ts, the model
  * card's views modelCard.ts, the conversation and how it is fitted to the context conversation.ts,
  * the log and the streamed reply replyView.ts.
@@ -24,12 +29,20 @@ import {
   modelArg,
   modelName,
   ProgressTracker,
-  preflight,
+  readModelPlan,
   shippedModelUrl,
 } from './engineClient';
-import { drawKvGrid, pagesAndBytes, renderKvLegend } from './kvGrid';
+import { drawKvGrid, localSnapshot, pagesAndBytes, renderKvLegend } from './kvGrid';
 import { renderAdapter, renderModelFacts, showCacheUsage } from './modelCard';
-import { field, type LoadOptions, ModelPicker } from './modelPicker';
+import {
+  engineWeightDtype,
+  field,
+  type LoadOptions,
+  ModelPicker,
+  renderPrecisionMenu,
+  renderPrecisionNote,
+} from './modelPicker';
+import { fittingChoices, type ModelPlan, weightChoices, weightCost } from './precision';
 import { addMessage, failureBox, ReplyView } from './replyView';
 import { $, formatBytes, h, openGpu, showNotice } from './shell';
 
@@ -43,6 +56,16 @@ interface Loaded {
   engine: WorkerEngine;
   choice: ModelChoice;
   opts: LoadOptions;
+  plan: ModelPlan | undefined;
+}
+
+/** The same model (files: the same pick). */
+function sameChoice(a: ModelChoice, b: ModelChoice): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === 'shipped') return a.id === (b as typeof a).id;
+  if (a.kind === 'hub') return a.repoId === (b as typeof a).repoId;
+  if (a.kind === 'url') return a.url === (b as typeof a).url;
+  return a.files === (b as typeof a).files;
 }
 
 interface Sampling {
@@ -87,6 +110,9 @@ class ChatPage {
   private readonly steps = new StepTotals();
   private kvPending = false;
   private readonly picker = new ModelPicker();
+  /** The plan of the model the form names (read before download), and which read is the latest. */
+  private plan: { choice: ModelChoice; plan: Promise<ModelPlan> } | undefined;
+  private planRead = 0;
 
   async start(): Promise<void> {
     this.setupModelForm();
@@ -109,6 +135,7 @@ class ChatPage {
     if (simulated > 0) this.gpuLimits.maxStorageBufferBindingSize = Math.min(binding, simulated);
     renderAdapter($('#adapter'), ctx);
     this.setEngineState('idle');
+    void this.refreshPlan(); // the menu now says which formats fit this adapter
     const page = this;
     const global = globalThis as { webattnDemo?: object };
     global.webattnDemo = {
@@ -153,7 +180,47 @@ class ChatPage {
   }
 
   // ---------------------------------------------------------------- loading
+  /** The plan of `choice`, read once per choice (config.json, or a GGUF header: no weights). */
+  private planOf(choice: ModelChoice): Promise<ModelPlan> {
+    if (this.plan && sameChoice(this.plan.choice, choice)) return this.plan.plan;
+    const plan = readModelPlan(choice);
+    // Whoever awaits it shows a failure; a failed read is not kept, so the next try reads again.
+    plan.catch(() => {
+      if (this.plan?.plan === plan) this.plan = undefined;
+    });
+    this.plan = { choice, plan };
+    return plan;
+  }
+
+  /** Prices the model the form names in every format (the precision menu), before any download. */
+  private async refreshPlan(): Promise<void> {
+    const mine = ++this.planRead;
+    const form = this.picker.form;
+    const choice = this.picker.choice();
+    if (typeof choice === 'string') {
+      renderPrecisionMenu(form, null);
+      return;
+    }
+    try {
+      const plan = await this.planOf(choice);
+      if (mine === this.planRead) renderPrecisionMenu(form, plan, this.gpuLimits);
+    } catch (e) {
+      if (mine !== this.planRead) return;
+      renderPrecisionMenu(form, null);
+      const why = `Cannot price ${modelName(choice)} yet: ${(e as Error).message}`;
+      $('#precision-note').replaceChildren(h('span', { class: 'muted' }, why));
+    }
+  }
+
   private setupModelForm(): void {
+    renderPrecisionMenu(this.picker.form, null); // every KV dtype the runtime has, before any model is read
+    this.picker.onChoiceChange = () => void this.refreshPlan();
+    $('#weight-dtype').addEventListener('change', () => {
+      const current = this.plan;
+      if (!current) return;
+      void current.plan.then((plan) => renderPrecisionNote(this.picker.form, plan, this.gpuLimits)).catch(() => {});
+    });
+    void this.refreshPlan();
     this.picker.form.addEventListener('submit', (e) => {
       e.preventDefault();
       const choice = this.picker.choice();
@@ -188,26 +255,38 @@ class ChatPage {
     const t0 = performance.now();
     const loadDefault = (): void => void this.load({ kind: 'shipped', id: DEFAULT_MODEL }, opts);
     let engine: WorkerEngine | undefined;
+    let plan: ModelPlan | undefined;
     try {
       if (choice.kind === 'shipped') await forgetCached(shippedModelUrl(choice.id)).catch(() => undefined);
+      // Before any weight downloads: config.json (or a GGUF header) prices the chosen format. A GGUF
+      // file loads as it stores its weights; a folder cannot be loaded "as stored".
+      plan = await this.planOf(choice);
+      const offered = weightChoices(plan);
+      if (!offered.includes(opts.weightDtype)) opts = { ...opts, weightDtype: plan.gguf ? 'stored' : 'f16' };
       if (!checked && this.gpuLimits) {
-        const pre = await preflight(choice, opts.weightDtype, this.gpuLimits);
-        if (pre.problem) {
+        const cost = weightCost(plan, opts.weightDtype, this.gpuLimits);
+        if (cost.problem) {
           this.setEngineState('failed');
           const actions: Actions = [];
-          if (opts.weightDtype === 'f32') {
-            actions.push(['Load with f16 weights', () => void this.load(choice, { ...opts, weightDtype: 'f16' })]);
+          // The widest format that fits, then the smallest: "Load with q8 weights (1.0 MiB)".
+          const fits = fittingChoices(plan, this.gpuLimits);
+          for (const c of new Set([fits.at(-1), fits[0]])) {
+            if (!c || c.choice === opts.weightDtype) continue;
+            const label = `Load with ${c.choice} weights (${formatBytes(c.bytes)})`;
+            actions.push([label, () => this.reloadAs(choice, { ...opts, weightDtype: c.choice })]);
           }
           actions.push(['Load anyway', () => void this.load(choice, opts, true)]);
           actions.push(['Load the default tiny model', loadDefault]);
-          const message = `${name} will not fit this GPU: ${pre.problem}.`;
+          const message = `${name} will not fit this GPU: ${cost.problem}.`;
           this.loadStatus('failed', [failureBox('binding-limit', message, actions)]);
           return;
         }
-        const weights = `${formatBytes(pre.weightBytes)} of ${opts.weightDtype} weights on the GPU`;
-        this.loadStatus('loading', [`Loading ${name} (${weights})…`]);
+        const as =
+          opts.weightDtype === 'stored' ? 'weights as the GGUF file stores them' : `${opts.weightDtype} weights`;
+        this.loadStatus('loading', [`Loading ${name} (${formatBytes(cost.bytes)} of ${as} on the GPU)…`]);
       }
-      const { weightDtype, kvDtype, maxContext } = opts;
+      const { kvDtype, maxContext } = opts;
+      const weightDtype = engineWeightDtype(opts.weightDtype);
       engine = await createWorkerEngine({
         model: modelArg(choice),
         engine: { weightDtype, kvDtype, maxContext, maxSeqs: MAX_SEQS },
@@ -216,7 +295,7 @@ class ChatPage {
           this.loadStatus('loading', [r.text], r.fraction);
         },
       });
-      this.loaded = { engine, choice, opts };
+      this.loaded = { engine, choice, opts, plan };
       engine.onStep = (s) => this.onStep(s);
       const secs = ((performance.now() - t0) / 1000).toFixed(1);
       this.loadStatus('ready', [h('span', { class: 'ok' }, `${name} ready`), ` in ${secs} s`], 1);
@@ -237,13 +316,11 @@ class ChatPage {
       const { kind, message } = classifyError(err);
       const actions: Actions = [['Retry', () => void this.load(choice, opts, checked)]];
       if ((kind === 'f16' || kind === 'other') && (opts.weightDtype === 'f16' || opts.kvDtype === 'f16')) {
+        // f16 weights become f32; block formats (q8, q4, a GGUF file's own) stay: then only the KV changes.
+        const weightDtype = opts.weightDtype === 'f16' ? 'f32' : opts.weightDtype;
         actions.push([
-          'Retry with f32',
-          () => {
-            $<HTMLSelectElement>('#weight-dtype').value = 'f32';
-            $<HTMLSelectElement>('#kv-dtype').value = 'f32';
-            void this.load(choice, { ...opts, weightDtype: 'f32', kvDtype: 'f32' }, checked);
-          },
+          weightDtype === 'f32' ? 'Retry with f32' : 'Retry with f32 KV',
+          () => this.reloadAs(choice, { ...opts, weightDtype, kvDtype: 'f32' }, checked),
         ]);
       }
       if (kind === 'memory' || kind === 'binding-limit' || kind === 'kv-full') {
@@ -262,8 +339,18 @@ class ChatPage {
     }
   }
 
+  /** Loads again with other precision choices, and shows them in the menu. */
+  private reloadAs(choice: ModelChoice, opts: LoadOptions, checked = false): void {
+    $<HTMLSelectElement>('#weight-dtype').value = opts.weightDtype;
+    $<HTMLSelectElement>('#kv-dtype').value = opts.kvDtype;
+    const current = this.plan;
+    if (current)
+      void current.plan.then((p) => renderPrecisionNote(this.picker.form, p, this.gpuLimits)).catch(() => {});
+    void this.load(choice, opts, checked);
+  }
+
   private async showModelInfo(choice: ModelChoice, opts: LoadOptions): Promise<void> {
-    const info = await describeModel(choice, opts.kvDtype);
+    const info = await describeModel(choice, opts.kvDtype, this.loaded?.plan);
     renderModelFacts($('#model-info'), info, opts);
     // A model without a chat template continues text; the checkbox follows the model.
     const box = field($<HTMLFormElement>('#sampling-form'), 'chatTemplate') as HTMLInputElement;
@@ -301,6 +388,18 @@ class ChatPage {
     }
     const canvas = $<HTMLCanvasElement>('#kv-grid');
     const t = drawKvGrid(canvas, snap);
+    // The sliding-window layers' pool (gemma2/3, mistral): its own grid, pages freed as they leave the window.
+    const local = localSnapshot(snap);
+    $('#kv-local').hidden = !local;
+    $('#kv-local-used-row').hidden = !local;
+    if (local && snap.local) {
+      const localCanvas = $<HTMLCanvasElement>('#kv-grid-local');
+      const lt = drawKvGrid(localCanvas, local);
+      const peak = Math.max(Number(localCanvas.dataset.peakUsedPages ?? 0), lt.usedPages);
+      localCanvas.dataset.peakUsedPages = String(peak);
+      $('#kv-window').textContent = String(snap.local.window);
+      $('#kv-local-used').textContent = `${pagesAndBytes(lt.usedPages, lt.usedBytes)} of ${snap.local.numPages}`;
+    }
     renderKvLegend($('#kv-legend'), snap);
     $('#kv-page-size').textContent = String(snap.pageSize);
     $('#kv-used').textContent = pagesAndBytes(t.usedPages, t.usedBytes);

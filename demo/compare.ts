@@ -1,7 +1,8 @@
 /**
  * The variants page: the same prompt on the four shipped tiny models (MHA, GQA, MQA, MLA), one
  * after another, each in a fresh worker engine, with KV bytes per token, the most pages it held and
- * its prefill / decode speed; and the KV bill of any config.json per variant against a GPU's memory
+ * its prefill / decode speed; and the KV bill of any config.json per variant, at every KV dtype,
+ * less what sliding-window layers free, plus its weights at every format, against a GPU's memory
  * (works without a GPU).
  */
 import { createWorkerEngine, type WorkerEngine } from '../src/engine/workerEngine';
@@ -16,7 +17,18 @@ import {
   formatRate,
   shippedModelUrl,
 } from './engineClient';
-import { KV_PRESETS, dimsFromConfig, variantBills, type ConfigDims } from './kvCost';
+import { LOAD_DTYPES } from '../src/model/weightFormats';
+import type { LoadDtype } from '../src/model/weights';
+import {
+  KV_PRESETS,
+  billKvDtypes,
+  bytesPerTokenByDtype,
+  dimsFromConfig,
+  variantBills,
+  weightColumns,
+  windowSaving,
+  type ConfigDims,
+} from './kvCost';
 import { drawKvGrid, kvTotals } from './kvGrid';
 import { $, formatBytes, formatTokens, h, openGpu } from './shell';
 
@@ -191,6 +203,35 @@ function setupBill(): void {
     ...Object.entries(KV_PRESETS).map(([id, p]) => h('option', { value: id }, p.label)),
     h('option', { value: 'config' }, 'From the config.json below'),
   );
+  // Every KV dtype the runtime stores and every weight format: one list each (src/gpu/dtype.ts, weightFormats.ts).
+  const kvDtypes = billKvDtypes();
+  $<HTMLSelectElement>('#bill-kv-dtype').replaceChildren(
+    ...kvDtypes.map((d) => h('option', { value: d, selected: d === 'f16' }, d)),
+  );
+  const weightFormats = [...LOAD_DTYPES].reverse(); // q4 first
+  $<HTMLSelectElement>('#bill-weight-dtype').replaceChildren(
+    ...weightFormats.map((d) => h('option', { value: d, selected: d === 'f16' }, d)),
+  );
+  $('#bill-table thead').replaceChildren(
+    h(
+      'tr',
+      {},
+      h('th', { scope: 'col' }, 'Variant'),
+      h('th', { scope: 'col' }, 'KV per token per layer'),
+      h('th', { scope: 'col', class: 'num' }, 'Per token'),
+      ...kvDtypes.map((d) => h('th', { scope: 'col', class: 'num', 'data-kv-dtype': d }, `Cache ${d}`)),
+      h('th', { scope: 'col', class: 'num' }, '+ weights'),
+      h('th', { scope: 'col' }, 'Of the GPU'),
+    ),
+  );
+  $('#bill-weights thead').replaceChildren(
+    h(
+      'tr',
+      {},
+      h('th', { scope: 'col' }, 'Weights'),
+      ...LOAD_DTYPES.map((d) => h('th', { scope: 'col', class: 'num', 'data-weight-dtype': d }, d)),
+    ),
+  );
   const fromPreset = (id: string) => {
     const p = KV_PRESETS[id];
     dims = {
@@ -232,11 +273,54 @@ function setupBill(): void {
     const ctxLen = Math.max(1, Math.round(Number(value('contextLength')) || 1));
     const seqs = Math.max(1, Math.round(Number(value('sequences')) || 1));
     const gpuBytes = Math.max(0.5, Number(value('gpuGb')) || 24) * 1e9;
-    const weights = dims.parameters ? dims.parameters * 2 : 0;
-    const bills = variantBills(dims, value('dtype') as KvDtype, ctxLen, seqs);
+    const kvDtype = value('dtype') as KvDtype;
+    const weightDtype = value('weightDtype') as LoadDtype;
+    const columns = weightColumns(dims);
+    const weights = columns.find((c) => c.dtype === weightDtype)?.bytes ?? 0;
+    const approx = columns.some((c) => c.approx) ? '≈ ' : '';
+    $('#bill-weights tbody').replaceChildren(
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'row' }, dims.name),
+        ...LOAD_DTYPES.map((d) => {
+          const c = columns.find((x) => x.dtype === d);
+          const text = c ? `${approx}${formatBytes(c.bytes)}` : '–';
+          const attrs = {
+            class: 'num',
+            'data-weight-dtype': d,
+            'data-bytes': c?.bytes ?? '',
+            'data-approx': !!c?.approx,
+          };
+          return h('td', attrs, d === weightDtype ? h('strong', {}, text) : text);
+        }),
+      ),
+    );
+    // Sliding-window layers hold only the pages their window reads: the same page-count ratio for every row.
+    const saving = windowSaving(dims.spec, ctxLen);
+    const ratio = saving?.ratio ?? 1;
+    const bills = variantBills(dims, kvDtype, ctxLen, seqs);
+    const windowNote = $('#bill-window');
+    windowNote.hidden = !saving;
+    if (saving) {
+      const actual = bills.find((b) => b.actual) ?? bills[0];
+      const all = actual.bytesPerToken * ctxLen;
+      windowNote.dataset.allPagesBytes = String(saving.allPagesBytes);
+      windowNote.dataset.scheduledBytes = String(saving.scheduledBytes);
+      windowNote.replaceChildren(
+        h('strong', {}, 'Sliding windows free pages: '),
+        `${saving.slidingLayers} of ${saving.numLayers} layers attend only to their last ${saving.window} tokens, ` +
+          `so one sequence of ${formatTokens(ctxLen)} tokens holds ${formatBytes(Math.round(all * ratio))} of ` +
+          `${kvDtype} KV instead of ${formatBytes(all)} (${ratio.toFixed(3)} of it: ${saving.slidingPagesHeld} ` +
+          `pages per sliding layer, ${saving.fullPagesHeld} per full layer, pages of 16). The cache columns count ` +
+          'the pages freed.',
+      );
+    }
     tbody.replaceChildren(
       ...bills.map((b) => {
-        const total = b.cacheBytes + weights;
+        const cacheBytes = Math.round(b.cacheBytes * ratio);
+        const perToken = bytesPerTokenByDtype(b.kvSpec);
+        const total = cacheBytes + weights;
         const share = total / gpuBytes;
         const fits = share <= 1;
         return h(
@@ -244,7 +328,8 @@ function setupBill(): void {
           {
             'data-variant': b.variant,
             'data-actual': b.actual,
-            'data-bytes': b.cacheBytes,
+            'data-bytes': cacheBytes,
+            'data-all-pages-bytes': b.cacheBytes,
             class: b.actual ? 'actual' : '',
           },
           h(
@@ -255,7 +340,16 @@ function setupBill(): void {
           ),
           h('td', {}, b.shape),
           h('td', { class: 'num' }, formatBytes(b.bytesPerToken)),
-          h('td', { class: 'num' }, h('strong', {}, formatBytes(b.cacheBytes))),
+          ...kvDtypes.map((d) => {
+            const per = perToken[d];
+            const bytes = per === undefined ? null : Math.round(per * ctxLen * seqs * ratio);
+            const text = bytes === null ? '–' : formatBytes(bytes);
+            return h(
+              'td',
+              { class: 'num', 'data-kv-dtype': d, 'data-bytes': bytes ?? '' },
+              d === kvDtype ? h('strong', {}, text) : text,
+            );
+          }),
           h('td', { class: 'num' }, weights ? formatBytes(total) : '–'),
           h(
             'td',

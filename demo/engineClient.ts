@@ -1,20 +1,26 @@
 /**
  * What the chat and variant pages share about the engine: where a model comes from (a shipped tiny
- * model, a hub repo id, picked files), download progress with bytes, rate and ETA, and failures
+ * model, a hub repo id, a URL, picked files; a safetensors folder or one .gguf file), what it costs
+ * before its weights download (readModelPlan), download progress with bytes, rate and ETA, and failures
  * sorted into kinds the page can offer a way on for (retry, fall back to f32, reload, free the cache).
  */
-import { kvBytesPerToken, type KvSpec } from '../src/kv/accounting';
-import { bytesPerValue, type KvDtype, type WeightDtype } from '../src/gpu/dtype';
+import { kvBytesPerToken } from '../src/kv/accounting';
+import type { KvDtype } from '../src/gpu/dtype';
 import { parseConfig } from '../src/model/config';
-import { expectedTensors } from '../src/model/expectedTensors';
+import { ggufModelSpec } from '../src/model/ggufConfig';
+import { ggufStoredWeights } from '../src/model/weightFormats';
 import {
   ModelSourceError,
   filesSource,
   hubSource,
+  isGgufFileName,
   urlSource,
   type LoadProgress,
   type ModelSource,
 } from '../src/sources/modelSource';
+import { fileRangeReader, readGgufPrefix, type RangeReader, urlRangeReader } from './ggufHeader';
+import { kvSpecOf } from './kvCost';
+import { type ModelPlan, planFromSpec } from './precision';
 import { formatBytes } from './shell';
 
 /** The tiny models the demo ships (models/<id>/, trained by the project on the King James Bible). */
@@ -161,7 +167,8 @@ export function adviceFor(kind: FailureKind): string {
     case 'binding-limit':
       return (
         "One of this model's buffers is larger than this GPU lets a shader see at once " +
-        '(maxStorageBufferBindingSize). Try a smaller model or a shorter context.'
+        '(maxStorageBufferBindingSize). Try q8 or q4 weights under "Precision and memory", a smaller model, ' +
+        'or a shorter context.'
       );
     case 'f16':
       return (
@@ -206,47 +213,84 @@ export interface ModelInfo {
   hasChatTemplate: boolean;
   /** KV bytes one token costs over all layers at this KV dtype (webattn's own accounting). */
   kvBytesPerToken: number;
+  /** The weights' bytes per format (or a GGUF file's as stored). */
+  plan: ModelPlan;
+}
+
+/** The source a choice names (what the worker reads it through). */
+function sourceOf(c: ModelChoice): ModelSource {
+  return c.kind === 'shipped' || c.kind === 'url'
+    ? urlSource(modelArg(c) as string)
+    : c.kind === 'hub'
+      ? hubSource(c.repoId)
+      : filesSource(c.files, c.name);
+}
+
+/** `org/name/x.gguf` (or `org/name/folder/x.gguf`): a GGUF file of a hub repo, as hubSource reads it. */
+const HUB_GGUF = /^([\w.-]+\/[\w.-]+)\/(.+\.gguf)$/i;
+
+/**
+ * The GGUF file a choice names, with a reader of its byte ranges, or null (a safetensors folder),
+ * as the sources decide: picked files without config.json holding exactly one .gguf, a URL whose
+ * path ends in .gguf, a hub repo id followed by a .gguf path.
+ */
+export function ggufOf(c: ModelChoice, base = globalThis.location?.href): { name: string; read: RangeReader } | null {
+  if (c.kind === 'files') {
+    const ggufs = c.files.filter((f) => isGgufFileName(f.name));
+    if (c.files.some((f) => f.name === 'config.json') || ggufs.length !== 1) return null;
+    return { name: ggufs[0].name, read: fileRangeReader(ggufs[0]) };
+  }
+  if (c.kind === 'url') {
+    const u = new URL(c.url, base);
+    if (!isGgufFileName(u.pathname)) return null;
+    return { name: decodeURIComponent(u.pathname.split('/').pop()!), read: urlRangeReader(u.href) };
+  }
+  if (c.kind === 'hub') {
+    const m = HUB_GGUF.exec(c.repoId);
+    if (!m) return null;
+    return {
+      name: m[2].split('/').pop()!,
+      read: urlRangeReader(`https://huggingface.co/${m[1]}/resolve/main/${m[2]}`),
+    };
+  }
+  return null;
+}
+
+/**
+ * What a model costs, read before any weight is downloaded: config.json (a few KB), or a GGUF
+ * file's header (its first bytes; the tensors are not read). An unsupported model fails here
+ * (ModelConfigError naming the field) instead of after gigabytes.
+ */
+export async function readModelPlan(c: ModelChoice): Promise<ModelPlan> {
+  const gguf = ggufOf(c);
+  if (gguf) {
+    const { header, ropeFreqs } = await readGgufPrefix(gguf.read, gguf.name);
+    const stored = ggufStoredWeights(header);
+    const hasChatTemplate = header.metadata.has('tokenizer.chat_template');
+    return planFromSpec(ggufModelSpec(header, { ropeFreqs }), { ...stored, fileName: gguf.name, hasChatTemplate });
+  }
+  const source = sourceOf(c);
+  const bytes = await source.readFile('config.json');
+  if (!bytes) throw new ModelSourceError(`${source.name}: config.json: missing`);
+  return planFromSpec(parseConfig(JSON.parse(new TextDecoder().decode(bytes)), `${source.name}: config.json`));
 }
 
 /**
  * Reads the model's small files again through the same source (a cache hit after the engine
- * loaded it: the URL and hub sources keep what they downloaded in the Cache API).
+ * loaded it: the URL and hub sources keep what they downloaded in the Cache API); a GGUF model is
+ * described by its header (`plan`, or read again: its first bytes only).
  */
-export async function describeModel(c: ModelChoice, kvDtype: KvDtype): Promise<ModelInfo> {
-  const source: ModelSource =
-    c.kind === 'shipped' || c.kind === 'url'
-      ? urlSource(modelArg(c) as string)
-      : c.kind === 'hub'
-        ? hubSource(c.repoId)
-        : filesSource(c.files, c.name);
-  const json = async (file: string) => {
-    const bytes = await source.readFile(file);
-    return bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
-  };
-  const spec = parseConfig(await json('config.json'), `${source.name}: config.json`);
-  const tokenizerConfig = (await json('tokenizer_config.json').catch(() => null)) as { chat_template?: unknown } | null;
-  let parameters = 0;
-  for (const shape of expectedTensors(spec).values()) parameters += shape.reduce((a, b) => a * b, 1);
-  const kv: KvSpec =
-    spec.attention === 'mla' && spec.mla
-      ? {
-          variant: 'mla',
-          numLayers: spec.numLayers,
-          numKvHeads: 1,
-          headDimQK: spec.headDim,
-          headDimV: spec.headDimV,
-          latentDim: spec.mla.kvLoraRank,
-          ropeDim: spec.mla.qkRopeHeadDim,
-          dtype: kvDtype,
-        }
-      : {
-          variant: spec.attention,
-          numLayers: spec.numLayers,
-          numKvHeads: spec.numKvHeads,
-          headDimQK: spec.headDim,
-          headDimV: spec.headDimV,
-          dtype: kvDtype,
-        };
+export async function describeModel(c: ModelChoice, kvDtype: KvDtype, plan?: ModelPlan): Promise<ModelInfo> {
+  plan ??= await readModelPlan(c);
+  const spec = plan.spec;
+  let hasChatTemplate: boolean;
+  if (plan.gguf) hasChatTemplate = plan.gguf.hasChatTemplate;
+  else {
+    const source = sourceOf(c);
+    const file = await source.readFile('tokenizer_config.json').catch(() => null);
+    const config = file ? (JSON.parse(new TextDecoder().decode(file)) as { chat_template?: unknown } | null) : null;
+    hasChatTemplate = !!config?.chat_template;
+  }
   return {
     family: spec.family,
     attention: spec.attention,
@@ -255,47 +299,12 @@ export async function describeModel(c: ModelChoice, kvDtype: KvDtype): Promise<M
     numKvHeads: spec.numKvHeads,
     headDim: spec.headDim,
     latent: spec.mla ? { dim: spec.mla.kvLoraRank, ropeDim: spec.mla.qkRopeHeadDim } : undefined,
-    parameters,
+    parameters: plan.parameters,
     maxContext: spec.maxPositionEmbeddings,
-    hasChatTemplate: !!tokenizerConfig?.chat_template,
-    kvBytesPerToken: kvBytesPerToken(kv),
+    hasChatTemplate,
+    kvBytesPerToken: kvBytesPerToken(kvSpecOf(spec, kvDtype)),
+    plan,
   };
-}
-
-/**
- * Before a download: reads config.json only (a few KB) and says whether the model can load here.
- * Each weight is one GPU buffer bound whole, so the largest (usually the embedding table) must fit
- * maxStorageBufferBindingSize; an unsupported model_type fails here instead of after gigabytes.
- */
-export async function preflight(
-  c: ModelChoice,
-  weightDtype: WeightDtype,
-  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number },
-): Promise<{ weightBytes: number; largest: { name: string; bytes: number }; problem: string | null }> {
-  const source: ModelSource =
-    c.kind === 'shipped' || c.kind === 'url'
-      ? urlSource(modelArg(c) as string)
-      : c.kind === 'hub'
-        ? hubSource(c.repoId)
-        : filesSource(c.files, c.name);
-  const bytes = await source.readFile('config.json');
-  if (!bytes) throw new ModelSourceError(`${source.name}: config.json: missing`);
-  const spec = parseConfig(JSON.parse(new TextDecoder().decode(bytes)), `${source.name}: config.json`);
-  const per = bytesPerValue(weightDtype);
-  let weightBytes = 0;
-  let largest = { name: '', bytes: 0 };
-  for (const [name, shape] of expectedTensors(spec)) {
-    const b = shape.reduce((a, x) => a * x, 1) * per;
-    weightBytes += b;
-    if (b > largest.bytes) largest = { name, bytes: b };
-  }
-  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-  const problem =
-    largest.bytes > limit
-      ? `${largest.name} takes ${formatBytes(largest.bytes)} in ${weightDtype}, ` +
-        `and this GPU binds at most ${formatBytes(limit)} at once (maxStorageBufferBindingSize)`
-      : null;
-  return { weightBytes, largest, problem };
 }
 
 /** The Cache API store the model sources keep downloads in (src/sources/modelSource.ts browserCache). */

@@ -3,7 +3,8 @@
  * KV-cost calculator (which works without a GPU too).
  */
 import type { GpuContext } from '../src/index';
-import { bytesPerValue, type KvDtype } from '../src/gpu/dtype';
+import { KV_DTYPES, type KvDtype } from '../src/gpu/dtype';
+import { kvValuesPerTokenPerLayer } from '../src/kv/accounting';
 import { CHECK_CASES, TOLERANCE, describeShape, runCheckCase, type CheckCase } from './checkCases';
 import { KV_PRESETS, impliedVariant, kvCost, type KvCostInput } from './kvCost';
 import { $, formatBytes, formatTokens, h, openGpu, renderAdapterSummary, withClock } from './shell';
@@ -117,6 +118,8 @@ function setupKvCalculator(): void {
     ...Object.entries(KV_PRESETS).map(([id, p]) => h('option', { value: id }, p.label)),
     h('option', { value: 'custom' }, 'Custom'),
   );
+  // Every KV dtype the runtime stores (q8 / q4 rows carry their scales: the accounting counts them).
+  field('dtype').replaceChildren(...KV_DTYPES.map((d) => h('option', { value: d }, d)));
 
   const applyPreset = (id: string) => {
     const p = KV_PRESETS[id];
@@ -153,7 +156,8 @@ function setupKvCalculator(): void {
     for (const el of form.querySelectorAll<HTMLElement>('[data-for="kv-heads"]')) el.hidden = mla;
     try {
       const c = kvCost(x);
-      const values = c.bytesPerToken / bytesPerValue(x.dtype) / x.numLayers; // per token per layer
+      // Values per token per layer (a q8 / q4 row adds its f16 scales to the bytes, not to the values).
+      const values = kvValuesPerTokenPerLayer({ ...x, headDimQK: x.headDim, headDimV: x.headDim });
       const saving = c.mhaBytesPerToken / c.bytesPerToken;
       const perLayer = mla
         ? `${x.latentDim} + ${x.ropeDim} latent values`

@@ -1,12 +1,18 @@
 /**
  * The KV-cost calculator's model presets and arithmetic: bytes per token from webattn's own
- * accounting (kvBytesPerToken, src/kv/accounting.ts), times context and sequences; a pasted or
- * fetched config.json is read by the runtime's own parser (parseConfig, src/model/config.ts).
+ * accounting (kvBytesPerToken, src/kv/accounting.ts) at every KV dtype it stores, times context and
+ * sequences, less what sliding-window layers free (kvBill); the weights at every load format
+ * (weightBytesByFormat); a pasted or fetched config.json is read by the runtime's own parser
+ * (parseConfig, src/model/config.ts).
  * Preset dims are from each model's config.json on the Hugging Face hub.
  */
-import { type AttentionVariant, type KvSpec, kvBytesPerToken } from '../src/kv/accounting';
+import { KV_DTYPES } from '../src/gpu/dtype';
+import { type AttentionVariant, type KvDtype, type KvSpec, kvBytesPerToken } from '../src/kv/accounting';
 import { type ModelSpec, parseConfig } from '../src/model/config';
 import { expectedTensors } from '../src/model/expectedTensors';
+import { kvBill } from '../src/model/kvBill';
+import { LOAD_DTYPES, weightBytesByFormat } from '../src/model/weightFormats';
+import type { LoadDtype } from '../src/model/weights';
 
 export interface KvPreset {
   label: string;
@@ -81,7 +87,7 @@ export interface KvCostInput {
   headDim: number;
   latentDim: number;
   ropeDim: number;
-  dtype: 'f32' | 'f16';
+  dtype: KvDtype;
   contextLength: number;
   sequences: number;
 }
@@ -145,7 +151,7 @@ export interface ConfigDims {
 }
 
 /** The KV accounting's view of a parsed model: what one token stores (src/kv/accounting.ts). */
-export function kvSpecOf(spec: ModelSpec, dtype: 'f16' | 'f32'): KvSpec {
+export function kvSpecOf(spec: ModelSpec, dtype: KvDtype): KvSpec {
   const { numLayers, numKvHeads, headDim: headDimQK, headDimV } = spec;
   if (spec.attention !== 'mla' || !spec.mla) {
     return { variant: spec.attention, numLayers, numKvHeads, headDimQK, headDimV, dtype };
@@ -190,6 +196,8 @@ export interface VariantBill {
   shape: string;
   bytesPerToken: number;
   cacheBytes: number;
+  /** What one token of this row stores (bytesPerTokenByDtype prices it at the other KV dtypes). */
+  kvSpec: KvSpec;
 }
 
 /**
@@ -197,12 +205,7 @@ export interface VariantBill {
  * groups, or 8 KV heads when the model has none), MQA (one), MLA (the config's latent row, or
  * DeepSeek's 512 + 64). The model's own row comes from its parsed spec where there is one.
  */
-export function variantBills(
-  d: ConfigDims,
-  dtype: 'f16' | 'f32',
-  contextLength: number,
-  sequences: number,
-): VariantBill[] {
+export function variantBills(d: ConfigDims, dtype: KvDtype, contextLength: number, sequences: number): VariantBill[] {
   const gqaHeads =
     d.variant === 'gqa' ? d.numKvHeads : ([8, 4, 2].find((k) => k < d.numHeads && d.numHeads % k === 0) ?? 1);
   const rows: { variant: AttentionVariant; kvHeads: number }[] = [
@@ -227,7 +230,8 @@ export function variantBills(
       ropeDim,
       dtype,
     };
-    const bytesPerToken = kvBytesPerToken(actual && d.spec ? kvSpecOf(d.spec, dtype) : sibling);
+    const kvSpec = actual && d.spec ? kvSpecOf(d.spec, dtype) : sibling;
+    const bytesPerToken = kvBytesPerToken(kvSpec);
     const heads = `${kvHeads} KV head${kvHeads === 1 ? '' : 's'}`;
     return {
       variant,
@@ -235,6 +239,81 @@ export function variantBills(
       shape: variant === 'mla' ? `${latentDim} + ${ropeDim} latent` : `2 × ${heads} × ${headDim}`,
       bytesPerToken,
       cacheBytes: bytesPerToken * contextLength * sequences,
+      kvSpec,
     };
   });
+}
+
+// ---------------------------------------------------------------- KV dtypes, windows, weights
+
+/** The KV dtypes the bill prices, one column each: every dtype the runtime stores (KV_DTYPES), in its order. */
+export function billKvDtypes(): KvDtype[] {
+  return [...KV_DTYPES];
+}
+
+/** KV bytes of one token over all layers at each KV dtype; null where the accounting cannot price one. */
+export function bytesPerTokenByDtype(spec: KvSpec): Partial<Record<KvDtype, number>> {
+  const out: Partial<Record<KvDtype, number>> = {};
+  for (const dtype of billKvDtypes()) {
+    try {
+      out[dtype] = kvBytesPerToken({ ...spec, dtype });
+    } catch {
+      // a dtype the accounting does not price yet: its column shows a dash
+    }
+  }
+  return out;
+}
+
+export interface WindowSaving {
+  /** Bytes the scheduler holds with sliding-window pages freed, over bytes with every page kept. */
+  ratio: number;
+  window: number;
+  slidingLayers: number;
+  numLayers: number;
+  /** One sequence at the context, f16 (kvBill: pages of 16). */
+  allPagesBytes: number;
+  scheduledBytes: number;
+  slidingPagesHeld: number;
+  fullPagesHeld: number;
+}
+
+/**
+ * What a model's sliding-window layers save at `contextLength` (kvBill: the scheduler's own rule,
+ * pages of 16), or null when no layer slides. The ratio is one of page counts, so it holds for
+ * every KV dtype and for the model's MHA / GQA / MQA / MLA siblings (same layers, same windows).
+ * e.g. gemma-3-1b-it at 32768 tokens: 22 of 26 layers slide over 512 tokens; 832 MiB -> 139 MiB (0.167).
+ */
+export function windowSaving(spec: ModelSpec | undefined, contextLength: number): WindowSaving | null {
+  if (!spec || spec.slidingWindow === null) return null;
+  const bill = kvBill(spec, contextLength, 16, 'f16');
+  if (bill.slidingLayers === 0) return null;
+  return {
+    ratio: bill.scheduled / bill.allPages,
+    window: spec.slidingWindow,
+    slidingLayers: bill.slidingLayers,
+    numLayers: spec.numLayers,
+    allPagesBytes: bill.allPages,
+    scheduledBytes: bill.scheduled,
+    slidingPagesHeld: bill.slidingPagesHeld,
+    fullPagesHeld: bill.fullPagesHeld,
+  };
+}
+
+export interface WeightColumn {
+  dtype: LoadDtype;
+  bytes: number;
+  /** true: estimated from a parameter count (a preset), not from the tensors' shapes. */
+  approx: boolean;
+}
+
+/**
+ * The weights' GPU bytes at every load format (f32, f16, q8, q4): from the parsed config's tensors
+ * (weightBytesByFormat, the runtime's own rule), or for a preset estimated from its parameter
+ * count (q8: 34 bytes per 32 values, q4: 18, i.e. every tensor quantized).
+ */
+export function weightColumns(d: ConfigDims): WeightColumn[] {
+  if (d.spec) return weightBytesByFormat(d.spec).map((f) => ({ dtype: f.dtype, bytes: f.bytes, approx: false }));
+  if (!d.parameters) return [];
+  const perValue: Record<LoadDtype, number> = { f32: 4, f16: 2, q8: 34 / 32, q4: 18 / 32 };
+  return LOAD_DTYPES.map((dtype) => ({ dtype, bytes: Math.round(d.parameters! * perValue[dtype]), approx: true }));
 }

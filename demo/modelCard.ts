@@ -5,6 +5,8 @@
 import type { GpuContext } from '../src/gpu/context';
 import { cacheUsage, type ModelInfo } from './engineClient';
 import type { LoadOptions } from './modelPicker';
+import { weightCost } from './precision';
+import { formatTypeCounts } from '../src/model/weightFormats';
 import { $, formatBytes, h, renderAdapterSummary } from './shell';
 
 /** The adapter summary, plus notes on its binding limit and on f16 without shader-f16. */
@@ -29,7 +31,8 @@ export function renderAdapter(el: HTMLElement, ctx: GpuContext): void {
   if (binding < 256 * 1024 * 1024) {
     const text =
       `This GPU binds at most ${formatBytes(binding)} at once: models whose embedding table is larger ` +
-      '(most above ~100M parameters in f16) will not load here. The tiny models fit.';
+      '(most above ~100M parameters in f16) will not load here; q8 and q4 weights halve and quarter most ' +
+      'tensors (the embedding stays q8). The tiny models fit.';
     el.append(note('small warn', 'binding-note', text));
   }
 }
@@ -40,7 +43,10 @@ export function renderModelFacts(el: HTMLElement, info: ModelInfo, opts: LoadOpt
     ? `one ${info.latent.dim} + ${info.latent.ropeDim} latent KV row`
     : `${info.numKvHeads} KV head${info.numKvHeads === 1 ? '' : 's'}`;
   const millions = (info.parameters / 1e6).toFixed(info.parameters < 1e7 ? 2 : 0);
-  const weightBytes = formatBytes(info.parameters * (opts.weightDtype === 'f16' ? 2 : 4));
+  const free = { maxStorageBufferBindingSize: Infinity, maxBufferSize: Infinity };
+  const cost = weightCost(info.plan, opts.weightDtype, free);
+  const gguf = info.plan.gguf;
+  const format = gguf ? `as stored (GGUF ${formatTypeCounts(gguf.types)})` : opts.weightDtype;
   const context = opts.maxContext ?? Math.min(info.maxContext ?? 4096, 4096);
   const kv = `${opts.kvDtype} · ${formatBytes(info.kvBytesPerToken)} per token · up to ${context} tokens per sequence`;
   const fact = (term: string, value: string, id?: string) => [h('dt', {}, term), h('dd', id ? { id } : {}, value)];
@@ -55,7 +61,7 @@ export function renderModelFacts(el: HTMLElement, info: ModelInfo, opts: LoadOpt
         'model-attention',
       ),
       ...fact('Layers', String(info.numLayers)),
-      ...fact('Weights', `${millions}M parameters · ${opts.weightDtype} · ${weightBytes}`),
+      ...fact('Weights', `${millions}M parameters · ${format} · ${formatBytes(cost.bytes)}`, 'model-weights'),
       ...fact('KV', kv),
       ...fact('Chat template', info.hasChatTemplate ? 'yes' : 'none: replies continue the text'),
     ),

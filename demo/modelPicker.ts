@@ -1,15 +1,37 @@
 /**
- * The chat page's model card form: which model (a shipped tiny model, a hub repo id or folder URL,
- * or a local folder picked or dropped on the page) and how to load it (weight and KV dtypes, context).
+ * The chat page's model card form: which model (a shipped tiny model, a hub repo id, a GGUF file in
+ * a repo, a folder or .gguf URL, or local files picked or dropped on the page: a folder, or one
+ * .gguf) and how to load it ("Precision and memory": the weight format and KV dtype, each priced
+ * for the chosen model before download by precision.ts, and the context).
  */
+import { KV_DTYPES, type KvDtype } from '../src/gpu/dtype';
+import { isGgufFileName } from '../src/sources/modelSource';
 import { DEFAULT_MODEL, SHIPPED_MODELS, type ModelChoice } from './engineClient';
+import {
+  type AdapterLimits,
+  kvChoices,
+  kvOptionLabel,
+  type ModelPlan,
+  WEIGHT_CHOICES,
+  type WeightChoice,
+  weightChoices,
+  weightCost,
+  weightNote,
+  weightOptionLabel,
+} from './precision';
 import { $, formatBytes, h } from './shell';
 
 export interface LoadOptions {
-  weightDtype: 'f16' | 'f32';
-  kvDtype: 'f16' | 'f32';
+  /** A load format, or 'stored': a GGUF file's own blocks (the engine's default for it). */
+  weightDtype: WeightChoice;
+  kvDtype: KvDtype;
   /** undefined: the model's max_position_embeddings, at most 4096 (the engine's default). */
   maxContext: number | undefined;
+}
+
+/** What the engine is given as weightDtype: undefined for "as stored" (a GGUF keeps its blocks). */
+export function engineWeightDtype(choice: WeightChoice) {
+  return choice === 'stored' ? undefined : choice;
 }
 
 export const field = <T extends HTMLElement = HTMLInputElement>(form: HTMLFormElement, name: string) =>
@@ -18,8 +40,8 @@ export const field = <T extends HTMLElement = HTMLInputElement>(form: HTMLFormEl
 export function readLoadOptions(form: HTMLFormElement): LoadOptions {
   const maxContext = field(form, 'maxContext').value;
   return {
-    weightDtype: field<HTMLSelectElement>(form, 'weightDtype').value as 'f16' | 'f32',
-    kvDtype: field<HTMLSelectElement>(form, 'kvDtype').value as 'f16' | 'f32',
+    weightDtype: field<HTMLSelectElement>(form, 'weightDtype').value as WeightChoice,
+    kvDtype: field<HTMLSelectElement>(form, 'kvDtype').value as KvDtype,
     maxContext: maxContext === '' ? undefined : Math.max(64, Math.round(Number(maxContext) || 1024)),
   };
 }
@@ -37,11 +59,70 @@ async function readEntry(entry: FileSystemEntry): Promise<File[]> {
   return (await Promise.all(all.map(readEntry))).flat();
 }
 
+/**
+ * Fills the precision menu for `plan` (null: no model read yet, formats without bytes): each weight
+ * format with its GPU bytes and whether it fits `limits`, each KV dtype with its bytes per token.
+ * The selection is kept where the new menu still offers it (f16 weights, f16 KV by default; a GGUF
+ * file offers only "as stored", and the menu is then disabled).
+ */
+export function renderPrecisionMenu(form: HTMLFormElement, plan: ModelPlan | null, limits?: AdapterLimits): void {
+  const weights = field<HTMLSelectElement>(form, 'weightDtype');
+  const kv = field<HTMLSelectElement>(form, 'kvDtype');
+  const keepWeights = weights.value;
+  const keepKv = kv.value || 'f16';
+  const free = { maxStorageBufferBindingSize: Infinity, maxBufferSize: Infinity };
+  const choices = plan ? weightChoices(plan) : [...WEIGHT_CHOICES];
+  weights.replaceChildren(
+    ...choices.map((c) => {
+      const cost = plan ? weightCost(plan, c, limits ?? free) : null;
+      const label = cost ? weightOptionLabel(cost) : c;
+      return h(
+        'option',
+        { value: c, 'data-bytes': cost?.bytes ?? '', 'data-fits': cost ? String(cost.problem === null) : '' },
+        label,
+      );
+    }),
+  );
+  weights.value = choices.includes(keepWeights as WeightChoice)
+    ? keepWeights
+    : choices.includes('f16')
+      ? 'f16'
+      : choices[0];
+  weights.disabled = choices.length === 1;
+  kv.replaceChildren(
+    ...kvChoices(plan?.spec ?? null).map((c) =>
+      h('option', { value: c.dtype, 'data-bytes-per-token': c.bytesPerToken ?? '' }, kvOptionLabel(c)),
+    ),
+  );
+  kv.value = (KV_DTYPES as readonly string[]).includes(keepKv) ? keepKv : 'f16';
+  renderPrecisionNote(form, plan, limits);
+}
+
+/** The line under the menu: the chosen format's bytes, or why it does not fit (with the numbers). */
+export function renderPrecisionNote(form: HTMLFormElement, plan: ModelPlan | null, limits?: AdapterLimits): void {
+  const note = $('#precision-note');
+  if (!plan) {
+    note.replaceChildren();
+    return;
+  }
+  const choice = field<HTMLSelectElement>(form, 'weightDtype').value as WeightChoice;
+  const free = { maxStorageBufferBindingSize: Infinity, maxBufferSize: Infinity };
+  const cost = weightCost(plan, choice, limits ?? free);
+  note.dataset.fits = String(cost.problem === null);
+  note.dataset.bytes = String(cost.bytes);
+  note.replaceChildren(
+    weightNote(plan, cost),
+    cost.problem ? h('span', { class: 'bad' }, `. Will not fit: ${cost.problem}.`) : '.',
+  );
+}
+
 /** The form `#model-form` and the local files picked in it. */
 export class ModelPicker {
   readonly form = $<HTMLFormElement>('#model-form');
   private pickedFiles: File[] = [];
   private pickedName = '';
+  /** Called when the model the form names may have changed (kind, shipped model, repo id, files). */
+  onChoiceChange: (() => void) | null = null;
 
   /** Fills the shipped-model list, wires the kind switch, the file inputs and drop, and ?model=. */
   constructor() {
@@ -51,9 +132,16 @@ export class ModelPicker {
       ...SHIPPED_MODELS.map((m) => h('option', { value: m.id, selected: m.id === DEFAULT_MODEL }, m.label)),
     );
     for (const r of form.querySelectorAll<HTMLInputElement>('input[name="kind"]')) {
-      r.addEventListener('change', () => this.showKind());
+      r.addEventListener('change', () => {
+        this.showKind();
+        this.onChoiceChange?.();
+      });
     }
-    const folderName = (files: File[]) => files[0]?.webkitRelativePath?.split('/')[0] || 'picked files';
+    select.addEventListener('change', () => this.onChoiceChange?.());
+    $('#hub-id').addEventListener('change', () => this.onChoiceChange?.());
+    // A folder's name; one file picked alone (a .gguf) goes by its own name.
+    const folderName = (files: File[]) =>
+      files[0]?.webkitRelativePath?.split('/')[0] || (files.length === 1 ? files[0].name : 'picked files');
     for (const id of ['#folder-input', '#files-input']) {
       const input = $<HTMLInputElement>(id);
       input.addEventListener('change', () => this.pick([...(input.files ?? [])], folderName([...(input.files ?? [])])));
@@ -98,17 +186,31 @@ export class ModelPicker {
     if (kind === 'shipped') return { kind, id: $<HTMLSelectElement>('#shipped-model').value };
     if (kind === 'hub') {
       const typed = $<HTMLInputElement>('#hub-id').value.trim();
-      // A folder URL (any host but the hub's, or a path on this one)
+      // A folder or .gguf URL (any host but the hub's, or a path on this one)
       if (/^(https?:\/\/(?!huggingface\.co\/)|\.{0,2}\/)/.test(typed)) return { kind: 'url', url: typed };
-      const repoId = typed.replace(/^https:\/\/huggingface\.co\//, '').replace(/\/+$/, '');
-      if (!/^[\w.-]+\/[\w.-]+$/.test(repoId)) {
-        return 'Type a Hugging Face repo id such as HuggingFaceTB/SmolLM2-135M-Instruct, or the URL of a model folder.';
+      // A hub file URL (huggingface.co/org/name/resolve/main/x.gguf, or .../blob/main/...): the repo and file.
+      const repoId = typed
+        .replace(/^https:\/\/huggingface\.co\//, '')
+        .replace(/^([\w.-]+\/[\w.-]+)\/(?:resolve|blob)\/main\//, '$1/')
+        .replace(/\/+$/, '');
+      if (!/^[\w.-]+\/[\w.-]+(\/[\w./-]+\.gguf)?$/i.test(repoId)) {
+        return (
+          'Type a Hugging Face repo id such as HuggingFaceTB/SmolLM2-135M-Instruct, a GGUF file in a repo ' +
+          '(org/name/file.gguf), or the URL of a model folder or .gguf file.'
+        );
       }
       return { kind, repoId };
     }
     const files = this.pickedFiles;
-    if (!files.length) return 'Choose or drop a model folder first (config.json, model.safetensors, tokenizer.json).';
-    if (!files.some((f) => f.name === 'config.json')) return `No config.json among the ${files.length} files picked.`;
+    if (!files.length) {
+      return 'Choose or drop a model folder first (config.json, model.safetensors, tokenizer.json), or one .gguf file.';
+    }
+    const ggufs = files.filter((f) => isGgufFileName(f.name)).length;
+    if (!files.some((f) => f.name === 'config.json') && ggufs !== 1) {
+      return ggufs > 1
+        ? `${ggufs} .gguf files were picked: pick one (a GGUF file holds the whole model).`
+        : `No config.json and no .gguf file among the ${files.length} files picked.`;
+    }
     return { kind: 'files', files, name: this.pickedName || 'local folder' };
   }
 
@@ -122,7 +224,7 @@ export class ModelPicker {
   }
 
   private pick(files: File[], name: string): void {
-    const picked = files.filter((f) => /\.(json|safetensors)$/.test(f.name));
+    const picked = files.filter((f) => /\.(json|safetensors|gguf)$/i.test(f.name));
     this.pickedFiles = picked;
     this.pickedName = name;
     const total = picked.reduce((s, f) => s + f.size, 0);
@@ -132,8 +234,9 @@ export class ModelPicker {
       .join(', ')}${picked.length > 6 ? ', …' : ''}`;
     $('#picked').textContent = picked.length
       ? `${name}: ${picked.length} files, ${formatBytes(total)} (${names})`
-      : 'No .json or .safetensors files in what was picked.';
+      : 'No .json, .safetensors or .gguf files in what was picked.';
     this.kindInput('files').checked = true;
     this.showKind();
+    this.onChoiceChange?.();
   }
 }

@@ -7,13 +7,18 @@
  *    (simulated) small binding limit, then loads in the worker engine after a cut download is
  *    retried; a prompt streams a greedy reply that the model wrote (torch's greedy continuation;
  *    token counts, tokens/s and a non-empty KV page grid while it ran); a second reply is stopped
- *    with Esc; kjv-mqa loads from files given to the file picker; desktop and phone screenshots.
+ *    with Esc; kjv-mqa loads from files given to the file picker; desktop and phone screenshots. The
+ *    "Precision and memory" menu prices q4 / q8 / f16 / f32 weights and every KV dtype from config.json
+ *    before the download, and marks what does not fit; a .gguf file given to the picker (llama.cpp's
+ *    kjv-gqa Q4_0, from ../shared/realworld) is priced from its header "as stored", loads and replies.
  * 2. With WebGPU (headless Chromium hands out a SwiftShader adapter under --enable-unsafe-webgpu):
  *    the kernels page opens the GPU cross-origin isolated, "Check kernels" passes every case against the
  *    float64 reference, a lost device shows its notice; the bench page's Quick run streams rows and
  *    is stopped after the first attention rows, and its JSON download parses.
  * 3. Without WebGPU (--disable-webgpu: no adapter; and navigator.gpu deleted): a clear message on every
- *    page, never a blank page, and the KV calculators still answer (Llama-2-7B at 128K against 24 GB).
+ *    page, never a blank page, and the KV calculators still answer (Llama-2-7B at 128K against 24 GB;
+ *    a pasted config's weights at every format and its cache at every KV dtype; gemma-3-1b's
+ *    sliding-window saving at 32K).
  * Screenshots go to test/artifacts/ (git-ignored).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,10 +29,19 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KV_DTYPES } from '../../src/gpu/dtype';
+import { parseConfig } from '../../src/model/config';
+import { runtimeTensors } from '../../src/model/expectedTensors';
+import { weightBytesAt } from '../../src/model/weights';
+import { familyConfigs } from '../helpers/familyModels';
+import { randomWeights, writeCheckpoint } from '../helpers/tinyModels';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const artifacts = path.join(repoRoot, 'test/artifacts');
 const CHROMIUM = process.env.WEBATTN_CHROMIUM ?? '/usr/bin/chromium';
+/** llama.cpp's own GGUF files (../shared/realworld/gguf/README.md); read in place, never copied. */
+const REALWORLD = path.resolve(repoRoot, '../shared/realworld');
+const GGUF_Q4_0 = path.join(REALWORLD, 'gguf/kjv-gqa-Q4_0.gguf');
 
 const COMMON_FLAGS = [
   '--no-sandbox',
@@ -128,6 +142,29 @@ describe('demo in Chromium', () => {
       expect(await tooBig.getAttribute('data-kind')).toBe('binding-limit');
       expect(await tooBig.textContent()).toContain('model.embed_tokens.weight takes 512 KiB in f16');
       expect(cut).toBe(0);
+      // The precision menu, from config.json alone: every weight format with its GPU bytes (the runtime's
+      // rule: kjv-gqa's q4 keeps the embedding q8), none fitting a 256 KiB binding; every KV dtype.
+      const kjvSpec = parseConfig(JSON.parse(readFileSync(path.join(repoRoot, 'models/kjv-gqa/config.json'), 'utf8')));
+      const weightOptions = () =>
+        page.$$eval('#weight-dtype option', (os) =>
+          os.map((o) => [o.getAttribute('value'), o.dataset.bytes, o.dataset.fits]),
+        );
+      await expect
+        .poll(() => weightOptions(), { timeout: 10_000 })
+        .toEqual(
+          (['q4', 'q8', 'f16', 'f32'] as const).map((d) => [
+            d,
+            String(weightBytesAt(runtimeTensors(kjvSpec), d)),
+            'false',
+          ]),
+        );
+      expect(await page.locator('#weight-dtype option[value="q4"]').textContent()).toBe('q4 · 688 KiB · too big');
+      expect(await page.locator('#precision-note').textContent()).toContain('Will not fit: model.embed_tokens.weight');
+      const kvOptions = await page.$$eval('#kv-dtype option', (os) => os.map((o) => o.getAttribute('value')));
+      expect(kvOptions.sort()).toEqual([...KV_DTYPES].sort());
+      expect(await page.locator('#kv-dtype option[value="f16"]').textContent()).toBe('f16 · 512 B per token');
+      await page.locator('#model-card details.advanced summary').click();
+      await page.locator('#model-card').screenshot({ path: path.join(artifacts, 'demo-chat-precision.png') });
       await tooBig.getByRole('button', { name: 'Load anyway' }).click(); // the real limit is larger
       await page.waitForSelector('#load-status[data-state="failed"] [data-kind="download"]', { timeout: 60_000 });
       expect(cut).toBeGreaterThan(0);
@@ -241,6 +278,83 @@ describe('demo in Chromium', () => {
       log(`picked kjv-mqa files loaded in ${seconds(t0)}`);
       expect(await page.locator('#model-attention').textContent()).toContain('MQA');
       expect(await page.locator('#chat-model').textContent()).toBe('picked files');
+
+      // A .gguf file through the picker: priced from its header (its weights are already quantized: one
+      // choice, "as stored"), refused on the small binding with the file's own numbers, loaded anyway.
+      if (existsSync(GGUF_Q4_0)) {
+        await page.locator('#files-input').setInputFiles(GGUF_Q4_0);
+        expect(await page.locator('#picked').textContent()).toContain('kjv-gqa-Q4_0.gguf');
+        const stored = page.locator('#weight-dtype option[value="stored"]');
+        await stored.waitFor({ state: 'attached', timeout: 10_000 });
+        expect(await page.locator('#weight-dtype option').count()).toBe(1);
+        expect(await page.locator('#weight-dtype').isDisabled()).toBe(true);
+        expect(await stored.textContent()).toMatch(/^as stored · \d+ KiB · too big$/);
+        const ggufNote = await page.locator('#precision-note').textContent();
+        expect(ggufNote).toContain('already quantized (GGUF Q4_0 28, F32 9, Q8_0 1)');
+        t0 = performance.now();
+        await page.getByRole('button', { name: 'Load model' }).click();
+        const refused = page.locator('#load-status [data-kind="binding-limit"]');
+        await refused.waitFor({ timeout: 10_000 });
+        expect(await refused.textContent()).toContain('token_embd.weight takes 272 KiB as the GGUF file stores it');
+        await refused.getByRole('button', { name: 'Load anyway' }).click();
+        await page.waitForSelector('body:is([data-engine="ready"], [data-engine="failed"])', { timeout: 60_000 });
+        expect(
+          await page.locator('body').getAttribute('data-engine'),
+          (await page.locator('#load-status').textContent()) ?? '',
+        ).toBe('ready');
+        log(`picked GGUF (kjv-gqa Q4_0) loaded in ${seconds(t0)}`);
+        expect(await page.locator('#model-attention').textContent()).toContain('GQA');
+        expect(await page.locator('#chat-model').textContent()).toBe('kjv-gqa-Q4_0.gguf');
+        expect(await page.locator('#model-weights').textContent()).toContain('as stored (GGUF Q4_0 28, F32 9, Q8_0 1)');
+        await page.locator('#sampling-form [name="maxTokens"]').fill('3');
+        await page.locator('#prompt').fill('In the beginning');
+        await page.locator('#prompt').press('Enter');
+        const ggufReply = page.locator('.msg.assistant').last();
+        await page.waitForSelector('.msg.assistant:last-child:is([data-state="done"], [data-state="failed"])', {
+          timeout: 60_000,
+        });
+        expect(await ggufReply.getAttribute('data-state')).toBe('done');
+        expect(Number(await ggufReply.getAttribute('data-tokens'))).toBe(3);
+        log(`GGUF reply: ${JSON.stringify(await ggufReply.locator('.text').textContent())} in ${seconds(t0)}`);
+      }
+
+      // A gemma3-shaped model (2 of 3 layers slide over 5 tokens; random weights, kjv's tokenizer): the KV
+      // view draws its second page pool, the window pages, which holds at most ceil(5 / 16) + 1 = 2 pages.
+      const gemmaConfig = { ...familyConfigs.gemma3, vocab_size: 2048 };
+      const gemmaDir = writeCheckpoint(gemmaConfig, randomWeights(parseConfig(gemmaConfig)), 'F16');
+      try {
+        await page
+          .locator('#files-input')
+          .setInputFiles([
+            path.join(gemmaDir, 'config.json'),
+            path.join(gemmaDir, 'model.safetensors'),
+            path.join(repoRoot, 'models/kjv-gqa/tokenizer.json'),
+          ]);
+        t0 = performance.now();
+        await page.getByRole('button', { name: 'Load model' }).click();
+        await page.waitForSelector('body:is([data-engine="ready"], [data-engine="failed"])', { timeout: 60_000 });
+        expect(
+          await page.locator('body').getAttribute('data-engine'),
+          (await page.locator('#load-status').textContent()) ?? '',
+        ).toBe('ready');
+        log(`tiny gemma3 loaded in ${seconds(t0)}`);
+        expect(await page.locator('#kv-local').isHidden()).toBe(false);
+        expect(await page.locator('#kv-window').textContent()).toBe('5');
+        await page.locator('#sampling-form [name="maxTokens"]').fill('24');
+        await page.locator('#prompt').fill('In the beginning God created');
+        await page.locator('#prompt').press('Enter');
+        await page.waitForSelector('.msg.assistant:last-child:is([data-state="done"], [data-state="failed"])', {
+          timeout: 60_000,
+        });
+        expect(await page.locator('.msg.assistant').last().getAttribute('data-state')).toBe('done');
+        const localPeak = Number(await page.locator('#kv-grid-local').getAttribute('data-peak-used-pages'));
+        log(`tiny gemma3 reply in ${seconds(t0)}: the window pool held at most ${localPeak} pages`);
+        expect(localPeak).toBeGreaterThan(0);
+        expect(localPeak).toBeLessThanOrEqual(2);
+        expect(await page.locator('#kv-grid-local').getAttribute('aria-label')).toMatch(/^KV page grid: /);
+      } finally {
+        rmSync(gemmaDir, { recursive: true, force: true });
+      }
 
       await page.setViewportSize({ width: 390, height: 844 });
       await page.screenshot({ path: path.join(artifacts, 'demo-chat-phone.png'), fullPage: true });
@@ -403,6 +517,49 @@ describe('demo in Chromium', () => {
       const gqa = old.locator('#bill-table tr[data-variant="gqa"]');
       await expect.poll(() => gqa.getAttribute('data-actual')).toBe('');
       expect(await gqa.getAttribute('data-bytes')).toBe(String(24 * 2 * 2 * 64 * 2 * 131072)); // 12 KiB/token x 128K
+      // A cache column per KV dtype (f16's equals the row's), and the weights at every format.
+      expect(await gqa.locator('td[data-kv-dtype]').count()).toBe(KV_DTYPES.length);
+      expect(await gqa.locator('td[data-kv-dtype="f16"]').getAttribute('data-bytes')).toBe(
+        await gqa.getAttribute('data-bytes'),
+      );
+      expect(await gqa.locator('td[data-kv-dtype="q8"]').getAttribute('data-bytes')).toBe(
+        String(24 * 2 * 2 * (64 + 2) * 131072), // a q8 row: 64 codes and an f16 scale
+      );
+      expect(await gqa.locator('td[data-kv-dtype="f32"]').getAttribute('data-bytes')).toBe(
+        String(24 * 2 * 2 * 64 * 4 * 131072),
+      );
+      const qwenSpec = parseConfig({
+        model_type: 'qwen2',
+        num_hidden_layers: 24,
+        num_attention_heads: 14,
+        num_key_value_heads: 2,
+        hidden_size: 896,
+        intermediate_size: 4864,
+        vocab_size: 151936,
+        max_position_embeddings: 32768,
+        tie_word_embeddings: true,
+      });
+      for (const d of ['f32', 'f16', 'q8', 'q4'] as const) {
+        expect(await old.locator(`#bill-weights td[data-weight-dtype="${d}"]`).getAttribute('data-bytes')).toBe(
+          String(weightBytesAt(runtimeTensors(qwenSpec), d)),
+        );
+      }
+      expect(await old.locator('#bill-window').isHidden()).toBe(true);
+      // gemma-3-1b's real config at 32K: 22 of its 26 layers slide over 512 tokens, 832 MiB -> 139 MiB.
+      const gemma = path.join(REALWORLD, 'gemma-3-1b-it/config.json');
+      if (existsSync(gemma)) {
+        await old.locator('#bill-form [name="contextLength"]').fill('32768');
+        await old.locator('#bill-config').fill(readFileSync(gemma, 'utf8'));
+        const note = old.locator('#bill-window');
+        await note.waitFor({ timeout: 10_000 });
+        expect(await note.getAttribute('data-all-pages-bytes')).toBe(String(832 * 2 ** 20));
+        expect((Number(await note.getAttribute('data-scheduled-bytes')) / 2 ** 20).toFixed(1)).toBe('139.0');
+        expect(await note.textContent()).toContain('22 of 26 layers attend only to their last 512 tokens');
+        const mqa = old.locator('#bill-table tr[data-variant="mqa"]');
+        expect(await mqa.getAttribute('data-actual')).toBe('');
+        expect((Number(await mqa.getAttribute('data-bytes')) / 2 ** 20).toFixed(1)).toBe('139.0');
+        expect(await mqa.getAttribute('data-all-pages-bytes')).toBe(String(832 * 2 ** 20));
+      }
       await old.screenshot({ path: path.join(artifacts, 'demo-compare-no-webgpu.png'), fullPage: true });
       expect(errors).toEqual([]);
     } finally {
