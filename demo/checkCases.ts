@@ -12,7 +12,8 @@ import type { KvDtype } from '../src/gpu/dtype';
 export interface CheckCase {
   name: string;
   phase: 'prefill' | 'decode';
-  kvDtype: KvDtype;
+  /** The float KV dtypes only: the check compares against the unquantised reference. */
+  kvDtype: Extract<KvDtype, 'f32' | 'f16'>;
   numHeads: number;
   numKvHeads: number;
   headDim: number;

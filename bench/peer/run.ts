@@ -11,84 +11,14 @@
  * bench/results/peer-<adapter>; a quick run writes nothing unless --out is given.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createReadStream } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { createServer, type Plugin, type ViteDevServer } from 'vite';
+import { adapterSlug, repoRoot, runInChromium } from '../chromium';
 import { formatPeerTable, ORT_MODES, type OrtMode, type PeerReport } from './peerBench';
 import type { PageOptions } from './main';
 
 const peerDir = fileURLToPath(new URL('.', import.meta.url));
-const repoRoot = path.resolve(peerDir, '../..');
 const ortDist = path.join(repoRoot, 'node_modules/onnxruntime-web/dist');
-const CHROMIUM = process.env.WEBATTN_CHROMIUM ?? '/usr/bin/chromium';
-
-const ISOLATION = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-};
-const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-dev-shm-usage',
-  // WebGPU in headless Chromium: Dawn on SwiftShader (Vulkan) when there is no GPU.
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-angle=swiftshader',
-];
-
-/** /ort/<file>: onnxruntime-web's dist files, byte for byte, ahead of Vite's own middleware. */
-function serveOrt(): Plugin {
-  const types: Record<string, string> = {
-    '.mjs': 'text/javascript',
-    '.js': 'text/javascript',
-    '.wasm': 'application/wasm',
-    '.map': 'application/json',
-  };
-  return {
-    name: 'webattn-peer-ort',
-    configureServer(server) {
-      server.middlewares.use((req, res, next) => {
-        const url = (req.url ?? '').split('?')[0];
-        if (!url.startsWith('/ort/')) return next();
-        const file = path.join(ortDist, path.basename(url));
-        if (!existsSync(file)) {
-          res.statusCode = 404;
-          res.end(`no ${path.basename(url)} in onnxruntime-web/dist`);
-          return;
-        }
-        res.setHeader('Content-Type', types[path.extname(file)] ?? 'application/octet-stream');
-        for (const [k, v] of Object.entries(ISOLATION)) res.setHeader(k, v);
-        createReadStream(file).pipe(res);
-      });
-    },
-  };
-}
-
-async function startServer(): Promise<{ server: ViteDevServer; url: string }> {
-  const server = await createServer({
-    configFile: false,
-    envDir: false,
-    root: peerDir,
-    logLevel: 'warn',
-    clearScreen: false,
-    // Its own dependency cache: the demo's dev server pre-bundles a different set into node_modules/.vite.
-    cacheDir: path.join(repoRoot, 'node_modules/.vite-peer'),
-    plugins: [serveOrt()],
-    // Pre-bundled at start-up, never discovered mid-run (a discovery reloads the page).
-    optimizeDeps: { include: ['onnx-proto'], noDiscovery: true },
-    server: { host: '127.0.0.1', port: 0, headers: ISOLATION, fs: { allow: [repoRoot] }, hmr: false, watch: null },
-  });
-  await server.listen();
-  const { port } = server.httpServer!.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}/index.html` };
-}
 
 export interface ChromiumRunOptions extends PageOptions {
   log?: (msg: string) => void;
@@ -97,47 +27,24 @@ export interface ChromiumRunOptions extends PageOptions {
 /** Starts the server and Chromium, runs the comparison in the page, and closes both. */
 export async function runPeerInChromium(opts: ChromiumRunOptions = {}): Promise<PeerReport> {
   const log = opts.log ?? ((m: string) => console.log(m));
-  if (!existsSync(CHROMIUM))
-    throw new Error(
-      `${CHROMIUM} is missing: the peer bench needs Chromium (apt-get install chromium, or set WEBATTN_CHROMIUM)`,
-    );
   if (!existsSync(ortDist)) throw new Error(`${ortDist} is missing: run npm ci`);
-  const { server, url } = await startServer();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, timeout: 60_000 });
-  try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      const text = m.text();
-      if (text.startsWith('[peer] ')) log(text.slice(7));
-      else if (m.type() === 'error') errors.push(`${text} ${m.location().url}`);
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(url);
-    await page.waitForFunction(() => document.body.dataset.ready === '1', undefined, { timeout: 120_000 });
-    if (!(await page.evaluate(() => crossOriginIsolated)))
-      throw new Error('the peer page is not cross-origin isolated');
-    const { log: _log, ...pageOpts } = opts;
-    try {
-      return await page.evaluate((o) => window.runPeer(o), pageOpts);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}${errors.length ? `\npage errors:\n${errors.join('\n')}` : ''}`);
-    }
-  } finally {
-    await browser.close();
-    await server.close();
-  }
+  const { log: _log, ...pageOpts } = opts;
+  return runInChromium(
+    {
+      root: peerDir,
+      // onnxruntime-web's dist files, byte for byte (ORT finds its .wasm next to itself)
+      mounts: { '/ort/': ortDist },
+      // Its own dependency cache: the demo's dev server pre-bundles a different set into node_modules/.vite.
+      cacheDir: path.join(repoRoot, 'node_modules/.vite-peer'),
+      include: ['onnx-proto'],
+    },
+    'the peer bench',
+    { tag: 'peer', log, run: (page) => page.evaluate((o) => window.runPeer(o), pageOpts) },
+  );
 }
 
 function resultBase(report: PeerReport): string {
-  const a = report.adapter.toLowerCase();
-  const name = a.includes('swiftshader')
-    ? 'swiftshader'
-    : a
-        .replace(/[^a-z0-9]+/g, '-')
-        .replace(/^-|-$/g, '')
-        .slice(0, 40);
-  return path.join(repoRoot, 'bench/results', `peer-${name}`);
+  return path.join(repoRoot, 'bench/results', `peer-${adapterSlug(report.adapter)}`);
 }
 
 function writeResults(base: string, report: PeerReport): void {

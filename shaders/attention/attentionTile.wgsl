@@ -19,13 +19,13 @@
 // with f16 KV twice the keys fit per tile: BLOCK_N 32 instead of 16 at d 128 in 32 KiB, half the
 // barriers per key. Values are bit-identical, so results equal v1's.
 //
-// Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)
+// Composed as: word4 snippet + kvPages*.wgsl (1, 2, row readers) + pagedKv.wgsl (0, 3-6, 8) + workItem.wgsl (binding 7)
 // + onlineSoftmax.wgsl + this + kernel.
 // Overrides beyond pagedKv's: BLOCK_M, BLOCK_N,
 //   WORKGROUP_SIZE (the kernel's @workgroup_size), ACC_PER_THREAD = ceil(BLOCK_M * DV4 / WORKGROUP_SIZE)
 //   which must be <= ACC_MAX.
-// requires: Word4, unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS,
-//   SeqView, rowPos, kvRowBase, keyVisible, capScore, onlineSoftmaxRows, WorkItem, work
+// requires: Word4, unpackWord4, q, kRow, vRow, kWord, vWord, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS,
+//   SeqView, rowPos, keyVisible, capScore, onlineSoftmaxRows, WorkItem, work
 // provides: BLOCK_M, BLOCK_N, WORKGROUP_SIZE, ACC_PER_THREAD, qTile, kvTile, sTile, rowM, rowL, rowAlpha, acc,
 //   keyRange, attendTile
 
@@ -82,7 +82,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     for (var e = lid; e < BLOCK_N * D4; e += WORKGROUP_SIZE) {
       let key = k0 + e / D4;
       var v = Word4(); // zero
-      if (key < range.y) { v = kPages[kvRowBase(s, key, h, D4) + e % D4]; }
+      if (key < range.y) { v = kWord(kRow(s, key, h), e % D4); }
       kvTile[(e / D4) * KV_W4 + e % D4] = v;
     }
     workgroupBarrier();
@@ -116,7 +116,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     for (var e = lid; e < BLOCK_N * DV4; e += WORKGROUP_SIZE) {
       let key = k0 + e / DV4;
       var v = Word4(); // zero, not garbage: p = 0 times NaN would still be NaN
-      if (key < range.y) { v = vPages[kvRowBase(s, key, h, V_ROW4) + e % DV4]; }
+      if (key < range.y) { v = vWord(vRow(s, key, h), e % DV4); }
       kvTile[(e / DV4) * KV_W4 + e % DV4] = v;
     }
     workgroupBarrier();

@@ -17,13 +17,13 @@
 // in kvTile; acc = acc * alpha + P V. Keys past the causal diagonal or outside the window are never
 // loaded: the KV loop is bounded by the first and last row of the tile.
 //
-// Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)
+// Composed as: word4 snippet + kvPages*.wgsl (1, 2, row readers) + pagedKv.wgsl (0, 3-6, 8) + workItem.wgsl (binding 7)
 // + onlineSoftmax.wgsl + this + kernel.
 // Overrides beyond pagedKv's: BLOCK_M, BLOCK_N,
 //   WORKGROUP_SIZE (the kernel's @workgroup_size), ACC_PER_THREAD = ceil(BLOCK_M * DV4 / WORKGROUP_SIZE)
 //   which must be <= ACC_MAX.
-// requires: Word4, unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS,
-//   SeqView, rowPos, kvRowBase, keyVisible, capScore, onlineSoftmaxRows, WorkItem, work
+// requires: Word4, q, kRow, vRow, kVec, vVec, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS,
+//   SeqView, rowPos, keyVisible, capScore, onlineSoftmaxRows, WorkItem, work
 // provides: BLOCK_M, BLOCK_N, WORKGROUP_SIZE, ACC_PER_THREAD, qTile, kvTile, sTile, rowM, rowL, rowAlpha, acc,
 //   keyRange, attendTile
 
@@ -80,7 +80,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     for (var e = lid; e < BLOCK_N * D4; e += WORKGROUP_SIZE) {
       let key = k0 + e / D4;
       var v = vec4<f32>(0.0);
-      if (key < range.y) { v = unpackWord4(kPages[kvRowBase(s, key, h, D4) + e % D4]); }
+      if (key < range.y) { v = kVec(kRow(s, key, h), e % D4); }
       kvTile[(e / D4) * KV_W4 + e % D4] = v;
     }
     workgroupBarrier();
@@ -114,7 +114,7 @@ fn attendTile(s: SeqView, h: u32, rowStart: u32, kvStart: u32, kvEnd: u32, lid: 
     for (var e = lid; e < BLOCK_N * DV4; e += WORKGROUP_SIZE) {
       let key = k0 + e / DV4;
       var v = vec4<f32>(0.0); // zero, not garbage: p = 0 times NaN would still be NaN
-      if (key < range.y) { v = unpackWord4(vPages[kvRowBase(s, key, h, V_ROW4) + e % DV4]); }
+      if (key < range.y) { v = vVec(vRow(s, key, h), e % DV4); }
       kvTile[(e / DV4) * KV_W4 + e % DV4] = v;
     }
     workgroupBarrier();

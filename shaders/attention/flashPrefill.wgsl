@@ -1,6 +1,6 @@
 // flashPrefill: FlashAttention-2 style attention of a ragged batch of query chunks over the paged
 // KV cache, causal tiles past the diagonal skipped, optional sliding window. Composed as: word4
-// snippet + pagedKv.wgsl + workItem.wgsl + onlineSoftmax.wgsl + attentionTile.wgsl (inner loop,
+// snippet + kvPages*.wgsl + pagedKv.wgsl + workItem.wgsl + onlineSoftmax.wgsl + attentionTile.wgsl (inner loop,
 // bindings 0..8, overrides) + this.
 //
 // Workgroup: WORKGROUP_SIZE threads; one (row tile, KV head) per workgroup.

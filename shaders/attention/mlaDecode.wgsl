@@ -5,7 +5,7 @@
 // unnormalised partial (o, m, l) of one (sequence, KV chunk, head block) in the same layout, and
 // mergePartials combines the chunks.
 // Composed as: lane snippet (mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl) + word4 snippet +
-// pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7) + onlineSoftmax.wgsl + this.
+// kvPages*.wgsl (1, 2, row readers) + pagedKv.wgsl (0, 3-6, 8) + workItem.wgsl (binding 7) + onlineSoftmax.wgsl + this.
 //
 // Why a kernel of its own: the H heads share every latent row, so the work per byte read grows
 // with H (DeepSeek: 2 * H * (576 + 512) flop per 1152-byte f16 row; H 128 -> 242 flop/byte). The
@@ -43,7 +43,7 @@
 //   BLOCK_M heads per workgroup (<= ROWS_MAX), BLOCK_N keys per tile = workgroup size,
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE = the adapter's fixed
 //   subgroup size with the subgroup snippet, 1 with the plain one.
-// requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, seqView, kvRowBase,
+// requires: q, kRow, vRow, kVec, vVec, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, seqView,
 //   capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, fromLane
 
 override BLOCK_M: u32 = 16u;
@@ -88,9 +88,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
     let key = k0 + lid;
     var d: array<f32, ROWS_MAX>;
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: lavapipe does not re-zero per iteration
-    let base = kvRowBase(s, min(key, hi - 1u), 0u, D4);
+    let base = kRow(s, min(key, hi - 1u), 0u);
     for (var c = 0u; c < D4; c++) {
-      let kv = unpackWord4(kPages[base + c]);
+      let kv = kVec(base, c);
       for (var b = 0u; b < BLOCK_M; b += SG_SIZE) {
         // This lane's word: head b + sub's (clamped); head b + i's comes from lane i.
         let own = q[(qBase + min(item.rowStart + b + sub, lastHead)) * D4 + c];
@@ -124,7 +124,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
       // a group fits a CPU's vector registers, all ACC_PER_THREAD would spill on lavapipe.
       for (var g = 0u; g < ACC_PER_THREAD; g += PV_GROUP) {
         for (var j = 0u; j < n; j++) {
-          let vw = unpackWord4(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
+          let vw = vVec(vRow(s, k0 + j, 0u), c);
           if (DV4 == BLOCK_N) {
             // Rows k = g + i are the same in every lane: one probability read per SG_SIZE rows.
             for (var b = 0u; b < PV_GROUP; b += SG_SIZE) {
@@ -152,7 +152,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
           let c = e % DV4;
           var a = acc[k] * rowAlpha[r];
           for (var j = 0u; j < n; j++) {
-            a += sTile[r * BLOCK_N + j] * unpackWord4(vPages[kvRowBase(s, k0 + j, 0u, V_ROW4) + c]);
+            a += sTile[r * BLOCK_N + j] * vVec(vRow(s, k0 + j, 0u), c);
           }
           acc[k] = a;
         }

@@ -1,5 +1,5 @@
 // naiveOutput: pass 3 of the naive three-pass attention: out = P V with P read back from the
-// materialised probabilities. Composed as: word4 snippet + pagedKv.wgsl + naive.wgsl + this.
+// materialised probabilities. Composed as: word4 + kvPages*.wgsl + pagedKv.wgsl + naive.wgsl + this.
 // Workgroup: 64 threads, one per (chunk row, vec4 column of V). Grid: x * y >= numTokens * H * DV4 / 64.
 // Extra bindings:
 //   9  scores    read        f32 [numTokens * H][maxKv]   probabilities after naiveSoftmax
@@ -7,7 +7,7 @@
 //   8  params    uniform     Params (pagedKv.wgsl: causal, window for keyVisible)
 //   12 naive     uniform     NaiveParams
 //   13 tokenSeq  read        u32 [numQ]
-// requires: unpackWord4, vPages, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView, kvRowBase, keyVisible, scores,
+// requires: vRow, vVec, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView, keyVisible, scores,
 //   naive, tokenSeq, flatIndex
 
 @group(0) @binding(10) var<storage, read_write> out: array<vec4<f32>>;
@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   // are skipped (their V may be anything).
   for (var key = 0u; key < s.kvLen; key++) {
     let p = scores[chunkRow * naive.maxKv + key];
-    if (keyVisible(s, row, key)) { o += p * unpackWord4(vPages[kvRowBase(s, key, head / GROUP_SIZE, V_ROW4) + c]); }
+    if (keyVisible(s, row, key)) { o += p * vVec(vRow(s, key, head / GROUP_SIZE), c); }
   }
   out[(token * numHeads + head) * DV4 + c] = o;
 }

@@ -1,6 +1,6 @@
 // naiveScores: pass 1 of the naive three-pass attention (the benchmark baseline a runtime without
 // flash kernels has): materialise every scaled score q.k into a global buffer, masked ones as NEG.
-// Composed as: word4 snippet + pagedKv.wgsl + naive.wgsl + this.
+// Composed as: word4 + kvPages*.wgsl + pagedKv.wgsl + naive.wgsl + this.
 //
 // Rows are (query token, head) pairs of the token chunk [tokenStart, tokenStart + numTokens):
 //   chunk row R = (token - tokenStart) * H + head;  scores[R * maxKv + key]
@@ -10,7 +10,7 @@
 //   9  scores    read_write f32 [numTokens * H][maxKv]
 //   12 naive     uniform    NaiveParams
 //   13 tokenSeq  read       u32 [numQ]  sequence of each query token
-// requires: unpackWord4, q, kPages, NEG, D4, GROUP_SIZE, NUM_KV_HEADS, seqView, kvRowBase, keyVisible, capScore,
+// requires: q, kRow, kVec, NEG, D4, GROUP_SIZE, NUM_KV_HEADS, seqView, keyVisible, capScore,
 //   scores, naive, tokenSeq, flatIndex
 
 @compute @workgroup_size(64)
@@ -27,9 +27,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let row = (token - s.qStart) * GROUP_SIZE + head % GROUP_SIZE; // row within the sequence
   var score = NEG;
   if (key < s.kvLen && keyVisible(s, row, key)) {
-    let kBase = kvRowBase(s, key, head / GROUP_SIZE, D4);
+    let kBase = kRow(s, key, head / GROUP_SIZE);
     var d = 0.0;
-    for (var c = 0u; c < D4; c++) { d += dot(q[(token * numHeads + head) * D4 + c], unpackWord4(kPages[kBase + c])); }
+    for (var c = 0u; c < D4; c++) { d += dot(q[(token * numHeads + head) * D4 + c], kVec(kBase, c)); }
     score = capScore(d * params.scale);
   }
   scores[i] = score;

@@ -1,17 +1,19 @@
 // pagedKv: overrides, uniform params, bindings and index helpers shared by every attention kernel
 // that reads the paged KV cache (flashPrefill, splitKvDecode, the naive three-pass baseline).
-// Not a kernel on its own: kernels are composed as word4 snippet + this + their own file.
+// Not a kernel on its own: kernels are composed as word4 snippet + a KV page snippet (kvPagesFloat /
+// kvPagesQ8 / kvPagesQ4.wgsl: bindings 1 and 2 and the row readers kRow, kVec, ...) + this + their file.
 //
 // Page table (FlashInfer's CSR layout, built once per step by src/kernels/pageTable.ts):
 //   sequence i owns pages kvPageIndices[kvIndptr[i] .. kvIndptr[i+1]], in logical order;
 //   kvLen_i = (numPages_i - 1) * PAGE_SIZE + kvLastPageLen[i]   (every listed page non-empty);
 //   its queries are rows qoIndptr[i] .. qoIndptr[i+1] of q, the LAST qLen_i positions of the sequence.
-// Page layout: Word4 [page][NUM_KV_HEADS][PAGE_SIZE][width4], width4 = D4 for K, V_ROW4 for V.
+// Page layout: [page][NUM_KV_HEADS][PAGE_SIZE][row], a row being D4 Word4s for K, V_ROW4 for V (f32 / f16;
+// the quantised snippets add each page's scales after its codes).
 //
 // Bindings (group 0; a kernel that calls none of the helpers that use one leaves it out):
 //   0 q             read     f32 [numQ][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_QK] (as vec4)
-//   1 kPages        read     Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]
-//   2 vPages        read     Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]
+//   1 kPages        read     K pages (declared by the KV page snippet)
+//   2 vPages        read     V pages (declared by the KV page snippet)
 //   3 qoIndptr      read     u32 [numSeqs + 1]
 //   4 kvIndptr      read     u32 [numSeqs + 1]
 //   5 kvPageIndices read     u32 [total pages]
@@ -22,10 +24,10 @@
 // NaN and Inf propagate (NaN in gives NaN out, as the float64 twin): a masked score is exactly NEG
 // and is recognised by its bits, never by a float comparison (lavapipe evaluates `NaN != NEG` as
 // false, and `s > NEG / 2` is false for NaN everywhere).
-// requires: Word4
+// requires: (nothing)
 // provides: NUM_KV_HEADS, GROUP_SIZE, HEAD_DIM_QK, HEAD_DIM_V, PAGE_SIZE, D4, DV4, V_ROW4, NEG, Params,
-//   q, kPages, vPages, qoIndptr, kvIndptr, kvPageIndices, kvLastPageLen, params, SeqView, seqView, rowPos,
-//   kvRowBase, keyVisible, SOFTCAP, capScore
+//   q, qoIndptr, kvIndptr, kvPageIndices, kvLastPageLen, params, SeqView, seqView, rowPos,
+//   kvPage, kvRowBase, keyVisible, SOFTCAP, capScore
 
 override NUM_KV_HEADS: u32 = 1u;
 override GROUP_SIZE: u32 = 1u;
@@ -50,8 +52,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> kPages: array<Word4>;
-@group(0) @binding(2) var<storage, read> vPages: array<Word4>;
 @group(0) @binding(3) var<storage, read> qoIndptr: array<u32>;
 @group(0) @binding(4) var<storage, read> kvIndptr: array<u32>;
 @group(0) @binding(5) var<storage, read> kvPageIndices: array<u32>;
@@ -74,10 +74,13 @@ fn seqView(seq: u32) -> SeqView {
 // e.g. kvLen 100, qLen 4 (chunked prefill), row 9 with G 4 -> token 2 -> position 98.
 fn rowPos(s: SeqView, row: u32) -> u32 { return s.kvLen - s.qLen + row / GROUP_SIZE; }
 
-// Index of the first Word4 of key `key`'s row for kvHead h, through the page table.
+// Physical page of key `key` of the sequence, through the page table.
+fn kvPage(s: SeqView, key: u32) -> u32 { return kvPageIndices[s.pageStart + key / PAGE_SIZE]; }
+
+// Index of the first Word4 of key `key`'s row for kvHead h (f32 / f16 pages, rows of width4 Word4s).
+// e.g. page 5, h 1, key 35 (offset 3 in pages of 16), 8 KV heads, D4 32: ((5*8 + 1)*16 + 3)*32 = 21088.
 fn kvRowBase(s: SeqView, key: u32, h: u32, width4: u32) -> u32 {
-  let page = kvPageIndices[s.pageStart + key / PAGE_SIZE];
-  return ((page * NUM_KV_HEADS + h) * PAGE_SIZE + key % PAGE_SIZE) * width4;
+  return ((kvPage(s, key) * NUM_KV_HEADS + h) * PAGE_SIZE + key % PAGE_SIZE) * width4;
 }
 
 fn keyVisible(s: SeqView, row: u32, key: u32) -> bool {

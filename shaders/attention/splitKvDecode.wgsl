@@ -2,7 +2,7 @@
 // (sequence, KV head) is split into chunks handled by separate workgroups, each writing an
 // unnormalised partial (o, m, l) that mergePartials combines by log-sum-exp weights.
 // Composed as: lane snippet (mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl) + word4 snippet +
-// pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7) + onlineSoftmax.wgsl + this.
+// kvPages*.wgsl (1, 2, row readers) + pagedKv.wgsl (0, 3-6, 8) + workItem.wgsl (binding 7) + onlineSoftmax.wgsl + this.
 //
 // Decode reads every K/V row once and does little arithmetic per byte, so unlike flashPrefill it
 // does not stage K/V tiles in workgroup memory: each lane reads its key's K row straight from the
@@ -38,8 +38,8 @@
 // Overrides beyond pagedKv's: BLOCK_M (<= ROWS_MAX), BLOCK_N (= workgroup size),
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE (1: plain lane snippet),
 //   NUM_SG = BLOCK_N / SG_SIZE subgroups per workgroup (1 with the plain snippet: arrays unused).
-// requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
-//   kvRowBase, capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, lanesMax, lanesAdd
+// requires: q, kRow, vRow, kVec, vVec, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
+//   capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, lanesMax, lanesAdd
 
 override BLOCK_M: u32 = 4u;
 override BLOCK_N: u32 = 64u;
@@ -93,14 +93,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
     let key = k0 + lid;
     var d: array<f32, ROWS_MAX>;
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: relying on zero-init here miscompiled
-    let base = kvRowBase(s, min(key, hi - 1u), h, D4); // past the end: the last key, masked below
+    let base = kRow(s, min(key, hi - 1u), h); // past the end: the last key, masked below
     for (var c0 = 0u; c0 < D4; c0 += SG_SIZE) {
       // This lane's q word of every row: word c0 + sub (clamped); word c0 + i comes from lane i.
       var own: array<vec4<f32>, ROWS_MAX>;
       for (var r = 0u; r < BLOCK_M; r++) { own[r] = qTile[r * D4 + min(c0 + sub, D4 - 1u)]; }
       for (var i = 0u; i < SG_SIZE; i++) {
         if (c0 + i < D4) {
-          let kv = unpackWord4(kPages[base + c0 + i]);
+          let kv = kVec(base, c0 + i);
           for (var r = 0u; r < BLOCK_M; r++) {
             let qw = fromLane4(own[r], i);
             d[r] = fma(qw.x, kv.x, fma(qw.y, kv.y, fma(qw.z, kv.z, fma(qw.w, kv.w, d[r]))));
@@ -153,7 +153,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
         acc[k] *= alpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
       }
       for (var j = 0u; j < n; j++) {
-        let vw = unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
+        let vw = vVec(vRow(s, k0 + j, h), c);
         for (var k = 0u; k < ACC_PER_THREAD; k++) {
           acc[k] += sTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
         }
@@ -166,7 +166,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
           let c = e % DV4;
           var a = acc[k] * alpha[r];
           for (var j = 0u; j < n; j++) {
-            a += sTile[r * BLOCK_N + j] * unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
+            a += sTile[r * BLOCK_N + j] * vVec(vRow(s, k0 + j, h), c);
           }
           acc[k] = a;
         }

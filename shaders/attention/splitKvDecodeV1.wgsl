@@ -7,7 +7,7 @@
 // Flash-Decoding. One query token per sequence; the KV range of each
 // (sequence, KV head) is split into chunks handled by separate workgroups, each writing an
 // unnormalised partial (o, m, l) that mergePartials combines by log-sum-exp weights.
-// Composed as: word4 snippet + pagedKv.wgsl (bindings 0..6, 8, helpers) + workItem.wgsl (binding 7)
+// Composed as: word4 snippet + kvPages*.wgsl (1, 2, row readers) + pagedKv.wgsl (0, 3-6, 8) + workItem.wgsl (binding 7)
 // + onlineSoftmax.wgsl + this.
 //
 // Decode reads every K/V row once and does little arithmetic per byte, so unlike flashPrefill it
@@ -28,8 +28,8 @@
 //   10 partialML  read_write  vec2<f32> [numSlots][NUM_KV_HEADS * GROUP_SIZE]  (running max m, sum l)
 // Overrides beyond pagedKv's: BLOCK_M (<= ROWS_MAX), BLOCK_N (= workgroup size),
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX.
-// requires: unpackWord4, q, kPages, vPages, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
-//   kvRowBase, capScore, onlineSoftmaxRows, WorkItem, work
+// requires: q, kRow, vRow, kVec, vVec, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
+//   capScore, onlineSoftmaxRows, WorkItem, work
 
 override BLOCK_M: u32 = 4u;
 override BLOCK_N: u32 = 64u;
@@ -73,9 +73,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var d: array<f32, ROWS_MAX>;
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: relying on zero-init here miscompiled
     if (key < hi) {
-      let base = kvRowBase(s, key, h, D4);
+      let base = kRow(s, key, h);
       for (var c = 0u; c < D4; c++) {
-        let kv = unpackWord4(kPages[base + c]);
+        let kv = kVec(base, c);
         for (var r = 0u; r < BLOCK_M; r++) { d[r] += dot(qTile[r * D4 + c], kv); }
       }
     }
@@ -95,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         acc[k] *= rowAlpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
       }
       for (var j = 0u; j < n; j++) {
-        let vw = unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
+        let vw = vVec(vRow(s, k0 + j, h), c);
         for (var k = 0u; k < ACC_PER_THREAD; k++) {
           acc[k] += sTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
         }
@@ -108,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           let c = e % DV4;
           var a = acc[k] * rowAlpha[r];
           for (var j = 0u; j < n; j++) {
-            a += sTile[r * BLOCK_N + j] * unpackWord4(vPages[kvRowBase(s, k0 + j, h, V_ROW4) + c]);
+            a += sTile[r * BLOCK_N + j] * vVec(vRow(s, k0 + j, h), c);
           }
           acc[k] = a;
         }

@@ -13,6 +13,7 @@
 //   1 table   read        u32 [VOCAB][DIM] f32 bits, or [ceil(VOCAB * DIM / 2)] f16 pairs
 //   2 out     read_write  f32 [numTokens][DIM]
 //   3 params  uniform     { numTokens }
+//   4 shard   uniform     { firstRow, rows }: table holds rows firstRow .. firstRow + rows - 1
 // Overrides: DIM, VOCAB, TABLE_F16, SCALE.
 
 override DIM: u32 = 64u;
@@ -21,11 +22,16 @@ override TABLE_F16: bool = false;
 override SCALE: f32 = 1.0;
 
 struct Params { numTokens: u32 }
+// Rows [firstRow, firstRow + rows) of the table live in this dispatch's table buffer (a table split
+// by rows across buffers, src/model/weights.ts: one dispatch per shard, each writing only the tokens
+// whose id it holds; ids >= VOCAB are the last shard's); an unsplit table is one shard (0, VOCAB).
+struct Shard { firstRow: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
 @group(0) @binding(1) var<storage, read> table: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(4) var<uniform> shard: Shard;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -36,10 +42,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = idx / DIM;
   let id = ids[t];
   if (id >= VOCAB) {
-    out[idx] = bitcast<f32>(0x7fc00000u | (id & 0u)); // NaN (a runtime value: a constant NaN is a WGSL error)
+    if (shard.firstRow + shard.rows == VOCAB) {
+      out[idx] = bitcast<f32>(0x7fc00000u | (id & 0u)); // NaN (a runtime value: a constant NaN is a WGSL error)
+    }
     return;
   }
-  let e = id * DIM + d;
+  let row = id - shard.firstRow; // wraps past rows when id < firstRow
+  if (row >= shard.rows) { return; } // another shard's id
+  let e = row * DIM + d;
   var v: f32;
   if (TABLE_F16) {
     v = unpack2x16float(table[e >> 1u])[e & 1u];

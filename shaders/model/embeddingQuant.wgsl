@@ -13,6 +13,7 @@
 //   1 w       read        u32 [VOCAB * DIM / BLOCK_VALUES * BLOCK_BYTES / 4 + 1] (GGUF blocks + a pad word)
 //   2 out     read_write  vec4<f32> [numTokens][DIM / 4]
 //   3 params  uniform     { numTokens }
+//   4 shard   uniform     { firstRow, rows }: w holds rows firstRow .. firstRow + rows - 1 (as embedding.wgsl)
 // Overrides: DIM (a multiple of BLOCK_VALUES), VOCAB, SCALE.
 
 override DIM: u32 = 256u;
@@ -20,11 +21,16 @@ override VOCAB: u32 = 1u;
 override SCALE: f32 = 1.0;
 
 struct Params { numTokens: u32 }
+// Rows [firstRow, firstRow + rows) of the table live in this dispatch's table buffer (a table split
+// by rows across buffers, src/model/weights.ts: one dispatch per shard, each writing only the tokens
+// whose id it holds; ids >= VOCAB are the last shard's); an unsplit table is one shard (0, VOCAB).
+struct Shard { firstRow: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(4) var<uniform> shard: Shard;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -37,13 +43,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let id = ids[t];
   let o = (t * DIM + 16u * unit) / 4u;
   if (id >= VOCAB) {
-    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (id & 0u))); // a runtime NaN (a constant one is a WGSL error)
-    for (var i = 0u; i < 4u; i++) { out[o + i] = nan; }
+    if (shard.firstRow + shard.rows == VOCAB) {
+      let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (id & 0u))); // a runtime NaN (a constant one is a WGSL error)
+      for (var i = 0u; i < 4u; i++) { out[o + i] = nan; }
+    }
     return;
   }
+  let row = id - shard.firstRow; // wraps past rows when id < firstRow
+  if (row >= shard.rows) { return; } // another shard's id
   let unitsPerBlock = BLOCK_VALUES / 16u;
   let rowBytes = DIM / BLOCK_VALUES * BLOCK_BYTES;
-  let q = qUnit(id * rowBytes + (unit / unitsPerBlock) * BLOCK_BYTES, unit % unitsPerBlock);
+  let q = qUnit(row * rowBytes + (unit / unitsPerBlock) * BLOCK_BYTES, unit % unitsPerBlock);
   out[o] = q[0] * SCALE;
   out[o + 1u] = q[1] * SCALE;
   out[o + 2u] = q[2] * SCALE;

@@ -22,7 +22,9 @@
 //   1 w       read        Word4 [N][K / 4]
 //   2 bias    read        Word4 [ceil(N / 4)] (same storage as w; read only when hasBias)
 //   3 y       read_write  f32 [M][N]
-//   4 params  uniform     { M, N, K, hasBias }
+//   4 params  uniform     { M, N, K, hasBias } (N: the whole weight's rows, y's row stride)
+//   5 shard   uniform     { firstRow, rows }: w holds W rows firstRow .. firstRow + rows - 1, written to
+//                         y columns firstRow + col (N below is shard.rows; grid x covers the shard)
 // Overrides: LANES_X, LANES_Y, TILE_K4.
 // requires: Word4, unpackWord4 (shaders/common/word4*.wgsl)
 
@@ -38,12 +40,16 @@ override STRIDE: u32 = TILE_K4 + 1u;       // padded row of a staged tile, in ve
 // hasBias: 0 or 1. Shapes are runtime values so one pipeline serves every weight of a model
 // (lavapipe JIT-compiles each pipeline at first use, seconds each).
 struct Params { M: u32, N: u32, K: u32, hasBias: u32 }
+// Rows [firstRow, firstRow + rows) of the whole W live in this dispatch's w (a weight split by rows
+// across buffers, src/model/weights.ts: one dispatch per shard); an unsplit W is one shard (0, N).
+struct Shard { firstRow: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<Word4>;
 @group(0) @binding(2) var<storage, read> bias: array<Word4>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(5) var<uniform> shard: Shard;
 
 var<workgroup> xs: array<vec4<f32>, TILE_M * STRIDE>; // [row][k4] of the X tile
 var<workgroup> ws: array<vec4<f32>, TILE_N * STRIDE>; // [column][k4] of the W tile
@@ -52,7 +58,7 @@ var<workgroup> ws: array<vec4<f32>, TILE_N * STRIDE>; // [column][k4] of the W t
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let M = params.M;
-  let N = params.N;
+  let N = shard.rows; // rows of this w; y's row stride is params.N
   let K4 = params.K / 4u;
   let hasBias = params.hasBias != 0u;
   let lanes = LANES_X * LANES_Y;
@@ -100,8 +106,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
       let col = n0 + l.x + j * LANES_X;
       if (col < N) {
         var v = acc[i][j];
-        if (hasBias) { v += unpackWord4(bias[col / 4u])[col % 4u]; }
-        y[row * N + col] = v;
+        let yc = shard.firstRow + col;
+        if (hasBias) { v += unpackWord4(bias[yc / 4u])[yc % 4u]; }
+        y[row * params.N + yc] = v;
       }
     }
   }

@@ -17,7 +17,8 @@
 //   1 w       read        u32 [N * K / BLOCK_VALUES * BLOCK_BYTES / 4 + 1] (GGUF blocks, + a pad word)
 //   2 bias    read        u32 [ceil(N / 2)] (f16 pairs; read only when hasBias)
 //   3 y       read_write  f32 [M][N]
-//   4 params  uniform     { M, N, K, hasBias }
+//   4 params  uniform     { M, N, K, hasBias } (N: the whole weight's rows, y's row stride)
+//   5 shard   uniform     { firstRow, rows }: w holds W rows firstRow .. firstRow + rows - 1 (as matmul.wgsl)
 // Overrides: LANES_X, LANES_Y, TILE_K4.
 
 override LANES_X: u32 = 8u;
@@ -31,12 +32,16 @@ override STRIDE: u32 = TILE_K4 + 1u;       // padded row of a staged tile, in ve
 override TILE_U: u32 = TILE_K4 / 4u;       // 16-value units per staged row
 
 struct Params { M: u32, N: u32, K: u32, hasBias: u32 }
+// Rows [firstRow, firstRow + rows) of the whole W live in this dispatch's w (a weight split by rows
+// across buffers, src/model/weights.ts: one dispatch per shard); an unsplit W is one shard (0, N).
+struct Shard { firstRow: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> bias: array<u32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(5) var<uniform> shard: Shard;
 
 var<workgroup> xs: array<vec4<f32>, TILE_M * STRIDE>; // [row][k4] of the X tile
 var<workgroup> ws: array<vec4<f32>, TILE_N * STRIDE>; // [column][k4] of the W tile
@@ -45,7 +50,7 @@ var<workgroup> ws: array<vec4<f32>, TILE_N * STRIDE>; // [column][k4] of the W t
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let M = params.M;
-  let N = params.N;
+  let N = shard.rows; // rows of this w; y's row stride is params.N
   let K4 = params.K / 4u;
   let units = params.K / 16u;
   let unitsPerBlock = BLOCK_VALUES / 16u;
@@ -100,8 +105,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
       let col = n0 + l.x + j * LANES_X;
       if (col < N) {
         var v = acc[i][j];
-        if (params.hasBias != 0u) { v += unpack2x16float(bias[col / 2u])[col % 2u]; }
-        y[row * N + col] = v;
+        let yc = shard.firstRow + col;
+        if (params.hasBias != 0u) { v += unpack2x16float(bias[yc / 2u])[yc % 2u]; }
+        y[row * params.N + yc] = v;
       }
     }
   }

@@ -4,14 +4,32 @@
 // the packed snippet for f16 weights, see weightKernelSource); X and Y f32).
 //
 // Memory-bound: every W byte is read once per step and serves all M tokens. A workgroup owns a
-// strip of ROWS = 4 consecutive W rows; its WG lanes walk K together (lane t reads vec4 k4 = t,
+// strip of ROWS = 4 consecutive W rows; its WG lanes walk K together (lane t reads Word4 k4 = t,
 // t + WG, ... of each of the 4 rows: consecutive lanes read consecutive words, coalesced), and for
 // each k4 load every token's X word once and do 4 dot products with it. Each lane ends with a
-// partial vec4 (one component per row) per token, reduced over the WG lanes by a tree in
-// workgroup memory; lanes 0..M-1 then write token m's 4 outputs.
+// partial vec4 (one component per row) per token, reduced over the WG lanes (reduceLanes): first
+// within each subgroup by lanesAdd (subgroupAdd with the subgroup lane snippet, the identity with
+// the plain one), then, when the workgroup holds several subgroups, through NUM_SG entries of
+// workgroup memory by a tree; lane 0 writes each token's 4 outputs. With one subgroup per
+// workgroup (NUM_SG = 1) there is no workgroup memory and no barrier at all.
+// M = 1 (batch-1 decode) takes its own loop with one register accumulator: SwiftShader does not
+// unroll the token loop, and acc[m] with a runtime m is a memory access there (2.5x the time).
 // Rows past N (last strip when N % 4 != 0) read row N - 1 again and are not written.
 //
-// Workgroup: WG lanes (a power of two >= MAX_TOKENS, 64). Workgroup memory: 16 * MAX_TOKENS * WG bytes (8 KiB).
+// Ladder (W [2048, 8192] f16, 1 token; ms, and GB/s of W against the copy kernel's in the same run;
+// 2 loaded cores, noisy):
+//   v1  WG 64, all 8 tokens' partials in 8 KiB of workgroup memory (Dawn zero-fills it per
+//       workgroup), 6-barrier tree: lavapipe 21-29 ms, 0.50-0.76 of copy; SwiftShader 400-480 ms,
+//       0.05-0.08 of copy.
+//   v2  (this) subgroupAdd, WG = one subgroup on software adapters (lavapipe 8, SwiftShader 4):
+//       lavapipe 8.5-10 ms, 1.2-1.3x copy; with the M = 1 loop SwiftShader 72-96 ms, 0.34-0.36 of
+//       copy. WG 64 = 8 subgroups + one barrier: lavapipe 21 ms (the barrier is a coroutine switch
+//       on CPU drivers), hence one subgroup per workgroup there. Wider loads (vec4<u32>, 8 f16)
+//       were not taken: lavapipe loads a vector as one gather per u32 either way, and GPUs
+//       coalesce 8-byte lanes into full lines.
+//
+// Workgroup: WG lanes = NUM_SG subgroups of SG_SIZE (plain: SG_SIZE 1, NUM_SG = WG; a power of
+// two). Workgroup memory: 16 * NUM_SG bytes (none used when NUM_SG = 1; 1 KiB plain at WG 64).
 // Grid: (x, y) with x * y >= ceil(N / 4) strips, x <= maxComputeWorkgroupsPerDimension; strip =
 // wid.y * x + wid.x. e.g. N 4096 -> 1024 strips -> (1024, 1); N 257 -> 65 strips (row 256 alone).
 //
@@ -20,30 +38,55 @@
 //   1 w       read        Word4 [N][K / 4]
 //   2 bias    read        Word4 [ceil(N / 4)] (same storage as w; read only when hasBias)
 //   3 y       read_write  f32 [M][N]
-//   4 params  uniform     { M, N, K, hasBias } (1..MAX_TOKENS)
-// Overrides: WG.
-// requires: Word4, unpackWord4 (shaders/common/word4*.wgsl)
+//   4 params  uniform     { M, N, K, hasBias } (1..MAX_TOKENS; N: the whole weight's rows, y's row stride)
+//   5 shard   uniform     { firstRow, rows }: w holds W rows firstRow .. firstRow + rows - 1, written to
+//                         y columns firstRow + n (N above then reads shard.rows: rows of this w)
+// Overrides: WG, SG_SIZE (the adapter's fixed subgroup size; 1 with the plain lane snippet), NUM_SG = WG / SG_SIZE.
+// requires: Word4, unpackWord4 (shaders/common/word4*.wgsl), LaneIds, subgroupLane, lanesAdd
+//   (shaders/attention/mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl)
 
 override WG: u32 = 64u;
+override SG_SIZE: u32 = 1u;
+override NUM_SG: u32 = 64u;
 const MAX_TOKENS = 8u;
 
 // hasBias: 0 or 1. Shapes are runtime values so one pipeline serves every weight of a model
 // (lavapipe JIT-compiles each pipeline at first use, seconds each).
 struct Params { M: u32, N: u32, K: u32, hasBias: u32 }
+// Rows [firstRow, firstRow + rows) of the whole W live in this dispatch's w (a weight split by rows
+// across buffers, src/model/weights.ts: one dispatch per shard); an unsplit W is one shard (0, N).
+struct Shard { firstRow: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<Word4>;
 @group(0) @binding(2) var<storage, read> bias: array<Word4>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(5) var<uniform> shard: Shard;
 
-var<workgroup> red: array<vec4<f32>, MAX_TOKENS * WG>; // [token][lane] partial sums of the 4 rows
+var<workgroup> red: array<vec4<f32>, NUM_SG>; // [subgroup] one token's partial sums of the 4 rows
+
+// The sum of v over the workgroup's lanes, valid in lane 0. Uniform control flow (barriers).
+fn reduceLanes(v: vec4<f32>, ids: LaneIds) -> vec4<f32> {
+  let s = vec4<f32>(lanesAdd(v.x), lanesAdd(v.y), lanesAdd(v.z), lanesAdd(v.w));
+  if (NUM_SG == 1u) { return s; } // one subgroup: done, no workgroup memory
+  workgroupBarrier(); // red is free (the previous token's lane 0 has read it)
+  if (subgroupLane(ids) == 0u) { red[ids.lid / SG_SIZE] = s; }
+  // Tree over subgroups: after the step with stride t, entry g < t holds g, g + t, g + 2t, ...
+  for (var t = NUM_SG / 2u; t > 0u; t /= 2u) {
+    workgroupBarrier();
+    if (ids.lid < t) { red[ids.lid] += red[ids.lid + t]; }
+  }
+  workgroupBarrier();
+  return red[0];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
+        ids: LaneIds) {
+  let lid = ids.lid;
   let M = min(params.M, MAX_TOKENS);
-  let N = params.N;
+  let N = shard.rows; // rows of this w; y's row stride is params.N
   let K4 = params.K / 4u;
   let hasBias = params.hasBias != 0u;
   let strip = wid.y * nwg.x + wid.x;
@@ -57,37 +100,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   var acc: array<vec4<f32>, MAX_TOKENS>; // acc[m][r]: token m, row n0 + r
   for (var m = 0u; m < MAX_TOKENS; m++) { acc[m] = vec4<f32>(0.0); } // explicit (see splitKvDecode)
-  for (var k4 = lid; k4 < K4; k4 += WG) {
-    let a = unpackWord4(w[w0 + k4]);
-    let b = unpackWord4(w[w1 + k4]);
-    let c = unpackWord4(w[w2 + k4]);
-    let d = unpackWord4(w[w3 + k4]);
-    for (var m = 0u; m < MAX_TOKENS; m++) {
-      if (m < M) {
-        let xv = x[m * K4 + k4];
-        acc[m] += vec4<f32>(dot(xv, a), dot(xv, b), dot(xv, c), dot(xv, d));
+  if (M == 1u) { // uniform: one register accumulator (see the header)
+    var acc0 = vec4<f32>(0.0);
+    for (var k4 = lid; k4 < K4; k4 += WG) {
+      let xv = x[k4];
+      acc0 += vec4<f32>(dot(xv, unpackWord4(w[w0 + k4])), dot(xv, unpackWord4(w[w1 + k4])),
+                        dot(xv, unpackWord4(w[w2 + k4])), dot(xv, unpackWord4(w[w3 + k4])));
+    }
+    acc[0] = acc0;
+  } else {
+    for (var k4 = lid; k4 < K4; k4 += WG) {
+      let a = unpackWord4(w[w0 + k4]);
+      let b = unpackWord4(w[w1 + k4]);
+      let c = unpackWord4(w[w2 + k4]);
+      let d = unpackWord4(w[w3 + k4]);
+      for (var m = 0u; m < MAX_TOKENS; m++) {
+        if (m < M) {
+          let xv = x[m * K4 + k4];
+          acc[m] += vec4<f32>(dot(xv, a), dot(xv, b), dot(xv, c), dot(xv, d));
+        }
       }
     }
   }
-  for (var m = 0u; m < MAX_TOKENS; m++) {
-    if (m < M) { red[m * WG + lid] = acc[m]; }
-  }
-  // Tree over lanes: after the step with stride s, lane t < s holds lanes t, t + s, t + 2s, ...
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
-    workgroupBarrier();
-    if (lid < s) {
-      for (var m = 0u; m < M; m++) { red[m * WG + lid] += red[m * WG + lid + s]; }
-    }
-  }
-  workgroupBarrier();
-  if (lid < M) {
-    let sum = red[lid * WG];
-    for (var r = 0u; r < 4u; r++) {
-      let n = n0 + r;
-      if (n < N) {
-        var v = sum[r];
-        if (hasBias) { v += unpackWord4(bias[n / 4u])[n % 4u]; }
-        y[lid * N + n] = v;
+  for (var m = 0u; m < M; m++) {
+    let sum = reduceLanes(acc[m], ids);
+    if (lid == 0u) {
+      for (var r = 0u; r < 4u; r++) {
+        let n = n0 + r;
+        if (n < N) {
+          var v = sum[r];
+          let col = shard.firstRow + n;
+          if (hasBias) { v += unpackWord4(bias[col / 4u])[col % 4u]; }
+          y[m * params.N + col] = v;
+        }
       }
     }
   }

@@ -132,7 +132,8 @@ export function checkAttentionArgs(args: AttentionArgs): void {
   if (a.window !== undefined && (!Number.isInteger(a.window) || a.window < 0))
     fail('window', `must be an integer >= 0 (got ${a.window})`);
   if (a.scale !== undefined && !Number.isFinite(a.scale)) fail('scale', `must be finite (got ${a.scale})`);
-  if (a.kvDtype !== undefined && !isKvDtype(a.kvDtype)) fail('kvDtype', `must be f32 or f16 (got ${a.kvDtype})`);
+  if (a.kvDtype !== undefined && !isKvDtype(a.kvDtype))
+    fail('kvDtype', `must be f32, f16, q8 or q4 (got ${a.kvDtype})`);
 }
 
 export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<AttentionResult> {

@@ -127,6 +127,79 @@ export async function runEngineBench(engine: Engine, opts: EngineBenchOptions = 
   }
 }
 
+export interface FormatDecodeRow {
+  /** The weightDtype the model was loaded with (matrices; norms stay f32). */
+  weightDtype: string;
+  /** Batch-1 decode: tokens/s of the median pure decode step (best of reps runs). */
+  decodeTokensPerSecond: number;
+  decodeMsPerToken: number;
+  /** A fresh `promptTokens` prompt's time to first token, per prompt token. */
+  prefillMsPerToken: number;
+  prefillTokensPerSecond: number;
+  promptTokens: number;
+}
+
+/**
+ * Batch-1 decode and prefill per token of one model at each weight format: `load` builds the engine
+ * for a format (the caller owns model loading), which is disposed after its row. Decode per token
+ * against prefill per token is the SwiftShader check (issue: decode 2.4 tok/s against 52-61 tok/s
+ * prefill there).
+ */
+export async function runFormatDecodeBench(
+  load: (weightDtype: string) => Promise<Engine>,
+  formats: readonly string[],
+  opts: { decodeTokens?: number; promptTokens?: number; reps?: number; onProgress?: (m: string) => void } = {},
+): Promise<FormatDecodeRow[]> {
+  const rows: FormatDecodeRow[] = [];
+  for (const weightDtype of formats) {
+    opts.onProgress?.(`${weightDtype} weights: loading`);
+    const engine = await load(weightDtype);
+    try {
+      const promptTokens = Math.min(opts.promptTokens ?? 64, engine.model.opts.maxContext - 2);
+      const r = await runEngineBench(engine, {
+        batches: [1],
+        decodeTokens: opts.decodeTokens ?? 24,
+        ttftPromptTokens: promptTokens,
+        reps: opts.reps ?? 2,
+      });
+      const d = r.decode[0];
+      const row = {
+        weightDtype,
+        decodeTokensPerSecond: d.tokensPerSecond,
+        decodeMsPerToken: d.msPerStep,
+        prefillMsPerToken: r.ttft.coldMs / promptTokens,
+        prefillTokensPerSecond: (promptTokens * 1000) / r.ttft.coldMs,
+        promptTokens,
+      };
+      rows.push(row);
+      opts.onProgress?.(
+        `${weightDtype} weights: decode ${row.decodeTokensPerSecond.toFixed(1)} tok/s, ` +
+          `prefill ${row.prefillTokensPerSecond.toFixed(1)} tok/s`,
+      );
+    } finally {
+      engine.dispose();
+    }
+  }
+  return rows;
+}
+
+export function formatFormatDecode(rows: FormatDecodeRow[], model: string): string {
+  const lines = [
+    `decode and prefill of ${model} at each weight format (batch 1):`,
+    '',
+    '| weights | decode tok/s | decode ms / token | prefill tok/s | prefill ms / token | decode / prefill time |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.weightDtype} | ${r.decodeTokensPerSecond.toFixed(1)} | ${r.decodeMsPerToken.toFixed(2)} | ` +
+        `${r.prefillTokensPerSecond.toFixed(1)} | ${r.prefillMsPerToken.toFixed(2)} | ` +
+        `${(r.decodeMsPerToken / r.prefillMsPerToken).toFixed(2)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 export function formatEngineBench(r: EngineBenchReport, adapter = ''): string {
   const lines = [
     `engine benchmark: ${r.model}${adapter ? ` on ${adapter}` : ''}`,

@@ -23,7 +23,7 @@ export const generateCommand: Command = {
   usage: `usage: webattn generate --model <folder|file.gguf|url|org/name> [--gguf-file NAME] --prompt "..."
        [--prompt "..." ...] [--json] [--chat]
        [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R]
-       [--seed S] [--weight-dtype q4|q8|f16|f32] [--kv-dtype f16|f32]
+       [--seed S] [--weight-dtype q4|q8|f16|f32] [--kv-dtype f16|f32|q8|q4]
 
 One --prompt without --json: streams the continuation to stdout and ends with prefill and decode
 tokens/s and KV bytes used (stderr). Several --prompt flags, or --json: all prompts are served
@@ -32,8 +32,8 @@ object per prompt, in order, one per line: { prompt, ids, text, finishReason, us
 --json each continuation is printed after a '--- prompt N' line. --chat wraps each prompt in the
 model's chat template as a user message. Temperature 0 is greedy.
 A GGUF model (a .gguf file, a folder holding one, a URL to one, or --gguf-file NAME inside a folder,
-URL or Hugging Face repo) brings its own tokenizer and chat template, and loads quantized unless
---weight-dtype says otherwise (q4 for a Q4_0 file, else q8; Q8_0 / Q4_0 blocks stay as in the file).`,
+URL or Hugging Face repo) brings its own tokenizer and chat template, and keeps each tensor in its own
+format (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K blocks and F16 as in the file) unless --weight-dtype says otherwise.`,
   run: generateText,
 };
 
@@ -57,7 +57,7 @@ const RANGES = {
 interface GenerateSettings extends SamplingParams {
   maxNewTokens: number;
   weightDtype?: 'f32' | 'f16' | 'q8' | 'q4';
-  kvDtype?: 'f16' | 'f32';
+  kvDtype?: 'f16' | 'f32' | 'q8' | 'q4';
 }
 
 async function generateText(argv: string[]): Promise<number> {

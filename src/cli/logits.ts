@@ -14,7 +14,7 @@ export const logitsCommand: Command = {
   usage:
     'usage: webattn logits --model <folder|file.gguf|url|org/name> [--gguf-file NAME] --ids 3,17,42 ' +
     `[--mode prefill|decode|chunked:N] --out logits.safetensors
-       [--weight-dtype q4|q8|f16|f32] [--kv-dtype f16|f32]
+       [--weight-dtype q4|q8|f16|f32] [--kv-dtype f16|f32|q8|q4]
 
 Runs exactly these ids (no BOS added) through the model on the GPU and writes F32 logits
 [T, vocab]: row t is the prediction after token t. prefill: all ids in one step; decode: one token

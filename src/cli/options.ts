@@ -82,8 +82,8 @@ export function weightDtypeOption(text: string | undefined): 'f32' | 'f16' | 'q8
   throw new UsageError(`--weight-dtype must be q4, q8, f16 or f32, got '${text}'`);
 }
 
-/** --kv-dtype of the model commands: f16 or f32, or undefined when absent. */
-export function dtypeOption(name: string, text: string | undefined): 'f16' | 'f32' | undefined {
-  if (text === undefined || text === 'f16' || text === 'f32') return text;
-  throw new UsageError(`--${name} must be f16 or f32, got '${text}'`);
+/** --kv-dtype of the model commands: f16, f32, or q8 / q4 (quantised on write); undefined when absent. */
+export function dtypeOption(name: string, text: string | undefined): 'f16' | 'f32' | 'q8' | 'q4' | undefined {
+  if (text === undefined || text === 'f16' || text === 'f32' || text === 'q8' || text === 'q4') return text;
+  throw new UsageError(`--${name} must be f16, f32, q8 or q4, got '${text}'`);
 }

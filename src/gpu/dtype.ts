@@ -53,9 +53,52 @@ export function isQuantDtype(x: unknown): x is QuantDtype {
   return (QUANT_DTYPES as readonly unknown[]).includes(x);
 }
 
-/** What a KV page can be stored as (f16: two halves per u32 word, with or without `shader-f16`). */
-export const KV_DTYPES = ['f32', 'f16'] as const satisfies readonly Dtype[];
+/**
+ * What a KV page can be stored as. f16: two halves per u32 word, with or without `shader-f16`.
+ * q8 / q4 are quantised per token and KV head on write (kvAppendQuant.wgsl), NOT the GGUF weight blocks
+ * of DTYPES.q8 / q4 (those have a scale per 32 values in the block itself):
+ *   q8  a row of D values = D int8 codes + ONE f16 scale, x = code * scale, scale = f16(max|x| / 127)
+ *   q4  a row = D 4-bit codes + one f16 scale per group of 32 values (the last group may be shorter),
+ *       x = (nibble - 8) * scale, scale = f16(m / -8) with m the group's value of largest |x| (as Q4_0)
+ * The scales of a page follow its codes, so a page stays one contiguous block (kvPagesQ8.wgsl has the
+ * exact layout); kvRowBytes / kvPageBytes give the sizes.
+ */
+export const KV_DTYPES = ['f32', 'f16', 'q8', 'q4'] as const satisfies readonly Dtype[];
 export type KvDtype = (typeof KV_DTYPES)[number];
+/** The quantised KV dtypes. */
+export type KvQuantDtype = 'q8' | 'q4';
+/** Values per f16 scale in a q4 KV row. */
+export const KV_Q4_GROUP = 32;
+
+export function isKvQuantDtype(x: unknown): x is KvQuantDtype {
+  return x === 'q8' || x === 'q4';
+}
+
+/** f16 scales per stored KV row of `values` values: 0 for f32 / f16, 1 for q8, ceil(values / 32) for q4. */
+export function kvScalesPerRow(dtype: KvDtype, values: number): number {
+  return dtype === 'q8' ? 1 : dtype === 'q4' ? Math.ceil(values / KV_Q4_GROUP) : 0;
+}
+
+/**
+ * Bytes of one stored K or V row (one token, one KV head) of `values` values, scales included:
+ * f32 4v, f16 2v, q8 v + 2, q4 v / 2 + 2 * ceil(v / 32). e.g. d 128: 512, 256, 130, 72.
+ */
+export function kvRowBytes(dtype: KvDtype, values: number): number {
+  if (!isKvDtype(dtype)) throw new Error(`dtype: unknown KV dtype ${String(dtype)}`);
+  if (dtype === 'f32' || dtype === 'f16') return values * bytesPerValue(dtype);
+  return (dtype === 'q8' ? values : values / 2) + 2 * kvScalesPerRow(dtype, values);
+}
+
+/**
+ * Bytes of one page block of `rows` rows (numKvHeads * pageSize) of `values` values in one K or V
+ * buffer: rows * kvRowBytes, the f16 scales padded to a whole u32 word. e.g. q8, 8 heads x 16 tokens,
+ * d 128: 128 * 128 + 128 * 2 = 16640 bytes (f16: 32768).
+ */
+export function kvPageBytes(dtype: KvDtype, rows: number, values: number): number {
+  if (dtype === 'f32' || dtype === 'f16') return rows * kvRowBytes(dtype, values);
+  const codeBytes = rows * (dtype === 'q8' ? values : values / 2);
+  return codeBytes + 4 * Math.ceil((rows * kvScalesPerRow(dtype, values)) / 2);
+}
 
 /** What a checkpoint tensor may hold for webattn to read it. */
 export const SOURCE_DTYPES = ['f32', 'f16', 'bf16'] as const satisfies readonly Dtype[];

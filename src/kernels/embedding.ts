@@ -3,9 +3,13 @@
  * sqrt(hidden); 1 otherwise). An id >= vocab gives a row of NaN (never another tensor's bytes).
  * Never submits.
  *
+ * The table may be split by rows across buffers (rowShards.ts): one dispatch per shard, each
+ * writing the tokens whose ids it holds.
+ *
  * Bind arguments (numTokens is a runtime count, in the params uniform):
  *   ids     u32 [numTokens]
- *   table   [vocab][dim] f32, or f16 bit patterns two per u32 word (tableDtype), as weights.ts uploads
+ *   table   [vocab][dim] f32, or f16 bit patterns two per u32 word (tableDtype), as weights.ts
+ *           uploads: one buffer, or its row shards
  *   out     f32 [numTokens][dim]
  *   params  uniform { numTokens u32 } (16 bytes; embeddingParams)
  * Grid: numTokens * dim threads in workgroups of 64, folded into (x, y).
@@ -15,6 +19,7 @@ import { ShapeError } from '../gpu/errors';
 import { isWeightDtype, type WeightDtype } from '../gpu/dtype';
 import { Kernel, type Grid, type KernelInit } from './kernel';
 import { kernelSource } from './sources';
+import { createShardRange, RowShardedKernel, type MatrixBuffers } from './rowShards';
 
 export interface EmbeddingSpec {
   vocab: number;
@@ -27,7 +32,7 @@ export interface EmbeddingSpec {
 
 export interface EmbeddingArgs {
   ids: GPUBuffer;
-  table: GPUBuffer;
+  table: MatrixBuffers;
   out: GPUBuffer;
   params: GPUBuffer;
 }
@@ -37,12 +42,21 @@ export function embeddingParams(numTokens: number): Uint32Array {
   return new Uint32Array([numTokens, 0, 0, 0]);
 }
 
-export class Embedding extends Kernel<EmbeddingArgs> {
+/** Binding 4 (shard): the bound table shard's uniform { firstRow, rows } (rowShards.ts). */
+export const EMBEDDING_BINDINGS = { ids: 0, table: 1, out: 2, params: 3, shard: 4 };
+
+export class Embedding extends RowShardedKernel<EmbeddingArgs> {
   private constructor(
     init: KernelInit,
     readonly spec: EmbeddingSpec,
+    /** The range of an unsplit table: rows 0..vocab - 1. */
+    private readonly wholeRange: GPUBuffer,
   ) {
     super(init);
+  }
+
+  protected get matrixRows(): number {
+    return this.spec.vocab;
   }
 
   static async create(ctx: GpuContext, spec: EmbeddingSpec): Promise<Embedding> {
@@ -51,7 +65,6 @@ export class Embedding extends Kernel<EmbeddingArgs> {
     if (!Number.isInteger(vocab) || vocab < 1 || !Number.isInteger(dim) || dim < 1) {
       throw new ShapeError(`embedding: vocab and dim must be positive integers, got ${vocab} x ${dim}`);
     }
-    if (vocab * dim > 2 ** 32 - 1) throw new ShapeError(`embedding: ${vocab} x ${dim} values overflow u32 indexing`);
     if (!isWeightDtype(spec.tableDtype)) {
       throw new ShapeError(`embedding: tableDtype must be f32 or f16, got ${spec.tableDtype}`);
     }
@@ -62,20 +75,39 @@ export class Embedding extends Kernel<EmbeddingArgs> {
       TABLE_F16: spec.tableDtype === 'f16' ? 1 : 0,
       SCALE: scale,
     });
-    const bindings = { ids: 0, table: 1, out: 2, params: 3 };
-    return new Embedding({ ctx, name: 'embedding', pipeline, bindings, unit: 'tokens' }, spec);
+    const wholeRange = await createShardRange(ctx, 'embedding.wholeRange', 0, vocab);
+    const init = {
+      ctx,
+      name: 'embedding',
+      pipeline,
+      bindings: EMBEDDING_BINDINGS,
+      unit: 'tokens',
+      owned: [wholeRange],
+    };
+    return new Embedding(init, spec, wholeRange);
   }
 
   /** See the file header for shapes. */
   bind(b: EmbeddingArgs): GPUBindGroup {
-    const { vocab, dim, tableDtype } = this.spec;
-    const tableBytes = tableDtype === 'f16' ? Math.ceil((vocab * dim) / 2) * 4 : vocab * dim * 4;
-    this.need('table', b.table, tableBytes, `${vocab} x ${dim} ${tableDtype}`);
+    const { dim, tableDtype } = this.spec;
+    const shards = this.shardsOf(
+      'table',
+      b.table,
+      this.wholeRange,
+      (rows) => (tableDtype === 'f16' ? Math.ceil((rows * dim) / 2) * 4 : rows * dim * 4),
+      (rows) => `${rows} x ${dim} ${tableDtype}`,
+    );
+    for (const s of shards) {
+      if (s.rows * dim > 2 ** 32 - 1)
+        throw new ShapeError(`embedding: ${s.rows} x ${dim} values overflow u32 indexing`);
+    }
     this.need('params', b.params, 4, '{ numTokens u32 }');
-    return this.bindGroup({ ...b }, Math.min(Math.floor(b.ids.size / 4), Math.floor(b.out.size / (dim * 4))));
+    const tokens = Math.min(Math.floor(b.ids.size / 4), Math.floor(b.out.size / (dim * 4)));
+    return this.bindShards(shards, (s) => ({ ...b, table: s.buffer, shard: s.range }), tokens);
   }
 
-  grid(numTokens: number): Grid {
+  /** Every shard runs every token (and skips the ids it does not hold). */
+  protected gridRows(numTokens: number): Grid {
     return this.grid1D(numTokens * this.spec.dim, 64);
   }
 }

@@ -4,7 +4,8 @@
  * Same bind arguments as Embedding (embedding.ts), so createEmbedding picks either by table dtype.
  * Never submits.
  *   ids     u32 [numTokens]
- *   table   GGUF blocks of [vocab][dim], quantBufferBytes(dtype, vocab, dim) (weights.ts uploads them)
+ *   table   GGUF blocks of [vocab][dim], quantBufferBytes(dtype, vocab, dim) (weights.ts uploads them):
+ *           one buffer, or its row shards (rowShards.ts; one dispatch per shard, as Embedding)
  *   out     f32 [numTokens][dim]
  *   params  uniform { numTokens u32 } (embeddingParams)
  * Grid: numTokens * dim / 16 lanes (one per 16-value unit) in workgroups of 64, folded into (x, y).
@@ -12,9 +13,10 @@
 import type { GpuContext } from '../gpu/context';
 import { DTYPES, isQuantDtype, type MatrixDtype, type QuantDtype } from '../gpu/dtype';
 import { ShapeError } from '../gpu/errors';
-import { Embedding, type EmbeddingArgs, type EmbeddingSpec } from './embedding';
-import { checkBindingSize, Kernel, type Grid } from './kernel';
+import { Embedding, EMBEDDING_BINDINGS, type EmbeddingArgs, type EmbeddingSpec } from './embedding';
+import { Kernel, type Grid } from './kernel';
 import { quantBufferBytes, quantKernelSource } from './matmulQuant';
+import { createShardRange, RowShardedKernel } from './rowShards';
 import embeddingQuantWgsl from '../../shaders/model/embeddingQuant.wgsl?raw';
 
 export interface QuantEmbeddingSpec {
@@ -26,13 +28,20 @@ export interface QuantEmbeddingSpec {
   scale?: number;
 }
 
-export class QuantEmbedding extends Kernel<EmbeddingArgs> {
+export class QuantEmbedding extends RowShardedKernel<EmbeddingArgs> {
   private constructor(
     ctx: GpuContext,
     pipeline: GPUComputePipeline,
     readonly spec: QuantEmbeddingSpec,
+    /** The range of an unsplit table: rows 0..vocab - 1. */
+    private readonly wholeRange: GPUBuffer,
   ) {
-    super({ ctx, name: 'embeddingQuant', pipeline, bindings: { ids: 0, table: 1, out: 2, params: 3 }, unit: 'tokens' });
+    const init = { ctx, name: 'embeddingQuant', pipeline, bindings: EMBEDDING_BINDINGS, unit: 'tokens' };
+    super({ ...init, owned: [wholeRange] });
+  }
+
+  protected get matrixRows(): number {
+    return this.spec.vocab;
   }
 
   static async create(ctx: GpuContext, spec: QuantEmbeddingSpec): Promise<QuantEmbedding> {
@@ -44,12 +53,6 @@ export class QuantEmbedding extends Kernel<EmbeddingArgs> {
       throw new ShapeError(`embeddingQuant: vocab ${vocab} x dim ${dim}: dim must be a positive multiple of ${bv}`);
     }
     if (!Number.isFinite(scale)) throw new ShapeError(`embeddingQuant: scale must be finite, got ${scale}`);
-    checkBindingSize(
-      ctx,
-      'embeddingQuant',
-      `table [${vocab}, ${dim}] ${tableDtype}`,
-      quantBufferBytes(tableDtype, vocab, dim),
-    );
     const src = quantKernelSource(
       'embeddingQuant',
       'shaders/model/embeddingQuant.wgsl',
@@ -57,22 +60,25 @@ export class QuantEmbedding extends Kernel<EmbeddingArgs> {
       tableDtype,
     );
     const pipeline = await Kernel.compile(ctx, 'embeddingQuant', src, { DIM: dim, VOCAB: vocab, SCALE: scale });
-    return new QuantEmbedding(ctx, pipeline, spec);
+    return new QuantEmbedding(ctx, pipeline, spec, await createShardRange(ctx, 'embeddingQuant.wholeRange', 0, vocab));
   }
 
   bind(b: EmbeddingArgs): GPUBindGroup {
-    const { vocab, dim, tableDtype } = this.spec;
-    this.need(
+    const { dim, tableDtype } = this.spec;
+    const shards = this.shardsOf(
       'table',
       b.table,
-      quantBufferBytes(tableDtype, vocab, dim),
-      `${vocab} x ${dim} ${tableDtype} (+ a pad word)`,
+      this.wholeRange,
+      (rows) => quantBufferBytes(tableDtype, rows, dim),
+      (rows) => `${rows} x ${dim} ${tableDtype} (+ a pad word)`,
     );
     this.need('params', b.params, 4, '{ numTokens u32 }');
-    return this.bindGroup({ ...b }, Math.min(Math.floor(b.ids.size / 4), Math.floor(b.out.size / (dim * 4))));
+    const tokens = Math.min(Math.floor(b.ids.size / 4), Math.floor(b.out.size / (dim * 4)));
+    return this.bindShards(shards, (s) => ({ ...b, table: s.buffer, shard: s.range }), tokens);
   }
 
-  grid(numTokens: number): Grid {
+  /** Every shard runs every token (and skips the ids it does not hold). */
+  protected gridRows(numTokens: number): Grid {
     return this.grid1D((numTokens * this.spec.dim) / 16, 64);
   }
 }

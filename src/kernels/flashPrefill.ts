@@ -23,7 +23,7 @@ import {
   type WorkListArgs,
   type WorkPlan,
 } from './pagedAttention';
-import { kernelSource, kvWord4Format } from './sources';
+import { kernelSource, kvPagesFormat, kvWord4Format } from './sources';
 import { chooseTiles, type TileConfig } from './tiling';
 
 /**
@@ -67,7 +67,10 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
     // vec4<f16> conversions in v2's inner loops made it 0.92x v1 (packed: 1.22x v1; bench, same run).
     const native = kvWord4Format(ctx, spec.kvDtype);
     const word = version === 2 && native === 'f16' ? 'f16packed' : native;
-    const source = kernelSource(version === 2 ? 'flashPrefill' : 'flashPrefillV1', { word });
+    const source = kernelSource(version === 2 ? 'flashPrefill' : 'flashPrefillV1', {
+      word,
+      kv: kvPagesFormat(spec.kvDtype),
+    });
     const pipeline = await Kernel.compile(
       ctx,
       'flashPrefill',

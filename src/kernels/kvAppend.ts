@@ -8,10 +8,13 @@
  *   pages        the layer's K and V pages (MLA: vPages is kPages and is not written)
  *   params       uniform { numTokens u32 }
  * MLA (vAliasesK): newK is the latent rows [numTokens][1][headDimQK].
- * Grid: numTokens * numKvHeads * (vec4 columns) threads in workgroups of 64, folded into (x, y).
+ * q8 / q4 pages are quantised on write (shaders/kv/kvAppendQuant.wgsl).
+ * Grid: numTokens * numKvHeads * (vec4 columns; q8 / q4: scale groups) threads in workgroups of 64,
+ * folded into (x, y).
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
+import { isKvQuantDtype, kvScalesPerRow } from '../gpu/dtype';
 import { Kernel, type Grid, type KernelInit } from './kernel';
 import { checkSpec, type AttentionSpec, type PagedKvBuffers } from './pagedAttention';
 import { kernelSource, kvWord4Format } from './sources';
@@ -38,13 +41,18 @@ export class KvAppend extends Kernel<KvAppendArgs> {
 
   static async create(ctx: GpuContext, spec: AttentionSpec): Promise<KvAppend> {
     checkSpec(spec);
-    const source = kernelSource('kvAppend', { word: kvWord4Format(ctx, spec.kvDtype) });
+    // q8 / q4: quantise on write (kvAppendQuant.wgsl); f32 / f16: store the values through Word4.
+    const quant = isKvQuantDtype(spec.kvDtype);
+    const source = quant
+      ? kernelSource('kvAppendQuant')
+      : kernelSource('kvAppend', { word: kvWord4Format(ctx, spec.kvDtype) });
     const pipeline = await Kernel.compile(ctx, 'kvAppend', source, {
       NUM_KV_HEADS: spec.numKvHeads,
       HEAD_DIM_QK: spec.headDimQK,
       HEAD_DIM_V: spec.headDimV,
       PAGE_SIZE: spec.pageSize,
       APPEND_V: spec.vAliasesK ? 0 : 1,
+      ...(quant ? { KV_BITS: spec.kvDtype === 'q8' ? 8 : 4 } : {}),
     });
     const placeholder = spec.vAliasesK ? await Kernel.placeholder(ctx, 'kvAppend.noV') : undefined;
     const init = {
@@ -76,8 +84,10 @@ export class KvAppend extends Kernel<KvAppendArgs> {
   }
 
   grid(numTokens: number): Grid {
-    const { headDimQK, headDimV, numKvHeads, vAliasesK } = this.spec;
-    const cols = (vAliasesK ? headDimQK : Math.max(headDimQK, headDimV)) / 4;
+    const { headDimQK, headDimV, numKvHeads, vAliasesK, kvDtype } = this.spec;
+    // Threads per (token, KV head): a vec4 column each (f32 / f16), a scale group each (q8 / q4).
+    const per = (d: number) => (isKvQuantDtype(kvDtype) ? kvScalesPerRow(kvDtype, d) : d / 4);
+    const cols = vAliasesK ? per(headDimQK) : Math.max(per(headDimQK), per(headDimV));
     return this.grid1D(numTokens * numKvHeads * cols, 64);
   }
 }

@@ -1,9 +1,11 @@
 /**
  * The GPU side of the paged cache: one K and one V page buffer per layer (MLA: one latent buffer,
  * bound as both), sized once at start-up and never grown or copied. Layout of each buffer:
- *   Word4 [numPages][numKvHeads][pageSize][headDim / 4]
- * Bytes per page per layer (K + V) = numKvHeads * pageSize * (headDimQK + headDimV) * bytesPerValue;
- * e.g. GQA with 8 KV heads, d 128, page 16, f16: 8 * 16 * 256 * 2 = 64 KiB.
+ *   f32 / f16: Word4 [numPages][numKvHeads][pageSize][headDim / 4]
+ *   q8 / q4:   per page, u32 codes [numKvHeads][pageSize][...] then the page's f16 scales
+ *              (shaders/attention/kvPagesQ8.wgsl, kvPagesQ4.wgsl), so a page is one contiguous block
+ * Bytes per page per layer (K + V) = kvPageBytes(K) + kvPageBytes(V) (src/gpu/dtype.ts); e.g. GQA with
+ * 8 KV heads, d 128, page 16: f16 8 * 16 * 256 * 2 = 64 KiB, q8 2 * 16640 = 32.5 KiB, q4 2 * 9216 = 18 KiB.
  *
  * Splitting: each layer has its own buffers, so the pool as a whole can pass
  * maxStorageBufferBindingSize; a single layer's K (or V) buffer must fit one binding, and
@@ -12,7 +14,7 @@
 import type { GpuContext } from '../gpu/context';
 import { STORAGE } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
-import { bytesPerValue } from '../gpu/dtype';
+import { kvPageBytes } from '../gpu/dtype';
 import type { AttentionSpec, PagedKvBuffers } from './pagedAttention';
 
 export interface KvPoolSpec extends AttentionSpec {
@@ -20,9 +22,12 @@ export interface KvPoolSpec extends AttentionSpec {
   numPages: number;
 }
 
-/** Bytes of one page in one layer's K buffer (headDim = headDimQK) or V buffer (headDimV). */
+/**
+ * Bytes of one page in one layer's K buffer (headDim = headDimQK) or V buffer (headDimV), scales
+ * included; a multiple of 4 (copyPages copies u32 words).
+ */
 export function pageBufferBytes(spec: AttentionSpec, headDim: number): number {
-  return spec.numKvHeads * spec.pageSize * headDim * bytesPerValue(spec.kvDtype);
+  return kvPageBytes(spec.kvDtype, spec.numKvHeads * spec.pageSize, headDim);
 }
 
 export function maxPagesPerLayer(ctx: GpuContext, spec: AttentionSpec): number {

@@ -6,12 +6,15 @@
  * dtype serves every weight of a model and prefill chunks of any length (lavapipe JIT-compiles a
  * pipeline at its first dispatch, seconds each). Never submits.
  * Decode (M <= 8) should use MatVec (matvec.ts), which reads W once for all tokens.
+ * W may be split by rows across buffers (rowShards.ts): bind takes its shards and encode dispatches
+ * each, writing its rows to their columns of Y.
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { isWeightDtype, storageBytes, type WeightDtype } from '../gpu/dtype';
-import { checkBindingSize, Kernel } from './kernel';
+import { Kernel } from './kernel';
 import { kernelSource, weightWord4Format } from './sources';
+import { createShardRange, RowShardedKernel, type MatrixBuffers } from './rowShards';
 
 export interface MatmulSpec {
   /** Output features (rows of W). */
@@ -31,8 +34,11 @@ export function matmulParams(spec: MatmulSpec, M: number): Uint32Array {
   return new Uint32Array([M, spec.N, spec.K, spec.bias ? 1 : 0]);
 }
 
-/** Checks a spec against the kernel's requirements and the adapter's binding limit. */
-export function checkMatmulSpec(ctx: GpuContext, spec: MatmulSpec, kernel: string): void {
+/**
+ * Checks a spec against the kernel's requirements. W's size is not limited here: a W past one
+ * binding is bound as row shards (bind checks each against the binding limit).
+ */
+export function checkMatmulSpec(spec: MatmulSpec, kernel: string): void {
   const { N, K } = spec;
   if (!Number.isInteger(N) || N < 1) throw new ShapeError(`${kernel}: N must be a positive integer, got ${N}`);
   if (!Number.isInteger(K) || K < 4 || K % 4 !== 0) {
@@ -41,19 +47,18 @@ export function checkMatmulSpec(ctx: GpuContext, spec: MatmulSpec, kernel: strin
   if (!isWeightDtype(spec.weightDtype)) {
     throw new ShapeError(`${kernel}: weight dtype must be f32 or f16, got ${String(spec.weightDtype)}`);
   }
-  checkBindingSize(ctx, kernel, `W [${N}, ${K}] ${spec.weightDtype}`, weightBytes(spec), 'split it by rows');
 }
 
-/** Bytes of W [N, K] in its dtype. */
-export function weightBytes(spec: MatmulSpec): number {
-  return storageBytes(spec.weightDtype, spec.N * spec.K);
+/** Bytes of W [N, K] in its dtype (or of `rows` of its rows). */
+export function weightBytes(spec: MatmulSpec, rows = spec.N): number {
+  return storageBytes(spec.weightDtype, rows * spec.K);
 }
 
 export interface MatmulArgs {
   /** f32 [M][K]. */
   x: GPUBuffer;
-  /** [N][K] in the spec's weightDtype. */
-  w: GPUBuffer;
+  /** [N][K] in the spec's weightDtype: one buffer, or its row shards (rowShards.ts). */
+  w: MatrixBuffers;
   /** [ceil(N / 4) * 4] in the weightDtype, exactly when the spec has a bias. */
   bias?: GPUBuffer;
   /** f32 [M][N]. */
@@ -62,32 +67,65 @@ export interface MatmulArgs {
   params: GPUBuffer;
 }
 
-const MATMUL_BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4 };
+/** Binding 5 (shard): the bound W shard's uniform { firstRow, rows } (rowShards.ts). */
+const MATMUL_BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4, shard: 5 };
+
+/** The bias placeholder and the whole-W range uniform { 0, N } a GEMM / GEMV owns. */
+export interface MatmulOwned {
+  /** Bound as bias when the spec has none (never read then); undefined with a bias. */
+  noBias: GPUBuffer | undefined;
+  /** The range of an unsplit W: rows 0..N - 1. */
+  wholeRange: GPUBuffer;
+}
+
+/** Creates what a GEMM / GEMV of `spec` owns (MatmulOwned). */
+export async function createMatmulOwned(
+  ctx: GpuContext,
+  name: string,
+  spec: { N: number; bias: boolean },
+): Promise<MatmulOwned> {
+  return {
+    noBias: spec.bias ? undefined : await Kernel.placeholder(ctx, `${name}.noBias`),
+    wholeRange: await createShardRange(ctx, `${name}.wholeRange`, 0, spec.N),
+  };
+}
 
 /**
- * What matmul and matvec share: the spec, the bias placeholder, the bind checks. The W storage
- * snippet is f32 or f16 packed in u32 pairs (sources.ts weightWord4Format).
+ * What matmul and matvec share: the spec, the bias placeholder, the bind checks, the dispatch per
+ * W shard. The W storage snippet is f32 or f16 packed in u32 pairs (sources.ts weightWord4Format).
  */
-export abstract class MatmulKernel extends Kernel<MatmulArgs> {
+export abstract class MatmulKernel extends RowShardedKernel<MatmulArgs> {
   protected constructor(
     ctx: GpuContext,
     name: string,
     pipeline: GPUComputePipeline,
     readonly spec: MatmulSpec,
-    /** Bound as bias when the spec has none (never read then). */
-    private readonly placeholder: GPUBuffer | undefined,
+    private readonly own: MatmulOwned,
   ) {
-    super({ ctx, name, pipeline, bindings: MATMUL_BINDINGS, unit: 'tokens', owned: placeholder ? [placeholder] : [] });
+    const owned = own.noBias ? [own.noBias, own.wholeRange] : [own.wholeRange];
+    super({ ctx, name, pipeline, bindings: MATMUL_BINDINGS, unit: 'tokens', owned });
+  }
+
+  protected get matrixRows(): number {
+    return this.spec.N;
   }
 
   /**
-   * Checks the buffers against the spec and returns the bind group; capacity: the rows of x and y.
-   * x f32 [M][K], w [N][K] (weightDtype), bias [ceil(N / 4) * 4] (weightDtype; only with a bias),
-   * y f32 [M][N], params uniform (matmulParams).
+   * Checks the buffers against the spec and returns the bind group (of every W shard: encode
+   * dispatches each); capacity: the rows of x and y. x f32 [M][K], w [N][K] (weightDtype; one
+   * buffer or row shards), bias [ceil(N / 4) * 4] (weightDtype; only with a bias), y f32 [M][N],
+   * params uniform (matmulParams).
    */
   bind(b: MatmulArgs): GPUBindGroup {
     const { N, K, weightDtype } = this.spec;
-    this.need('w', b.w, weightBytes(this.spec), `[${N}, ${K}] ${weightDtype}`);
+    const shards = this.shardsOf(
+      'w',
+      b.w,
+      this.own.wholeRange,
+      (rows) => weightBytes(this.spec, rows),
+      (rows) => `[${rows}, ${K}] ${weightDtype}`,
+    );
+    for (const s of shards) this.checkShardRows(s.rows);
     this.need('x', b.x, K * 4, `one row of ${K} f32`);
     this.need('y', b.y, N * 4, `one row of ${N} f32`);
     if (this.spec.bias) {
@@ -103,8 +141,12 @@ export abstract class MatmulKernel extends Kernel<MatmulArgs> {
       throw new ShapeError(`${this.name}: a bias was bound to a kernel created without one`);
     }
     const rows = Math.min(Math.floor(b.x.size / (K * 4)), Math.floor(b.y.size / (N * 4)));
-    return this.bindGroup({ ...b, bias: b.bias ?? this.placeholder! }, rows);
+    const bias = b.bias ?? this.own.noBias!;
+    return this.bindShards(shards, (s) => ({ ...b, w: s.buffer, bias, shard: s.range }), rows);
   }
+
+  /** Extra checks on one W shard's rows (the GEMM's column tiles against the dispatch limit). */
+  protected checkShardRows(_rows: number): void {}
 }
 
 export interface MatmulTiles {
@@ -155,33 +197,38 @@ export class MatMul extends MatmulKernel {
     pipeline: GPUComputePipeline,
     spec: MatmulSpec,
     readonly tiles: MatmulTiles,
-    placeholder: GPUBuffer | undefined,
+    own: MatmulOwned,
   ) {
-    super(ctx, 'matmul', pipeline, spec, placeholder);
+    super(ctx, 'matmul', pipeline, spec, own);
   }
 
   static async create(ctx: GpuContext, spec: MatmulSpec, tiles = chooseMatmulTiles(ctx.limits)): Promise<MatMul> {
-    checkMatmulSpec(ctx, spec, 'matmul');
-    const gridX = Math.ceil(spec.N / tiles.tileN);
-    if (gridX > ctx.limits.maxComputeWorkgroupsPerDimension) {
-      throw new ShapeError(`matmul: N ${spec.N} needs ${gridX} column tiles, over the dispatch limit; split W by rows`);
-    }
+    checkMatmulSpec(spec, 'matmul');
     const src = kernelSource('matmul', { word: weightWord4Format(spec.weightDtype) });
     const pipeline = await Kernel.compile(ctx, 'matmul', src, {
       LANES_X: tiles.lanesX,
       LANES_Y: tiles.lanesY,
       TILE_K4: tiles.tileK4,
     });
-    const placeholder = spec.bias ? undefined : await Kernel.placeholder(ctx, 'matmul.noBias');
-    return new MatMul(ctx, pipeline, spec, tiles, placeholder);
+    return new MatMul(ctx, pipeline, spec, tiles, await createMatmulOwned(ctx, 'matmul', spec));
   }
 
   /**
-   * Grid: (ceil(N / tileN), ceil(M / tileM)). e.g. M 512, N 2048 with 32 x 32 tiles -> (64, 16);
-   * M 33, N 257 -> (9, 2). `M` must equal the params uniform's M.
+   * Grid over a W shard of `rows` rows (all N when unsplit): (ceil(rows / tileN), ceil(M / tileM)).
+   * e.g. M 512, N 2048 with 32 x 32 tiles -> (64, 16); M 33, N 257 -> (9, 2). `M` must equal the
+   * params uniform's M.
    */
-  grid(M: number): [number, number] {
-    return [Math.ceil(this.spec.N / this.tiles.tileN), Math.ceil(M / this.tiles.tileM)];
+  protected gridRows(M: number, rows: number): [number, number] {
+    return [Math.ceil(rows / this.tiles.tileN), Math.ceil(M / this.tiles.tileM)];
+  }
+
+  protected override checkShardRows(rows: number): void {
+    const gridX = Math.ceil(rows / this.tiles.tileN);
+    if (gridX > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+      throw new ShapeError(
+        `matmul: ${rows} rows of W need ${gridX} column tiles, over the dispatch limit; split W by rows`,
+      );
+    }
   }
 
   protected override checkCount(M: number): void {

@@ -8,15 +8,19 @@
  * `shader-f16`, and f16 arithmetic is not used even where the adapter has it (a Q8_0 code times
  * its f16 scale needs 19 significant bits; f16 holds 11).
  * Shapes (M, N, K, bias flag) are runtime values in the params uniform (matmulParams' layout), so
- * one pipeline per (kernel, format) serves every weight. Never submits.
+ * one pipeline per (kernel, format) serves every weight. W may be split by rows across buffers
+ * (rowShards.ts; GGUF blocks are per row, so shards are whole rows of blocks): bind takes its
+ * shards and encode dispatches each. Never submits.
  */
 import type { GpuContext } from '../gpu/context';
 import type { KernelSource, ShaderPart } from '../gpu/pipelineCache';
 import { DTYPES, isQuantDtype, storageBytes, type MatrixDtype, type QuantDtype } from '../gpu/dtype';
 import { ShapeError } from '../gpu/errors';
-import { checkBindingSize, Kernel, type Grid } from './kernel';
-import { chooseMatmulTiles, MatMul, type MatmulTiles } from './matmul';
-import { MatVec } from './matvec';
+import { Kernel, type Grid } from './kernel';
+import { chooseMatmulTiles, createMatmulOwned, MatMul, type MatmulOwned, type MatmulTiles } from './matmul';
+import { RowShardedKernel, type MatrixBuffers, type RowShard } from './rowShards';
+import { MatVec, matvecLaneConstants, matvecLanes, type MatvecOptions } from './matvec';
+import { laneParts } from './sources';
 import quantWords from '../../shaders/model/quant/quantWords.wgsl?raw';
 import q8 from '../../shaders/model/quant/q8.wgsl?raw';
 import q4 from '../../shaders/model/quant/q4.wgsl?raw';
@@ -57,8 +61,8 @@ export function quantBufferBytes(dtype: QuantDtype, N: number, K: number): numbe
   return Math.ceil(quantWeightBytes(dtype, N, K) / 4) * 4 + 4;
 }
 
-/** Checks a spec: the format, K a whole number of blocks, W within one binding. */
-export function checkQuantSpec(ctx: GpuContext, spec: QuantMatmulSpec, kernel: string): void {
+/** Checks a spec: the format, K a whole number of blocks (W past one binding is bound as row shards). */
+export function checkQuantSpec(spec: QuantMatmulSpec, kernel: string): void {
   const { N, K, weightDtype } = spec;
   if (!isQuantDtype(weightDtype))
     throw new ShapeError(`${kernel}: ${String(weightDtype)} is not a block-quantized dtype`);
@@ -67,30 +71,33 @@ export function checkQuantSpec(ctx: GpuContext, spec: QuantMatmulSpec, kernel: s
   if (!Number.isInteger(K) || K < bv || K % bv !== 0) {
     throw new ShapeError(`${kernel}: K must be a positive multiple of ${bv} for ${weightDtype} blocks, got ${K}`);
   }
-  checkBindingSize(
-    ctx,
-    kernel,
-    `W [${N}, ${K}] ${weightDtype}`,
-    quantBufferBytes(weightDtype, N, K),
-    'split it by rows',
-  );
 }
 
-/** quantWords + the format snippet + the kernel, cached per format. */
-export function quantKernelSource(name: string, file: string, code: string, dtype: QuantDtype): KernelSource {
+/**
+ * quantWords + the format snippet + the kernel, cached per format; `lanes` (matvecQuant) puts a lane
+ * snippet first (sources.ts laneParts: subgroups or plain) and names it in the variant.
+ */
+export function quantKernelSource(
+  name: string,
+  file: string,
+  code: string,
+  dtype: QuantDtype,
+  lanes?: { subgroups: boolean },
+): KernelSource {
   const parts: ShaderPart[] = [
+    ...(lanes ? laneParts(lanes.subgroups) : []),
     { file: 'shaders/model/quant/quantWords.wgsl', code: quantWords },
     { file: `shaders/model/quant/${dtype}.wgsl`, code: FORMAT_SNIPPETS[dtype] },
     { file, code },
   ];
-  return { name, variant: dtype, parts };
+  return { name, variant: lanes?.subgroups ? `${dtype}+subgroups` : dtype, parts };
 }
 
 export interface QuantMatmulBuffers {
   /** f32 [M][K] */
   x: GPUBuffer;
-  /** GGUF blocks of W [N, K], quantBufferBytes long */
-  w: GPUBuffer;
+  /** GGUF blocks of W [N, K], quantBufferBytes long: one buffer, or its row shards (rowShards.ts) */
+  w: MatrixBuffers;
   /** f16 [N], two per u32 (only with spec.bias) */
   bias?: GPUBuffer;
   /** f32 [M][N] */
@@ -99,16 +106,55 @@ export interface QuantMatmulBuffers {
   params: GPUBuffer;
 }
 
-const BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4 };
+/** Binding 5 (shard): the bound W shard's uniform { firstRow, rows } (rowShards.ts). */
+const BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4, shard: 5 };
 
-/** Checks the buffers against the spec; returns the tokens they hold (rows of x and y). */
+/**
+ * What QuantMatVec and QuantMatMul share: the spec, the bias placeholder and whole-W range, the
+ * bind checks, the dispatch per W shard.
+ */
+abstract class QuantMatmulKernel extends RowShardedKernel<QuantMatmulBuffers> {
+  protected constructor(
+    ctx: GpuContext,
+    name: string,
+    pipeline: GPUComputePipeline,
+    readonly spec: QuantMatmulSpec,
+    private readonly own: MatmulOwned,
+  ) {
+    const owned = own.noBias ? [own.noBias, own.wholeRange] : [own.wholeRange];
+    super({ ctx, name, pipeline, bindings: BINDINGS, unit: 'tokens', owned });
+  }
+
+  protected get matrixRows(): number {
+    return this.spec.N;
+  }
+
+  /** The W shards (one when unsplit), checked. */
+  protected shards(b: QuantMatmulBuffers): readonly RowShard[] {
+    const { K, weightDtype } = this.spec;
+    return this.shardsOf(
+      'w',
+      b.w,
+      this.own.wholeRange,
+      (rows) => quantBufferBytes(weightDtype, rows, K),
+      (rows) => `[${rows}, ${K}] ${weightDtype} (+ a pad word)`,
+    );
+  }
+
+  /** One bind group per W shard over the other buffers of `b`, each holding `tokens`. */
+  protected bindOver(shards: readonly RowShard[], b: QuantMatmulBuffers, tokens: number): GPUBindGroup {
+    const bias = b.bias ?? this.own.noBias!;
+    return this.bindShards(shards, (s) => ({ ...b, w: s.buffer, bias, shard: s.range }), tokens);
+  }
+}
+
+/** Checks the buffers other than W against the spec; returns the tokens they hold (rows of x and y). */
 function checkBuffers(
   k: { need: (what: string, b: GPUBuffer, bytes: number, shape: string) => void; name: string },
   spec: QuantMatmulSpec,
   b: QuantMatmulBuffers,
 ): number {
-  const { N, K, weightDtype } = spec;
-  k.need('w', b.w, quantBufferBytes(weightDtype, N, K), `[${N}, ${K}] ${weightDtype} (+ a pad word)`);
+  const { N, K } = spec;
   k.need('x', b.x, K * 4, `one row of ${K} f32`);
   k.need('y', b.y, N * 4, `one row of ${N} f32`);
   if (spec.bias) {
@@ -122,36 +168,28 @@ function checkBuffers(
 
 /** MAX_TOKENS of matvecQuant.wgsl. */
 export const QUANT_MATVEC_MAX_TOKENS = 8;
-/**
- * Lanes per workgroup (a power of two), as MatVec. The reduction runs one token at a time through
- * 16 * WG bytes of workgroup memory (MatVec holds all 8 tokens: 8 KiB). Measured on SwiftShader
- * (1 x 1024 x 1024, busy 2-core machine, noisy): q8 385 -> 228 ms, q4 427 -> 140 ms, against
- * MatVec f16 523-594 ms; lavapipe 2048 x 8192: f16 60-98 ms, q8 39-90 ms, q4 49-75 ms.
- */
-const WG = 64;
-
 /** Decode GEMV: one workgroup per strip of 4 rows, each W byte read once for all M (1..8) tokens. */
-export class QuantMatVec extends Kernel<QuantMatmulBuffers> {
-  private constructor(
-    ctx: GpuContext,
-    readonly spec: QuantMatmulSpec,
-    pipeline: GPUComputePipeline,
-    private readonly noBias: GPUBuffer,
-  ) {
-    super({ ctx, name: 'matvecQuant', pipeline, bindings: BINDINGS, unit: 'tokens', owned: [noBias] });
+export class QuantMatVec extends QuantMatmulKernel {
+  private constructor(ctx: GpuContext, spec: QuantMatmulSpec, pipeline: GPUComputePipeline, own: MatmulOwned) {
+    super(ctx, 'matvecQuant', pipeline, spec, own);
   }
 
-  static async create(ctx: GpuContext, spec: QuantMatmulSpec): Promise<QuantMatVec> {
-    checkQuantSpec(ctx, spec, 'matvecQuant');
-    const src = quantKernelSource('matvecQuant', 'shaders/model/matvecQuant.wgsl', matvecQuantWgsl, spec.weightDtype);
-    const needs = { invocations: WG, workgroupBytes: 16 * WG };
-    const pipeline = await Kernel.compile(ctx, 'matvecQuant', src, { WG }, needs);
-    return new QuantMatVec(ctx, spec, pipeline, await Kernel.placeholder(ctx, 'matvecQuant.noBias'));
+  /** Lanes as MatVec (matvecLanes: subgroupAdd, one subgroup per workgroup on software adapters). */
+  static async create(ctx: GpuContext, spec: QuantMatmulSpec, opts: MatvecOptions = {}): Promise<QuantMatVec> {
+    checkQuantSpec(spec, 'matvecQuant');
+    const lanes = matvecLanes(ctx, opts);
+    const src = quantKernelSource('matvecQuant', 'shaders/model/matvecQuant.wgsl', matvecQuantWgsl, spec.weightDtype, {
+      subgroups: lanes.sgSize > 1,
+    });
+    const needs = { invocations: lanes.wg, workgroupBytes: 16 * lanes.numSg };
+    const pipeline = await Kernel.compile(ctx, 'matvecQuant', src, matvecLaneConstants(lanes), needs);
+    return new QuantMatVec(ctx, spec, pipeline, await createMatmulOwned(ctx, 'matvecQuant', spec));
   }
 
   bind(b: QuantMatmulBuffers): GPUBindGroup {
+    const shards = this.shards(b);
     const tokens = checkBuffers({ need: (...a) => this.need(...a), name: this.name }, this.spec, b);
-    return this.bindGroup({ ...b, bias: b.bias ?? this.noBias }, Math.min(tokens, QUANT_MATVEC_MAX_TOKENS));
+    return this.bindOver(shards, b, Math.min(tokens, QUANT_MATVEC_MAX_TOKENS));
   }
 
   protected override checkCount(M: number): void {
@@ -162,22 +200,22 @@ export class QuantMatVec extends Kernel<QuantMatmulBuffers> {
     }
   }
 
-  /** ceil(N / 4) strips folded into (x, y) past the per-dimension limit; the same for every M. */
-  grid(_M: number): Grid {
-    return this.grid1D(Math.ceil(this.spec.N / 4), 1);
+  /** ceil(rows / 4) strips of the W shard (all N when unsplit) folded into (x, y) past the per-dimension limit. */
+  protected gridRows(_M: number, rows: number): Grid {
+    return this.grid1D(Math.ceil(rows / 4), 1);
   }
 }
 
 /** Prefill GEMM: matmul.wgsl's tiles, W dequantized 16 values at a time into the staged tile. */
-export class QuantMatMul extends Kernel<QuantMatmulBuffers> {
+export class QuantMatMul extends QuantMatmulKernel {
   private constructor(
     ctx: GpuContext,
-    readonly spec: QuantMatmulSpec,
+    spec: QuantMatmulSpec,
     readonly tiles: MatmulTiles,
     pipeline: GPUComputePipeline,
-    private readonly noBias: GPUBuffer,
+    own: MatmulOwned,
   ) {
-    super({ ctx, name: 'matmulQuant', pipeline, bindings: BINDINGS, unit: 'tokens', owned: [noBias] });
+    super(ctx, 'matmulQuant', pipeline, spec, own);
   }
 
   static async create(
@@ -185,15 +223,9 @@ export class QuantMatMul extends Kernel<QuantMatmulBuffers> {
     spec: QuantMatmulSpec,
     tiles = chooseMatmulTiles(ctx.limits),
   ): Promise<QuantMatMul> {
-    checkQuantSpec(ctx, spec, 'matmulQuant');
+    checkQuantSpec(spec, 'matmulQuant');
     if (tiles.tileK4 % 4 !== 0)
       throw new ShapeError(`matmulQuant: TILE_K4 must be a multiple of 4, got ${tiles.tileK4}`);
-    const gridX = Math.ceil(spec.N / tiles.tileN);
-    if (gridX > ctx.limits.maxComputeWorkgroupsPerDimension) {
-      throw new ShapeError(
-        `matmulQuant: N ${spec.N} needs ${gridX} column tiles, over the dispatch limit; split W by rows`,
-      );
-    }
     const src = quantKernelSource('matmulQuant', 'shaders/model/matmulQuant.wgsl', matmulQuantWgsl, spec.weightDtype);
     const pipeline = await Kernel.compile(
       ctx,
@@ -202,21 +234,33 @@ export class QuantMatMul extends Kernel<QuantMatmulBuffers> {
       { LANES_X: tiles.lanesX, LANES_Y: tiles.lanesY, TILE_K4: tiles.tileK4 },
       { invocations: tiles.lanesX * tiles.lanesY, workgroupBytes: tiles.workgroupBytes },
     );
-    return new QuantMatMul(ctx, spec, tiles, pipeline, await Kernel.placeholder(ctx, 'matmulQuant.noBias'));
+    return new QuantMatMul(ctx, spec, tiles, pipeline, await createMatmulOwned(ctx, 'matmulQuant', spec));
   }
 
   bind(b: QuantMatmulBuffers): GPUBindGroup {
+    const shards = this.shards(b);
+    for (const s of shards) {
+      const gridX = Math.ceil(s.rows / this.tiles.tileN);
+      if (gridX > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+        throw new ShapeError(
+          `matmulQuant: ${s.rows} rows of W need ${gridX} column tiles, over the dispatch limit; split W by rows`,
+        );
+      }
+    }
     const tokens = checkBuffers({ need: (...a) => this.need(...a), name: this.name }, this.spec, b);
-    return this.bindGroup({ ...b, bias: b.bias ?? this.noBias }, tokens);
+    return this.bindOver(shards, b, tokens);
   }
 
-  /** (ceil(N / tileN), ceil(M / tileM)); e.g. M 33, N 257 with 32 x 32 tiles -> (9, 2). */
-  grid(M: number): Grid {
+  /**
+   * (ceil(rows / tileN), ceil(M / tileM)) over a W shard of `rows` rows (all N when unsplit); e.g.
+   * M 33, N 257 with 32 x 32 tiles -> (9, 2).
+   */
+  protected gridRows(M: number, rows: number): Grid {
     const y = Math.ceil(M / this.tiles.tileM);
     if (y > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
       throw new ShapeError(`matmulQuant: M ${M} needs ${y} row tiles, over the dispatch limit; split the step`);
     }
-    return [Math.ceil(this.spec.N / this.tiles.tileN), y];
+    return [Math.ceil(rows / this.tiles.tileN), y];
   }
 }
 
@@ -237,11 +281,15 @@ export function createMatmul(ctx: GpuContext, spec: AnyMatmulSpec): Promise<MatM
 }
 
 /** The decode GEMV (M <= 8) for a weight of any matrix dtype. */
-export function createMatvec(ctx: GpuContext, spec: AnyMatmulSpec): Promise<MatVec | QuantMatVec> {
+export function createMatvec(
+  ctx: GpuContext,
+  spec: AnyMatmulSpec,
+  opts: MatvecOptions = {},
+): Promise<MatVec | QuantMatVec> {
   const { weightDtype } = spec;
   return isQuantDtype(weightDtype)
-    ? QuantMatVec.create(ctx, { ...spec, weightDtype })
-    : MatVec.create(ctx, { ...spec, weightDtype });
+    ? QuantMatVec.create(ctx, { ...spec, weightDtype }, opts)
+    : MatVec.create(ctx, { ...spec, weightDtype }, opts);
 }
 
 /** Bytes the GPU buffer of W [N, K] takes in any matrix dtype (GGUF blocks + a pad word; plain: N * K values). */

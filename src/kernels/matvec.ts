@@ -8,49 +8,98 @@
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { Kernel } from './kernel';
-import { checkMatmulSpec, MatmulKernel, type MatmulSpec } from './matmul';
+import { checkMatmulSpec, createMatmulOwned, MatmulKernel, type MatmulOwned, type MatmulSpec } from './matmul';
 import { kernelSource, weightWord4Format } from './sources';
+import { fixedSubgroupSize } from './splitKvDecode';
 
 /** MAX_TOKENS in matvec.wgsl: the most tokens one dispatch serves. */
 export const MATVEC_MAX_TOKENS = 8;
 /**
- * Lanes per workgroup: a power of two (the reduction is a tree) and >= MATVEC_MAX_TOKENS (lane m
- * writes token m). Measured on lavapipe (N = K = 1024, 1 token, f16; noisy): WG 8 1.1 ms, 16
- * 1.1 ms, 64 2.5 ms, 256 8 ms; SwiftShader is 30-50 ms at 8..64 and seconds at 256. 64 is kept for
- * real GPUs (two warps / one wavefront); the workgroup memory Dawn zero-fills per workgroup
- * (16 * MAX_TOKENS * WG bytes) is what small WG saves on CPUs.
+ * Lanes of a GEMV workgroup (matvec.wgsl and matvecQuant.wgsl): NUM_SG subgroups of SG_SIZE lanes,
+ * whose partial sums meet by subgroupAdd and then a tree over NUM_SG entries of workgroup memory.
  */
-const WG = 64;
+export interface MatvecLanes {
+  /** Lanes per workgroup (WG). */
+  wg: number;
+  /** The adapter's fixed subgroup size; 1 with the plain lane snippet (no subgroups). */
+  sgSize: number;
+  /** wg / sgSize: entries of workgroup memory (16 bytes each) the reduction uses; 1 needs no barrier. */
+  numSg: number;
+}
+
+export interface MatvecOptions {
+  /** Reduce with subgroupAdd where the adapter has one fixed subgroup size (default true). */
+  subgroups?: boolean;
+  /**
+   * Lanes per workgroup instead of the adapter's choice: a power of two, a multiple of the subgroup
+   * size (tests run the GPUs' several-subgroup tree on a software adapter with 64).
+   */
+  workgroupSize?: number;
+}
+
+/** A CPU implementation of WebGPU (lavapipe, SwiftShader, or an adapter that says it is a fallback). */
+export function isSoftwareAdapter(ctx: GpuContext): boolean {
+  const info = ctx.adapterInfo as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  return info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(ctx.adapterDescription);
+}
+
+/**
+ * The GEMV's lanes on this adapter. GPUs: 64 lanes (two warps, one wavefront), reduced by subgroup
+ * then 64 / SG_SIZE entries of workgroup memory and one barrier per tree step. Software adapters
+ * (gated on the adapter: the choice only helps CPU drivers): one subgroup per workgroup (lavapipe
+ * 8 lanes, SwiftShader 4), so no workgroup memory and no barrier; a barrier there is a coroutine
+ * switch per subgroup and the workgroup memory is zero-filled by Dawn per workgroup. Measured
+ * (W [2048, 8192] f16, 1 token, lavapipe, 2 loaded cores): WG 8 as one subgroup 8.5-10 ms, WG 64
+ * as 8 subgroups 21 ms, v1's WG 64 tree over 8 KiB 21-29 ms. Without subgroups: a plain tree over
+ * WG entries (8 lanes on software adapters: lavapipe N = K = 1024, WG 8 1.1 ms against 64 2.5 ms).
+ */
+export function matvecLanes(ctx: GpuContext, opts: MatvecOptions = {}): MatvecLanes {
+  const software = isSoftwareAdapter(ctx);
+  const asked = opts.workgroupSize;
+  if (asked !== undefined && !(Number.isInteger(Math.log2(asked)) && asked >= 1 && asked <= 256)) {
+    throw new ShapeError(`matvec: workgroupSize must be a power of two up to 256, got ${asked}`);
+  }
+  const sg = opts.subgroups === false ? 0 : fixedSubgroupSize(ctx);
+  if (sg > 0 && sg <= 64 && (asked === undefined || asked >= sg)) {
+    const wg = asked ?? (software ? sg : 64);
+    return { wg, sgSize: sg, numSg: wg / sg };
+  }
+  const wg = asked ?? (software ? 8 : 64);
+  return { wg, sgSize: 1, numSg: wg };
+}
+
+/** The pipeline constants of matvecLanes (WG, SG_SIZE, NUM_SG). */
+export function matvecLaneConstants(l: MatvecLanes): Record<string, number> {
+  return { WG: l.wg, SG_SIZE: l.sgSize, NUM_SG: l.numSg };
+}
+
 /** Rows of W per workgroup (ROWS in matvec.wgsl). */
 const ROWS = 4;
 
 export class MatVec extends MatmulKernel {
-  private constructor(
-    ctx: GpuContext,
-    pipeline: GPUComputePipeline,
-    spec: MatmulSpec,
-    placeholder: GPUBuffer | undefined,
-  ) {
-    super(ctx, 'matvec', pipeline, spec, placeholder);
+  private constructor(ctx: GpuContext, pipeline: GPUComputePipeline, spec: MatmulSpec, own: MatmulOwned) {
+    super(ctx, 'matvec', pipeline, spec, own);
   }
 
-  static async create(ctx: GpuContext, spec: MatmulSpec): Promise<MatVec> {
-    checkMatmulSpec(ctx, spec, 'matvec');
-    const src = kernelSource('matvec', { word: weightWord4Format(spec.weightDtype) });
-    const needs = { invocations: WG, workgroupBytes: 16 * MATVEC_MAX_TOKENS * WG };
-    const pipeline = await Kernel.compile(ctx, 'matvec', src, { WG }, needs);
-    const placeholder = spec.bias ? undefined : await Kernel.placeholder(ctx, 'matvec.noBias');
-    return new MatVec(ctx, pipeline, spec, placeholder);
+  static async create(ctx: GpuContext, spec: MatmulSpec, opts: MatvecOptions = {}): Promise<MatVec> {
+    checkMatmulSpec(spec, 'matvec');
+    const lanes = matvecLanes(ctx, opts);
+    const word = weightWord4Format(spec.weightDtype);
+    const src = kernelSource('matvec', { word, subgroups: lanes.sgSize > 1 });
+    const needs = { invocations: lanes.wg, workgroupBytes: 16 * lanes.numSg };
+    const pipeline = await Kernel.compile(ctx, 'matvec', src, matvecLaneConstants(lanes), needs);
+    return new MatVec(ctx, pipeline, spec, await createMatmulOwned(ctx, 'matvec', spec));
   }
 
   /**
-   * Grid: one workgroup per strip of 4 rows, ceil(N / 4) strips laid out as (x, y) with
-   * x <= maxComputeWorkgroupsPerDimension (the shader numbers strips wid.y * x + wid.x and skips
-   * those past N). e.g. N 4096 -> (1024, 1); N 151936 (a vocabulary) -> 37984 strips -> (37984, 1);
-   * N 300000 with a 65535 limit -> 75000 strips -> (37500, 2).
+   * Grid over a W shard of `rows` rows (all N when unsplit): one workgroup per strip of 4 rows,
+   * ceil(rows / 4) strips laid out as (x, y) with x <= maxComputeWorkgroupsPerDimension (the shader
+   * numbers strips wid.y * x + wid.x and skips those past its rows). e.g. N 4096 -> (1024, 1);
+   * N 151936 (a vocabulary) -> 37984 strips -> (37984, 1); 300000 rows with a 65535 limit ->
+   * 75000 strips -> (37500, 2).
    */
-  grid(): [number, number] {
-    const strips = Math.ceil(this.spec.N / ROWS);
+  protected gridRows(_M: number, rows: number): [number, number] {
+    const strips = Math.ceil(rows / ROWS);
     const maxX = this.ctx.limits.maxComputeWorkgroupsPerDimension;
     if (strips <= maxX) return [strips, 1];
     const y = Math.ceil(strips / maxX);

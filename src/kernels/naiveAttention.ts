@@ -13,7 +13,7 @@ import { UNIFORM, writeBuffer } from '../gpu/buffers';
 import { Kernel, type BindingTable, type Grid, type KernelInit } from './kernel';
 import type { PageTableMetadata } from './pageTable';
 import { checkSpec, pagedConstants, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
-import { kernelSource, kvWord4Format } from './sources';
+import { kernelSource, kvPagesFormat, kvWord4Format } from './sources';
 
 export interface NaivePlan {
   maxKv: number;
@@ -73,9 +73,10 @@ export class NaiveAttention {
   static async create(ctx: GpuContext, spec: AttentionSpec): Promise<NaiveAttention> {
     checkSpec(spec);
     const word = kvWord4Format(ctx, spec.kvDtype);
+    const kv = kvPagesFormat(spec.kvDtype);
     const consts = pagedConstants(spec);
     const [a, b, c] = await Promise.all([
-      NaivePass.create(ctx, 'naiveScores', kernelSource('naiveScores', { word }), consts, {
+      NaivePass.create(ctx, 'naiveScores', kernelSource('naiveScores', { word, kv }), consts, {
         ...TABLE,
         q: 0,
         kPages: 1,
@@ -91,7 +92,7 @@ export class NaiveAttention {
         { NUM_HEADS: spec.numKvHeads * spec.groupSize },
         { scores: 9, lse: 11, naive: 12 },
       ),
-      NaivePass.create(ctx, 'naiveOutput', kernelSource('naiveOutput', { word }), consts, {
+      NaivePass.create(ctx, 'naiveOutput', kernelSource('naiveOutput', { word, kv }), consts, {
         ...TABLE,
         vPages: 2,
         params: 8,

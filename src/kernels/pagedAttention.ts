@@ -26,7 +26,10 @@ export interface AttentionSpec {
   softcap?: number;
 }
 
-/** One layer's KV pages: Word4 [numPages][numKvHeads][pageSize][headDim / 4] each. */
+/**
+ * One layer's KV pages: f32 / f16: Word4 [numPages][numKvHeads][pageSize][headDim / 4] each; q8 / q4:
+ * u32 pages of codes then f16 scales (shaders/attention/kvPagesQ8.wgsl, kvPagesQ4.wgsl).
+ */
 export interface PagedKvBuffers {
   kPages: GPUBuffer;
   vPages: GPUBuffer;
@@ -68,7 +71,11 @@ export function checkSpec(s: AttentionSpec): void {
     if (!Number.isInteger(s[k]) || s[k] < 1) bad(`${k} must be a positive integer (got ${s[k]})`);
   }
   if (s.headDimQK % 4 || s.headDimV % 4) bad(`head dims must be multiples of 4 (got ${s.headDimQK}, ${s.headDimV})`);
-  if (!isKvDtype(s.kvDtype)) bad(`kvDtype must be f32 or f16 (got ${s.kvDtype})`);
+  if (!isKvDtype(s.kvDtype)) bad(`kvDtype must be f32, f16, q8 or q4 (got ${s.kvDtype})`);
+  // q4 packs 8 codes per u32 word, so a row must be whole words (groups of 32 may end short).
+  if (s.kvDtype === 'q4' && (s.headDimQK % 8 || s.headDimV % 8)) {
+    bad(`q4 KV needs head dims that are multiples of 8 (got ${s.headDimQK}, ${s.headDimV})`);
+  }
   if (s.softcap !== undefined && !(Number.isFinite(s.softcap) && s.softcap >= 0)) {
     bad(`softcap must be a finite number >= 0, 0 = off (got ${s.softcap})`);
   }

@@ -19,6 +19,10 @@ import word4F16Packed from '../../shaders/common/word4F16Packed.wgsl?raw';
 import word4F16 from '../../shaders/common/word4F16.wgsl?raw';
 import workItem from '../../shaders/common/workItem.wgsl?raw';
 import kvAppend from '../../shaders/kv/kvAppend.wgsl?raw';
+import kvAppendQuant from '../../shaders/kv/kvAppendQuant.wgsl?raw';
+import kvPagesFloat from '../../shaders/attention/kvPagesFloat.wgsl?raw';
+import kvPagesQ8 from '../../shaders/attention/kvPagesQ8.wgsl?raw';
+import kvPagesQ4 from '../../shaders/attention/kvPagesQ4.wgsl?raw';
 import copyPages from '../../shaders/kv/copyPages.wgsl?raw';
 import pagedKv from '../../shaders/attention/pagedKv.wgsl?raw';
 import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
@@ -55,9 +59,28 @@ const WORD4: Record<Word4Format, ShaderPart> = {
   f16packed: part('common/word4F16Packed.wgsl', word4F16Packed),
 };
 
-/** KV pages in this context: f16 through `shader-f16` where the adapter has it, else packed. */
+/**
+ * KV pages in this context: f16 through `shader-f16` where the adapter has it, else packed. Quantised
+ * pages (q8 / q4) are dequantised to f32 where they are read (kvPagesQ8 / kvPagesQ4.wgsl), so their
+ * kernels take the f32 snippet: exact dequantised values in tiles and registers, and the same shader
+ * on every adapter (the f16 scales are read with unpack2x16float, which needs no `shader-f16`).
+ */
 export function kvWord4Format(ctx: GpuContext, dtype: KvDtype): Word4Format {
-  return dtype === 'f32' ? 'f32' : ctx.features.shaderF16 ? 'f16' : 'f16packed';
+  return dtype === 'f16' ? (ctx.features.shaderF16 ? 'f16' : 'f16packed') : 'f32';
+}
+
+/** How a kernel's KV pages are stored: Word4 values (f32 / f16), or int8 / int4 codes with f16 scales. */
+export type KvPagesFormat = 'float' | 'q8' | 'q4';
+
+const KV_PAGES: Record<KvPagesFormat, ShaderPart> = {
+  float: part('attention/kvPagesFloat.wgsl', kvPagesFloat),
+  q8: part('attention/kvPagesQ8.wgsl', kvPagesQ8),
+  q4: part('attention/kvPagesQ4.wgsl', kvPagesQ4),
+};
+
+/** The KV page snippet of a KV dtype (f32 and f16 are both Word4 pages). */
+export function kvPagesFormat(dtype: KvDtype): KvPagesFormat {
+  return dtype === 'q8' || dtype === 'q4' ? dtype : 'float';
 }
 
 /**
@@ -89,6 +112,14 @@ const LANES = {
   subgroups: part('attention/mlaDecodeSubgroups.wgsl', mlaDecodeSubgroups),
 };
 
+/**
+ * The lane snippet of a kernel composed outside KERNELS (matvecQuant): `enable subgroups;` and the
+ * subgroup lane snippet, or the plain one. Goes before every other part.
+ */
+export function laneParts(subgroups: boolean): ShaderPart[] {
+  return subgroups ? [ENABLE_SUBGROUPS, LANES.subgroups] : [LANES.plain];
+}
+
 interface KernelDecl {
   file: ShaderPart;
   /** Snippets composed before the file, in order (after the word4 snippet). */
@@ -97,6 +128,8 @@ interface KernelDecl {
   words?: readonly Word4Format[];
   /** Has a subgroup variant (mlaDecode's lane snippets). */
   subgroups?: boolean;
+  /** Reads KV pages: composed with a KV page snippet (KernelVariant.kv) after the word4 / lane snippets. */
+  pages?: boolean;
   /**
    * Per-format snippets (e.g. a quantised weight format's dequantiser), composed after the word4 /
    * lane snippets and before `snippets`; the variant then names the format: kernelSource(name, { format }).
@@ -110,21 +143,26 @@ const PACKED_WORDS = ['f32', 'f16packed'] as const;
 
 const KERNELS = {
   kvAppend: { file: part('kv/kvAppend.wgsl', kvAppend), snippets: [], words: ALL_WORDS },
+  /** kvAppend for q8 / q4 pages: quantises on write (writes u32 codes and scales, no Word4). */
+  kvAppendQuant: { file: part('kv/kvAppendQuant.wgsl', kvAppendQuant), snippets: [] },
   copyPages: { file: part('kv/copyPages.wgsl', copyPages), snippets: [] },
   flashPrefill: {
     file: part('attention/flashPrefill.wgsl', flashPrefill),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTile'],
+    pages: true,
     words: ALL_WORDS,
   },
   /** flashPrefill over the previous inner loop, kept as the bench's baseline (the ladder). */
   flashPrefillV1: {
     file: part('attention/flashPrefill.wgsl', flashPrefill),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTileV1'],
+    pages: true,
     words: ALL_WORDS,
   },
   splitKvDecode: {
     file: part('attention/splitKvDecode.wgsl', splitKvDecode),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
+    pages: true,
     words: ALL_WORDS,
     subgroups: true,
   },
@@ -132,11 +170,13 @@ const KERNELS = {
   splitKvDecodeV1: {
     file: part('attention/splitKvDecodeV1.wgsl', splitKvDecodeV1),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
+    pages: true,
     words: ALL_WORDS,
   },
   mlaDecode: {
     file: part('attention/mlaDecode.wgsl', mlaDecode),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
+    pages: true,
     words: PACKED_WORDS,
     subgroups: true,
   },
@@ -144,17 +184,19 @@ const KERNELS = {
   naiveScores: {
     file: part('attention/naiveScores.wgsl', naiveScores),
     snippets: ['pagedKv', 'naive'],
+    pages: true,
     words: ALL_WORDS,
   },
   naiveSoftmax: { file: part('attention/naiveSoftmax.wgsl', naiveSoftmax), snippets: ['naive'] },
   naiveOutput: {
     file: part('attention/naiveOutput.wgsl', naiveOutput),
     snippets: ['pagedKv', 'naive'],
+    pages: true,
     words: ALL_WORDS,
   },
   copy: { file: part('util/copy.wgsl', copy), snippets: [] },
   matmul: { file: part('model/matmul.wgsl', matmul), snippets: [], words: PACKED_WORDS },
-  matvec: { file: part('model/matvec.wgsl', matvec), snippets: [], words: PACKED_WORDS },
+  matvec: { file: part('model/matvec.wgsl', matvec), snippets: [], words: PACKED_WORDS, subgroups: true },
   headMatmul: { file: part('model/headMatmul.wgsl', headMatmul), snippets: [], words: PACKED_WORDS },
   rmsNorm: { file: part('model/rmsNorm.wgsl', rmsNorm), snippets: [] },
   embedding: { file: part('model/embedding.wgsl', embedding), snippets: [] },
@@ -171,12 +213,19 @@ export interface KernelVariant {
   subgroups?: boolean;
   /** A key of the kernel's `formats` (a weight format such as 'q8'), for a kernel declared with them. */
   format?: string;
+  /** A kernel that reads KV pages: how they are stored (default float; q8 / q4 need the f32 word). */
+  kv?: KvPagesFormat;
 }
 
 /** The source of kernel `name` composed for `variant`, checked (requires / provides). */
 export function kernelSource(name: KernelName, variant: KernelVariant = {}): KernelSource {
   const decl: KernelDecl = KERNELS[name];
   const { word, subgroups = false, format } = variant;
+  const kv = variant.kv ?? (decl.pages ? 'float' : undefined);
+  if (kv && !decl.pages) throw new Error(`kernel ${name}: reads no KV pages, so takes no kv format (got ${kv})`);
+  if (kv && kv !== 'float' && word !== 'f32') {
+    throw new Error(`kernel ${name}: ${kv} KV pages are dequantised to f32, so need the f32 word (got ${word})`);
+  }
   if (decl.words && (!word || !decl.words.includes(word))) {
     throw new Error(`kernel ${name}: needs a word format of ${decl.words.join(' / ')}, got ${String(word)}`);
   }
@@ -194,12 +243,13 @@ export function kernelSource(name: KernelName, variant: KernelVariant = {}): Ker
     ...(subgroups ? [ENABLE_SUBGROUPS] : []),
     ...(word ? [WORD4[word]] : []),
     ...(decl.subgroups ? [subgroups ? LANES.subgroups : LANES.plain] : []),
+    ...(kv ? [KV_PAGES[kv]] : []),
     ...(format ? decl.formats![format] : []),
     ...decl.snippets.map((s) => SNIPPETS[s]),
     decl.file,
   ];
   checkKernelParts(name, parts);
-  const tag = [word, format].filter((t) => t).join('+') || 'plain';
+  const tag = [word, kv && kv !== 'float' ? `kv${kv}` : undefined, format].filter((t) => t).join('+') || 'plain';
   return { name, variant: decl.subgroups && subgroups ? `${tag}+subgroups` : tag, parts };
 }
 
@@ -211,7 +261,12 @@ export function allKernelSources(): KernelSource[] {
     for (const word of decl.words ?? [undefined]) {
       for (const format of decl.formats ? Object.keys(decl.formats) : [undefined]) {
         for (const subgroups of decl.subgroups ? [false, true] : [false]) {
-          out.push(kernelSource(name, { word, subgroups, format }));
+          const kvs: (KvPagesFormat | undefined)[] = !decl.pages
+            ? [undefined]
+            : word === 'f32'
+              ? ['float', 'q8', 'q4']
+              : ['float'];
+          for (const kv of kvs) out.push(kernelSource(name, { word, subgroups, format, kv }));
         }
       }
     }

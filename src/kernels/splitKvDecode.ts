@@ -22,7 +22,7 @@ import {
   type WorkListArgs,
   type WorkPlan,
 } from './pagedAttention';
-import { kernelSource, kvWord4Format } from './sources';
+import { kernelSource, kvPagesFormat, kvWord4Format } from './sources';
 import { chooseDecodeTiles, type TileConfig } from './tiling';
 
 /** Workgroups a decode step aims for: enough to fill a large GPU, few enough that merging is cheap. */
@@ -178,10 +178,11 @@ export class SplitKvDecode extends SplitKvKernel {
       sgSize,
     );
     const word = kvWord4Format(ctx, spec.kvDtype);
+    const kv = kvPagesFormat(spec.kvDtype);
     const source =
       version === 1
-        ? kernelSource('splitKvDecodeV1', { word })
-        : kernelSource('splitKvDecode', { word, subgroups: sgSize > 0 });
+        ? kernelSource('splitKvDecodeV1', { word, kv })
+        : kernelSource('splitKvDecode', { word, kv, subgroups: sgSize > 0 });
     const pipeline = await Kernel.compile(
       ctx,
       'splitKvDecode',

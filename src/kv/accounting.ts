@@ -11,9 +11,15 @@
  * - Mistral-7B, GQA, 32 layers x 8 KV heads x (128 + 128): 2048 x 2 x 32 = 131072 B = 128 KiB/token
  * - Gemma-2B, MQA, 18 layers x 1 KV head x (256 + 256): 512 x 2 x 18 = 18432 B = 18 KiB/token
  * - DeepSeek-V3, MLA, 61 layers x (512 + 64): 576 x 2 x 61 = 70272 B ~ 68.6 KiB/token
+ *
+ * q8 / q4 (quantised per token and KV head, src/gpu/dtype.ts kvRowBytes): a row of d values takes
+ * d + 2 bytes (q8: one f16 scale) or d / 2 + 2 * ceil(d / 32) (q4: a scale per 32 values):
+ * - Llama-2-7B q8: 32 x 32 x 2 x (128 + 2) = 266240 B = 260 KiB/token (0.51x f16);
+ *   q4: 32 x 32 x 2 x (64 + 8) = 147456 B = 144 KiB/token (0.28x f16)
+ * - DeepSeek-V3 q8: (576 + 2) x 61 = 35258 B; q4: (288 + 36) x 61 = 19764 B
  */
 import type { KvCacheStats } from './kvCacheManager';
-import { bytesPerValue, isKvDtype, type KvDtype } from '../gpu/dtype';
+import { bytesPerValue, isKvDtype, kvPageBytes, kvRowBytes, type KvDtype } from '../gpu/dtype';
 
 export type AttentionVariant = 'mha' | 'gqa' | 'mqa' | 'mla';
 export type { KvDtype } from '../gpu/dtype';
@@ -32,10 +38,30 @@ export interface KvSpec {
   dtype: KvDtype;
 }
 
-/** Bytes of one stored value: f32 4, f16 2 (src/gpu/dtype.ts). */
+/**
+ * Bytes of one stored value: f32 4, f16 2 (src/gpu/dtype.ts). q8 / q4 rows carry scales, so they have
+ * no per-value size: use kvBytesPerToken / pageBytes.
+ */
 export function dtypeBytes(dtype: KvDtype): number {
   if (!isKvDtype(dtype)) throw new Error(`kv accounting: unknown dtype ${String(dtype)}`);
+  if (dtype === 'q8' || dtype === 'q4') {
+    throw new Error(`kv accounting: ${dtype} has no per-value size (scales per row); use kvBytesPerToken`);
+  }
   return bytesPerValue(dtype);
+}
+
+/** The stored rows of one token in one layer: [count, values per row] pairs (K rows, V rows; MLA one latent row). */
+function rowsPerTokenPerLayer(spec: KvSpec): [number, number][] {
+  kvValuesPerTokenPerLayer(spec); // validates the spec
+  if (spec.variant === 'mla') return [[1, spec.latentDim! + spec.ropeDim!]];
+  return [
+    [spec.numKvHeads, spec.headDimQK],
+    [spec.numKvHeads, spec.headDimV],
+  ];
+}
+
+function checkDtype(dtype: KvDtype): void {
+  if (!isKvDtype(dtype)) throw new Error(`kv accounting: unknown dtype ${String(dtype)}`);
 }
 
 /** Values (not bytes) one token stores in one layer. Llama-2-7B: 32 * (128 + 128) = 8192. */
@@ -61,15 +87,24 @@ export function kvValuesPerTokenPerLayer(spec: KvSpec): number {
   return spec.numKvHeads * (spec.headDimQK + spec.headDimV);
 }
 
-/** Exact K/V bytes of one token over all layers. Llama-2-7B f16: 8192 * 2 * 32 = 524288 (512 KiB). */
+/**
+ * Exact K/V bytes of one token over all layers, scales included. Llama-2-7B f16: 8192 * 2 * 32 =
+ * 524288 (512 KiB); q8: 266240 (260 KiB).
+ */
 export function kvBytesPerToken(spec: KvSpec): number {
-  return kvValuesPerTokenPerLayer(spec) * dtypeBytes(spec.dtype) * spec.numLayers;
+  checkDtype(spec.dtype);
+  const rows = rowsPerTokenPerLayer(spec);
+  return rows.reduce((sum, [n, d]) => sum + n * kvRowBytes(spec.dtype, d), 0) * spec.numLayers;
 }
 
-/** Bytes of one page in ONE layer (K and V). Llama-2-7B f16, pageSize 16: 8192 * 2 * 16 = 262144 (256 KiB). */
+/**
+ * Bytes of one page in ONE layer (K and V), exactly what the GPU pool allocates (a page's q8 / q4
+ * scales padded to a whole u32 word). Llama-2-7B f16, pageSize 16: 8192 * 2 * 16 = 262144 (256 KiB).
+ */
 export function pageBytes(spec: KvSpec, pageSize: number): number {
   requireCount(pageSize, 'pageSize');
-  return kvValuesPerTokenPerLayer(spec) * dtypeBytes(spec.dtype) * pageSize;
+  checkDtype(spec.dtype);
+  return rowsPerTokenPerLayer(spec).reduce((sum, [n, d]) => sum + kvPageBytes(spec.dtype, n * pageSize, d), 0);
 }
 
 /** Pool memory in bytes; a page index covers that page in every layer. */

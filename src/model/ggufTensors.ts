@@ -48,7 +48,8 @@ const BLOCK_NAMES: Record<string, string> = {
   attn_kv_b: 'self_attn.kv_b_proj',
   // Newer converters split kv_b_proj per head into k_b (transposed: [n_head, kv_lora, nope]) and
   // v_b ([n_head, v_head, kv_lora]), the absorbed form's W_UK and W_UV. HF has no such tensors; the
-  // names are the converter's own intermediate ones.
+  // names are the converter's own intermediate ones. ggufModelFiles merges the pair back into
+  // kv_b_proj (mergeKvB below), which the MLA path reads.
   attn_k_b: 'self_attn.k_b_proj',
   attn_v_b: 'self_attn.v_b_proj',
   // DeepSeek MoE (the runtime refuses MoE; named so that a listing can say what is there)
@@ -206,4 +207,47 @@ export function ggufTensorToHf(
   if (change.kind === 'unpermuteRope') bytes = unpermuteRopeRows(raw, ggufRowBytes(t), change.heads);
   else if (change.kind === 'minusOne') bytes = minusOne(t.type, raw, ggufName);
   return { name, gguf: t, shape: t.shape, type: t.type, bytes };
+}
+
+/** MLA's per-head widths: kv_lora_rank C, qk_nope_head_dim N, v_head_dim V, over H heads. */
+export interface KvBDims {
+  heads: number;
+  kvLoraRank: number;
+  nope: number;
+  v: number;
+}
+
+/**
+ * kv_b_proj [H (N + V), C] from the two tensors newer llama.cpp converters write instead
+ * (DeepseekV2Model.modify_tensors: kv_b.view(H, N + V, C) split on dim 1 into k_b [H, N, C], which
+ * is then transposed to [H, C, N] = GGUF attn_k_b, and v_b [H, V, C] = attn_v_b): per head h, the N
+ * rows of k_b[h]ᵀ, then the V rows of v_b[h]. Values in row-major (torch) order.
+ * Worked example H 1, C 2, N 1, V 1: k_b [[a], [b]] (C x N), v_b [[c, d]] (V x C) → [[a, b], [c, d]].
+ */
+export function mergeKvB(kb: Float32Array, vb: Float32Array, d: KvBDims): Float32Array {
+  const { heads: H, kvLoraRank: C, nope: N, v: V } = d;
+  if (kb.length !== H * C * N || vb.length !== H * V * C) {
+    throw new RangeError(`mergeKvB: k_b has ${kb.length} values (want ${H * C * N}), v_b ${vb.length} (${H * V * C})`);
+  }
+  const out = new Float32Array(H * (N + V) * C);
+  for (let h = 0; h < H; h++) {
+    const head = h * (N + V) * C;
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) out[head + n * C + c] = kb[(h * C + c) * N + n];
+    out.set(vb.subarray(h * V * C, (h + 1) * V * C), head + N * C);
+  }
+  return out;
+}
+
+/** The converter's split of kv_b_proj (the inverse of mergeKvB): k_b [H, C, N] and v_b [H, V, C]. */
+export function splitKvB(kvb: Float32Array, d: KvBDims): { kb: Float32Array; vb: Float32Array } {
+  const { heads: H, kvLoraRank: C, nope: N, v: V } = d;
+  if (kvb.length !== H * (N + V) * C) throw new RangeError(`splitKvB: ${kvb.length} values, want ${H * (N + V) * C}`);
+  const kb = new Float32Array(H * C * N);
+  const vb = new Float32Array(H * V * C);
+  for (let h = 0; h < H; h++) {
+    const head = h * (N + V) * C;
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) kb[(h * C + c) * N + n] = kvb[head + n * C + c];
+    vb.set(kvb.subarray(head + N * C, head + (N + V) * C), h * V * C);
+  }
+  return { kb, vb };
 }

@@ -10,9 +10,9 @@
  * Worked example (gemma-3-1b-it, f16, pages of 16, 32768 tokens): 26 layers of 1 KV head x (256 +
  * 256) values = 1 KiB per token per layer; every layer: 26 x 32768 tokens = 832 MiB; windowed: 4
  * global layers x 2048 pages + 22 sliding layers x (32 + 1) pages = 8918 pages of 16 KiB = 139.3 MiB,
- * 0.168 of it (about one sixth).
+ * 0.168 of it (about one sixth). Any KV dtype: q8 / q4 (scales included) cut that to ~0.51x / ~0.28x.
  */
-import { kvBytesPerToken, type KvDtype } from '../kv/accounting';
+import { kvBytesPerToken, pageBytes as kvPageBytes, type KvDtype, type KvSpec } from '../kv/accounting';
 import { KvCacheManager } from '../kv/kvCacheManager';
 import type { ModelSpec } from './config';
 
@@ -47,9 +47,9 @@ export function slidingPagesHeld(context: number, window: number, pageSize: numb
   return cache.livePages(0);
 }
 
-/** K/V bytes of one token in one layer of this spec. */
-export function kvBytesPerTokenPerLayer(spec: ModelSpec, dtype: KvDtype): number {
-  const perToken = kvBytesPerToken({
+/** The accounting view of a ModelSpec's KV (src/kv/accounting.ts). */
+export function kvSpecOf(spec: ModelSpec, dtype: KvDtype): KvSpec {
+  return {
     variant: spec.attention,
     numLayers: spec.numLayers,
     numKvHeads: spec.numKvHeads,
@@ -58,8 +58,12 @@ export function kvBytesPerTokenPerLayer(spec: ModelSpec, dtype: KvDtype): number
     latentDim: spec.mla?.kvLoraRank,
     ropeDim: spec.mla?.qkRopeHeadDim,
     dtype,
-  });
-  return perToken / spec.numLayers;
+  };
+}
+
+/** K/V bytes of one token in one layer of this spec, q8 / q4 scales included. */
+export function kvBytesPerTokenPerLayer(spec: ModelSpec, dtype: KvDtype): number {
+  return kvBytesPerToken(kvSpecOf(spec, dtype)) / spec.numLayers;
 }
 
 export function kvBill(spec: ModelSpec, context: number, pageSize: number, dtype: KvDtype): KvBill {
@@ -67,7 +71,9 @@ export function kvBill(spec: ModelSpec, context: number, pageSize: number, dtype
     throw new RangeError(`kvBill: context must be >= 1, got ${context}`);
   if (!(Number.isInteger(pageSize) && pageSize >= 1))
     throw new RangeError(`kvBill: pageSize must be >= 1, got ${pageSize}`);
-  const pageBytes = kvBytesPerTokenPerLayer(spec, dtype) * pageSize;
+  // One layer's page as the GPU pool allocates it (equal to bytes per token x pageSize for f32 / f16;
+  // q8 / q4 pad a page's scales to a whole u32 word).
+  const pageBytes = kvPageBytes(kvSpecOf(spec, dtype), pageSize);
   const pages = Math.ceil(context / pageSize);
   const window = spec.slidingWindow;
   const slidingLayers = window === null ? 0 : spec.layers.filter((l) => l.sliding).length;

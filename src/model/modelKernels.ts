@@ -1,7 +1,14 @@
 /**
  * The kernels one model needs, specialised once at load from its spec (src/model/transformer.ts binds
  * and encodes them): embedding, norms, RoPE, KV append, attention (flashPrefill, split-KV or mlaDecode
- * + merge), copy-on-write, the gated MLP, and a GEMM + GEMV per projection role at its stored dtype.
+ * + merge), copy-on-write, the gated MLP, and a GEMM + GEMV per projection role and stored dtype.
+ *
+ * Kernels are keyed by (role, dtype): a GGUF file mixes formats across layers (a Q4_K_M file holds
+ * Q4_K for most projections, Q6_K for some layers' v_proj / down_proj, Q5_0 / Q8_0 where rows are
+ * not whole 256-blocks, F16 where they are not whole 32-blocks), and each tensor stays in its own
+ * format (ggufModelFiles.ts ggufNativeTensors). The shapes are runtime values of the params uniform
+ * and equal across layers, so one pipeline pair per (role, dtype) that the weights actually hold
+ * serves every layer; transformer.ts picks each layer's pair at bind time (Kernels.proj).
  */
 import type { TransformerOptions } from './transformerOptions';
 import type { GpuContext } from '../gpu/context';
@@ -23,7 +30,7 @@ import { GatedActivation } from '../kernels/gatedActivation';
 import type { ModelSpec } from './config';
 import { ropeAttentionFactor, ropeLongFrom } from './ropeFrequencies';
 import { storedDtype, type LoadDtype } from './weights';
-import type { WeightDtype } from '../gpu/dtype';
+import type { MatrixDtype, WeightDtype } from '../gpu/dtype';
 import {
   createMatmul,
   createMatvec,
@@ -36,6 +43,15 @@ import { mlaProjSpecs, mlaRopeOperands, type MlaProj } from './mlaAttention';
 
 /** Projections by role (MLA: q or qa + qb, and kva, instead of q, k, v). */
 export type Proj = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down' | 'lmHead' | MlaProj;
+
+/** The GEMM (prefill) and GEMV (decode) of one projection role at one stored dtype. */
+export interface ProjKernels {
+  gemm: MatMul | QuantMatMul;
+  gemv: MatVec | QuantMatVec;
+}
+
+/** The stored dtype of an uploaded weight, by HF name (GpuWeight.dtype). */
+export type WeightDtypeOf = (name: string) => MatrixDtype;
 
 export interface Kernels {
   embedding: Embedding | QuantEmbedding;
@@ -59,8 +75,11 @@ export interface Kernels {
   copyK: CopyPages;
   copyV?: CopyPages;
   act: GatedActivation;
-  gemm: Partial<Record<Proj, MatMul | QuantMatMul>>;
-  gemv: Partial<Record<Proj, MatVec | QuantMatVec>>;
+  /**
+   * The kernels of projection `role` for the weight `name` at its stored dtype, created at load for
+   * every (role, dtype) the weights hold: e.g. v_proj Q6_K in layer 0 and Q4_K in layer 1 -> two pairs.
+   */
+  proj(role: Proj, name: string): ProjKernels;
 }
 
 export async function createKernels(
@@ -68,21 +87,28 @@ export async function createKernels(
   spec: ModelSpec,
   attn: AttentionSpec,
   opts: Required<TransformerOptions>,
+  /** The stored dtype of each uploaded weight (GpuWeight.dtype). */
+  dtypeOf: WeightDtypeOf,
 ): Promise<Kernels> {
   const wd = vectorDtype(opts.weightDtype);
   const norm = { dim: spec.hiddenSize, eps: spec.rmsNormEps, weightDtype: wd, weightPlusOne: spec.normWeightPlusOne };
-  const specs = projSpecs(spec, opts.weightDtype);
-  const gemm: Partial<Record<Proj, MatMul | QuantMatMul>> = {};
-  const gemv: Partial<Record<Proj, MatVec | QuantMatVec>> = {};
-  for (const [role, s] of Object.entries(specs) as [Proj, AnyMatmulSpec][]) {
-    gemm[role] = await createMatmul(ctx, s);
-    gemv[role] = await createMatvec(ctx, s);
+  const kernels = new Map<string, ProjKernels>(); // `${role}:${dtype}`
+  for (const [role, s] of Object.entries(plainProjSpecs(spec, wd)) as [Proj, MatmulSpec][]) {
+    for (const weightDtype of new Set(projTensors(spec, role).map(dtypeOf))) {
+      const any: AnyMatmulSpec = { ...s, weightDtype };
+      kernels.set(`${role}:${weightDtype}`, { gemm: await createMatmul(ctx, any), gemv: await createMatvec(ctx, any) });
+    }
   }
+  const proj = (role: Proj, name: string): ProjKernels => {
+    const found = kernels.get(`${role}:${dtypeOf(name)}`);
+    if (!found) throw new ShapeError(`${name}: no ${role} kernel for its dtype ${dtypeOf(name)} was created`);
+    return found;
+  };
   return {
     embedding: await createEmbedding(ctx, {
       vocab: spec.vocabSize,
       dim: spec.hiddenSize,
-      tableDtype: storedDtype(EMBED, [spec.vocabSize, spec.hiddenSize], opts.weightDtype),
+      tableDtype: dtypeOf(EMBED),
       scale: spec.embedScale,
     }),
     gatherLast: await Embedding.create(ctx, { vocab: opts.maxTokens, dim: spec.hiddenSize, tableDtype: 'f32' }),
@@ -112,8 +138,7 @@ export async function createKernels(
       activation: spec.activation === 'silu' ? 'silu' : 'geluTanh',
       layout: 'split',
     }),
-    gemm,
-    gemv,
+    proj,
   };
 }
 
@@ -169,12 +194,18 @@ export const PROJ_TENSORS: Partial<Record<Proj, string>> = {
   down: 'mlp.down_proj',
 };
 
-export function projTensor(spec: ModelSpec, role: Proj): string {
+export function projTensor(spec: ModelSpec, role: Proj, layer = 0): string {
   if (role === 'lmHead') return spec.tieWordEmbeddings ? EMBED : 'lm_head.weight';
-  return `model.layers.0.${PROJ_TENSORS[role]}.weight`;
+  return `model.layers.${layer}.${PROJ_TENSORS[role]}.weight`;
 }
 
-/** The shape and stored dtype of every projection; the same for all layers. */
+/** The weight of `role` in every layer (the LM head: one). */
+export function projTensors(spec: ModelSpec, role: Proj): string[] {
+  if (role === 'lmHead') return [projTensor(spec, role)];
+  return Array.from({ length: spec.numLayers }, (_, l) => projTensor(spec, role, l));
+}
+
+/** The shape of every projection (the same for all layers) and its stored dtype at a plain load (layer 0's). */
 export function projSpecs(spec: ModelSpec, load: LoadDtype): Partial<Record<Proj, AnyMatmulSpec>> {
   const plain = plainProjSpecs(spec, vectorDtype(load));
   return Object.fromEntries(

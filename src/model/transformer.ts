@@ -48,21 +48,22 @@ import type { ModelFiles } from '../sources/modelSource';
 import { parseConfig, type ModelSpec } from './config';
 import { expectedTensors, runtimeTensors } from './expectedTensors';
 import { loadScales, splitFusedTensors } from './fusedWeights';
-import { ggufDefaultWeightDtype, ggufModelFiles } from './ggufModelFiles';
-import { checkWeights, uploadWeights, WeightError, type GpuWeight } from './weights';
+import { ggufDefaultWeightDtype, ggufModelFiles, ggufNativeTensors } from './ggufModelFiles';
+import { checkWeights, uploadWeights, weightBuffers, weightMatrix, WeightError, type GpuWeight } from './weights';
+import type { MatrixBuffers } from '../kernels/rowShards';
 import { quantMatmulParams } from '../kernels/matmulQuant';
 import { checkTransformerSizes, type TransformerOptions } from './transformerOptions';
-import { createKernels, type Kernels, type Proj } from './modelKernels';
+import { createKernels, type Kernels, type Proj, type ProjKernels } from './modelKernels';
 import { createBuffers, type Buffers } from './stepBuffers';
 
 export type { TransformerOptions } from './transformerOptions';
 import { mlaAttentionSpec, type MlaLayer } from './mlaAttention';
 
-/** A projection: the weight, both kernels (GEMM for prefill, GEMV for decode) and their bind groups. */
+/** A projection: the kernels of its weight's stored dtype (GEMM for prefill, GEMV for decode) and their bind groups. */
 interface Linear {
   gemm: GPUBindGroup;
   gemv: GPUBindGroup;
-  role: Proj;
+  kernels: ProjKernels;
 }
 
 export class Transformer {
@@ -124,13 +125,14 @@ export class Transformer {
     const weights = await uploadWeights(ctx, splitFusedTensors(files, spec), runtimeTensors(spec), {
       dtype: opts.weightDtype,
       scales: loadScales(spec),
+      // A GGUF at its default dtype keeps each tensor in the file's format (Q4_K, Q6_K, Q5_0, ...).
+      native: options.weightDtype === undefined ? ggufNativeTensors(files, opts.weightDtype) : undefined,
     });
-    const owned: { destroy(): void }[] = [...[...weights.values()].map((w) => w.buffer)];
+    const owned: { destroy(): void }[] = [...weights.values()].flatMap(weightBuffers);
     try {
-      const kernels = await createKernels(ctx, spec, attn, opts);
+      const kernels = await createKernels(ctx, spec, attn, opts, (name) => weights.get(name)!.dtype);
       const buffers = await createBuffers(ctx, spec, attn, opts, kernels, owned);
-      const w = (name: string) => weights.get(name)!.buffer;
-      const head = bindHead(spec, kernels, buffers, w);
+      const head = bindHead(spec, kernels, buffers, (name) => weightMatrix(weights.get(name)!));
       const model = new Transformer(ctx, spec, opts, attn, weights, kernels, buffers, head);
       model.owned.push(...owned);
       return model;
@@ -200,12 +202,13 @@ export class Transformer {
     check(pool, local ? 'global' : 'all');
     if (local) check(local, 'local');
     const w = (name: string) => this.weights.get(name)!.buffer;
+    const m = (name: string) => weightMatrix(this.weights.get(name)!); // a matrix: its buffer or row shards
     const layers: LayerBinds[] = [];
     let [globalIndex, localIndex] = [0, 0];
     for (let l = 0; l < this.spec.numLayers; l++) {
       const inLocal = local !== null && this.spec.layers[l].sliding;
       const pages = inLocal ? local.layers[localIndex++] : pool.layers[local ? globalIndex++ : l];
-      layers.push(bindLayer(this.spec, this.k, this.b, { pages, local: inLocal }, l, w));
+      layers.push(bindLayer(this.spec, this.k, this.b, { pages, local: inLocal }, l, w, m));
     }
     this.layers = layers;
     this.pool = pool;
@@ -363,8 +366,8 @@ export class Transformer {
     const { k, spec } = this;
     const { T, logitRows, numWork } = step;
     const linear = (lin: Linear, M: number) => {
-      if (M <= MATVEC_MAX_TOKENS) k.gemv[lin.role]!.encode(pass, lin.gemv, M);
-      else k.gemm[lin.role]!.encode(pass, lin.gemm, M);
+      if (M <= MATVEC_MAX_TOKENS) lin.kernels.gemv.encode(pass, lin.gemv, M);
+      else lin.kernels.gemm.encode(pass, lin.gemm, M);
     };
     const mla = this.b.mla;
     // Copy-on-write first: a forked sequence's shared partial page, copied in every layer before
@@ -477,13 +480,18 @@ function bindLayer(
   kv: LayerKv,
   l: number,
   w: (n: string) => GPUBuffer,
+  m: (n: string) => MatrixBuffers,
 ): LayerBinds {
   const p = `model.layers.${l}.`;
-  const linear = (role: Proj, weight: string, x: GPUBuffer, y: GPUBuffer, bias?: string): Linear => ({
-    role,
-    gemm: k.gemm[role]!.bind({ x, w: w(weight), bias: bias ? w(bias) : undefined, y, params: b.projParams[role]! }),
-    gemv: k.gemv[role]!.bind({ x, w: w(weight), bias: bias ? w(bias) : undefined, y, params: b.projParams[role]! }),
-  });
+  // Each layer's weight picks the kernels of its own stored dtype (a GGUF mixes formats across layers).
+  const linear = (role: Proj, weight: string, x: GPUBuffer, y: GPUBuffer, bias?: string): Linear => {
+    const kernels = k.proj(role, weight);
+    return {
+      kernels,
+      gemm: kernels.gemm.bind({ x, w: m(weight), bias: bias ? w(bias) : undefined, y, params: b.projParams[role]! }),
+      gemv: kernels.gemv.bind({ x, w: m(weight), bias: bias ? w(bias) : undefined, y, params: b.projParams[role]! }),
+    };
+  };
   const mla = b.mla?.bindLayer(l, w, { xn: b.xn, query: b.q, attnOut: b.attn, tokens: b.tokens }, linear);
   const bias = (name: string) => (spec.attentionBias ? `${p}self_attn.${name}.bias` : undefined);
   const next = l + 1 < spec.numLayers ? `model.layers.${l + 1}.input_layernorm.weight` : 'model.norm.weight';
@@ -553,10 +561,15 @@ interface HeadBinds {
   lmHead: Linear;
 }
 
-function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPUBuffer): HeadBinds {
+function bindHead(
+  spec: ModelSpec,
+  k: Kernels,
+  b: Buffers,
+  m: (n: string) => MatrixBuffers, // a matrix: its buffer or row shards (weightMatrix)
+): HeadBinds {
   const lm = spec.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   return {
-    embed: k.embedding.bind({ ids: b.ids, table: w('model.embed_tokens.weight'), out: b.h, params: b.tokens }),
+    embed: k.embedding.bind({ ids: b.ids, table: m('model.embed_tokens.weight'), out: b.h, params: b.tokens }),
     rope: b.mla
       ? k.rope.bind({ q: b.mla.b.q, k: b.mla.b.latent, positions: b.positions, invFreq: b.invFreq, params: b.tokens })
       : k.rope.bind({ q: b.q, k: b.k!, positions: b.positions, invFreq: b.invFreq, params: b.tokens }),
@@ -578,9 +591,9 @@ function bindHead(spec: ModelSpec, k: Kernels, b: Buffers, w: (n: string) => GPU
       lse: b.lse,
     }),
     lmHead: {
-      role: 'lmHead',
-      gemm: k.gemm.lmHead!.bind({ x: b.last, w: w(lm), y: b.logits, params: b.projParams.lmHead! }),
-      gemv: k.gemv.lmHead!.bind({ x: b.last, w: w(lm), y: b.logits, params: b.projParams.lmHead! }),
+      kernels: k.proj('lmHead', lm),
+      gemm: k.proj('lmHead', lm).gemm.bind({ x: b.last, w: m(lm), y: b.logits, params: b.projParams.lmHead! }),
+      gemv: k.proj('lmHead', lm).gemv.bind({ x: b.last, w: m(lm), y: b.logits, params: b.projParams.lmHead! }),
     },
   };
 }

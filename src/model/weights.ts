@@ -16,15 +16,30 @@
  *     llama.cpp's Q4_0 files keep token_embd at Q8_0 the same way;
  *   - MLA's kv_b_proj: f16 (read per head by headMatmul, which takes f16 / f32);
  *   - a matrix whose row length is not a multiple of 32: f16 (llama.cpp falls back the same way).
+ *
+ * No weight is refused for its size: a matrix whose buffer would pass one storage binding
+ * (maxStorageBufferBindingSize, 128 MiB on lavapipe and many phones) or one buffer (maxBufferSize)
+ * is uploaded as row shards (src/kernels/rowShards.ts), which the GEMM, the GEMV and the embedding
+ * gather run over; e.g. Qwen2.5-0.5B's tied embedding [151936, 896] f16 (260 MiB) is 3 shards
+ * there. Only a model that does not fit the device's memory is refused, with an OutOfMemoryError
+ * naming the tensor, the bytes it asked for, the model's weight bytes and what was allocated.
  * Every error names the file and the tensor.
  */
 import type { GpuContext } from '../gpu/context';
 import { STORAGE, writeBuffer } from '../gpu/buffers';
+import { OutOfMemoryError } from '../gpu/errors';
 import type { ModelFiles } from '../sources/modelSource';
 import { readTensorF32, type SafetensorsFile, type TensorInfo } from '../sources/safetensors';
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToF16 } from '../sources/halfFloat';
-import type { MatrixDtype, WeightDtype } from '../gpu/dtype';
-import { matrixBufferBytes, quantBufferBytes } from '../kernels/matmulQuant';
+import { DTYPES, isQuantDtype, type MatrixDtype, type WeightDtype } from '../gpu/dtype';
+import { matrixBufferBytes, quantWeightBytes } from '../kernels/matmulQuant';
+import {
+  createShardRange,
+  maxShardBytes,
+  planRowShards,
+  type MatrixBuffers,
+  type RowShard,
+} from '../kernels/rowShards';
 import { quantizeBlocks, QUANT_BLOCK_BYTES, type OnLoadQuant } from './quantize';
 import { checkUnexpectedTensors } from './checkpointTensors';
 
@@ -43,9 +58,25 @@ export interface GpuWeight {
   dtype: MatrixDtype;
   /**
    * f16: [elements] as u16 pairs in u32 words (an odd count is padded); f32: [elements] f32;
-   * q8 / q4: GGUF blocks of [rows][cols], row after row, plus a pad word (quantBufferBytes).
+   * q8 / q4 / GGUF blocks: [rows][cols], row after row, plus a pad word (quantBufferBytes).
+   * A matrix split by rows (`shards`): its first shard's buffer; bind weightMatrix(w) instead.
    */
   buffer: GPUBuffer;
+  /**
+   * A matrix past one binding or one buffer: its row shards (two or more, in row order, each laid
+   * out as `buffer` above for its rows, with its range uniform); undefined for a tensor in one buffer.
+   */
+  shards?: RowShard[];
+}
+
+/** What the GEMM, the GEMV and the embedding gather bind for a weight: its buffer or its row shards. */
+export function weightMatrix(w: GpuWeight): MatrixBuffers {
+  return w.shards ?? w.buffer;
+}
+
+/** Every GPU buffer a weight holds (its shards and their range uniforms), for destroying it. */
+export function weightBuffers(w: GpuWeight): GPUBuffer[] {
+  return w.shards ? w.shards.flatMap((s) => [s.buffer, s.range]) : [w.buffer];
 }
 
 /** Weights the GEMM / GEMV read (projections, MLP, the untied LM head): the ones quantized on load. */
@@ -64,6 +95,13 @@ export function storedDtype(name: string, shape: readonly number[], load: LoadDt
   if (matrix && (name === 'lm_head.weight' || name === 'model.embed_tokens.weight')) return 'q8';
   if (matrix && MATMUL_WEIGHT.test(name)) return load;
   return 'f16';
+}
+
+/** A tensor already in a GPU format (a GGUF file's own blocks, rows in HF order): uploaded byte for byte. */
+export interface NativeTensor {
+  dtype: MatrixDtype;
+  /** f32 / f16 values, or GGUF blocks of [rows][cols] row after row (no pad word). */
+  bytes: Uint8Array;
 }
 
 export interface WeightProgress {
@@ -144,39 +182,118 @@ function rowsF32(file: SafetensorsFile, info: TensorInfo, first: number, count: 
 /** Values converted per chunk when quantizing on load (f32 scratch: 4 MiB). */
 const QUANT_CHUNK_VALUES = 1 << 20;
 
+/** Bytes of one row of `cols` values in `dtype` (no padding): e.g. q8, 96 -> 102; f16, 5 -> 10. */
+function rowBytes(dtype: MatrixDtype, cols: number): number {
+  return isQuantDtype(dtype) ? quantWeightBytes(dtype, 1, cols) : cols * DTYPES[dtype].blockBytes;
+}
+
 /**
- * Quantizes W [rows, cols] into a new GPU buffer of GGUF blocks, an even number of rows at a time
- * (so every chunk but the last is a whole number of u32 words: q8 rows of 32-blocks are 34 bytes
- * per block, 2 rows always a multiple of 4).
+ * Creates the model's weight buffers and keeps the count: every buffer it made (destroyed all
+ * together when a load fails) and their bytes, for the error when the device runs out of memory.
  */
-async function uploadQuantized(
+class WeightAllocator {
+  readonly created: GPUBuffer[] = [];
+  allocated = 0;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    /** The model's weight bytes (estimated past the failed tensor where GGUF tensors keep their own format). */
+    private readonly totalBytes: () => number,
+  ) {}
+
+  /**
+   * The buffers of one tensor of `dtype` and `shape` (a 1-D tensor is one row): one, or row shards
+   * within one binding and one buffer each with their range uniforms.
+   */
+  async tensor(where: string, name: string, dtype: MatrixDtype, shape: readonly number[]): Promise<GpuWeight> {
+    const [rows, cols] = shape.length === 2 ? shape : [1, shape[0]];
+    const plan = planRowShards(
+      rows,
+      (r) => matrixBufferBytes(dtype, r, cols),
+      maxShardBytes(this.ctx.limits),
+      `${where}: tensor "${name}" [${shape}] ${dtype}`,
+    );
+    const shards: RowShard[] = [];
+    for (const p of plan) {
+      const label = plan.length > 1 ? `weight.${name}.rows${p.firstRow}` : `weight.${name}`;
+      const bytes = matrixBufferBytes(dtype, p.rows, cols);
+      let buffer: GPUBuffer;
+      try {
+        buffer = await this.ctx.createBuffer(label, bytes, STORAGE);
+      } catch (e) {
+        if (!(e instanceof OutOfMemoryError)) throw e;
+        const part = plan.length > 1 ? ` (rows ${p.firstRow}..${p.firstRow + p.rows - 1} of ${rows})` : '';
+        throw new OutOfMemoryError(
+          `${where}: tensor "${name}" [${shape}] ${dtype}${part}: ${bytes} bytes could not be allocated ` +
+            `(${e.message}); the model's weights take ${this.totalBytes()} bytes, ${this.allocated} ` +
+            "were allocated before it: the model does not fit this device's memory" +
+            (dtype === 'q4' ? '' : ' (a smaller weight dtype, e.g. q4, takes less)'),
+        );
+      }
+      this.created.push(buffer);
+      this.allocated += buffer.size;
+      if (plan.length === 1) return { name, shape: [...shape], dtype, buffer };
+      const range = await createShardRange(this.ctx, `${label}.range`, p.firstRow, p.rows);
+      this.created.push(range);
+      shards.push({ buffer, firstRow: p.firstRow, rows: p.rows, range });
+    }
+    return { name, shape: [...shape], dtype, buffer: shards[0].buffer, shards };
+  }
+}
+
+/**
+ * Writes `count` whole rows from row `firstRow` on (`bytes`, `rowLength` bytes each) into the
+ * weight's buffer or row shards, split where the rows cross a shard. Offsets stay 4-aligned where
+ * every write starts on an even row of a shard (shards start at multiples of 64 rows) or at 0.
+ */
+function writeRows(
   ctx: GpuContext,
-  file: SafetensorsFile,
-  name: string,
-  dtype: OnLoadQuant,
-  shape: readonly number[],
-  scale = 1,
-): Promise<GPUBuffer> {
-  const info = file.tensors.get(name)!;
-  const [rows, cols] = shape;
-  const rowBytes = (cols / 32) * QUANT_BLOCK_BYTES[dtype];
-  const buffer = await ctx.createBuffer(`weight.${name}`, quantBufferBytes(dtype, rows, cols), STORAGE);
+  w: GpuWeight,
+  firstRow: number,
+  count: number,
+  bytes: Uint8Array,
+  rowLength: number,
+): void {
+  const shards = w.shards ?? [{ buffer: w.buffer, firstRow: 0, rows: Infinity }];
+  for (const s of shards) {
+    const from = Math.max(firstRow, s.firstRow);
+    const to = Math.min(firstRow + count, s.firstRow + s.rows);
+    if (from >= to) continue;
+    const piece = bytes.subarray((from - firstRow) * rowLength, (to - firstRow) * rowLength);
+    writeBuffer(ctx, s.buffer, piece, (from - s.firstRow) * rowLength);
+  }
+}
+
+/** The bytes of a typed array (a view, no copy). */
+function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Quantizes W [rows, cols] into the weight's GGUF-block buffers, an even number of rows at a time
+ * (so every chunk but the last is a whole number of u32 words: q8 rows of 32-blocks are 34 bytes
+ * per block, 2 rows always a multiple of 4; shards start at even rows too).
+ */
+function uploadQuantized(ctx: GpuContext, w: GpuWeight, file: SafetensorsFile, dtype: OnLoadQuant, scale = 1): void {
+  const info = file.tensors.get(w.name)!;
+  const [rows, cols] = w.shape;
+  const length = (cols / 32) * QUANT_BLOCK_BYTES[dtype];
   const chunkRows = Math.max(2, 2 * Math.floor(QUANT_CHUNK_VALUES / cols / 2));
-  const out = new Uint8Array(Math.ceil((chunkRows * rowBytes) / 4) * 4);
+  const out = new Uint8Array(Math.ceil((chunkRows * length) / 4) * 4);
   for (let r = 0; r < rows; r += chunkRows) {
     const n = Math.min(chunkRows, rows - r);
     const rowsOf = rowsF32(file, info, r, n, cols);
     if (scale !== 1) for (let i = 0; i < rowsOf.length; i++) rowsOf[i] *= scale;
-    const end = quantizeBlocks(dtype, rowsOf, out);
-    writeBuffer(ctx, buffer, out.subarray(0, end), r * rowBytes);
+    quantizeBlocks(dtype, rowsOf, out);
+    writeRows(ctx, w, r, n, out, length);
   }
-  return buffer;
 }
 
 /**
- * Uploads every expected tensor (after checkWeights passes) into its own GPU buffer, in the dtype
- * storedDtype picks for `opts.dtype` (default f16).
- * On any failure the buffers made so far are destroyed: nothing half-loaded is left behind.
+ * Uploads every expected tensor (after checkWeights passes) into its own GPU buffer (row shards
+ * past one binding), in the dtype storedDtype picks for `opts.dtype` (default f16).
+ * On any failure the buffers made so far are destroyed: nothing half-loaded is left behind. Running
+ * out of device memory throws an OutOfMemoryError with the numbers (see the header).
  */
 export async function uploadWeights(
   ctx: GpuContext,
@@ -187,6 +304,8 @@ export async function uploadWeights(
     onProgress?: (p: WeightProgress) => void;
     /** Multipliers folded into tensors as they load (MiniCPM3's muP residual and logit scales). */
     scales?: ReadonlyMap<string, number>;
+    /** Tensors that arrive in a GPU format (a GGUF's blocks): stored as they are, not at `dtype`; null: converted. */
+    native?: (name: string, shape: readonly number[]) => NativeTensor | null;
   } = {},
 ): Promise<Map<string, GpuWeight>> {
   const problems = checkWeights(files, expected);
@@ -197,27 +316,46 @@ export async function uploadWeights(
   }
   const dtype = opts.dtype ?? 'f16';
   const out = new Map<string, GpuWeight>();
+  // The model's bytes for the out-of-memory message: the tensors uploaded, the one that failed, and
+  // storedDtype's for the rest (a GGUF's native tensors past the failed one are estimated so).
+  const storedOf = new Map<string, MatrixDtype>();
+  const totalBytes = () => {
+    let bytes = 0;
+    for (const [name, shape] of expected) {
+      const [rows, cols] = shape.length === 2 ? shape : [1, shape[0]];
+      bytes += matrixBufferBytes(storedOf.get(name) ?? storedDtype(name, shape, dtype), rows, cols);
+    }
+    return bytes;
+  };
+  const alloc = new WeightAllocator(ctx, totalBytes);
   let done = 0;
   try {
     for (const [name, shape] of expected) {
       const { file } = files.tensor(name)!;
-      const stored = storedDtype(name, shape, dtype);
-      let buffer: GPUBuffer;
-      if (stored === 'q8' || stored === 'q4') {
-        buffer = await uploadQuantized(ctx, file, name, stored, shape, opts.scales?.get(name));
-      } else if (stored === 'f32' || stored === 'f16') {
-        const scale = opts.scales?.get(name) ?? 1;
-        const data = scale === 1 ? tensorData(file, name, stored) : scaledData(file, name, stored, scale);
-        buffer = await ctx.createBuffer(`weight.${name}`, data.byteLength, STORAGE);
-        writeBuffer(ctx, buffer, data);
-      } else {
+      const native = opts.native?.(name, shape) ?? null;
+      const stored = native?.dtype ?? storedDtype(name, shape, dtype);
+      storedOf.set(name, stored);
+      if (!native && !['q8', 'q4', 'f32', 'f16'].includes(stored)) {
         throw new WeightError(`${file.fileName}: tensor "${name}": no loader for ${stored}`);
       }
-      out.set(name, { name, shape: [...shape], dtype: stored, buffer });
+      const w = await alloc.tensor(file.fileName, name, stored, shape);
+      const rows = shape.length === 2 ? shape[0] : 1;
+      const cols = shape[shape.length - 1];
+      if (native) {
+        writeRows(ctx, w, 0, rows, native.bytes, rowBytes(stored, cols));
+      } else if (stored === 'q8' || stored === 'q4') {
+        uploadQuantized(ctx, w, file, stored, opts.scales?.get(name));
+      } else {
+        const plain = stored as WeightDtype;
+        const scale = opts.scales?.get(name) ?? 1;
+        const data = scale === 1 ? tensorData(file, name, plain) : scaledData(file, name, plain, scale);
+        writeRows(ctx, w, 0, rows, bytesOf(data), rowBytes(plain, cols));
+      }
+      out.set(name, w);
       opts.onProgress?.({ tensor: name, done: ++done, total: expected.size });
     }
   } catch (e) {
-    for (const w of out.values()) w.buffer.destroy();
+    for (const b of alloc.created) b.destroy();
     throw e;
   }
   return out;

@@ -13,6 +13,9 @@
  * (causal, window) are left out; a visible key counts even when its probability underflows to 0
  * (0 * NaN is NaN), which is what the kernels do.
  */
+import { KV_Q4_GROUP, type KvQuantDtype } from '../gpu/dtype';
+import { f16BitsToF32, f32ToF16Bits } from '../sources/halfFloat';
+
 export interface ReferenceAttentionArgs {
   q: ArrayLike<number>; // [Tq, H, Dqk]
   k: ArrayLike<number>; // [Tk, Hkv, Dqk]
@@ -127,4 +130,80 @@ export function relL2Finite(x: ArrayLike<number>, ref: ArrayLike<number>): numbe
     }
   }
   return rs.length ? relL2(xs, rs) : 0;
+}
+
+/**
+ * q8 / q4 KV rows, quantised as kvAppendQuant.wgsl does (the twin of quantise-on-write), f32 rounding
+ * included: each row of `rowValues` values is cut into scale groups (q8: the whole row; q4: 32 values,
+ * the last group possibly shorter) and each group gets an f16 scale and integer codes:
+ *   q8: scale = f16(max|x| / 127),  code = clamp(round(x / scale), -127, 127)
+ *   q4: scale = f16(m / -8) with m the value of largest |x| (the first on ties; GGUF Q4_0's rule),
+ *       code = clamp(round(x / scale), -8, 7)
+ * round is half to even (WGSL round); a zero scale gives codes 0. x = code * scale is then exact in
+ * float64 (an 8-bit code times an 11-bit significand).
+ */
+export interface QuantizedKvRows {
+  /** One code per value, in the values' order. */
+  codes: Int8Array;
+  /** f16 scale values (as numbers), [rows][groups per row]. */
+  scales: Float64Array;
+  /** Values per scale group (q8: rowValues). */
+  groupValues: number;
+  rowValues: number;
+}
+
+const fr = Math.fround;
+
+/** Round to nearest, halves to even, as WGSL's round(). */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+export function quantizeKvRows(x: ArrayLike<number>, rowValues: number, dtype: KvQuantDtype): QuantizedKvRows {
+  if (x.length % rowValues)
+    throw new RangeError(`quantizeKvRows: ${x.length} values is not whole rows of ${rowValues}`);
+  const groupValues = dtype === 'q8' ? rowValues : KV_Q4_GROUP;
+  const groups = Math.ceil(rowValues / groupValues);
+  const rows = x.length / rowValues;
+  const [lo, hi] = dtype === 'q8' ? [-127, 127] : [-8, 7];
+  const codes = new Int8Array(x.length);
+  const scales = new Float64Array(rows * groups);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      const o = r * rowValues + g * groupValues;
+      const n = Math.min(groupValues, rowValues - g * groupValues);
+      let amax = 0;
+      let m = 0;
+      for (let j = 0; j < n; j++) {
+        const v = fr(x[o + j]);
+        if (Math.abs(v) > amax) {
+          amax = Math.abs(v);
+          m = v;
+        }
+      }
+      const scale = f16BitsToF32(f32ToF16Bits(dtype === 'q8' ? fr(amax / 127) : fr(m / -8)));
+      scales[r * groups + g] = scale;
+      for (let j = 0; j < n; j++) {
+        codes[o + j] = scale === 0 ? 0 : Math.min(hi, Math.max(lo, roundHalfEven(fr(fr(x[o + j]) / scale))));
+      }
+    }
+  }
+  return { codes, scales, groupValues, rowValues };
+}
+
+/** The values quantised rows stand for: code * scale of its group. */
+export function dequantizeKvRows(q: QuantizedKvRows): Float64Array {
+  const out = new Float64Array(q.codes.length);
+  const groups = Math.ceil(q.rowValues / q.groupValues);
+  for (let i = 0; i < out.length; i++) {
+    const r = Math.floor(i / q.rowValues);
+    out[i] = q.codes[i] * q.scales[r * groups + Math.floor((i % q.rowValues) / q.groupValues)];
+  }
+  return out;
+}
+
+/** What the kernels read back from q8 / q4 pages written with rows of x: dequantize(quantize(x)). */
+export function kvQuantized(x: ArrayLike<number>, rowValues: number, dtype: KvQuantDtype): Float64Array {
+  return dequantizeKvRows(quantizeKvRows(x, rowValues, dtype));
 }

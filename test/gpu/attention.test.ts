@@ -3,11 +3,14 @@
  * through attention() (so through kvAppend, the KvCacheManager's slots and the page table too).
  * Fresh random inputs every run (the seed is in the failure message), outputs poisoned with NaN by
  * attention() before the kernels run, relative L2 error: < 1e-4 with f32 KV, < 5e-3 with f16 KV.
+ * q8 / q4 KV: against the reference on the same quantised K / V (kvQuantized, the twin of kvAppend's
+ * quantise-on-write), < 2e-3: the kernels' arithmetic is f32 on the dequantised values, and a code
+ * may differ from the twin's where x / scale sits on a rounding edge (GPU division is not exact).
  */
 import { describe, expect, it } from 'vitest';
 import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
-import { nonFiniteMismatch, referenceAttention, relL2, relL2Finite } from '../../src/reference/attention';
+import { kvQuantized, nonFiniteMismatch, referenceAttention, relL2, relL2Finite } from '../../src/reference/attention';
 import { expectedShaderF16, gpu, randomArray, rng } from './harness';
 
 interface Case {
@@ -35,7 +38,7 @@ interface Case {
   poison?: 'q' | 'k' | 'v' | 'kInf';
 }
 
-const TOL = { f32: 1e-4, f16: 5e-3 };
+const TOL = { f32: 1e-4, f16: 5e-3, q8: 2e-3, q4: 2e-3 };
 
 async function check(c: Case): Promise<void> {
   const seed = (Math.random() * 2 ** 32) >>> 0;
@@ -63,7 +66,12 @@ async function check(c: Case): Promise<void> {
   if (c.poison) poisonInput(args, c.poison);
   const ctx = await gpu();
   const got = await attention(ctx, args);
-  const ref = referenceAttention({ ...args, k: args.k!, v: args.v! });
+  const quant = c.kvDtype === 'q8' || c.kvDtype === 'q4' ? c.kvDtype : undefined;
+  const ref = referenceAttention({
+    ...args,
+    k: quant ? kvQuantized(args.k!, c.D, quant) : args.k!,
+    v: quant ? kvQuantized(args.v!, Dv, quant) : args.v!,
+  });
   const where = `${c.name} (seed ${seed}, adapter ${ctx.adapterDescription})`;
   if (c.poison) {
     // Non-finite exactly where the reference is, close to it everywhere else.
@@ -421,6 +429,50 @@ const decodeCases: Case[] = [
     poison: 'v',
   },
 ];
+
+// q8 / q4 pages (issue 17): a reduced set over the kernels, page sizes 1 / 7 / 16, ragged, a partial
+// q4 scale group (d 80 = 32 + 32 + 16), Dv != D, window and soft-cap.
+const quantCases: Case[] = [
+  { name: 'GQA g2 d80 ragged', H: 4, Hkv: 2, D: 80, seqLensQ: [17, 54, 1], seqLensKV: [17, 54, 1], pageSize: 16 },
+  { name: 'GQA g3 d128 page 7', H: 6, Hkv: 2, D: 128, seqLensQ: [54], seqLensKV: [54], pageSize: 7 },
+  {
+    name: 'd96 / dv64 chunk, window 16, soft-cap 20',
+    H: 4,
+    Hkv: 2,
+    D: 96,
+    Dv: 64,
+    seqLensQ: [9, 30],
+    seqLensKV: [70, 30],
+    pageSize: 16,
+    window: 16,
+    softcap: 20,
+    amp: 3,
+  },
+].map((c) => ({ ...c, kvDtype: 'f32' as KvDtype }));
+const quantDecodeCases: Case[] = [
+  { name: 'decode GQA g4 d128', H: 8, Hkv: 2, D: 128, seqLensQ: [1, 1], seqLensKV: [300, 17], pageSize: 16 },
+  { name: 'decode MHA d64 page 1', H: 2, Hkv: 2, D: 64, seqLensQ: [1, 1, 1], seqLensKV: [1, 40, 97], pageSize: 1 },
+].map((c) => ({ ...c, kvDtype: 'f32' as KvDtype }));
+
+// Quantised pages are read through the f32 word snippet on every adapter (the same shader), so past the
+// first prefill case SwiftShader adds no coverage, only compile time (about a minute per flashPrefill
+// pipeline there on a busy machine): those run on lavapipe only.
+const swiftshader = expectedShaderF16() === false;
+
+describe('paged attention kernels on q8 / q4 pages vs float64 reference on the same quantised values', () => {
+  for (const kvDtype of ['q8', 'q4'] as const) {
+    quantCases.forEach((c, i) =>
+      it.skipIf(swiftshader && i > 0)(`flashPrefill: ${c.name} [${kvDtype}]`, () =>
+        check({ ...c, kvDtype, kernel: 'prefill' }),
+      ),
+    );
+    for (const c of quantDecodeCases) {
+      it(`splitKvDecode: ${c.name} [${kvDtype}]`, () => check({ ...c, kvDtype, kernel: 'decode' }));
+    }
+    it(`naive three-pass: ${quantCases[0].name} [${kvDtype}]`, () =>
+      check({ ...quantCases[0], kvDtype, kernel: 'naive' }));
+  }
+});
 
 describe('paged attention kernels vs float64 reference', () => {
   it('runs on the f16 path this adapter must exercise', async () => {

@@ -7,7 +7,13 @@
  *   - the block-quantized files (Q8_0, Q4_0, Q5_0 tensors; dequantized to f32 weights on load) give
  *     the greedy tokens llama.cpp gives them (gguf/README.md): kjv's equal its F32 file's, the
  *     stories260K ones run.c's for the steps they have;
- *   - by default they load quantized (q8 / q4: the files' Q8_0 / Q4_0 blocks exactly), same tokens;
+ *   - by default they load quantized, each tensor in its own format (Q8_0, Q4_0, Q5_0 blocks as in
+ *     the file), same tokens;
+ *   - a Q4_K_M-style file (Q4_K, Q6_K, Q5_0, Q8_0, Q4_0, F16 mixed across layers and roles; no real
+ *     file here has a K-quant block) stores every tensor in its own format (GpuWeight.dtype) and
+ *     gives the float64 reference logits of its dequantized blocks, prefill (GEMM) and decode (GEMV);
+ *   - a DeepSeek2 GGUF with kv_b_proj split into attn_k_b / attn_v_b (newer converters) gives the
+ *     logits of the same model stored with attn_kv_b;
  *   - a GGUF the project's writer makes from the shipped kjv-mqa (F16) gives the folder's logits;
  *   - `webattn generate --model DIR --gguf-file NAME --json` prints run.c's ids.
  */
@@ -22,7 +28,26 @@ import { relL2 } from '../../src/reference/attention';
 import { folderSource, loadModelFiles, type ModelFiles } from '../../src/sources/modelSource';
 import { repoPath, torchFixture } from '../models/shippedFixtures';
 import { writeModelGguf } from '../../src/model/ggufWriter';
-import { parseGguf } from '../../src/sources/gguf';
+import { parseConfig } from '../../src/model/config';
+import { runtimeTensors } from '../../src/model/expectedTensors';
+import { ggufDefaultWeightDtype, ggufModelFiles, ggufNativeTensors } from '../../src/model/ggufModelFiles';
+import { ggufTensorToHf } from '../../src/model/ggufTensors';
+import { uploadWeights } from '../../src/model/weights';
+import type { MatrixDtype } from '../../src/gpu/dtype';
+import { readBuffer } from '../../src/gpu/buffers';
+import { referenceForward } from '../../src/reference/transformer';
+import { parseGguf, type GgmlType } from '../../src/sources/gguf';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/sources/halfFloat';
+import { readTensorF32 } from '../../src/sources/safetensors';
+import {
+  encodeValues,
+  ggufBytes,
+  ggufMetadata,
+  randomKQuantBlocks,
+  writeDeepseek2Gguf,
+  writeGgufFile,
+} from '../helpers/ggufModels';
+import { configs, randn, randomIds, randomWeights } from '../helpers/tinyModels';
 import { expectedShaderF16, gpu } from './harness';
 
 const GGUF = repoPath('../shared/realworld/gguf');
@@ -176,5 +201,130 @@ describe.skipIf(!haveData)('GGUF models on the GPU', () => {
     const result = JSON.parse(out.join('\n')) as { ids: number[]; text: string };
     expect(result.ids).toEqual(RUN_C_GREEDY);
     expect(RUN_C_TEXT.startsWith(result.text)).toBe(true);
+  });
+
+  // A llama with 256-multiple rows, so that K-quants apply, in a Q4_K_M-like mix: most matrices
+  // Q4_K, some v / down Q6_K (as llama-quantize's use_more_bits layers), Q5_0 / Q8_0 / Q4_0 / F16
+  // elsewhere, the output Q6_K. Roles mix formats across the two layers.
+  it.skipIf(packedF16Only)(
+    'a Q4_K_M-style GGUF: every tensor in its own format, the float64 logits of its blocks',
+    async () => {
+      const config = {
+        model_type: 'llama',
+        hidden_size: 256,
+        intermediate_size: 512,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        vocab_size: 64,
+        max_position_embeddings: 64,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000,
+        hidden_act: 'silu',
+        tie_word_embeddings: false,
+      };
+      const spec = parseConfig(config);
+      const types: Record<string, GgmlType> = {
+        'model.embed_tokens.weight': 'Q4_K',
+        'lm_head.weight': 'Q6_K',
+        'model.layers.0.self_attn.q_proj.weight': 'Q4_K',
+        'model.layers.0.self_attn.k_proj.weight': 'Q4_K',
+        'model.layers.0.self_attn.v_proj.weight': 'Q6_K',
+        'model.layers.0.self_attn.o_proj.weight': 'Q4_K',
+        'model.layers.0.mlp.gate_proj.weight': 'Q4_K',
+        'model.layers.0.mlp.up_proj.weight': 'Q4_K',
+        'model.layers.0.mlp.down_proj.weight': 'Q6_K',
+        'model.layers.1.self_attn.q_proj.weight': 'Q5_0',
+        'model.layers.1.self_attn.k_proj.weight': 'Q8_0',
+        'model.layers.1.self_attn.v_proj.weight': 'Q4_K',
+        'model.layers.1.self_attn.o_proj.weight': 'Q4_0',
+        'model.layers.1.mlp.gate_proj.weight': 'F16',
+        'model.layers.1.mlp.up_proj.weight': 'Q4_K',
+        'model.layers.1.mlp.down_proj.weight': 'Q5_0',
+      };
+      const tensors = [...runtimeTensors(spec)].map(([hfName, shape]) => {
+        const count = shape.reduce((a, b) => a * b, 1);
+        // Norms ~ 1 +- 0.2 as F32 holding f16 values (the GPU keeps norms f16 under a quantized load).
+        if (shape.length === 1) {
+          const values = Float32Array.from({ length: count }, () => f16BitsToF32(f32ToF16Bits(1 + 0.2 * randn())));
+          return { hfName, shape, type: 'F32' as GgmlType, data: encodeValues('F32', values) };
+        }
+        const type = types[hfName];
+        const scale = hfName === 'model.embed_tokens.weight' ? 1 : 1 / Math.sqrt(shape[1]);
+        const data =
+          type === 'Q4_K' || type === 'Q6_K'
+            ? randomKQuantBlocks(type, count, scale)
+            : encodeValues(
+                type,
+                Float32Array.from({ length: count }, () => scale * randn()),
+              );
+        return { hfName, shape, type, data };
+      });
+      const files = ggufModelFiles(
+        await loadModelFiles(folderSource(writeGgufFile(ggufBytes(ggufMetadata('llama', spec), tensors), 'q4km.gguf'))),
+      );
+      const ctx = await gpu();
+
+      // Stored formats: the file's own, byte for byte (blocks in HF row order: q/k un-permuted).
+      const load = ggufDefaultWeightDtype(files)!;
+      expect(load).toBe('q8');
+      const weights = await uploadWeights(ctx, files, runtimeTensors(spec), {
+        dtype: load,
+        native: ggufNativeTensors(files, load),
+      });
+      try {
+        const gpuType: Record<string, MatrixDtype> = {
+          Q4_K: 'q4_K',
+          Q6_K: 'q6_K',
+          Q5_0: 'q5_0',
+          Q8_0: 'q8',
+          Q4_0: 'q4',
+        };
+        gpuType.F16 = 'f16';
+        for (const [name, w] of weights) {
+          expect(w.dtype, name).toBe(w.shape.length === 1 ? 'f16' : gpuType[types[name]]);
+        }
+        const blocks = {
+          'model.embed_tokens.weight': 'token_embd.weight',
+          'model.layers.0.self_attn.q_proj.weight': 'blk.0.attn_q.weight',
+        };
+        for (const [name, ggufName] of Object.entries(blocks)) {
+          const want = ggufTensorToHf(files.gguf!, 'llama', ggufName, spec).bytes;
+          const got = new Uint8Array(await readBuffer(ctx, weights.get(name)!.buffer, want.length));
+          expect(
+            got.every((b, i) => b === want[i]),
+            name,
+          ).toBe(true);
+        }
+      } finally {
+        for (const w of weights.values()) w.buffer.destroy();
+      }
+
+      // Logits: the float64 forward over the dequantized blocks (the loader's F32 view of each tensor).
+      const ids = randomIds(12, spec.vocabSize);
+      const want = referenceForward(spec, (name) => readTensorF32(files.tensor(name)!.file, name), ids);
+      const transformer = await Transformer.load(ctx, files, { ...SIZES, kvDtype: 'f32' }); // no weightDtype: native
+      const runner = await StepRunner.create(transformer);
+      try {
+        const prefill = await runner.logitsForIds(ids, ids.length); // 12 tokens: the GEMMs
+        const decode = await runner.logitsForIds(ids, 1); // one token a step: the GEMVs
+        expect(relL2(prefill, want), 'prefill').toBeLessThan(1e-4);
+        expect(relL2(decode, want), 'decode').toBeLessThan(1e-4);
+      } finally {
+        runner.destroy();
+        transformer.destroy();
+      }
+    },
+  );
+
+  it.skipIf(packedF16Only)('DeepSeek2 with attn_k_b / attn_v_b: the logits of the attn_kv_b file', async () => {
+    const spec = parseConfig({ ...configs.deepseek, rope_scaling: undefined });
+    const weights = randomWeights(spec);
+    const ids = randomIds(6, spec.vocabSize);
+    const logits = async (split: 'F32' | null) => {
+      const files = await loadModelFiles(folderSource(writeDeepseek2Gguf(spec, weights, split)));
+      return logitsOf(files, ids);
+    };
+    expect(relL2(await logits('F32'), await logits(null))).toBe(0); // the same f32 weights
   });
 });

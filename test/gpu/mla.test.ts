@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
-import { referenceAttention, relL2 } from '../../src/reference/attention';
+import { kvQuantized, referenceAttention, relL2 } from '../../src/reference/attention';
 import { gpu, randomArray, rng } from './harness';
 
 interface MlaCase {
@@ -22,7 +22,7 @@ interface MlaCase {
   softcap?: number;
 }
 
-const TOL = { f32: 1e-4, f16: 5e-3 };
+const TOL = { f32: 1e-4, f16: 5e-3, q8: 2e-3, q4: 2e-3 };
 
 /** V of the reference: the first d_c values of every latent row. */
 function latentV(kv: Float32Array, tk: number, dc: number, dr: number): Float32Array {
@@ -56,7 +56,10 @@ async function check(c: MlaCase) {
     softcap: c.softcap ?? 0,
   };
   const got = await attention(await gpu(), args);
-  const ref = referenceAttention({ ...args, k: args.kv!, v: latentV(args.kv!, tk, c.dc, c.dr) });
+  // q8 / q4: the reference reads the latent rows as quantised (code * scale is exact in f32).
+  const k =
+    c.kvDtype === 'q8' || c.kvDtype === 'q4' ? Float32Array.from(kvQuantized(args.kv!, D, c.kvDtype)) : args.kv!;
+  const ref = referenceAttention({ ...args, k, v: latentV(k, tk, c.dc, c.dr) });
   const where = `${c.name} (seed ${seed})`;
   expect(relL2(got.out, ref.out), `out ${where}`).toBeLessThan(TOL[c.kvDtype]);
   expect(relL2(got.lse, ref.lse), `lse ${where}`).toBeLessThan(TOL[c.kvDtype]);
@@ -168,6 +171,29 @@ const cases: MlaCase[] = [
     kvDtype: 'f16',
     kernel: 'prefill',
     softcap: 5,
+  },
+  // q8 / q4 latent rows through flashPrefill (issue 17); mlaDecode's are in mlaDecode.test.ts.
+  {
+    name: 'prefill H8 d_c 64 + d_rope 32, ragged, q4',
+    H: 8,
+    dc: 64,
+    dr: 32,
+    seqLensQ: [40, 7],
+    seqLensKV: [40, 20],
+    pageSize: 16,
+    kvDtype: 'q4',
+    kernel: 'prefill',
+  },
+  {
+    name: 'prefill H8 d_c 64 + d_rope 32, page 7, q8',
+    H: 8,
+    dc: 64,
+    dr: 32,
+    seqLensQ: [30],
+    seqLensKV: [30],
+    pageSize: 7,
+    kvDtype: 'q8',
+    kernel: 'prefill',
   },
 ];
 

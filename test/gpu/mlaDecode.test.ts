@@ -16,7 +16,7 @@ import { KvPool } from '../../src/kernels/kvPool';
 import { buildPageTable } from '../../src/kernels/pageTable';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { chooseMlaDecodeTiles } from '../../src/kernels/tiling';
-import { nonFiniteMismatch, referenceAttention, relL2, relL2Finite } from '../../src/reference/attention';
+import { kvQuantized, nonFiniteMismatch, referenceAttention, relL2, relL2Finite } from '../../src/reference/attention';
 import { gpu, randomArray, rng } from './harness';
 
 interface Case {
@@ -33,7 +33,7 @@ interface Case {
   poison?: 'q' | 'kv' | 'v';
 }
 
-const TOL = { f32: 1e-4, f16: 5e-3 };
+const TOL = { f32: 1e-4, f16: 5e-3, q8: 2e-3, q4: 2e-3 };
 const DS = { dc: 512, dr: 64 }; // DeepSeek-V2/V3 latent and rope dims
 
 async function check(c: Case) {
@@ -65,9 +65,11 @@ async function check(c: Case) {
   if (c.poison === 'kv') args.kv![key * D + c.dc + 1] = Number.NaN; // in k_pe: K only
   if (c.poison === 'v') args.kv![key * D + 3] = Number.NaN; // in c_kv: K and V
   const got = await attention(await gpu(), args);
-  const v = new Float32Array(tk * c.dc); // V of the reference: the first d_c values of every row
-  for (let t = 0; t < tk; t++) v.set(args.kv!.subarray(t * D, t * D + c.dc), t * c.dc);
-  const ref = referenceAttention({ ...args, k: args.kv!, v });
+  // q8 / q4: the reference reads the latent rows as quantised (one scale per row / per 32 values of it).
+  const k = c.kvDtype === 'q8' || c.kvDtype === 'q4' ? kvQuantized(args.kv!, D, c.kvDtype) : args.kv!;
+  const v = new Float64Array(tk * c.dc); // V of the reference: the first d_c values of every row
+  for (let t = 0; t < tk; t++) v.set(k.subarray(t * D, t * D + c.dc), t * c.dc);
+  const ref = referenceAttention({ ...args, k, v });
   const where = `H${c.H} ${c.dc}+${c.dr} kv [${c.seqLensKV}] page ${c.pageSize} ${c.kvDtype} (seed ${seed})`;
   if (c.poison) {
     expect(nonFiniteMismatch(got.out, ref.out), `out non-finite pattern ${where}`).toBeUndefined();
@@ -97,6 +99,11 @@ const cases: Case[] = [
   { H: 12, dc: 32, dr: 16, seqLensKV: [600, 17], pageSize: 16, kvDtype: 'f32', poison: 'q' },
   { H: 12, dc: 32, dr: 16, seqLensKV: [600, 17], pageSize: 7, kvDtype: 'f16', poison: 'kv' },
   { H: 16, ...DS, seqLensKV: [130, 17], pageSize: 16, kvDtype: 'f32', poison: 'v' },
+  // q8 / q4 latent rows (issue 17); d 48 = 32 + 16: a short last q4 group.
+  { H: 16, ...DS, seqLensKV: RAGGED, pageSize: 16, kvDtype: 'q8' },
+  { H: 16, ...DS, seqLensKV: RAGGED, pageSize: 16, kvDtype: 'q4' },
+  { H: 12, dc: 32, dr: 16, seqLensKV: [130, 17], pageSize: 7, kvDtype: 'q4' },
+  { H: 4, dc: 64, dr: 32, seqLensKV: [45, 1], pageSize: 1, kvDtype: 'q8' },
 ];
 
 describe('mlaDecode vs float64 reference', () => {

@@ -77,3 +77,25 @@ describe('kv accounting', () => {
     expect(() => pageBytes(llama2_7b, 0)).toThrow(/pageSize/);
   });
 });
+
+describe('kv accounting of q8 / q4 pages (scales included)', () => {
+  it('bytes per token: a row of d values is d + 2 (q8) or d / 2 + 2 * ceil(d / 32) (q4) bytes', () => {
+    expect(kvBytesPerToken({ ...llama2_7b, dtype: 'q8' })).toBe(32 * 32 * 2 * (128 + 2)); // 260 KiB
+    expect(kvBytesPerToken({ ...llama2_7b, dtype: 'q4' })).toBe(32 * 32 * 2 * (64 + 8)); // 144 KiB
+    expect(kvBytesPerToken({ ...deepseekV3, dtype: 'q8' })).toBe((576 + 2) * 61);
+    expect(kvBytesPerToken({ ...deepseekV3, dtype: 'q4' })).toBe((288 + 36) * 61);
+    // d 80: q4 groups of 32 + 32 + 16 -> 3 scales
+    const d80: KvSpec = { variant: 'gqa', numLayers: 1, numKvHeads: 2, headDimQK: 80, headDimV: 80, dtype: 'q4' };
+    expect(kvBytesPerToken(d80)).toBe(2 * 2 * (40 + 6));
+    expect(kvBytesPerToken({ ...mistral7b, dtype: 'q8' }) / kvBytesPerToken(mistral7b)).toBeCloseTo(130 / 256, 10);
+  });
+
+  it('pageBytes is what the GPU pool allocates: scales of a page padded to a whole u32 word', () => {
+    // Llama-2-7B q8, pages of 16: K and V each 32 heads x 16 rows x (128 codes + 2 scale bytes)
+    expect(pageBytes({ ...llama2_7b, dtype: 'q8' }, 16)).toBe(2 * 32 * 16 * 130);
+    // MLA q8, pages of 7: 7 rows x 576 codes + 7 scales = 14 bytes -> 16 (4 words)
+    expect(pageBytes({ ...deepseekV3, dtype: 'q8' }, 7)).toBe(7 * 576 + 16);
+    expect(pageBytes({ ...deepseekV3, dtype: 'q4' }, 1)).toBe(288 + 36);
+    expect(() => kvBytesPerToken({ ...llama2_7b, dtype: 'q5' as never })).toThrow(/unknown dtype/);
+  });
+});

@@ -19,6 +19,7 @@ import {
   ggufHfTensor,
   ggufModelFiles,
   ggufModelOf,
+  ggufNativeTensors,
 } from '../../src/model/ggufModelFiles';
 import { checkWeights } from '../../src/model/weights';
 import {
@@ -154,7 +155,7 @@ describe.skipIf(!haveData)('GGUF files read as the HF folder they came from', ()
       'kjv-gqa-F16': null,
       'kjv-gqa-F32': null,
       'kjv-gqa-Q4_0': 'q4', // Q4_0 matrices, token_embd Q8_0
-      'kjv-gqa-Q4_K_M': 'q8', // Q5_0 and Q8_0: requantized to Q8_0
+      'kjv-gqa-Q4_K_M': 'q8', // norms f16; its Q5_0 and Q8_0 matrices stay as they are (ggufNativeTensors)
       'kjv-gqa-Q6_K': 'q8',
       'kjv-gqa-Q8_0': 'q8',
       'stories260K-F16': null,
@@ -163,6 +164,44 @@ describe.skipIf(!haveData)('GGUF files read as the HF folder they came from', ()
       'stories260K-Q6_K': 'q8',
     });
     expect(ggufDefaultWeightDtype(await loadModelFiles(folderSource(KJV)))).toBeNull(); // a safetensors folder
+  });
+});
+
+describe.skipIf(!haveData)('GGUF tensors that go to the GPU as stored (ggufNativeTensors)', () => {
+  it('stories260K-Q4_K_M: Q5_0, Q8_0, F16 matrices in their own format, HF-ordered; norms converted', async () => {
+    const files = await ggufFiles('stories260K-Q4_K_M.gguf');
+    const spec = parseConfig(files.config, 'stories');
+    const native = ggufNativeTensors(files, 'q8')!;
+    const stored: Record<string, string | null> = {};
+    for (const [name, shape] of expectedTensors(spec)) {
+      const t = native(name, shape);
+      stored[name] = t?.dtype ?? null;
+      if (t) expect(Buffer.from(t.bytes).equals(ggufHfTensor(files, name)!.bytes), name).toBe(true); // q/k un-permuted
+    }
+    const layer = (l: number, v: string, down: string) => ({
+      [`model.layers.${l}.input_layernorm.weight`]: null,
+      [`model.layers.${l}.post_attention_layernorm.weight`]: null,
+      [`model.layers.${l}.self_attn.q_proj.weight`]: 'q5_0',
+      [`model.layers.${l}.self_attn.k_proj.weight`]: 'q5_0',
+      [`model.layers.${l}.self_attn.v_proj.weight`]: v,
+      [`model.layers.${l}.self_attn.o_proj.weight`]: 'q5_0',
+      [`model.layers.${l}.mlp.gate_proj.weight`]: 'q5_0',
+      [`model.layers.${l}.mlp.up_proj.weight`]: 'q5_0',
+      [`model.layers.${l}.mlp.down_proj.weight`]: down,
+    });
+    // gguf/README.md: Q8_0 = token_embd, blk.2 / blk.4 attn_v; F16 = every ffn_down; Q5_0 the rest.
+    expect(stored).toEqual({
+      'model.embed_tokens.weight': 'q8',
+      'model.norm.weight': null,
+      ...layer(0, 'q5_0', 'f16'),
+      ...layer(1, 'q5_0', 'f16'),
+      ...layer(2, 'q8', 'f16'),
+      ...layer(3, 'q5_0', 'f16'),
+      ...layer(4, 'q8', 'f16'),
+    });
+    // At an f32 load the F16 matrices are converted (a plain matrix's bias shares its dtype); a folder has none.
+    expect(ggufNativeTensors(files, 'f32')!('model.layers.0.mlp.down_proj.weight', [64, 172])).toBeNull();
+    expect(ggufNativeTensors(await loadModelFiles(folderSource(KJV)), 'q8')).toBeUndefined();
   });
 });
 

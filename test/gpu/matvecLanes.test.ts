@@ -1,0 +1,105 @@
+/**
+ * The decode GEMVs' reductions (matvec.wgsl, matvecQuant.wgsl; src/kernels/matvec.ts matvecLanes):
+ * every lane layout the kernels are compiled for, on the adapter the project selected, against the
+ * float64 twin on fresh random inputs with the output poisoned (NaN) first:
+ *   - the adapter's own choice (software adapters: one subgroup per workgroup, no barrier);
+ *   - 64 lanes with subgroups (what GPUs run: subgroupAdd, then a tree over 64 / SG_SIZE entries);
+ *   - the plain tree without subgroups, at the adapter's size and at 64 lanes (f16 and q4 only).
+ * Weights f16, q8, q4 and q6_K at ragged shapes: N 33 (a last strip of one row), K 96 (q8 / q4: 3
+ * blocks a row, so every other row starts at a byte 2 mod 4 and takes the other half-word path), K
+ * 100 (f16), K 256 (q6_K); M 1 (the batch-1 loop), 3 and 8 (the token loop). rel L2 < 1e-5.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
+import type { MatrixDtype } from '../../src/gpu/dtype';
+import { createMatvec, quantBufferBytes, quantMatmulParams } from '../../src/kernels/matmulQuant';
+import { matvecLanes, type MatvecOptions } from '../../src/kernels/matvec';
+import { relL2 } from '../../src/reference/attention';
+import { referenceMatmul } from '../../src/reference/matmul';
+import { dequantizeBlocks } from '../../src/reference/quant';
+import { f16BitsToF32, f32ArrayToF16 } from '../../src/sources/halfFloat';
+import { gpu, randomArray, rng } from './harness';
+import { randomBlocks } from './quantBlocks';
+
+const CASES: [MatrixDtype, number, number][] = [
+  ['f16', 33, 100],
+  ['q8', 33, 96],
+  ['q4', 33, 96],
+  ['q6_K', 33, 256],
+];
+/**
+ * The plain tree compiles slowly on the software adapters (barriers inside the token loop: 40-130 s
+ * a pipeline on a loaded 2-core lavapipe), so its layouts take one plain-word and one block format.
+ */
+const PLAIN_CASES = CASES.filter(([d]) => d === 'f16' || d === 'q4');
+const LAYOUTS: [string, MatvecOptions, typeof CASES][] = [
+  ['adapter default', {}, CASES],
+  ['64 lanes, subgroups', { workgroupSize: 64 }, CASES],
+  ['plain', { subgroups: false }, PLAIN_CASES],
+  ['plain, 64 lanes', { subgroups: false, workgroupSize: 64 }, PLAIN_CASES],
+];
+const MS = [1, 3, 8];
+
+async function run(weightDtype: MatrixDtype, N: number, K: number, opts: MatvecOptions, seed: number) {
+  const ctx = await gpu();
+  const rand = rng(seed);
+  const spec = { N, K, weightDtype, bias: true };
+  const op = await createMatvec(ctx, spec, opts);
+  let data: Uint16Array | Uint8Array;
+  let seen: ArrayLike<number>;
+  if (weightDtype === 'f16') {
+    data = f32ArrayToF16(randomArray(N * K, rand, 0.5));
+    seen = Float32Array.from(data, f16BitsToF32);
+  } else if (weightDtype === 'f32') {
+    throw new Error('f32 is covered by matmul.test.ts');
+  } else {
+    const blocks = randomBlocks(weightDtype, N, K, rand);
+    data = new Uint8Array(quantBufferBytes(weightDtype, N, K));
+    data.set(blocks);
+    seen = dequantizeBlocks(weightDtype, blocks, N * K);
+  }
+  // Bias as each kernel stores it: f16 (Word4 for f16 weights, f16 pairs for the block formats).
+  const biasBits = f32ArrayToF16(randomArray(N + 3, rand));
+  const biasSeen = Float32Array.from(biasBits, f16BitsToF32);
+  const w = await uploadBuffer(ctx, 'test.w', data);
+  const bias = await uploadBuffer(ctx, 'test.bias', biasBits);
+  const x = await ctx.createBuffer('test.x', 8 * K * 4, STORAGE);
+  const y = await ctx.createBuffer('test.y', 8 * N * 4, STORAGE);
+  const params = await ctx.createBuffer('test.params', 16, UNIFORM);
+  const bind = op.bind({ x, w, bias, y, params });
+  const got: number[] = [];
+  const want: number[] = [];
+  for (const M of MS) {
+    const xValues = randomArray(M * K, rand);
+    writeBuffer(ctx, x, xValues);
+    writeBuffer(ctx, y, new Uint8Array(y.size).fill(0xff)); // NaN
+    writeBuffer(ctx, params, quantMatmulParams(spec, M));
+    await ctx.validated('matvecLanes test', () => {
+      const enc = ctx.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      op.encode(pass, bind, M);
+      pass.end();
+      ctx.device.queue.submit([enc.finish()]);
+    });
+    got.push(...(await readFloat32(ctx, y, M * N)));
+    want.push(...referenceMatmul({ x: xValues, w: seen, bias: biasSeen, M, N, K }));
+  }
+  for (const b of [w, bias, x, y, params]) b.destroy();
+  op.destroy();
+  return relL2(got, want);
+}
+
+describe.each(LAYOUTS)('decode GEMV lanes: %s', (_name, opts, cases) => {
+  it('is the layout asked for', async () => {
+    const lanes = matvecLanes(await gpu(), opts);
+    if (opts.subgroups === false) expect(lanes.sgSize).toBe(1);
+    if (opts.workgroupSize) expect(lanes.wg).toBe(opts.workgroupSize);
+    expect(lanes.numSg * lanes.sgSize).toBe(lanes.wg);
+  });
+  for (const [dtype, N, K] of cases) {
+    it(`${dtype} N ${N}, K ${K}, bias, M ${MS.join('/')}`, async () => {
+      const seed = (Math.random() * 2 ** 32) >>> 0;
+      expect(await run(dtype, N, K, opts, seed), `seed ${seed}`).toBeLessThan(1e-5);
+    });
+  }
+});
