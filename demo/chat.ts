@@ -5,8 +5,10 @@
  * watch the paged KV cache fill live (kvSnapshot() after every engine step).
  *
  * The "Precision and memory" menu prices the chosen model in every weight format and KV dtype from
- * its config.json (or a GGUF file's header) before anything downloads, and a format that does not
- * fit the adapter is refused with the numbers (precision.ts). A model with sliding-window layers
+ * its config.json (or a GGUF file's header) before anything downloads. A weight past the adapter's
+ * binding limit loads split by rows (the note says into how many buffers); refused up front, with the
+ * numbers, is only what cannot run (MLA's kv_b_proj past one binding: precision.ts). A model too big
+ * for the device's memory fails at load with the runtime's message. A model with sliding-window layers
  * shows its second page pool, the window pages, as its own grid.
  *
  * ChatPage holds the page's state and runs its flows. The model form is modelPicker.ts, the model
@@ -130,12 +132,13 @@ class ChatPage {
     const ctx = gpu.ctx;
     const binding = ctx.limits.maxStorageBufferBindingSize;
     this.gpuLimits = { maxStorageBufferBindingSize: binding, maxBufferSize: ctx.limits.maxBufferSize };
-    // ?simulateMaxBinding=BYTES: check models against a smaller GPU's binding limit (a phone's 128 MiB, say).
+    // ?simulateMaxBinding=BYTES: price models against a smaller GPU's binding limit (a phone's 128 MiB,
+    // say): which weights split into how many buffers, what is refused. The engine keeps the real limit.
     const simulated = Number(new URLSearchParams(location.search).get('simulateMaxBinding'));
     if (simulated > 0) this.gpuLimits.maxStorageBufferBindingSize = Math.min(binding, simulated);
     renderAdapter($('#adapter'), ctx);
     this.setEngineState('idle');
-    void this.refreshPlan(); // the menu now says which formats fit this adapter
+    void this.refreshPlan(); // the menu now says what splits or cannot run on this adapter
     const page = this;
     const global = globalThis as { webattnDemo?: object };
     global.webattnDemo = {
@@ -268,7 +271,7 @@ class ChatPage {
         if (cost.problem) {
           this.setEngineState('failed');
           const actions: Actions = [];
-          // The widest format that fits, then the smallest: "Load with q8 weights (1.0 MiB)".
+          // The widest format that can run, then the smallest: "Load with f16 weights (1.9 MiB)".
           const fits = fittingChoices(plan, this.gpuLimits);
           for (const c of new Set([fits.at(-1), fits[0]])) {
             if (!c || c.choice === opts.weightDtype) continue;
@@ -277,7 +280,7 @@ class ChatPage {
           }
           actions.push(['Load anyway', () => void this.load(choice, opts, true)]);
           actions.push(['Load the default tiny model', loadDefault]);
-          const message = `${name} will not fit this GPU: ${cost.problem}.`;
+          const message = `${name} cannot run on this GPU: ${cost.problem}.`;
           this.loadStatus('failed', [failureBox('binding-limit', message, actions)]);
           return;
         }
@@ -322,6 +325,12 @@ class ChatPage {
           weightDtype === 'f32' ? 'Retry with f32' : 'Retry with f32 KV',
           () => this.reloadAs(choice, { ...opts, weightDtype, kvDtype: 'f32' }, checked),
         ]);
+      }
+      if (kind === 'memory' && plan && !plan.gguf && opts.weightDtype !== 'q4') {
+        // The smallest format: the runtime's OutOfMemoryError says what did not fit at this one.
+        const q4 = plan.formats.find((f) => f.dtype === 'q4');
+        const retry = () => this.reloadAs(choice, { ...opts, weightDtype: 'q4' }, checked);
+        actions.push([`Retry with q4 weights${q4 ? ` (${formatBytes(q4.bytes)})` : ''}`, retry]);
       }
       if (kind === 'memory' || kind === 'binding-limit' || kind === 'kv-full') {
         actions.push([

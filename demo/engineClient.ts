@@ -133,6 +133,10 @@ export function classifyError(err: unknown): { kind: FailureKind; message: strin
     return { kind: 'device-lost', message };
   if (name === 'ModelSourceError' || m.includes('download') || m.includes('failed to fetch') || m.includes('http '))
     return { kind: 'download', message };
+  // The weights' OutOfMemoryError (weights.ts) names the tensor and the model's bytes: memory, even
+  // where the adapter's message it quotes names a limit.
+  if (m.includes("does not fit this device's memory")) return { kind: 'memory', message };
+  // What must fit one binding whole: MLA's kv_b_proj, a step buffer (weights past one are split by rows).
   if (m.includes('maxstoragebufferbindingsize') || m.includes('maxbuffersize'))
     return { kind: 'binding-limit', message };
   if (name === 'OutOfMemoryError' || m.includes('out of memory')) return { kind: 'memory', message };
@@ -163,12 +167,15 @@ export function adviceFor(kind: FailureKind): string {
         'so Retry continues from the file that failed.'
       );
     case 'memory':
-      return 'The GPU ran out of memory. Try f16 weights, a shorter context, or a smaller model.';
+      return (
+        'The GPU ran out of memory: the model does not fit this device (the message names the tensor and the ' +
+        'bytes). Try q4 or q8 weights under "Precision and memory", a shorter context, or a smaller model.'
+      );
     case 'binding-limit':
       return (
-        "One of this model's buffers is larger than this GPU lets a shader see at once " +
-        '(maxStorageBufferBindingSize). Try q8 or q4 weights under "Precision and memory", a smaller model, ' +
-        'or a shorter context.'
+        'A buffer this model needs in one piece is larger than this GPU lets a shader see at once ' +
+        "(maxStorageBufferBindingSize): MLA's kv_b_proj, or a step buffer such as the logits (weights past " +
+        'the limit are split by rows and load). Try a shorter context, a smaller model, or another GPU.'
       );
     case 'f16':
       return (
@@ -267,7 +274,9 @@ export async function readModelPlan(c: ModelChoice): Promise<ModelPlan> {
     const { header, ropeFreqs } = await readGgufPrefix(gguf.read, gguf.name);
     const stored = ggufStoredWeights(header);
     const hasChatTemplate = header.metadata.has('tokenizer.chat_template');
-    return planFromSpec(ggufModelSpec(header, { ropeFreqs }), { ...stored, fileName: gguf.name, hasChatTemplate });
+    const tensors = [...header.tensors.values()].map((t) => ({ name: t.name, type: t.type, shape: t.shape }));
+    const file = { ...stored, fileName: gguf.name, hasChatTemplate, tensors };
+    return planFromSpec(ggufModelSpec(header, { ropeFreqs }), file);
   }
   const source = sourceOf(c);
   const bytes = await source.readFile('config.json');

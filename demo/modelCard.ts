@@ -30,9 +30,9 @@ export function renderAdapter(el: HTMLElement, ctx: GpuContext): void {
   }
   if (binding < 256 * 1024 * 1024) {
     const text =
-      `This GPU binds at most ${formatBytes(binding)} at once: models whose embedding table is larger ` +
-      '(most above ~100M parameters in f16) will not load here; q8 and q4 weights halve and quarter most ' +
-      'tensors (the embedding stays q8). The tiny models fit.';
+      `This GPU binds at most ${formatBytes(binding)} at once: a larger weight (the embedding table of most ` +
+      'models above ~100M parameters in f16) is split by rows into several buffers, which costs nothing at ' +
+      'decode; q8 and q4 weights halve and quarter most tensors (the embedding stays q8).';
     el.append(note('small warn', 'binding-note', text));
   }
 }

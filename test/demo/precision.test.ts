@@ -1,13 +1,14 @@
 /**
  * The demo's "Precision and memory" logic and its GGUF path (no DOM, no GPU): the bytes of each
- * weight format for a model, the refusal of a format that does not fit an adapter's binding, the KV
+ * weight format for a model, the weights past an adapter's binding split by rows (never refused for
+ * it: only MLA's kv_b_proj past one binding is), a load that runs out of memory shown as such, the KV
  * dtypes with their bytes per token, a GGUF file priced from its header alone (picked file, or a URL
  * whose server honours Range or ignores it), and the KV-bill page's weight columns and window saving.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeModel, ggufOf, readModelPlan } from '../../demo/engineClient';
+import { classifyError, describeModel, ggufOf, readModelPlan } from '../../demo/engineClient';
 import { fileRangeReader, readGgufPrefix, urlRangeReader } from '../../demo/ggufHeader';
 import { dimsFromConfig, weightColumns, windowSaving } from '../../demo/kvCost';
 import { kvTotals, localSnapshot } from '../../demo/kvGrid';
@@ -15,6 +16,7 @@ import {
   fittingChoices,
   kvChoices,
   planFromSpec,
+  splitNote,
   weightChoices,
   weightCost,
   weightNote,
@@ -24,6 +26,8 @@ import type { KvSnapshot } from '../../src/engine/types';
 import { KV_DTYPES } from '../../src/gpu/dtype';
 import { parseConfig } from '../../src/model/config';
 import { runtimeTensors } from '../../src/model/expectedTensors';
+import { planRowShards } from '../../src/kernels/rowShards';
+import { matrixBufferBytes } from '../../src/kernels/matmulQuant';
 import { weightBytesAt } from '../../src/model/weights';
 import { parseGguf, writeGguf } from '../../src/sources/gguf';
 
@@ -43,6 +47,7 @@ describe('precision menu: weight formats', () => {
       expect(weightCost(plan, dtype, big)).toMatchObject({
         bytes: weightBytesAt(runtimeTensors(spec), dtype),
         problem: null,
+        split: null,
       });
     }
     const bytes = weightChoices(plan).map((c) => weightCost(plan, c, big).bytes);
@@ -54,20 +59,111 @@ describe('precision menu: weight formats', () => {
     expect(plan.parameters).toBe(1016960);
   });
 
-  it('refuses a format whose largest buffer passes the binding, naming the tensor and both sizes', () => {
+  it('splits a weight past the binding into row shards, as the runtime does, and refuses no format for it', () => {
     const small = { maxStorageBufferBindingSize: 262144, maxBufferSize: 2 ** 30 };
-    expect(weightCost(plan, 'f16', small).problem).toBe(
-      'model.embed_tokens.weight takes 512 KiB in f16, and this GPU binds at most 256 KiB at once ' +
-        '(maxStorageBufferBindingSize)',
+    const f16 = weightCost(plan, 'f16', small);
+    expect(f16.problem).toBeNull();
+    // The embedding [2048, 128] f16 is 512 KiB: 1024 rows (256 KiB) a shard, as weights.ts plans it.
+    const shards = planRowShards(2048, (r) => matrixBufferBytes('f16', r, 128), 262144, 'embed');
+    expect(shards).toEqual([
+      { firstRow: 0, rows: 1024 },
+      { firstRow: 1024, rows: 1024 },
+    ]);
+    expect(f16.split).toEqual({
+      limit: 262144,
+      tensors: 1,
+      buffers: 2,
+      largest: { name: 'model.embed_tokens.weight', bytes: 524288, buffers: 2 },
+    });
+    expect(weightNote(plan, f16)).toBe(
+      "1.02M parameters: 1.94 MiB on the GPU in f16 (half precision); past this GPU's 256 KiB binding, " +
+        'model.embed_tokens.weight (512 KiB) is split by rows into 2 buffers',
     );
-    // q4 keeps the embedding at q8: 64 blocks of 34 bytes per row, 2048 rows, + a pad word.
-    expect(weightCost(plan, 'q4', small).problem).toContain('takes 272 KiB in q4');
-    expect(fittingChoices(plan, small)).toEqual([]);
-    const mid = { maxStorageBufferBindingSize: 300_000, maxBufferSize: 2 ** 30 };
-    expect(fittingChoices(plan, mid).map((c) => c.choice)).toEqual(['q4', 'q8']);
-    expect(weightOptionLabel(weightCost(plan, 'f16', mid))).toBe('f16 · 1.94 MiB · too big');
-    const buffer = { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 300_000 };
-    expect(weightCost(plan, 'f32', buffer).problem).toContain('(maxBufferSize)');
+    // q4 keeps the embedding at q8: 64 blocks of 34 bytes per row, 2048 rows, + a pad word: 2 shards too.
+    expect(weightCost(plan, 'q4', small).split?.largest).toEqual({
+      name: 'model.embed_tokens.weight',
+      bytes: 278532,
+      buffers: 2,
+    });
+    expect(fittingChoices(plan, small).map((c) => c.choice)).toEqual(['q4', 'q8', 'f16', 'f32']);
+    expect(weightOptionLabel(weightCost(plan, 'f16', small))).toBe('f16 · 1.94 MiB');
+    // Several weights past a 128 KiB buffer limit at f32 (maxBufferSize counts as the binding does): the
+    // embedding (1 MiB) in 8 shards, each layer's gate, up and down projections (192 KiB) in 2.
+    const buffer = { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 131072 };
+    const f32 = weightCost(plan, 'f32', buffer);
+    expect(f32.problem).toBeNull();
+    expect(f32.split).toEqual({
+      limit: 131072,
+      tensors: 13,
+      buffers: 32,
+      largest: { name: 'model.embed_tokens.weight', bytes: 1048576, buffers: 8 },
+    });
+    expect(splitNote(f32.split)).toBe(
+      "; past this GPU's 128 KiB binding, 13 weights are split by rows into 32 buffers " +
+        '(the largest, model.embed_tokens.weight, 1 MiB, into 8)',
+    );
+    // A matrix of which not even 64 rows fit cannot be split: that is refused, as the runtime refuses it.
+    expect(weightCost(plan, 'f32', { maxStorageBufferBindingSize: 65536, maxBufferSize: 2 ** 30 }).problem).toBe(
+      'model.layers.0.mlp.down_proj.weight [128, 384] cannot be split by rows to fit: 64 of its rows take 96 KiB ' +
+        'in f32, and this GPU binds at most 64 KiB at once (maxStorageBufferBindingSize)',
+    );
+    expect(weightCost(plan, 'f16', big).split).toBeNull();
+    expect(splitNote(null)).toBe('');
+  });
+
+  it("refuses MLA's kv_b_proj past one binding (the head matmul binds it whole), naming it and both sizes", () => {
+    const mla = JSON.parse(readFileSync(path.join(root, 'models/kjv-mla/config.json'), 'utf8'));
+    // DeepSeek-V2-Lite's MLA shape: 16 heads, kv_lora_rank 512, nope and v 128: kv_b_proj [4096, 512].
+    const lite = { ...mla, num_attention_heads: 16, num_key_value_heads: 16, kv_lora_rank: 512 };
+    const mlaPlan = planFromSpec(parseConfig({ ...lite, qk_nope_head_dim: 128, v_head_dim: 128 }));
+    const twoMiB = { maxStorageBufferBindingSize: 2 * 2 ** 20, maxBufferSize: 2 ** 30 };
+    for (const dtype of ['q4', 'q8', 'f16'] as const) {
+      expect(weightCost(mlaPlan, dtype, twoMiB).problem).toBe(
+        "model.layers.0.self_attn.kv_b_proj.weight [4096, 512] takes 4 MiB in f16, and MLA's head matmul reads " +
+          'it whole, while this GPU binds at most 2 MiB at once (maxStorageBufferBindingSize)',
+      );
+    }
+    expect(weightOptionLabel(weightCost(mlaPlan, 'q4', twoMiB))).toMatch(/^q4 · [\d.]+ MiB · too big$/);
+    expect(fittingChoices(mlaPlan, twoMiB)).toEqual([]);
+    // 4 MiB binds: kv_b_proj fits, f16 runs; f32 doubles it and is refused.
+    const fourMiB = { maxStorageBufferBindingSize: 4 * 2 ** 20, maxBufferSize: 2 ** 30 };
+    expect(fittingChoices(mlaPlan, fourMiB).map((c) => c.choice)).toEqual(['q4', 'q8', 'f16']);
+    expect(weightCost(mlaPlan, 'f32', fourMiB).problem).toContain('takes 8 MiB in f32');
+    // A GGUF file: its attn_kv_b (any type: the runtime reads it at f16), or a newer converter's
+    // attn_k_b [H, C, N] + attn_v_b [H, V, C] pair, which the runtime merges into the same [4096, 512].
+    const stored = (tensors: { name: string; type: string; shape: number[] }[]) => {
+      const largest = { name: 'token_embd.weight', bytes: 1 };
+      const file = { bytes: 1, largest, types: {}, fileName: 'lite.gguf', hasChatTemplate: false, tensors };
+      return weightCost(planFromSpec(mlaPlan.spec, file), 'stored', twoMiB).problem;
+    };
+    expect(stored([{ name: 'blk.0.attn_kv_b.weight', type: 'Q8_0', shape: [4096, 512] }])).toBe(
+      "blk.0.attn_kv_b.weight [4096, 512] takes 4 MiB in f16, and MLA's head matmul reads it whole, while this " +
+        'GPU binds at most 2 MiB at once (maxStorageBufferBindingSize)',
+    );
+    const pair = [
+      { name: 'blk.1.attn_k_b.weight', type: 'F16', shape: [16, 512, 128] },
+      { name: 'blk.1.attn_v_b.weight', type: 'F16', shape: [16, 128, 512] },
+    ];
+    expect(stored(pair)).toMatch(/^blk\.1\.attn_kv_b\.weight \[4096, 512\] takes 4 MiB in f16,/);
+    expect(stored(pair.map((t) => ({ ...t, shape: [4, ...t.shape.slice(1)] })))).toBeNull(); // 4 heads: 1 MiB
+    // The tiny kjv-mla's kv_b_proj [256, 32] is 16 KiB: on a 256 KiB binding only its embedding splits.
+    const tiny = planFromSpec(parseConfig(mla));
+    const small = { maxStorageBufferBindingSize: 262144, maxBufferSize: 2 ** 30 };
+    expect(weightCost(tiny, 'f16', small)).toMatchObject({ problem: null, split: { tensors: 1, buffers: 2 } });
+  });
+
+  it("a load that runs out of device memory is a memory failure, shown with the runtime's message", () => {
+    const message =
+      'kjv: tensor "model.embed_tokens.weight" [151936, 896] f16 (rows 0..50687 of 151936): 90832896 bytes ' +
+      "could not be allocated (weight.x: out of GPU memory allocating 90832896 bytes); the model's weights " +
+      "take 988000000 bytes, 0 were allocated before it: the model does not fit this device's memory";
+    const e = Object.assign(new Error(message), { name: 'OutOfMemoryError' });
+    expect(classifyError(e)).toEqual({ kind: 'memory', message });
+    // The same message quoting the adapter's maxBufferSize stays a memory failure.
+    const quoting = Object.assign(new Error(message.replace('out of GPU memory', 'exceeds maxBufferSize')), {
+      name: 'OutOfMemoryError',
+    });
+    expect(classifyError(quoting).kind).toBe('memory');
   });
 
   it('offers every KV dtype the runtime has, with its bytes per token', () => {
@@ -119,11 +215,20 @@ describe.skipIf(!existsSync(GGUF_DIR))('precision menu: a GGUF file, from its he
     expect(weightNote(plan, cost)).toMatch(
       /^kjv-gqa-Q4_0\.gguf: its weights are already quantized \(GGUF Q4_0 28, F32 9, Q8_0 1\) and load as .* \d+ KiB/,
     );
+    // On a 256 KiB binding the Q8_0 embedding (272 KiB + a pad word) loads in 2 row shards: not refused.
     const small = { maxStorageBufferBindingSize: 262144, maxBufferSize: 2 ** 30 };
-    expect(weightCost(plan, 'stored', small).problem).toBe(
-      'token_embd.weight takes 272 KiB as the GGUF file stores it, and this GPU binds at most 256 KiB at once ' +
-        '(maxStorageBufferBindingSize)',
+    const stored = weightCost(plan, 'stored', small);
+    expect(stored.problem).toBeNull();
+    expect(stored.split).toEqual({
+      limit: 262144,
+      tensors: 1,
+      buffers: 2,
+      largest: { name: 'token_embd.weight', bytes: 278532, buffers: 2 },
+    });
+    expect(weightNote(plan, stored)).toMatch(
+      /\d+ KiB on the GPU; past this GPU's 256 KiB binding, token_embd\.weight /,
     );
+    expect(weightNote(plan, stored)).toMatch(/ token_embd\.weight \(272 KiB\) is split by rows into 2 buffers$/);
     const info = await describeModel(choice, 'f16', plan);
     expect(info).toMatchObject({ attention: 'gqa', numLayers: 4, kvBytesPerToken: 512, parameters: 1016960 });
     expect(info.hasChatTemplate).toBe(parseGguf(whole).metadata.has('tokenizer.chat_template'));
