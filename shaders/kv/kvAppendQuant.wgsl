@@ -6,7 +6,9 @@
 //                   scale = f16(m / -8), m the group's value of largest |x| (the first on ties), as
 //                   GGUF Q4_0; code = clamp(round(x / scale), -8, 7) + 8, 8 nibbles per u32.
 //   A scale of 0 (an all-zero group) gives codes 0. round() is half to even (WGSL), as the float64
-//   twin (src/reference/attention.ts quantizeKvRows) does.
+//   twin (src/reference/attention.ts quantizeKvRows) does. A code cannot hold NaN / Inf: a non-finite
+//   input is left out of its group's scale and its code is whatever clamp(round(NaN)) gives (the
+//   f32 / f16 KV dtypes keep NaN in, NaN out).
 // slot = page * PAGE_SIZE + off; slot < 0 skips.
 //
 // Workgroup: 64 threads, one per (token, kvHead, scale group): it finds the group's scale, writes its
