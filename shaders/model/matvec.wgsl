@@ -26,7 +26,9 @@
 //       copy. WG 64 = 8 subgroups + one barrier: lavapipe 21 ms (the barrier is a coroutine switch
 //       on CPU drivers), hence one subgroup per workgroup there. Wider loads (vec4<u32>, 8 f16)
 //       were not taken: lavapipe loads a vector as one gather per u32 either way, and GPUs
-//       coalesce 8-byte lanes into full lines.
+//       coalesce 8-byte lanes into full lines. The plain tree (no subgroups) runs as fast on
+//       lavapipe at WG 8 but compiles slowly there (barriers inside the token loop: tens of
+//       seconds a pipeline on a loaded machine), so the software adapters take the subgroup path.
 //
 // Workgroup: WG lanes = NUM_SG subgroups of SG_SIZE (plain: SG_SIZE 1, NUM_SG = WG; a power of
 // two). Workgroup memory: 16 * NUM_SG bytes (none used when NUM_SG = 1; 1 KiB plain at WG 64).

@@ -4,16 +4,35 @@
 // snippet (shaders/model/quant/*.wgsl: qUnit dequantizes 16 values) after quantWords.wgsl.
 // Values are dequantized in registers and accumulated in f32; no `shader-f16` needed.
 //
-// Same work split as matvec.wgsl: a workgroup owns a strip of 4 consecutive rows; its WG lanes walk
-// the 16-value units of the rows together (lane t takes units t, t + WG, ...: consecutive lanes read
-// consecutive bytes of a row), dequantize the unit of each of the 4 rows once and dot it with every
-// token's 16 X values. Partial vec4s (one component per row) are reduced over the lanes by a tree
-// in workgroup memory, one token after another; lane 0 writes each token's 4 outputs. Rows past N
-// (last strip when N % 4 != 0) read row N - 1 again and are not written.
+// Same work split as matvec.wgsl: a workgroup owns a strip of 4 consecutive rows and its WG lanes
+// walk the rows together, consecutive lanes on consecutive bytes of a row.
+//   M = 1 (batch-1 decode; uniform branch): a lane step takes two 16-value units, i.e. a whole
+//     32-value block of q8 / q4 / q5_0 (K-quants: units 2j and 2j + 1 of a 256-value block), loads
+//     the 32 X values once for the 4 rows and accumulates in one register.
+//     Q8_0 and Q4_0 blocks are read as whole words (dotBlockWords: 9 / 5 loads per 32 values, where
+//     qUnit's unaligned 4-byte reads cost 18); the other formats go through qUnit.
+//   M > 1: a lane step takes one unit, dequantizes it for the 4 rows once and dots it with every
+//     token's 16 X values.
+// Partial vec4s (one component per row) are reduced per token by reduceLanes (as matvec.wgsl:
+// subgroupAdd, then a tree over NUM_SG entries when the workgroup holds several subgroups); lane 0
+// writes each token's 4 outputs. Rows past N (last strip when N % 4 != 0) read row N - 1 again and
+// are not written.
 // e.g. q8, K 96: 3 blocks of 34 bytes per row (102 bytes), 6 units; row 5 starts at byte 510 and
-// its unit 3 is block 1 (byte 544), values 16..31.
+// its unit 3 is block 1 (byte 544), values 16..31; row 1 starts at byte 102 = 2 mod 4, so its
+// blocks' scales are the high halves of words 25, 33, 42 (dotBlockWords' `odd` path).
 //
-// Workgroup: WG lanes (a power of two). Workgroup memory: 16 * WG bytes (1 KiB at WG 64).
+// Ladder (W [2048, 8192], 1 token, ms against the same run's f16 matvec; 2 loaded cores, noisy):
+//   v1  qUnit per unit, WG 64, a WG-entry tree per token: lavapipe f16 21 ms, q8 48, q4 47;
+//       SwiftShader f16 471 ms, q8 191, q4 206.
+//   v2  (this) subgroupAdd with one subgroup per workgroup on software adapters (matvecLanes), the
+//       M = 1 loop over blocks, whole-word Q8_0 / Q4_0: lavapipe (interleaved, 21-25 rounds;
+//       median) f16 11-13 ms, q8 21-26 ms (1.8-2.4x f16), q4 12-12.5 ms (0.9-1.1x f16);
+//       SwiftShader f16 228 ms, q8 214, q4 149. With the two units through qUnit instead of
+//       dotBlockWords, q8 was 3.5x f16 on lavapipe; the cost follows the loads (giving q8 the
+//       loads of q4 made it 3x faster), not the arithmetic.
+//
+// Workgroup: WG lanes = NUM_SG subgroups of SG_SIZE (plain: SG_SIZE 1, NUM_SG = WG; a power of
+// two). Workgroup memory: 16 * NUM_SG bytes (unused when NUM_SG = 1; 1 KiB plain at WG 64).
 // Grid: (x, y) with x * y >= ceil(N / 4) strips, x <= maxComputeWorkgroupsPerDimension; strip =
 // wid.y * x + wid.x.
 //
@@ -63,7 +82,7 @@ fn dot4Rows(a: array<vec4<f32>, 4>, b: array<vec4<f32>, 4>, c: array<vec4<f32>, 
 
 // One row's dot product with token 0 over units u, u + 1 of the block at byte `block` (values
 // 16u .. 16u + 31 of the block), xs = those 32 X values. The two units' qUnit calls read the same
-// (q4: scale and code words) or neighbouring (q8) words, which the compiler loads once.
+// (q4: scale and code words) or neighbouring (q8) words, which a compiler may load once.
 fn dotUnitPair(block: u32, u: u32, xs: array<vec4<f32>, 8>) -> f32 {
   let a = qUnit(block, u);
   let b = qUnit(block, u + 1u);
@@ -164,8 +183,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let xs = array<vec4<f32>, 8>(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u], x[xb + 4u], x[xb + 5u], x[xb + 6u],
                                    x[xb + 7u]);
       if (BLOCK_VALUES == 32u && (BLOCK_BYTES == 34u || BLOCK_BYTES == 18u)) {
-        let rb = vec4<u32>(r0, r1, r2, r3) + vec4<u32>(block);
-        for (var r = 0u; r < 4u; r++) { acc0[r] += dotBlockWords(rb[r], xs); }
+        acc0 += vec4<f32>(dotBlockWords(r0 + block, xs), dotBlockWords(r1 + block, xs),
+                          dotBlockWords(r2 + block, xs), dotBlockWords(r3 + block, xs));
       } else {
         acc0 += vec4<f32>(dotUnitPair(r0 + block, u, xs), dotUnitPair(r1 + block, u, xs),
                           dotUnitPair(r2 + block, u, xs), dotUnitPair(r3 + block, u, xs));

@@ -21,9 +21,10 @@ describe('kernel sources', () => {
     expect(kernelSource('flashPrefill', { word: 'f16packed' }).variant).toBe('f16packed');
     expect(kernelSource('mlaDecode', { word: 'f32', subgroups: true }).variant).toBe('f32+subgroups');
     expect(kernelSource('rmsNorm').variant).toBe('plain');
-    expect(kernelSource('matvec', { word: 'f32' }).parts.map((p) => p.file)).toEqual([
+    // matmul: matvec now also takes a lane snippet (subgroupAdd or the plain tree).
+    expect(kernelSource('matmul', { word: 'f32' }).parts.map((p) => p.file)).toEqual([
       'shaders/common/word4F32.wgsl',
-      'shaders/model/matvec.wgsl',
+      'shaders/model/matmul.wgsl',
     ]);
   });
 
