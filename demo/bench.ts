@@ -40,7 +40,7 @@ function rowElement(r: BenchRow): HTMLTableRowElement {
     h('td', { class: 'num' }, fmt(r.medianMs, 3)),
     h('td', { class: 'num' }, fmt(r.gbPerSecond)),
     h('td', { class: 'num' }, fmt(r.gflopPerSecond)),
-    h('td', { class: 'num' }, r.kernel === 'flash' ? `${fmt(r.vsNaive)}×` : fmt(r.vsNaive)),
+    h('td', { class: 'num' }, r.kernel === 'flash' && r.vsNaive != null ? `${fmt(r.vsNaive)}×` : fmt(r.vsNaive)),
     h('td', { class: 'num' }, fmt(r.vsCopyBandwidth)),
     h('td', { class: 'num' }, r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1)),
   );

@@ -1,12 +1,16 @@
 /**
  * The attention benchmark: one set of definitions run by `npm run bench` in Node and by the demo's
- * bench page in the browser, f16 KV in 16-token pages:
+ * bench page in the browser, 16-token pages, f16 KV unless a row names its KV dtype:
  *   - copy: a plain device copy, the bandwidth ceiling;
  *   - GQA 32/8 heads, d 128 (Llama-3-8B): decode at 1K/4K/16K context, batch 1 and 8
  *     (splitKvDecode + mergePartials) and causal prefill at 512/1K/2K tokens (flashPrefill);
  *   - MLA, DeepSeek dims (576-wide latent rows, V = the first 512), H = 16 and 128: decode at 4K/16K
  *     (mlaDecode + mergePartials);
- *   each against the naive three-pass attention.
+ *   each against the naive three-pass attention;
+ *   - KV dtypes: GQA 32/8 d128 decode, batch 1, at 16K / 64K context (128K with `long`) with f16, q8
+ *     and q4 pages ('kv-dtype ...' rows), the current flash kernel only (naive runs once, as the
+ *     check), each rep alternating with a copy-kernel run: vsCopyBandwidth is against that copy, so
+ *     a load that drifts between rows (a shared machine) does not move the ratio.
  * Every shape is checked before it is timed: the flash and naive outputs must agree (each is tested
  * against the float64 reference in the test suite; here the shapes are too big for it).
  * Ratios are measured in the same run: vsNaive = naive time / flash time;
@@ -28,7 +32,7 @@ import { median, PassTimer, type TimingSource } from '../gpu/timer';
 import { buildPageTable, type PageTableMetadata } from '../kernels/pageTable';
 import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kernels/kvPool';
 import { attentionParams, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
-import { bytesPerValue } from '../gpu/dtype';
+import { type KvDtype, kvPageBytes, kvRowBytes, kvScalesPerRow } from '../gpu/dtype';
 import { FlashPrefill } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
 import { MlaDecode } from '../kernels/mlaDecode';
@@ -53,6 +57,8 @@ export interface BenchRow {
   gflopPerSecond: number;
   vsNaive: number | null;
   vsCopyBandwidth: number | null;
+  /** The copy kernel's GB/s that vsCopyBandwidth divides by, when timed alternately with this row. */
+  copyGbPerSecond?: number;
   /** rel L2 between flash and naive outputs on this shape (null for copy). */
   checkRelL2: number | null;
   /** Bytes the kernel must read or write at least: the sequences' K/V once, q and out (copy: src + dst). */
@@ -86,6 +92,8 @@ export interface BenchOptions {
   only?: string;
   /** mlaDecode's most heads per workgroup (tuning; default: the kernel's own choice). */
   mlaHeadsPerWorkgroup?: number;
+  /** Also the 128K-context KV-dtype rows (slow on a software adapter). */
+  long?: boolean;
 }
 
 /** One attention configuration and the shapes it is measured at. */
@@ -98,6 +106,8 @@ interface Model {
   /** Decode context lengths, each at every batch size. */
   decode: number[];
   batches: number[];
+  /** Time only the current flash kernel (no ladder, naive run once as the check): the long rows. */
+  flashOnly?: boolean;
 }
 
 interface Suite {
@@ -125,23 +135,52 @@ const mla = (h: number, decode: number[]): Model => ({
   batches: [1],
 });
 
-const FULL: Suite = { copyMiB: 64, models: [GQA, mla(16, [4096, 16384]), mla(128, [4096, 16384])] };
+/** GQA 32/8 d128 decode at one KV dtype: the rows that compare f16 / q8 / q4 pages. */
+const kvDtypeGqa = (kvDtype: KvDtype, decode: number[]): Model => ({
+  variant: `kv-dtype gqa32/8 d128 ${kvDtype}`,
+  numHeads: 32,
+  spec: { ...GQA.spec, kvDtype },
+  prefill: [],
+  decode,
+  batches: [1],
+  flashOnly: true,
+});
+const KV_DTYPE_ROWS = ['f16', 'q8', 'q4'] as const;
+/** 16K and 64K context; 128K only with `long` (lavapipe: a minute or more per row). */
+const kvDtypeContexts = (long: boolean) => (long ? [16384, 65536, 131072] : [16384, 65536]);
+
+const fullSuite = (long: boolean): Suite => ({
+  copyMiB: 64,
+  models: [
+    GQA,
+    mla(16, [4096, 16384]),
+    mla(128, [4096, 16384]),
+    ...KV_DTYPE_ROWS.map((d) => kvDtypeGqa(d, kvDtypeContexts(long))),
+  ],
+});
 const QUICK: Suite = {
   copyMiB: 8,
-  models: [{ ...GQA, prefill: [128, 256], decode: [256, 1024], batches: [1, 4] }, mla(16, [1024])],
+  models: [
+    { ...GQA, prefill: [128, 256], decode: [256, 1024], batches: [1, 4] },
+    mla(16, [1024]),
+    ...KV_DTYPE_ROWS.map((d) => kvDtypeGqa(d, [1024])),
+  ],
 };
 
-/** Flash and naive compute the same thing with f32 arithmetic over the same f16 pages. */
+/** Flash and naive compute the same thing with f32 arithmetic over the same pages. */
 const CHECK_TOL = 1e-3;
 
-/** Bytes of KV one token costs in one layer (MLA: one latent row, nothing stored twice). */
-function kvBytesPerToken(spec: AttentionSpec): number {
-  const values = spec.vAliasesK ? spec.headDimQK : spec.numKvHeads * (spec.headDimQK + spec.headDimV);
-  return values * bytesPerValue(spec.kvDtype);
+/**
+ * Bytes of KV one token costs in one layer, the q8 / q4 scales included (MLA: one latent row, nothing
+ * stored twice): the K and V rows of every KV head. e.g. GQA 8 KV heads d 128: f16 4096, q8 2080, q4 1152.
+ */
+export function kvBytesPerToken(spec: AttentionSpec): number {
+  if (spec.vAliasesK) return kvRowBytes(spec.kvDtype, spec.headDimQK);
+  return spec.numKvHeads * (kvRowBytes(spec.kvDtype, spec.headDimQK) + kvRowBytes(spec.kvDtype, spec.headDimV));
 }
 
 export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}): Promise<BenchReport> {
-  const suite = opts.quick ? QUICK : FULL;
+  const suite = opts.quick ? QUICK : fullSuite(opts.long === true);
   const reps = opts.reps ?? (opts.quick ? 3 : 5);
   const timer = PassTimer.create(ctx);
   const progress = opts.onProgress ?? (() => {});
@@ -167,10 +206,12 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
     return median(times);
   };
 
+  let copy: CopyRun | undefined;
   try {
     progress('copy kernel');
-    const copyMs = await benchCopy(ctx, suite.copyMiB, timeReps);
-    const copyGbps = (2 * suite.copyMiB * 2 ** 20) / (copyMs * 1e6);
+    copy = await createCopy(ctx, suite.copyMiB);
+    const copyMs = await timeReps('bench.copy', copy.encode);
+    const copyGbps = copy.bytes / (copyMs * 1e6);
     emit({
       name: `copy ${suite.copyMiB} MiB`,
       variant: 'copy',
@@ -186,7 +227,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
       vsCopyBandwidth: 1,
       checkRelL2: null,
       bytesRead: 2 * suite.copyMiB * 2 ** 20,
-      workgroups: Math.ceil((suite.copyMiB * 2 ** 20) / 16 / 64),
+      workgroups: copy.workgroups,
     });
     // Every shape: check flash against naive, time both, emit a flash row and a naive row.
     const run = async (m: Model, phase: 'decode' | 'prefill', batch: number, len: number) => {
@@ -195,7 +236,8 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
       progress(name);
       const qLen = phase === 'decode' ? 1 : len;
       const [qLens, kvLens] = [Array(batch).fill(qLen), Array(batch).fill(len)];
-      const r = await benchShape(ctx, m, qLens, kvLens, timeReps, reps, opts.mlaHeadsPerWorkgroup);
+      const alternate = m.flashOnly ? copy : undefined;
+      const r = await benchShape(ctx, m, qLens, kvLens, timeReps, reps, opts.mlaHeadsPerWorkgroup, alternate);
       if (typeof r === 'string') {
         report.skipped.push(`${name}: ${r}`);
         return;
@@ -208,8 +250,11 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
         kvBytesPerToken: kvBytesPerToken(m.spec),
         checkRelL2: r.check,
       };
-      const naiveMs = r.timed.find((t) => t.kernel === 'naive')!.ms;
+      const naiveMs = r.timed.find((t) => t.kernel === 'naive')?.ms;
+      const copyMsHere = r.timed.find((t) => t.kernel === 'copy')?.ms;
+      const rowCopyGbps = copyMsHere === undefined ? copyGbps : copy!.bytes / (copyMsHere * 1e6);
       for (const { kernel, ms, workgroups } of r.timed) {
+        if (kernel === 'copy') continue;
         const gbps = r.bytes / (ms * 1e6);
         emit({
           ...common,
@@ -218,8 +263,9 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
           medianMs: ms,
           gbPerSecond: gbps,
           gflopPerSecond: r.flop / (ms * 1e6),
-          vsNaive: naiveMs / ms,
-          vsCopyBandwidth: gbps / copyGbps,
+          vsNaive: naiveMs === undefined ? null : naiveMs / ms,
+          vsCopyBandwidth: gbps / rowCopyGbps,
+          ...(copyMsHere === undefined ? {} : { copyGbPerSecond: rowCopyGbps }),
           bytesRead: r.bytes,
           workgroups,
         });
@@ -234,6 +280,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
       for (const len of m.prefill) await run(m, 'prefill', 1, len);
     }
   } finally {
+    copy?.destroy();
     timer.destroy();
   }
   return report;
@@ -242,19 +289,32 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
 /** Median time of `n` runs (default: the bench's reps). */
 type TimeReps = (label: string, encode: (pass: GPUComputePassEncoder) => void, n?: number) => Promise<number>;
 
-async function benchCopy(ctx: GpuContext, mib: number, timeReps: TimeReps): Promise<number> {
+/** The copy kernel over `mib` MiB, bound and ready: the bandwidth ceiling rows are measured against. */
+interface CopyRun {
+  encode: (pass: GPUComputePassEncoder) => void;
+  /** Bytes read plus written. */
+  bytes: number;
+  workgroups: number;
+  destroy(): void;
+}
+
+async function createCopy(ctx: GpuContext, mib: number): Promise<CopyRun> {
   const n = (mib * 2 ** 20) / 16;
-  const src = await uploadBuffer(ctx, 'bench.copy.src', randomF32(4 * n, 7));
-  const dst = await ctx.createBuffer('bench.copy.dst', 16 * n, STORAGE);
-  const params = await uploadBuffer(ctx, 'bench.copy.params', new Uint32Array([n, 0, 0, 0]), UNIFORM);
+  const owned: GPUBuffer[] = [];
+  const destroy = () => {
+    for (const b of owned) b.destroy();
+  };
   try {
+    owned.push(await uploadBuffer(ctx, 'bench.copy.src', randomF32(4 * n, 7)));
+    owned.push(await ctx.createBuffer('bench.copy.dst', 16 * n, STORAGE));
+    owned.push(await uploadBuffer(ctx, 'bench.copy.params', new Uint32Array([n, 0, 0, 0]), UNIFORM));
+    const [src, dst, params] = owned;
     const copy = await CopyKernel.create(ctx);
     const bind = copy.bind({ src, dst, params });
-    return await timeReps('bench.copy', (pass) => copy.encode(pass, bind, n));
-  } finally {
-    src.destroy();
-    dst.destroy();
-    params.destroy();
+    return { encode: (pass) => copy.encode(pass, bind, n), bytes: 32 * n, workgroups: Math.ceil(n / 64), destroy };
+  } catch (e) {
+    destroy();
+    throw e;
   }
 }
 
@@ -282,6 +342,8 @@ async function benchShape(
   timeReps: TimeReps,
   reps: number,
   mlaHeadsPerWorkgroup?: number,
+  /** Timed alternately with the flash kernel (a 'copy' entry in the result). */
+  alternateCopy?: CopyRun,
 ): Promise<ShapeResult | string> {
   const spec = model.spec;
   const H = model.numHeads;
@@ -310,8 +372,8 @@ async function benchShape(
     const pool = await KvPool.create(ctx, { ...spec, numLayers: 1, numPages });
     owned.push(pool);
     const kv = pool.layers[0];
-    await fillRandom(ctx, kv.kPages, 1);
-    await fillRandom(ctx, kv.vPages, 2);
+    await fillRandom(ctx, kv.kPages, spec, spec.headDimQK, 1);
+    if (!spec.vAliasesK) await fillRandom(ctx, kv.vPages, spec, spec.headDimV, 2);
     const step: StepBuffers = {
       qoIndptr: await up('qoIndptr', meta.qoIndptr),
       kvIndptr: await up('kvIndptr', meta.kvIndptr),
@@ -363,7 +425,7 @@ async function benchShape(
         await split('flash', await MlaDecode.create(ctx, spec, { maxHeadsPerWorkgroup: mlaHeadsPerWorkgroup }));
       } else {
         await split('flash', await SplitKvDecode.create(ctx, spec));
-        await split('flash v1', await SplitKvDecode.create(ctx, spec, { version: 1 }));
+        if (!model.flashOnly) await split('flash v1', await SplitKvDecode.create(ctx, spec, { version: 1 }));
       }
     } else {
       for (const [kernel, version] of [
@@ -391,13 +453,15 @@ async function benchShape(
       naiveGroups += Math.ceil((c.numTokens * h * (spec.headDimV / 4)) / 64);
     }
 
-    // Check every version before timing (this first run also compiles the pipelines).
-    await ctx.validated('bench', () => timeReps('bench.check.naive', naive));
+    // Check every version before timing (this first run also compiles the pipelines); flashOnly
+    // rows run each once here (naive at 64K+ context takes tens of seconds on a software adapter).
+    const checkReps = model.flashOnly ? 1 : reps;
+    await ctx.validated('bench', () => timeReps('bench.check.naive', naive, checkReps));
     const n = tq * H * spec.headDimV;
     const naiveOut = await readFloat32(ctx, outNaive, n);
     let check = 0;
     for (const [kernel, encode] of flashes) {
-      await ctx.validated('bench', () => timeReps(`bench.check.${kernel}`, encode));
+      await ctx.validated('bench', () => timeReps(`bench.check.${kernel}`, encode, checkReps));
       const e = relL2(await readFloat32(ctx, outFlash, n), naiveOut);
       if (!(e < CHECK_TOL)) {
         throw new Error(`bench: ${kernel} and naive disagree on this shape (rel L2 ${e}); not timing a wrong kernel`);
@@ -406,7 +470,10 @@ async function benchShape(
     }
     // Interleaved, one run of each kernel per round, so a load that changes during the shape (a
     // shared machine) weighs on every kernel alike and the ratios stay meaningful.
-    const kernels: [BenchRow['kernel'], Encode, number][] = [...flashes, ['naive', naive, naiveGroups]];
+    const kernels: [BenchRow['kernel'], Encode, number][] = model.flashOnly
+      ? [...flashes]
+      : [...flashes, ['naive', naive, naiveGroups]];
+    if (alternateCopy) kernels.push(['copy', alternateCopy.encode, alternateCopy.workgroups]);
     const times: number[][] = kernels.map(() => []);
     for (let i = 0; i < reps; i++) {
       for (const [j, [kernel, encode]] of kernels.entries()) {
@@ -430,15 +497,55 @@ async function benchShape(
   }
 }
 
-/** Fills an f16 page buffer with random values, writing one random block repeatedly. */
-async function fillRandom(ctx: GpuContext, buffer: GPUBuffer, seed: number): Promise<void> {
-  const blockBytes = Math.min(buffer.size, 4 << 20);
-  const f16 = f32ArrayToF16(randomF32(blockBytes / 2, seed));
+/**
+ * Fills a page buffer with random pages, writing one random block of whole pages repeatedly.
+ * f16: random halves in [-1, 1); q8 / q4: random code bytes, then each row's f16 scales (the layout
+ * of kvPagesQ8.wgsl / kvPagesQ4.wgsl: a page's codes, then its scales) drawn so that values stay
+ * within [-1, 1] as kvAppend's quantisation would leave them.
+ */
+async function fillRandom(
+  ctx: GpuContext,
+  buffer: GPUBuffer,
+  spec: AttentionSpec,
+  headDim: number,
+  seed: number,
+): Promise<void> {
+  const pageBytes = pageBufferBytes(spec, headDim);
+  const blockBytes = Math.min(buffer.size, Math.max(1, Math.floor((4 << 20) / pageBytes)) * pageBytes);
+  let block: Uint8Array;
+  if (spec.kvDtype === 'f16') {
+    block = new Uint8Array(f32ArrayToF16(randomF32(blockBytes / 2, seed)).buffer);
+  } else if (spec.kvDtype === 'q8' || spec.kvDtype === 'q4') {
+    block = randomQuantPages(spec, headDim, blockBytes / pageBytes, seed);
+  } else {
+    throw new Error(`bench: no random fill for ${spec.kvDtype} pages`);
+  }
   for (let off = 0; off < buffer.size; off += blockBytes) {
     const len = Math.min(blockBytes, buffer.size - off);
-    writeBuffer(ctx, buffer, new Uint8Array(f16.buffer, 0, len), off);
+    writeBuffer(ctx, buffer, block.subarray(0, len), off);
   }
   await ctx.device.queue.onSubmittedWorkDone();
+}
+
+/** `pages` q8 / q4 pages: random codes, then scales in [0.5, 1] / the code range (127 or 8). */
+function randomQuantPages(spec: AttentionSpec, headDim: number, pages: number, seed: number): Uint8Array {
+  const dtype = spec.kvDtype as 'q8' | 'q4';
+  const rows = spec.numKvHeads * spec.pageSize;
+  const pageBytes = kvPageBytes(dtype, rows, headDim);
+  const codeBytes = rows * (dtype === 'q8' ? headDim : headDim / 2);
+  const scales = rows * kvScalesPerRow(dtype, headDim);
+  const out = new Uint8Array(pages * pageBytes);
+  const codes = randomF32(pages * codeBytes, seed);
+  const unit = randomF32(pages * scales, seed + 1000);
+  const codeRange = dtype === 'q8' ? 127 : 8;
+  for (let p = 0; p < pages; p++) {
+    const base = p * pageBytes;
+    for (let i = 0; i < codeBytes; i++) out[base + i] = Math.floor((codes[p * codeBytes + i] + 1) * 128) & 255;
+    const s = new Float32Array(scales);
+    for (let i = 0; i < scales; i++) s[i] = (0.75 + 0.25 * unit[p * scales + i]) / codeRange;
+    out.set(new Uint8Array(f32ArrayToF16(s).buffer), base + codeBytes);
+  }
+  return out;
 }
 
 function randomF32(n: number, seed: number): Float32Array {
