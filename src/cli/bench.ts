@@ -12,23 +12,28 @@ import { type Command, options, positiveIntegerOption, UsageError } from './opti
 
 export const benchCommand: Command = {
   summary: 'benchmark the attention kernels on this adapter (flash vs naive, decode vs copy bandwidth)',
-  usage: `usage: webattn bench [--quick] [--reps N] [--json FILE] [--only NAME] [--gemv]
+  usage: `usage: webattn bench [--quick] [--reps N] [--json FILE] [--only NAME] [--long] [--gemv]
        webattn bench --engine [--model DIR] [--json FILE]
 
 Runs the benchmark definitions of src/bench/attentionBench.ts (the demo's bench page runs the same
 ones): GQA 32/8 heads, d 128, f16 KV; a copy kernel (bandwidth ceiling); split-KV decode at
 1K/4K/16K context, batch 1 and 8; causal prefill at 512/1K/2K tokens; each against the naive
-three-pass attention, checked before it is timed. Then the decode GEMV rows (src/bench/matmulBench.ts):
-one token through W [2048, 8192] (N 2048, K 8192) at f16, q8, q4, q4_K, q6_K, the transposed
-W [8192, 2048], and 8 tokens, each with ms, weight GB/s and the copy kernel's GB/s timed alternately
-with it (vs copy); and batch-1 decode / prefill tokens/s of models/kjv-gqa loaded at f32, f16, q8
-and q4 weights (skipped when the folder is missing). Prints markdown tables.
+three-pass attention, checked before it is timed; decode at 16K / 64K context with f16, q8 and q4
+KV pages ('kv-dtype' rows, current kernel only, against copy; 128K with --long). Then (unless
+--only is given) the decode GEMV rows (src/bench/matmulBench.ts): one token through W [2048, 8192]
+(N 2048, K 8192) at f16, q8, q4, q4_K, q6_K, the transposed W [8192, 2048], and 8 tokens, each
+with ms, weight GB/s and the copy kernel's GB/s timed alternately with it (vs copy); and batch-1
+decode / prefill tokens/s of models/kjv-gqa loaded at f32, f16, q8 and q4 weights (skipped when
+the folder is missing). Prints markdown tables.
 
 options:
   --quick       small shapes (a minute on a software adapter)
   --reps N      timed repetitions per row (default 5, quick 3); the median is reported
-  --json FILE   also write the report: { adapter, features, timing, date, rows, skipped }
-  --only NAME   only the variants whose name contains NAME (e.g. mla, gqa); the copy row always runs
+  --json FILE   also write the report: { adapter, features, timing, date, rows, skipped, gemv,
+                decodeByFormat }
+  --only NAME   only the attention variants whose name contains NAME (e.g. mla, gqa, kv-dtype); the
+                copy row always runs, the GEMV rows and per-format decode do not
+  --long        also the 128K-context kv-dtype rows (minutes on a software adapter)
   --gemv        only the GEMV rows and the per-format decode (a minute or two on a software adapter)
 
 --engine: the serving engine instead (src/bench/engineBench.ts): decode tokens/s summed over
@@ -43,6 +48,7 @@ async function bench(argv: string[]): Promise<number> {
     reps: { type: 'string' },
     json: { type: 'string' },
     only: { type: 'string' },
+    long: { type: 'boolean' },
     engine: { type: 'boolean' },
     model: { type: 'string' },
     gemv: { type: 'boolean' },
@@ -62,29 +68,36 @@ async function bench(argv: string[]): Promise<number> {
         quick: opts.quick === true,
         reps,
         only: opts.only,
+        long: opts.long === true,
         onProgress: progress,
         onRow: (r) => progress(`  ${r.name}: ${r.medianMs.toFixed(3)} ms, ${r.gbPerSecond.toFixed(2)} GB/s`),
       });
       console.log(formatBenchTable(attention));
       report = attention;
     }
+    if (opts.only !== undefined && opts.gemv !== true) return writeReport(opts.json, report, progress);
     const { runMatmulBench, formatMatmulTable } = await import('../bench/matmulBench');
     progress('decode GEMV rows');
     const gemv = await runMatmulBench(ctx, {
       suite: 'gemv',
       reps,
-      onRow: (r) =>
-        progress(`  ${r.name}: ${r.medianMs.toFixed(3)} ms, ${r.weightGbPerSecond.toFixed(2)} GB/s, vs copy ${r.vsCopy?.toFixed(2)}`),
+      onRow: (r) => {
+        const rate = `${r.weightGbPerSecond.toFixed(2)} GB/s, vs copy ${r.vsCopy?.toFixed(2)}`;
+        progress(`  ${r.name}: ${r.medianMs.toFixed(3)} ms, ${rate}`);
+      },
     });
     console.log(`\nDecode GEMV (adapter: ${ctx.adapterDescription})\n\n${formatMatmulTable(gemv)}`);
     const decodeByFormat = await formatDecode(gpu, progress);
-    const out = { ...report, gemv, ...(decodeByFormat ? { decodeByFormat } : {}) };
-    if (opts.json !== undefined) {
-      await writeFile(opts.json, JSON.stringify(out, null, 2) + '\n');
-      progress(`wrote ${opts.json}`);
-    }
-    return 0;
+    return writeReport(opts.json, { ...report, gemv, ...(decodeByFormat ? { decodeByFormat } : {}) }, progress);
   });
+}
+
+async function writeReport(json: string | undefined, report: object, progress: (m: string) => void): Promise<number> {
+  if (json !== undefined) {
+    await writeFile(json, JSON.stringify(report, null, 2) + '\n');
+    progress(`wrote ${json}`);
+  }
+  return 0;
 }
 
 /** Weight formats the per-format decode rows load the shipped model at. */
