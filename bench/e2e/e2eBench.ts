@@ -78,6 +78,8 @@ export interface RuntimeReport {
   check: string;
   peakGpuBytes: number | null;
   jsHeapBytes: number | null;
+  /** The runtime's own words on its backend (wllama's load log), when it gives any. */
+  notes?: string;
   /** Medians by metric and length, ms (per token for decode). */
   ms: Partial<Record<`${Metric}@${number}`, number>>;
 }
@@ -340,6 +342,7 @@ export async function runE2e(adapter: string, features: string[], opts: E2eOptio
             log,
           });
           Object.assign(r, { backend: rt.backend, version: rt.version, loadMs: rt.loadMs });
+          if (rt.notes) r.notes = rt.notes;
           if (subgroupsDropped) r.backend += ', device without subgroups';
           subgroupsDropped = false;
           seeHeap();

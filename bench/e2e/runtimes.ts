@@ -51,6 +51,8 @@ export interface Runtime {
   backend: string;
   version: string;
   loadMs: number;
+  /** What the runtime said about its backend (wllama: llama.cpp's log lines about WebGPU and offload). */
+  notes?: string;
   /** Greedy continuation of the prompt by `n` tokens, EOS ignored. */
   generate(prompt: Prompt, n: number): Promise<GenerateResult>;
   /** Logits [ids.length, vocab] after every token of `ids` (one prefill, no sampling), where the API gives them. */
@@ -254,11 +256,17 @@ export async function loadWllama(m: ModelRef): Promise<Runtime> {
   // llama.cpp's load log names the buffers it put the weights in ("WebGPU model buffer size" / "CPU ...").
   const onGpu = /WebGPU[^\n]*(model buffer|KV buffer)|offloaded [1-9]\d*\/\d+ layers to GPU/i.test(log);
   const threads = wllama.getNumThreads();
+  const notes = lines
+    .filter((l) => /webgpu|offload|shader-f16|CPU_REPACK|model buffer/i.test(l))
+    .slice(0, 8)
+    .map((l) => l.trim())
+    .join(' | ');
   return {
     name: 'wllama',
     backend: onGpu ? 'webgpu' : `wasm (CPU, ${threads} thread${threads === 1 ? '' : 's'})`,
     version: mod.Wllama.getLibllamaVersion(),
     loadMs,
+    notes,
     async generate({ text }, n) {
       const t = performance.now();
       let promptTokens = -1;
