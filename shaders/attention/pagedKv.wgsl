@@ -19,6 +19,7 @@
 //   5 kvPageIndices read     u32 [total pages]
 //   6 kvLastPageLen read     u32 [numSeqs]
 //   8 params        uniform  Params
+//   16..21          read     K / V buffers 1..3 of a pool split across buffers (kvPages*Split.wgsl only)
 // Overrides: NUM_KV_HEADS, GROUP_SIZE (query heads per KV head), HEAD_DIM_QK, HEAD_DIM_V
 //   (multiples of 4), PAGE_SIZE, V_ROW4 (MLA only), SOFTCAP (score soft-capping, 0 = off).
 // NaN and Inf propagate (NaN in gives NaN out, as the float64 twin): a masked score is exactly NEG

@@ -13,12 +13,13 @@
 //   0 newK        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_QK]  (as vec4)
 //   1 newV        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_V]   (as vec4)
 //   2 slotMapping read        i32 [numTokens]
-//   3 kPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]
-//   4 vPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]
+//   3 kPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]    (declared by kvPagesWrite.wgsl,
+//   4 vPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]    or 4 + 4 buffers by
+//                                                                             kvPagesWriteSplit.wgsl)
 //   5 params      uniform     { numTokens }
 // Overrides: NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V (multiples of 4), PAGE_SIZE, APPEND_V (false
 //   for MLA: the latent row in kPages is both K and V; newV and vPages are then placeholders).
-// requires: Word4, packWord4 (shaders/common/word4*.wgsl)
+// requires: Word4, packWord4 (shaders/common/word4*.wgsl), storeK, storeV
 
 override NUM_KV_HEADS: u32 = 1u;
 override HEAD_DIM_QK: u32 = 128u;
@@ -33,8 +34,6 @@ struct Params { numTokens: u32 }
 @group(0) @binding(0) var<storage, read> newK: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> newV: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> slotMapping: array<i32>;
-@group(0) @binding(3) var<storage, read_write> kPages: array<Word4>;
-@group(0) @binding(4) var<storage, read_write> vPages: array<Word4>;
 @group(0) @binding(5) var<uniform> params: Params;
 
 @compute @workgroup_size(64)
@@ -51,6 +50,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let page = u32(slot) / PAGE_SIZE;
   let off = u32(slot) % PAGE_SIZE;
   let row = (page * NUM_KV_HEADS + h) * PAGE_SIZE + off;
-  if (c < D4) { kPages[row * D4 + c] = packWord4(newK[(t * NUM_KV_HEADS + h) * D4 + c]); }
-  if (APPEND_V && c < DV4) { vPages[row * DV4 + c] = packWord4(newV[(t * NUM_KV_HEADS + h) * DV4 + c]); }
+  if (c < D4) { storeK(row * D4 + c, packWord4(newK[(t * NUM_KV_HEADS + h) * D4 + c])); }
+  if (APPEND_V && c < DV4) { storeV(row * DV4 + c, packWord4(newV[(t * NUM_KV_HEADS + h) * DV4 + c])); }
 }

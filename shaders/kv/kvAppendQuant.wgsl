@@ -23,12 +23,13 @@
 //   0 newK        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_QK]  (as vec4)
 //   1 newV        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_V]   (as vec4)
 //   2 slotMapping read        i32 [numTokens]
-//   3 kPages      read_write  u32 [numPages][K_PAGE_WORDS] (codes, then scales)
-//   4 vPages      read_write  u32 [numPages][V_PAGE_WORDS]
+//   3 kPages      read_write  u32 [numPages][K_PAGE_WORDS] (codes, then scales; declared by
+//   4 vPages      read_write  u32 [numPages][V_PAGE_WORDS]  kvPagesWriteQuant.wgsl, or 4 + 4 buffers by
+//                                                           kvPagesWriteQuantSplit.wgsl)
 //   5 params      uniform     { numTokens }
 // Overrides: NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V (multiples of 8 for q4, of 4 for q8), PAGE_SIZE,
 //   KV_BITS (8 or 4), APPEND_V (false for MLA: the latent row in kPages is both K and V).
-// requires: (nothing)
+// requires: storeWord, storeHalf
 
 override NUM_KV_HEADS: u32 = 1u;
 override HEAD_DIM_QK: u32 = 128u;
@@ -52,29 +53,11 @@ struct Params { numTokens: u32 }
 @group(0) @binding(0) var<storage, read> newK: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> newV: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> slotMapping: array<i32>;
-@group(0) @binding(3) var<storage, read_write> kPages: array<atomic<u32>>;
-@group(0) @binding(4) var<storage, read_write> vPages: array<atomic<u32>>;
 @group(0) @binding(5) var<uniform> params: Params;
 
 fn loadNew(isV: bool, i: u32) -> vec4<f32> {
   if (isV) { return newV[i]; }
   return newK[i];
-}
-
-fn storeWord(isV: bool, i: u32, w: u32) {
-  if (isV) { atomicStore(&vPages[i], w); } else { atomicStore(&kPages[i], w); }
-}
-
-// Writes f16 bits `h` into half `n % 2` of word `i`, leaving the other half as it is.
-fn storeHalf(isV: bool, i: u32, n: u32, h: u32) {
-  let shift = 16u * (n & 1u);
-  if (isV) {
-    atomicAnd(&vPages[i], ~(0xffffu << shift));
-    atomicOr(&vPages[i], h << shift);
-  } else {
-    atomicAnd(&kPages[i], ~(0xffffu << shift));
-    atomicOr(&kPages[i], h << shift);
-  }
 }
 
 // The f16 value of `h` (an f16 bit pattern), decoded with integer ops: lavapipe folded

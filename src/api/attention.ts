@@ -185,7 +185,8 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
     const pool = await KvPool.create(ctx, { ...spec, numLayers: 1, numPages });
     owned.push(pool);
     const kv = pool.layers[0];
-    const append = await KvAppend.create(ctx, spec);
+    const kernelSpec = pool.spec; // a pool split across buffers (pagesPerBuffer) takes its split kernels
+    const append = await KvAppend.create(ctx, kernelSpec);
     const step: StepBuffers = {
       qoIndptr: await upload('qoIndptr', meta.qoIndptr),
       kvIndptr: await upload('kvIndptr', meta.kvIndptr),
@@ -220,7 +221,7 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
       append.encode(pass, appendBind, tk);
       pass.end();
       if (kernel === 'prefill') {
-        const prefill = await FlashPrefill.create(ctx, spec);
+        const prefill = await FlashPrefill.create(ctx, kernelSpec);
         const plan = prefill.plan(meta);
         const bind = prefill.bind({ q, pages: kv, step, work: await upload('work', plan.work), out, lse });
         pass = encoder.beginComputePass({ label: 'attention.flashPrefill' });
@@ -228,7 +229,7 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
         pass.end();
       } else if (kernel === 'decode') {
         // Same plan / bind / encode and partial layout: MLA takes its head-blocked kernel.
-        const decode = args.mla ? await MlaDecode.create(ctx, spec) : await SplitKvDecode.create(ctx, spec);
+        const decode = args.mla ? await MlaDecode.create(ctx, kernelSpec) : await SplitKvDecode.create(ctx, kernelSpec);
         const merge = await MergePartials.create(ctx, H, args.headDimV);
         const plan = decode.plan(meta);
         const bytes = decode.partialBytes(plan.numSlots);
@@ -249,7 +250,7 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
         merge.encode(pass, mergeBind, numSeqs);
         pass.end();
       } else {
-        const naive = await NaiveAttention.create(ctx, spec);
+        const naive = await NaiveAttention.create(ctx, kernelSpec);
         const plan = naive.plan(meta);
         const scores = await upload('scores', poisoned(plan.scoresBytes / 4));
         const tokenSeq = await upload('tokenSeq', plan.tokenSeq);

@@ -4,8 +4,10 @@
  *
  * Bind arguments: pairs vec2<u32> [numPairs] (src page, dst page); pages u32 [numPages][pageWords];
  * params uniform { numPairs u32 }. Grid: numPairs * pageWords threads in workgroups of 64, folded into (x, y).
+ * A split pool (pages across several buffers per layer): encodeSplitPageCopies below instead.
  */
 import type { GpuContext } from '../gpu/context';
+import { ShapeError } from '../gpu/errors';
 import { Kernel, type Grid, type KernelInit } from './kernel';
 import { kernelSource } from './sources';
 
@@ -39,4 +41,45 @@ export class CopyPages extends Kernel<CopyPagesArgs> {
   grid(numPairs: number): Grid {
     return this.grid1D(numPairs * this.pageWords, 64);
   }
+}
+
+/** One page copy: { src, dst } page numbers of the pool (KvCacheManager.appendSlots' copies). */
+export interface PageCopy {
+  src: number;
+  dst: number;
+}
+
+/**
+ * Copy-on-write in a split pool (AttentionSpec.pagesPerBuffer), where a pair may cross buffers: one
+ * layer's K (or V) buffers `buffers` (buffer 0 first, as KvPool lays them out). copyBufferToBuffer
+ * cannot copy within one buffer, so every page goes through `scratch` (at least copies.length pages,
+ * COPY_SRC | COPY_DST): all sources first, then all destinations, so a page that is both a source and
+ * a destination is read before it is overwritten. Encodes 2 copies per pair; no kernel, no allocation.
+ * e.g. pagesPerBuffer 4, pages of 512 bytes, {src 2, dst 5}: buffer 0 bytes 1024.. -> scratch 0.. ->
+ * buffer 1 bytes 512...
+ */
+export function encodeSplitPageCopies(
+  encoder: GPUCommandEncoder,
+  buffers: readonly GPUBuffer[],
+  pagesPerBuffer: number,
+  pageBytes: number,
+  copies: readonly PageCopy[],
+  scratch: GPUBuffer,
+): void {
+  if (scratch.size < copies.length * pageBytes) {
+    throw new ShapeError(`copyPages: scratch of ${scratch.size} bytes holds fewer than ${copies.length} pages`);
+  }
+  const at = (page: number): [GPUBuffer, number] => {
+    const b = buffers[Math.floor(page / pagesPerBuffer)];
+    if (!b) throw new ShapeError(`copyPages: page ${page} is past the pool's ${buffers.length} buffers`);
+    return [b, (page % pagesPerBuffer) * pageBytes];
+  };
+  copies.forEach((c, i) => {
+    const [b, off] = at(c.src);
+    encoder.copyBufferToBuffer(b, off, scratch, i * pageBytes, pageBytes);
+  });
+  copies.forEach((c, i) => {
+    const [b, off] = at(c.dst);
+    encoder.copyBufferToBuffer(scratch, i * pageBytes, b, off, pageBytes);
+  });
 }

@@ -16,7 +16,8 @@ import {
   checkSpec,
   pagedConstants,
   WORK_ITEM_U32,
-  WORK_LIST_BINDINGS,
+  workListBindings,
+  isSplit,
   workItemsHeld,
   workListBuffers,
   type AttentionSpec,
@@ -70,6 +71,7 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
     const source = kernelSource(version === 2 ? 'flashPrefill' : 'flashPrefillV1', {
       word,
       kv: kvPagesFormat(spec.kvDtype),
+      split: isSplit(spec),
     });
     const pipeline = await Kernel.compile(
       ctx,
@@ -84,7 +86,7 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
       },
       { invocations: tiles.workgroupSize, workgroupBytes: tiles.workgroupBytes },
     );
-    const bindings = { ...WORK_LIST_BINDINGS, out: 9, lse: 10 };
+    const bindings = { ...workListBindings(spec), out: 9, lse: 10 };
     return new FlashPrefill({ ctx, name: 'flashPrefill', pipeline, bindings, unit: 'work items' }, spec, tiles);
   }
 
@@ -109,7 +111,7 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
 
   /** See the file header; capacity: the work items the work buffer holds. */
   bind(b: FlashPrefillArgs): GPUBindGroup {
-    return this.bindGroup({ ...workListBuffers(b), out: b.out, lse: b.lse }, workItemsHeld(b.work));
+    return this.bindGroup({ ...workListBuffers(this.spec, b), out: b.out, lse: b.lse }, workItemsHeld(b.work));
   }
 
   grid(numWorkItems: number): Grid {

@@ -8,7 +8,7 @@
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { checkWorkgroup, Kernel } from './kernel';
-import { checkSpec, pagedConstants, type AttentionSpec } from './pagedAttention';
+import { checkSpec, isSplit, pagedConstants, type AttentionSpec } from './pagedAttention';
 import { fixedSubgroupSize, SplitKvKernel } from './splitKvDecode';
 import { kernelSource, kvPagesFormat, kvWord4Format } from './sources';
 import { chooseMlaDecodeTiles, type TileConfig } from './tiling';
@@ -52,7 +52,12 @@ export class MlaDecode extends SplitKvKernel {
     // f16 pages are read through the packed snippet even where `shader-f16` exists: the bytes are
     // the same, and on lavapipe a vec2<u32> load is 2 per-lane loads where a vec4<f16> is 4.
     const word = kvWord4Format(ctx, spec.kvDtype) === 'f32' ? 'f32' : 'f16packed';
-    const source = kernelSource('mlaDecode', { word, kv: kvPagesFormat(spec.kvDtype), subgroups: sgSize > 0 });
+    const source = kernelSource('mlaDecode', {
+      word,
+      kv: kvPagesFormat(spec.kvDtype),
+      subgroups: sgSize > 0,
+      split: isSplit(spec),
+    });
     const pipeline = await Kernel.compile(ctx, 'mlaDecode', source, {
       ...pagedConstants(spec),
       BLOCK_M: tiles.blockM,

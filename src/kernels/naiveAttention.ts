@@ -12,7 +12,16 @@ import type { GpuContext } from '../gpu/context';
 import { UNIFORM, writeBuffer } from '../gpu/buffers';
 import { Kernel, type BindingTable, type Grid, type KernelInit } from './kernel';
 import type { PageTableMetadata } from './pageTable';
-import { checkSpec, pagedConstants, type AttentionSpec, type PagedKvBuffers, type StepBuffers } from './pagedAttention';
+import {
+  checkSpec,
+  isSplit,
+  pagedConstants,
+  splitBuffers,
+  SPLIT_READ_BINDINGS,
+  type AttentionSpec,
+  type PagedKvBuffers,
+  type StepBuffers,
+} from './pagedAttention';
 import { kernelSource, kvPagesFormat, kvWord4Format } from './sources';
 
 export interface NaivePlan {
@@ -75,9 +84,13 @@ export class NaiveAttention {
     const word = kvWord4Format(ctx, spec.kvDtype);
     const kv = kvPagesFormat(spec.kvDtype);
     const consts = pagedConstants(spec);
+    const split = isSplit(spec);
+    // A split pool: naiveScores reads K buffers 1..3 (16..18), naiveOutput V buffers 1..3 (19..21).
+    const { kPages1, kPages2, kPages3, vPages1, vPages2, vPages3 } = SPLIT_READ_BINDINGS;
     const [a, b, c] = await Promise.all([
-      NaivePass.create(ctx, 'naiveScores', kernelSource('naiveScores', { word, kv }), consts, {
+      NaivePass.create(ctx, 'naiveScores', kernelSource('naiveScores', { word, kv, split }), consts, {
         ...TABLE,
+        ...(split ? { kPages1, kPages2, kPages3 } : {}),
         q: 0,
         kPages: 1,
         params: 8,
@@ -92,8 +105,9 @@ export class NaiveAttention {
         { NUM_HEADS: spec.numKvHeads * spec.groupSize },
         { scores: 9, lse: 11, naive: 12 },
       ),
-      NaivePass.create(ctx, 'naiveOutput', kernelSource('naiveOutput', { word, kv }), consts, {
+      NaivePass.create(ctx, 'naiveOutput', kernelSource('naiveOutput', { word, kv, split }), consts, {
         ...TABLE,
+        ...(split ? { vPages1, vPages2, vPages3 } : {}),
         vPages: 2,
         params: 8,
         scores: 9,
@@ -121,6 +135,10 @@ export class NaiveAttention {
   async bind(plan: NaivePlan, b: NaiveAttentionArgs): Promise<NaiveBinding> {
     const { q, pages, step, tokenSeq, scores, out, lse } = b;
     const chunks: NaiveBinding['chunks'] = [];
+    const more = splitBuffers(this.spec, pages);
+    const pick = (prefix: string) => Object.fromEntries(Object.entries(more).filter(([n]) => n.startsWith(prefix)));
+    const kMore = pick('kPages');
+    const vMore = pick('vPages');
     for (let start = 0; start < plan.numQ; start += plan.chunkTokens) {
       const numTokens = Math.min(plan.chunkTokens, plan.numQ - start);
       const naive = await this.ctx.createBuffer(`naive.params.${start}`, 16, UNIFORM);
@@ -138,6 +156,7 @@ export class NaiveAttention {
           ...table,
           q,
           kPages: pages.kPages,
+          ...kMore,
           params: step.params,
           scores,
           naive,
@@ -147,6 +166,7 @@ export class NaiveAttention {
         output: this.outputPass.bind({
           ...table,
           vPages: pages.vPages,
+          ...vMore,
           params: step.params,
           scores,
           out,

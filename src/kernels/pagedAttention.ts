@@ -24,15 +24,69 @@ export interface AttentionSpec {
    * A pipeline constant (SOFTCAP in pagedKv.wgsl), so a model sets it once per spec.
    */
   softcap?: number;
+  /**
+   * A layer's pool split across several buffers per K and V (KvPool.create sets it when one buffer
+   * would pass a storage binding): page p is local page p % pagesPerBuffer of buffer
+   * p / pagesPerBuffer. The kernels then compose the split page snippets (6 more bindings, at most
+   * KV_SPLIT_MAX_BUFFERS buffers). Absent: one buffer, today's pipelines.
+   */
+  pagesPerBuffer?: number;
 }
+
+/** The most buffers a split pool has per layer for K (and for V): the split snippets' bindings. */
+export const KV_SPLIT_MAX_BUFFERS = 4;
 
 /**
  * One layer's KV pages: f32 / f16: Word4 [numPages][numKvHeads][pageSize][headDim / 4] each; q8 / q4:
  * u32 pages of codes then f16 scales (shaders/attention/kvPagesQ8.wgsl, kvPagesQ4.wgsl).
  */
 export interface PagedKvBuffers {
+  /** K pages, buffer 0 of a split pool. */
   kPages: GPUBuffer;
+  /** V pages, buffer 0 of a split pool. */
   vPages: GPUBuffer;
+  /**
+   * A split pool (AttentionSpec.pagesPerBuffer): K buffers 1..3 and V buffers 1..3, always 3 each;
+   * the slots past the pool's last buffer hold buffer 0 again (bound, never read or written).
+   */
+  kMore?: readonly GPUBuffer[];
+  vMore?: readonly GPUBuffer[];
+}
+
+/** The extra bindings of the split page snippets (shaders/attention/kvPages*Split.wgsl). */
+export const SPLIT_READ_BINDINGS = { kPages1: 16, kPages2: 17, kPages3: 18, vPages1: 19, vPages2: 20, vPages3: 21 };
+/** The extra bindings of the split store snippets (shaders/kv/kvPagesWrite*Split.wgsl). */
+export const SPLIT_WRITE_BINDINGS = { kPages1: 22, kPages2: 23, kPages3: 24, vPages1: 25, vPages2: 26, vPages3: 27 };
+
+export type SplitBufferName = keyof typeof SPLIT_READ_BINDINGS;
+
+/** Is the spec's pool split across buffers (the kernels' split variant)? */
+export function isSplit(s: AttentionSpec): boolean {
+  return s.pagesPerBuffer !== undefined;
+}
+
+/** The split bindings of a kernel over spec's pool: none for a pool of one buffer. */
+export function splitBindings(s: AttentionSpec, writes = false): Partial<Record<SplitBufferName, number>> {
+  return isSplit(s) ? (writes ? SPLIT_WRITE_BINDINGS : SPLIT_READ_BINDINGS) : {};
+}
+
+/**
+ * Buffers 1..3 of a layer's pages, by binding name, for a kernel specialised for `spec`: none for a
+ * pool of one buffer. Throws when the pages and the spec disagree (a split pool given to a kernel
+ * made for one buffer, or the other way).
+ */
+export function splitBuffers(s: AttentionSpec, pages: PagedKvBuffers): Record<string, GPUBuffer> {
+  if (isSplit(s) !== !!pages.kMore) {
+    throw new ShapeError(
+      isSplit(s)
+        ? 'paged KV: this kernel was made for a split pool (pagesPerBuffer), but the pages are one buffer'
+        : 'paged KV: the pages are a split pool; make the kernel with the pool spec (KvPool.spec, pagesPerBuffer)',
+    );
+  }
+  if (!pages.kMore) return {};
+  const k = pages.kMore;
+  const v = pages.vMore ?? k;
+  return { kPages1: k[0], kPages2: k[1], kPages3: k[2], vPages1: v[0], vPages2: v[1], vPages3: v[2] };
 }
 
 /** A step's page table (src/kernels/pageTable.ts) and params uniform, shared by all layers. */
@@ -79,6 +133,9 @@ export function checkSpec(s: AttentionSpec): void {
   if (s.softcap !== undefined && !(Number.isFinite(s.softcap) && s.softcap >= 0)) {
     bad(`softcap must be a finite number >= 0, 0 = off (got ${s.softcap})`);
   }
+  if (s.pagesPerBuffer !== undefined && !(Number.isInteger(s.pagesPerBuffer) && s.pagesPerBuffer >= 1)) {
+    bad(`pagesPerBuffer must be a positive integer (got ${s.pagesPerBuffer})`);
+  }
   if (s.vAliasesK && (s.numKvHeads !== 1 || s.headDimV > s.headDimQK)) {
     bad(
       `MLA (V aliases K) needs numKvHeads 1 and headDimV <= headDimQK ` +
@@ -97,6 +154,7 @@ export function pagedConstants(s: AttentionSpec): Record<string, number> {
     PAGE_SIZE: s.pageSize,
     ...(s.vAliasesK ? { V_ROW4: s.headDimQK / 4 } : {}),
     ...(s.softcap ? { SOFTCAP: s.softcap } : {}),
+    ...(isSplit(s) ? { PAGES_PER_BUFFER: s.pagesPerBuffer! } : {}),
   };
 }
 
@@ -137,10 +195,16 @@ export const WORK_LIST_BINDINGS = {
   params: 8,
 } as const;
 
-/** The named buffers of WORK_LIST_BINDINGS from the bind arguments. */
-export function workListBuffers(b: WorkListArgs): Record<keyof typeof WORK_LIST_BINDINGS, GPUBuffer> {
+/** The bindings of a work-list kernel over spec's pool, before its two outputs (split pools: 6 more). */
+export function workListBindings(s: AttentionSpec): Record<string, number> {
+  return { ...WORK_LIST_BINDINGS, ...splitBindings(s) };
+}
+
+/** The named buffers of workListBindings(spec) from the bind arguments. */
+export function workListBuffers(s: AttentionSpec, b: WorkListArgs): Record<string, GPUBuffer> {
   const { q, pages, step, work } = b;
   return {
+    ...splitBuffers(s, pages),
     q,
     kPages: pages.kPages,
     vPages: pages.vPages,

@@ -23,6 +23,13 @@ import kvAppendQuant from '../../shaders/kv/kvAppendQuant.wgsl?raw';
 import kvPagesFloat from '../../shaders/attention/kvPagesFloat.wgsl?raw';
 import kvPagesQ8 from '../../shaders/attention/kvPagesQ8.wgsl?raw';
 import kvPagesQ4 from '../../shaders/attention/kvPagesQ4.wgsl?raw';
+import kvPagesFloatSplit from '../../shaders/attention/kvPagesFloatSplit.wgsl?raw';
+import kvPagesQ8Split from '../../shaders/attention/kvPagesQ8Split.wgsl?raw';
+import kvPagesQ4Split from '../../shaders/attention/kvPagesQ4Split.wgsl?raw';
+import kvPagesWrite from '../../shaders/kv/kvPagesWrite.wgsl?raw';
+import kvPagesWriteSplit from '../../shaders/kv/kvPagesWriteSplit.wgsl?raw';
+import kvPagesWriteQuant from '../../shaders/kv/kvPagesWriteQuant.wgsl?raw';
+import kvPagesWriteQuantSplit from '../../shaders/kv/kvPagesWriteQuantSplit.wgsl?raw';
 import copyPages from '../../shaders/kv/copyPages.wgsl?raw';
 import pagedKv from '../../shaders/attention/pagedKv.wgsl?raw';
 import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
@@ -78,6 +85,26 @@ const KV_PAGES: Record<KvPagesFormat, ShaderPart> = {
   q4: part('attention/kvPagesQ4.wgsl', kvPagesQ4),
 };
 
+/**
+ * The KV page snippets of a pool split across up to 4 buffers per K and V (KvPool.create, when one
+ * layer's pool passes one binding): the same row readers, picking the buffer by page index. Only a
+ * split pool's kernels are composed with them, so a pool of one buffer keeps its pipelines.
+ */
+const KV_PAGES_SPLIT: Record<KvPagesFormat, ShaderPart> = {
+  float: part('attention/kvPagesFloatSplit.wgsl', kvPagesFloatSplit),
+  q8: part('attention/kvPagesQ8Split.wgsl', kvPagesQ8Split),
+  q4: part('attention/kvPagesQ4Split.wgsl', kvPagesQ4Split),
+};
+
+/** The page buffers a KV-writing kernel (kvAppend) stores into: [one buffer, split]. */
+const KV_WRITES = {
+  float: [part('kv/kvPagesWrite.wgsl', kvPagesWrite), part('kv/kvPagesWriteSplit.wgsl', kvPagesWriteSplit)],
+  quant: [
+    part('kv/kvPagesWriteQuant.wgsl', kvPagesWriteQuant),
+    part('kv/kvPagesWriteQuantSplit.wgsl', kvPagesWriteQuantSplit),
+  ],
+} as const;
+
 /** The KV page snippet of a KV dtype (f32 and f16 are both Word4 pages). */
 export function kvPagesFormat(dtype: KvDtype): KvPagesFormat {
   return dtype === 'q8' || dtype === 'q4' ? dtype : 'float';
@@ -130,6 +157,8 @@ interface KernelDecl {
   subgroups?: boolean;
   /** Reads KV pages: composed with a KV page snippet (KernelVariant.kv) after the word4 / lane snippets. */
   pages?: boolean;
+  /** Writes KV pages: composed with the store snippet of its page kind (one buffer or split) before `snippets`. */
+  writes?: keyof typeof KV_WRITES;
   /**
    * Per-format snippets (e.g. a quantised weight format's dequantiser), composed after the word4 /
    * lane snippets and before `snippets`; the variant then names the format: kernelSource(name, { format }).
@@ -142,9 +171,9 @@ const ALL_WORDS = ['f32', 'f16', 'f16packed'] as const;
 const PACKED_WORDS = ['f32', 'f16packed'] as const;
 
 const KERNELS = {
-  kvAppend: { file: part('kv/kvAppend.wgsl', kvAppend), snippets: [], words: ALL_WORDS },
+  kvAppend: { file: part('kv/kvAppend.wgsl', kvAppend), snippets: [], words: ALL_WORDS, writes: 'float' },
   /** kvAppend for q8 / q4 pages: quantises on write (writes u32 codes and scales, no Word4). */
-  kvAppendQuant: { file: part('kv/kvAppendQuant.wgsl', kvAppendQuant), snippets: [] },
+  kvAppendQuant: { file: part('kv/kvAppendQuant.wgsl', kvAppendQuant), snippets: [], writes: 'quant' },
   copyPages: { file: part('kv/copyPages.wgsl', copyPages), snippets: [] },
   flashPrefill: {
     file: part('attention/flashPrefill.wgsl', flashPrefill),
@@ -215,12 +244,19 @@ export interface KernelVariant {
   format?: string;
   /** A kernel that reads KV pages: how they are stored (default float; q8 / q4 need the f32 word). */
   kv?: KvPagesFormat;
+  /**
+   * A kernel that reads or writes KV pages, for a pool split across up to 4 buffers per K and V
+   * (AttentionSpec.pagesPerBuffer): the split page / store snippet, with 6 more bindings.
+   */
+  split?: boolean;
 }
 
 /** The source of kernel `name` composed for `variant`, checked (requires / provides). */
 export function kernelSource(name: KernelName, variant: KernelVariant = {}): KernelSource {
   const decl: KernelDecl = KERNELS[name];
-  const { word, subgroups = false, format } = variant;
+  const { word, subgroups = false, format, split = false } = variant;
+  if (split && !decl.pages && !decl.writes)
+    throw new Error(`kernel ${name}: touches no KV pages, so has no split variant`);
   const kv = variant.kv ?? (decl.pages ? 'float' : undefined);
   if (kv && !decl.pages) throw new Error(`kernel ${name}: reads no KV pages, so takes no kv format (got ${kv})`);
   if (kv && kv !== 'float' && word !== 'f32') {
@@ -243,13 +279,17 @@ export function kernelSource(name: KernelName, variant: KernelVariant = {}): Ker
     ...(subgroups ? [ENABLE_SUBGROUPS] : []),
     ...(word ? [WORD4[word]] : []),
     ...(decl.subgroups ? [subgroups ? LANES.subgroups : LANES.plain] : []),
-    ...(kv ? [KV_PAGES[kv]] : []),
+    ...(kv ? [(split ? KV_PAGES_SPLIT : KV_PAGES)[kv]] : []),
+    ...(decl.writes ? [KV_WRITES[decl.writes][split ? 1 : 0]] : []),
     ...(format ? decl.formats![format] : []),
     ...decl.snippets.map((s) => SNIPPETS[s]),
     decl.file,
   ];
   checkKernelParts(name, parts);
-  const tag = [word, kv && kv !== 'float' ? `kv${kv}` : undefined, format].filter((t) => t).join('+') || 'plain';
+  const tag =
+    [word, kv && kv !== 'float' ? `kv${kv}` : undefined, format, split ? 'split' : undefined]
+      .filter((t) => t)
+      .join('+') || 'plain';
   return { name, variant: decl.subgroups && subgroups ? `${tag}+subgroups` : tag, parts };
 }
 
@@ -266,7 +306,11 @@ export function allKernelSources(): KernelSource[] {
             : word === 'f32'
               ? ['float', 'q8', 'q4']
               : ['float'];
-          for (const kv of kvs) out.push(kernelSource(name, { word, subgroups, format, kv }));
+          for (const kv of kvs) {
+            for (const split of decl.pages || decl.writes ? [false, true] : [false]) {
+              out.push(kernelSource(name, { word, subgroups, format, kv, split }));
+            }
+          }
         }
       }
     }

@@ -15,7 +15,8 @@ import {
   checkSpec,
   pagedConstants,
   WORK_ITEM_U32,
-  WORK_LIST_BINDINGS,
+  workListBindings,
+  isSplit,
   workItemsHeld,
   workListBuffers,
   type AttentionSpec,
@@ -66,8 +67,8 @@ export interface SplitKvArgs extends WorkListArgs {
   partialML: GPUBuffer;
 }
 
-/** Bindings of every split-KV decode kernel: the work-list ones and the two partial outputs. */
-const SPLIT_KV_BINDINGS = { ...WORK_LIST_BINDINGS, partialO: 9, partialML: 10 };
+/** Bindings of every split-KV decode kernel: the work-list ones (split pools: 6 more) and the two partial outputs. */
+const splitKvBindings = (spec: AttentionSpec) => ({ ...workListBindings(spec), partialO: 9, partialML: 10 });
 
 /**
  * What every split-KV decode kernel shares (this one and mlaDecode): the work list of (sequence,
@@ -84,7 +85,7 @@ export abstract class SplitKvKernel extends Kernel<SplitKvArgs> {
     /** Smallest chunk of keys per workgroup (a multiple of BLOCK_N): each subclass's MIN_CHUNK. */
     private readonly minChunk: number,
   ) {
-    super({ ctx, name, pipeline, bindings: SPLIT_KV_BINDINGS, unit: 'work items' });
+    super({ ctx, name, pipeline, bindings: splitKvBindings(spec), unit: 'work items' });
   }
 
   /**
@@ -141,7 +142,7 @@ export abstract class SplitKvKernel extends Kernel<SplitKvArgs> {
   /** See the file header; capacity: the work items the work buffer holds. */
   bind(b: SplitKvArgs): GPUBindGroup {
     return this.bindGroup(
-      { ...workListBuffers(b), partialO: b.partialO, partialML: b.partialML },
+      { ...workListBuffers(this.spec, b), partialO: b.partialO, partialML: b.partialML },
       workItemsHeld(b.work),
     );
   }
@@ -181,8 +182,8 @@ export class SplitKvDecode extends SplitKvKernel {
     const kv = kvPagesFormat(spec.kvDtype);
     const source =
       version === 1
-        ? kernelSource('splitKvDecodeV1', { word, kv })
-        : kernelSource('splitKvDecode', { word, kv, subgroups: sgSize > 0 });
+        ? kernelSource('splitKvDecodeV1', { word, kv, split: isSplit(spec) })
+        : kernelSource('splitKvDecode', { word, kv, subgroups: sgSize > 0, split: isSplit(spec) });
     const pipeline = await Kernel.compile(
       ctx,
       'splitKvDecode',
