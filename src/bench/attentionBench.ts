@@ -27,10 +27,11 @@
  * workgroups it launched, so GB/s is against the floor and K/V re-reads would show.
  */
 import type { GpuContext } from '../gpu/context';
+import { ShapeError } from '../gpu/errors';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../gpu/buffers';
 import { median, PassTimer, type TimingSource } from '../gpu/timer';
 import { buildPageTable, type PageTableMetadata } from '../kernels/pageTable';
-import { KvPool, maxPagesPerLayer, pageBufferBytes } from '../kernels/kvPool';
+import { KvPool, kvPoolLayout, pageBufferBytes } from '../kernels/kvPool';
 import { attentionParams, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
 import { type KvDtype, kvPageBytes, kvRowBytes, kvScalesPerRow } from '../gpu/dtype';
 import { FlashPrefill } from '../kernels/flashPrefill';
@@ -345,14 +346,17 @@ async function benchShape(
   /** Timed alternately with the flash kernel (a 'copy' entry in the result). */
   alternateCopy?: CopyRun,
 ): Promise<ShapeResult | string> {
-  const spec = model.spec;
   const H = model.numHeads;
-  const pagesPer = kvLens.map((n) => Math.ceil(n / spec.pageSize));
+  const pagesPer = kvLens.map((n) => Math.ceil(n / model.spec.pageSize));
   const numPages = pagesPer.reduce((a, b) => a + b, 0);
-  if (numPages > maxPagesPerLayer(ctx, spec)) {
-    const pageBytes = pageBufferBytes(spec, spec.headDimQK);
-    const limit = ctx.limits.maxStorageBufferBindingSize;
-    return `${numPages} pages of ${pageBytes} bytes pass this adapter's storage binding limit (${limit} bytes)`;
+  // A pool past one binding is split across up to 4 buffers (kvPoolLayout); the kernels are made from the
+  // split spec. What even 4 buffers (or this adapter's storage-buffer count) cannot hold is skipped.
+  let spec: AttentionSpec;
+  try {
+    spec = kvPoolLayout(ctx, { ...model.spec, numLayers: 1, numPages });
+  } catch (e) {
+    if (e instanceof ShapeError) return e.message;
+    throw e;
   }
   // Pages handed out in a shuffled order, as a long-running pool would.
   const order = shuffled(numPages, 11);
@@ -372,8 +376,9 @@ async function benchShape(
     const pool = await KvPool.create(ctx, { ...spec, numLayers: 1, numPages });
     owned.push(pool);
     const kv = pool.layers[0];
-    await fillRandom(ctx, kv.kPages, spec, spec.headDimQK, 1);
-    if (!spec.vAliasesK) await fillRandom(ctx, kv.vPages, spec, spec.headDimV, 2);
+    for (const b of [kv.kPages, ...(kv.kMore ?? [])]) await fillRandom(ctx, b, spec, spec.headDimQK, 1);
+    if (!spec.vAliasesK)
+      for (const b of [kv.vPages, ...(kv.vMore ?? [])]) await fillRandom(ctx, b, spec, spec.headDimV, 2);
     const step: StepBuffers = {
       qoIndptr: await up('qoIndptr', meta.qoIndptr),
       kvIndptr: await up('kvIndptr', meta.kvIndptr),

@@ -219,7 +219,8 @@ export class Engine {
     if (opts.numPages !== undefined && opts.numPages > model.maxKvPages) {
       throw new ShapeError(
         `Engine.forModel: numPages must be in 1..${model.maxKvPages} for this model on this device ` +
-          `(one layer's K pages must fit one storage binding), got ${opts.numPages}`,
+          `(a layer's K pages span at most 4 storage bindings, 1 where the device binds fewer than 16 storage ` +
+          `buffers per stage), got ${opts.numPages}`,
       );
     }
     const pools = await bindKvPools(model, opts.numPages); // sliding-window layers: a pool of their own

@@ -12,13 +12,16 @@ import { Scheduler, type StepSequence } from './scheduler';
 
 /**
  * Makes the model's KV pool and binds it: `numPages` pages, by default what maxSeqs sequences of
- * maxContext tokens need, capped by what one storage binding holds. The caller owns the pool (destroy it).
+ * maxContext tokens need, capped by model.maxKvPages (up to 4 storage bindings per layer: a pool past
+ * one is split, KvPool.create, and bound with the split kernels, model.prepareKv). The caller owns the
+ * pool (destroy it).
  */
 export async function bindKvPool(model: Transformer, numPages?: number): Promise<KvPool> {
   const { maxSeqs, maxContext, pageSize } = model.opts;
   const pages = Math.min(numPages ?? maxSeqs * Math.ceil(maxContext / pageSize), model.maxKvPages);
   const pool = await KvPool.create(model.ctx, model.kvPoolSpec(pages));
   try {
+    await model.prepareKv(pool.spec); // a split pool's kernels (compiled once per layout)
     model.bindKv(pool);
   } catch (e) {
     pool.destroy();
@@ -81,6 +84,8 @@ export async function bindKvPools(model: Transformer, numPages?: number, { split
   let local: KvPool | null = null;
   try {
     local = await KvPool.create(model.ctx, model.kvPoolSpec(localPages, 'local'));
+    await model.prepareKv(pool.spec);
+    await model.prepareKv(local.spec);
     model.bindKv(pool, local);
   } catch (e) {
     pool.destroy();

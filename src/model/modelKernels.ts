@@ -82,6 +82,25 @@ export interface Kernels {
   proj(role: Proj, name: string): ProjKernels;
 }
 
+/** The kernels that bind a layer's KV pages: made once for the model's spec, again for a split pool's. */
+export interface AttentionKernels {
+  append: KvAppend;
+  prefill: FlashPrefill;
+  decode: SplitKvKernel;
+}
+
+/**
+ * The attention and append kernels for `attn`: the model's spec at load, or a split pool's spec
+ * (KvPool.spec, pagesPerBuffer set) before such a pool is bound (Transformer.prepareKv).
+ */
+export async function createAttentionKernels(ctx: GpuContext, attn: AttentionSpec): Promise<AttentionKernels> {
+  return {
+    append: await KvAppend.create(ctx, attn),
+    prefill: await FlashPrefill.create(ctx, attn),
+    decode: attn.vAliasesK ? await mlaDecodeOrGeneric(ctx, attn) : await SplitKvDecode.create(ctx, attn),
+  };
+}
+
 export async function createKernels(
   ctx: GpuContext,
   spec: ModelSpec,
@@ -127,9 +146,7 @@ export async function createKernels(
       : undefined,
     rope: await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.rope })),
     ropeLocal: spec.localRope ? await Rope.create(ctx, ropeKernelSpec(spec, { rope: spec.localRope })) : undefined,
-    append: await KvAppend.create(ctx, attn),
-    prefill: await FlashPrefill.create(ctx, attn),
-    decode: attn.vAliasesK ? await mlaDecodeOrGeneric(ctx, attn) : await SplitKvDecode.create(ctx, attn),
+    ...(await createAttentionKernels(ctx, attn)),
     merge: await MergePartials.create(ctx, spec.numHeads, attn.headDimV),
     copyK: await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimQK)),
     copyV: attn.vAliasesK ? undefined : await CopyPages.create(ctx, pageBufferBytes(attn, attn.headDimV)),

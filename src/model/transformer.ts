@@ -15,13 +15,15 @@
  * slots, the CSR page table, copy-on-write pairs and the rows whose logits come back. forward()
  * checks the batch against the buffers it was sized for, uploads it, encodes and submits the step
  * and reads the logits back. The KV pages themselves (KvPool) belong to the scheduler's owner too:
- * it makes them from kvPoolSpec() and binds them with bindKv() (see there). With a second pool for
- * the sliding-window layers (bindKv(global, local)), those layers write and read their own pages
- * through the batch's `local` slots, page indices and copies (the scheduler frees their dead pages).
+ * it makes them from kvPoolSpec(), prepares a split pool's kernels with prepareKv() and binds them
+ * with bindKv() (see there). With a second pool for the sliding-window layers (bindKv(global, local)),
+ * those layers write and read their own pages through the batch's `local` slots, page indices and
+ * copies (the scheduler frees their dead pages).
  *
  * Step layout: the step's tokens are the concatenation of each sequence's new tokens; T = their
  * count (<= maxTokens). First, copy-on-write: the batch's (src, dst) page pairs are copied in every
- * layer (copyPages), so a forked sequence writes into its private copy of a shared page. Per layer:
+ * layer (copyPages; over a split pool, copyBufferToBuffer through a scratch buffer before the pass,
+ * encodeSplitPageCopies), so a forked sequence writes into its private copy of a shared page. Per layer:
  *   xn = norm(h)                       (layer 0: plain; later: fused with the residual add below)
  *   q, k, v = xn Wq, xn Wk, xn Wv (+ bias, qwen2); qwen3: q, k = rmsNorm per head; RoPE on q, k
  *     (MLA: q and the latent row [rmsNorm(c_kv) | k_pe]; RoPE on their rope parts; the absorbed
@@ -35,10 +37,11 @@
  * then the batch's logit rows are gathered and multiplied by the LM head.
  */
 import type { GpuContext } from '../gpu/context';
-import { writeBuffer } from '../gpu/buffers';
+import { STORAGE, writeBuffer } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
-import { maxPagesPerLayer, type KvPool, type KvPoolSpec } from '../kernels/kvPool';
-import type { PagedKvBuffers } from '../kernels/pagedAttention';
+import { maxPagesPerLayer, pageBufferBytes, type KvPool, type KvPoolSpec } from '../kernels/kvPool';
+import { encodeSplitPageCopies, type PageCopy } from '../kernels/copyPages';
+import { KV_SPLIT_MAX_BUFFERS, type PagedKvBuffers } from '../kernels/pagedAttention';
 import type { StepBatch } from '../kernels/stepBatch';
 import { attentionParams, type AttentionSpec } from '../kernels/pagedAttention';
 import { MATVEC_MAX_TOKENS } from '../kernels/matvec';
@@ -53,7 +56,14 @@ import { checkWeights, uploadWeights, weightBuffers, weightMatrix, WeightError, 
 import type { MatrixBuffers } from '../kernels/rowShards';
 import { quantMatmulParams } from '../kernels/matmulQuant';
 import { checkTransformerSizes, type TransformerOptions } from './transformerOptions';
-import { createKernels, type Kernels, type Proj, type ProjKernels } from './modelKernels';
+import {
+  createAttentionKernels,
+  createKernels,
+  type AttentionKernels,
+  type Kernels,
+  type Proj,
+  type ProjKernels,
+} from './modelKernels';
 import { createBuffers, type Buffers } from './stepBuffers';
 
 export type { TransformerOptions } from './transformerOptions';
@@ -73,6 +83,10 @@ export class Transformer {
   /** The sliding-window layers' own pool (bindKv's second argument), or null: every layer in `pool`. */
   private localPool: KvPool | null = null;
   private layers: LayerBinds[] = [];
+  /** A split pool's attention / append kernels by pagesPerBuffer (prepareKv); compiled once, kept. */
+  private readonly splitKernels = new Map<number, AttentionKernels>();
+  /** Copy-on-write's staging pages over a split pool (encodeSplitPageCopies), allocated at bindKv. */
+  private copyScratch: GPUBuffer | null = null;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -160,9 +174,24 @@ export class Transformer {
     return this.spec.slidingWindow === null ? 0 : this.spec.layers.filter((l) => l.sliding).length;
   }
 
-  /** Most pages one layer's pool can hold here: one K (or V) buffer must fit one storage binding. */
+  /**
+   * Most pages one layer's pool can hold here: what one storage binding holds, times 4 where the
+   * device binds the 16 storage buffers a split pool's kernels need (kvPool.ts; SwiftShader: 12).
+   */
   get maxKvPages(): number {
-    return maxPagesPerLayer(this.ctx, this.attention);
+    const one = maxPagesPerLayer(this.ctx, this.attention);
+    return this.ctx.limits.maxStorageBuffersPerShaderStage >= 16 ? KV_SPLIT_MAX_BUFFERS * one : one;
+  }
+
+  /**
+   * Makes the attention and append kernels a pool of `poolSpec` (KvPool.spec) binds, before
+   * bindKv: none for a pool in one buffer (the load's kernels), the split variants (compiled once
+   * per pagesPerBuffer, then cached) for a split pool. Set-up, not per step.
+   */
+  async prepareKv(poolSpec: KvPoolSpec): Promise<void> {
+    const ppb = poolSpec.pagesPerBuffer;
+    if (ppb === undefined || this.splitKernels.has(ppb)) return;
+    this.splitKernels.set(ppb, await createAttentionKernels(this.ctx, { ...this.attention, pagesPerBuffer: ppb }));
   }
 
   /** The bound KV pool, or null. */
@@ -186,6 +215,8 @@ export class Transformer {
       this.pool = null;
       this.localPool = null;
       this.layers = [];
+      this.copyScratch?.destroy();
+      this.copyScratch = null;
       return;
     }
     if (local && this.slidingLayers === 0) throw new ShapeError('bindKv: a sliding-window pool, but no layer slides');
@@ -201,6 +232,20 @@ export class Transformer {
     };
     check(pool, local ? 'global' : 'all');
     if (local) check(local, 'local');
+    // A split pool's kernels (prepareKv); a pool in one buffer binds the load's.
+    const kernelsOf = (p: KvPool): AttentionKernels => {
+      const ppb = p.spec.pagesPerBuffer;
+      if (ppb === undefined) return this.k;
+      const found = this.splitKernels.get(ppb);
+      if (!found) {
+        throw new ShapeError(
+          `bindKv: the pool is split across ${p.buffersPerLayer} buffers of ${ppb} pages per layer; ` +
+            'call prepareKv(pool.spec) first',
+        );
+      }
+      return found;
+    };
+    const [poolKernels, localKernels] = [kernelsOf(pool), local ? kernelsOf(local) : null];
     const w = (name: string) => this.weights.get(name)!.buffer;
     const m = (name: string) => weightMatrix(this.weights.get(name)!); // a matrix: its buffer or row shards
     const layers: LayerBinds[] = [];
@@ -208,7 +253,24 @@ export class Transformer {
     for (let l = 0; l < this.spec.numLayers; l++) {
       const inLocal = local !== null && this.spec.layers[l].sliding;
       const pages = inLocal ? local.layers[localIndex++] : pool.layers[local ? globalIndex++ : l];
-      layers.push(bindLayer(this.spec, this.k, this.b, { pages, local: inLocal }, l, w, m));
+      const p = inLocal ? local : pool;
+      const kv = { pages, local: inLocal, pagesPerBuffer: p.spec.pagesPerBuffer, buffers: p.buffersPerLayer };
+      layers.push(bindLayer(this.spec, this.k, inLocal ? localKernels! : poolKernels, this.b, kv, l, w, m));
+    }
+    // Copy-on-write over a split pool stages at most maxSeqs pages (a step's pairs) through scratch.
+    const split = [pool, local].some((p) => p?.spec.pagesPerBuffer !== undefined);
+    this.copyScratch?.destroy();
+    this.copyScratch = null;
+    if (split) {
+      const pageBytes = Math.max(
+        pageBufferBytes(this.attention, this.attention.headDimQK),
+        pageBufferBytes(this.attention, this.attention.headDimV),
+      );
+      this.copyScratch = this.ctx.device.createBuffer({
+        label: 'model.copyScratch',
+        size: this.opts.maxSeqs * pageBytes,
+        usage: STORAGE,
+      });
     }
     this.layers = layers;
     this.pool = pool;
@@ -280,6 +342,7 @@ export class Transformer {
 
     await this.ctx.validated('forward', () => {
       const encoder = this.ctx.device.createCommandEncoder({ label: 'forward' });
+      this.encodeSplitCopies(encoder, copies, batch.local?.copies);
       const pass = encoder.beginComputePass({ label: 'forward' });
       const shape = {
         T,
@@ -361,6 +424,27 @@ export class Transformer {
     }
   }
 
+  /**
+   * Copy-on-write of the layers over a split pool, before the pass (the pass's appends then write
+   * into the copies): copyBufferToBuffer through the scratch pages, as a pair may cross buffers.
+   */
+  private encodeSplitCopies(encoder: GPUCommandEncoder, copies: Uint32Array, localCopies?: Uint32Array): void {
+    const scratch = this.copyScratch;
+    if (scratch === null || (copies.length === 0 && !localCopies?.length)) return; // one buffer, or no pair
+    const pairs = (flat: Uint32Array): PageCopy[] =>
+      Array.from({ length: flat.length / 2 }, (_, i) => ({ src: flat[2 * i], dst: flat[2 * i + 1] }));
+    const [global, local] = [pairs(copies), pairs(localCopies ?? new Uint32Array())];
+    const kBytes = pageBufferBytes(this.attention, this.attention.headDimQK);
+    const vBytes = pageBufferBytes(this.attention, this.attention.headDimV);
+    for (const L of this.layers) {
+      const list = L.local ? local : global;
+      if (!L.split || list.length === 0) continue;
+      const { k, v, pagesPerBuffer } = L.split;
+      encodeSplitPageCopies(encoder, k, pagesPerBuffer, kBytes, list, scratch);
+      if (v) encodeSplitPageCopies(encoder, v, pagesPerBuffer, vBytes, list, scratch);
+    }
+  }
+
   /** Every layer, in order, into one pass (WebGPU orders dispatches that share buffers). */
   private encode(pass: GPUComputePassEncoder, step: StepShape): void {
     const { k, spec } = this;
@@ -374,7 +458,7 @@ export class Transformer {
     // any append writes into the copy.
     for (const L of this.layers) {
       const n = L.local ? step.numLocalCopies : step.numCopies;
-      k.copyK.encode(pass, L.copyK, n);
+      if (L.copyK) k.copyK.encode(pass, L.copyK, n); // none over a split pool: encodeSplitCopies
       if (L.copyV) k.copyV!.encode(pass, L.copyV, n);
     }
     k.embedding.encode(pass, this.head.embed, T);
@@ -395,12 +479,12 @@ export class Transformer {
       if (L.rope === 'global') k.rope.encode(pass, this.head.rope, T);
       else if (L.rope === 'local') k.ropeLocal!.encode(pass, this.head.ropeLocal!, T);
       if (L.mla) mla!.encodeQuery(pass, L.mla, T); // [q_lat | q_pe]
-      k.append.encode(pass, L.append, T);
+      L.kernels.append.encode(pass, L.append, T);
       if (step.decode) {
-        k.decode.encode(pass, L.decode, numWork);
+        L.kernels.decode.encode(pass, L.decode, numWork);
         k.merge.encode(pass, this.head.merge, step.numSeqs);
       } else {
-        k.prefill.encode(pass, L.attention, numWork);
+        L.kernels.prefill.encode(pass, L.attention, numWork);
       }
       if (L.mla) mla!.encodeOutput(pass, L.mla, T); // o_lat -> per-head outputs
       linear(L.o, T);
@@ -448,8 +532,13 @@ interface LayerBinds {
   rope: 'global' | 'local' | 'none';
   /** Bound to the sliding-window pool: writes batch.local's slots, reads its page indices. */
   local: boolean;
-  copyK: GPUBindGroup;
+  /** The copyPages bind groups; none over a split pool (`split`: encodeSplitPageCopies instead). */
+  copyK?: GPUBindGroup;
   copyV?: GPUBindGroup;
+  /** Over a split pool: the layer's K and V buffers (V null for MLA) and the pages in each. */
+  split?: { k: GPUBuffer[]; v: GPUBuffer[] | null; pagesPerBuffer: number };
+  /** The attention / append kernels its bind groups were made by: the load's, or a split pool's. */
+  kernels: AttentionKernels;
   append: GPUBindGroup;
   attention: GPUBindGroup;
   decode: GPUBindGroup;
@@ -471,11 +560,15 @@ interface LayerBinds {
 interface LayerKv {
   pages: PagedKvBuffers;
   local: boolean;
+  /** Set for a split pool (KvPool.spec.pagesPerBuffer), of `buffers` buffers per layer. */
+  pagesPerBuffer?: number;
+  buffers: number;
 }
 
 function bindLayer(
   spec: ModelSpec,
   k: Kernels,
+  a: AttentionKernels, // k's own, or a split pool's (Transformer.prepareKv)
   b: Buffers,
   kv: LayerKv,
   l: number,
@@ -498,6 +591,16 @@ function bindLayer(
   const step = kv.local ? b.localGroup!.step : spec.layers[l].sliding && b.stepSliding ? b.stepSliding : b.step;
   const group = kv.local ? b.localGroup! : { slots: b.slots, copyPairs: b.copyPairs, copyCount: b.copyCount };
   const pages = kv.pages;
+  // A split pool's buffers in order (KvPool pads kMore / vMore past the last with buffer 0).
+  const ppb = kv.pagesPerBuffer;
+  const split =
+    ppb === undefined
+      ? undefined
+      : {
+          k: [pages.kPages, ...pages.kMore!].slice(0, kv.buffers),
+          v: k.copyV ? [pages.vPages, ...pages.vMore!].slice(0, kv.buffers) : null,
+          pagesPerBuffer: ppb,
+        };
   const sandwich = (weight: string) =>
     k.normInPlace?.bind({ x: b.sub, weight: w(`${p}${weight}.weight`), params: b.tokens });
   return {
@@ -515,17 +618,19 @@ function bindLayer(
     rope: spec.layers[l].rope,
     local: kv.local,
     // MLA appends the latent rows (one per token; no V).
-    append: k.append.bind({
+    append: a.append.bind({
       newK: mla ? b.mla!.b.latent : b.k!,
       newV: mla ? undefined : b.v!,
       slotMapping: group.slots,
       pages,
       params: b.tokens,
     }),
-    copyK: k.copyK.bind({ pairs: group.copyPairs, pages: pages.kPages, params: group.copyCount }),
-    copyV: k.copyV?.bind({ pairs: group.copyPairs, pages: pages.vPages, params: group.copyCount }),
-    attention: k.prefill.bind({ q: b.q, pages, step, work: b.work, out: b.attn, lse: b.lse }),
-    decode: k.decode.bind({
+    copyK: split ? undefined : k.copyK.bind({ pairs: group.copyPairs, pages: pages.kPages, params: group.copyCount }),
+    copyV: split ? undefined : k.copyV?.bind({ pairs: group.copyPairs, pages: pages.vPages, params: group.copyCount }),
+    split,
+    kernels: a,
+    attention: a.prefill.bind({ q: b.q, pages, step, work: b.work, out: b.attn, lse: b.lse }),
+    decode: a.decode.bind({
       q: b.q,
       pages,
       step,

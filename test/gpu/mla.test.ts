@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
 import { kvQuantized, referenceAttention, relL2 } from '../../src/reference/attention';
-import { gpu, randomArray, rng } from './harness';
+import { expectedShaderF16, gpu, randomArray, rng } from './harness';
 
 interface MlaCase {
   name: string;
@@ -198,7 +198,13 @@ const cases: MlaCase[] = [
 ];
 
 describe('MLA kernels vs float64 reference', () => {
-  for (const c of cases) it(`${c.name} [${c.kvDtype}]`, () => check(c));
+  // Quantised latent rows go through the same flashPrefill shader on every adapter (attention.test.ts runs
+  // a q8 / q4 prefill on SwiftShader): here they run on lavapipe only, where compiling is cheap.
+  const swiftshader = expectedShaderF16() === false;
+  for (const c of cases) {
+    const quant = c.kvDtype === 'q8' || c.kvDtype === 'q4';
+    it.skipIf(swiftshader && quant)(`${c.name} [${c.kvDtype}]`, () => check(c));
+  }
 });
 
 describe('absorbed MLA equals naive per-head decompressed attention', () => {

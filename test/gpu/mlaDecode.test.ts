@@ -17,7 +17,7 @@ import { buildPageTable } from '../../src/kernels/pageTable';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { chooseMlaDecodeTiles } from '../../src/kernels/tiling';
 import { kvQuantized, nonFiniteMismatch, referenceAttention, relL2, relL2Finite } from '../../src/reference/attention';
-import { gpu, randomArray, rng } from './harness';
+import { expectedShaderF16, gpu, randomArray, rng } from './harness';
 
 interface Case {
   H: number;
@@ -106,13 +106,19 @@ const cases: Case[] = [
   { H: 4, dc: 64, dr: 32, seqLensKV: [45, 1], pageSize: 1, kvDtype: 'q8' },
 ];
 
+// Quantised latent rows are read by the same shader on every adapter (the f32 word snippet): past the first
+// q8 case SwiftShader adds only compile time, so the other q8 / q4 cases run on lavapipe only.
+const firstQuant = cases.findIndex((c) => c.kvDtype === 'q8' || c.kvDtype === 'q4');
+const swiftshader = expectedShaderF16() === false;
+
 describe('mlaDecode vs float64 reference', () => {
-  for (const c of cases) {
+  for (const [i, c] of cases.entries()) {
     const extra =
       `${c.window ? `, window ${c.window}` : ''}${c.softcap ? `, soft-cap ${c.softcap}` : ''}` +
       (c.poison ? `, NaN in ${c.poison}` : '');
     const name = `H${c.H} d_c ${c.dc} + d_rope ${c.dr}, kv [${c.seqLensKV}], page ${c.pageSize}${extra} [${c.kvDtype}]`;
-    it(name, () => check(c));
+    const quant = c.kvDtype === 'q8' || c.kvDtype === 'q4';
+    it.skipIf(swiftshader && quant && i !== firstQuant)(name, () => check(c));
   }
 });
 
