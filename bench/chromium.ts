@@ -21,17 +21,21 @@ export const ISOLATION = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
-export const CHROMIUM_FLAGS = [
+/** Flags every headless Chromium here runs with (benches and browser tests). */
+export const COMMON_FLAGS = [
   '--no-sandbox',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
   '--disable-dev-shm-usage',
-  // WebGPU in headless Chromium: Dawn on SwiftShader (Vulkan) when there is no GPU.
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-angle=swiftshader',
+];
+/** WebGPU in headless Chromium: Dawn on SwiftShader (Vulkan) when there is no GPU. */
+export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader'];
+
+export const CHROMIUM_FLAGS = [
+  ...COMMON_FLAGS,
+  ...WEBGPU_FLAGS,
   // performance.memory with real (not bucketed) numbers, for the JS heap column.
   '--enable-precise-memory-info',
 ];

@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, COMMON_FLAGS, WEBGPU_FLAGS } from '../../bench/chromium';
 import { KV_DTYPES } from '../../src/gpu/dtype';
 import { parseConfig } from '../../src/model/config';
 import { runtimeTensors } from '../../src/model/expectedTensors';
@@ -40,21 +41,9 @@ import { randomWeights, writeCheckpoint } from '../helpers/tinyModels';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const artifacts = path.join(repoRoot, 'test/artifacts');
-const CHROMIUM = process.env.WEBATTN_CHROMIUM ?? '/usr/bin/chromium';
 /** llama.cpp's own GGUF files (../shared/realworld/gguf/README.md); read in place, never copied. */
 const REALWORLD = path.resolve(repoRoot, '../shared/realworld');
 const GGUF_Q4_0 = path.join(REALWORLD, 'gguf/kjv-gqa-Q4_0.gguf');
-
-const COMMON_FLAGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-dev-shm-usage',
-];
-/** Headless Chromium with these gets Dawn on SwiftShader (Vulkan) when the machine has no GPU. */
-export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader'];
 
 let outDir: string;
 let server: PreviewServer;

@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, COMMON_FLAGS, WEBGPU_FLAGS } from '../../bench/chromium';
 import { parseConfig } from '../../src/model/config';
 import { referenceForward } from '../../src/reference/transformer';
 import { f16ArrayToF32, f32ArrayToF16 } from '../../src/sources/halfFloat';
@@ -44,16 +45,6 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const ICD = ['/usr/share/vulkan/icd.d/lvp_icd.json', '/usr/lib/chromium/vk_swiftshader_icd.json'].find((f) =>
   existsSync(f),
 );
-const CHROMIUM = process.env.WEBATTN_CHROMIUM ?? '/usr/bin/chromium';
-const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader'];
-const COMMON_FLAGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-dev-shm-usage',
-];
 
 interface Run {
   code: number;
