@@ -78,7 +78,9 @@ describe('rmsNorm', () => {
       const res = mode === 'fused' ? residual : undefined;
       const ref = rmsNormRef(x, ROWS, dim, w.seen, eps, { plusOne, residual: res });
       expect(relL2(y, ref.y)).toBeLessThan(1e-5);
-      if (weightDtype === 'f16')
+      // Against the unrounded weights too: f16 rounding only. Not at tiny dims: with plusOne, one weight
+      // near -1 makes 1 + w tiny and its f16 rounding large relative to it (dim 1 failed at 6e-3).
+      if (weightDtype === 'f16' && dim >= 8)
         expect(relL2(y, rmsNormRef(x, ROWS, dim, wValues, eps, { plusOne, residual: res }).y)).toBeLessThan(5e-3);
       if (mode === 'fused') {
         // residual += x, as f32 adds: exact.
