@@ -5,7 +5,7 @@
  *
  *   node bin/run-ts.js scripts/kvQuality.ts [--windows N]
  *
- * Models: models/kjv-gqa (GQA 8/2, d 16; its longest context, 256 tokens: held-out KJV chapters,
+ * Models: the shipped models/kjv-{gqa,mha,mqa,mla} (kjv-gqa: GQA 8/2, d 16; context 256: held-out KJV chapters,
  * test/fixtures/models/kjv-validation-lines.json.gz, in windows of 256 after BOS) and llama2.c's
  * stories260K (../shared/realworld/gguf/stories260K-F32.gguf, GQA 8/4, d 8; 512 tokens: its own
  * greedy continuation of BOS, so the text is in-distribution). For each: relative L2 of all logits
@@ -117,8 +117,11 @@ export async function main(argv: string[]): Promise<number> {
   ) as { ids: number[][] };
   const stream = validation.ids.flat();
   const kjvWindows = Array.from({ length: numWindows }, (_, w) => [0, ...stream.slice(w * 255, (w + 1) * 255)]);
-  const kjv = await loadModelFiles(folderSource('models/kjv-gqa'));
-  await report('kjv-gqa', kjv, kjvWindows, 2048);
+  // Every shipped model (GQA, MHA, MQA, MLA: the MLA latent row is what q8 / q4 quantise there).
+  for (const name of ['kjv-gqa', 'kjv-mha', 'kjv-mqa', 'kjv-mla']) {
+    if (!existsSync(`models/${name}`)) continue;
+    await report(name, await loadModelFiles(folderSource(`models/${name}`)), kjvWindows, 2048);
+  }
 
   const gguf = '../shared/realworld/gguf';
   if (existsSync(`${gguf}/stories260K-F32.gguf`)) {
