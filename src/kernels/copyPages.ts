@@ -43,16 +43,12 @@ export class CopyPages extends Kernel<CopyPagesArgs> {
   }
 }
 
-/** One page copy: { src, dst } page numbers of the pool (KvCacheManager.appendSlots' copies). */
-export interface PageCopy {
-  src: number;
-  dst: number;
-}
-
 /**
  * Copy-on-write in a split pool (AttentionSpec.pagesPerBuffer), where a pair may cross buffers: one
- * layer's K (or V) buffers `buffers` (buffer 0 first, as KvPool lays them out). copyBufferToBuffer
- * cannot copy within one buffer, so every page goes through `scratch` (at least copies.length pages,
+ * layer's K (or V) buffers `buffers` (buffer 0 first, as KvPool lays them out). `pairs` is
+ * [src0, dst0, src1, dst1, ...], the same flat form as StepBatch.copies and the copyPages kernel's
+ * pairs buffer. copyBufferToBuffer cannot copy within one buffer, so every page goes through
+ * `scratch` (at least pairs.length / 2 pages,
  * COPY_SRC | COPY_DST): all sources first, then all destinations, so a page that is both a source and
  * a destination is read before it is overwritten. Encodes 2 copies per pair; no kernel, no allocation.
  * e.g. pagesPerBuffer 4, pages of 512 bytes, {src 2, dst 5}: buffer 0 bytes 1024.. -> scratch 0.. ->
@@ -63,23 +59,24 @@ export function encodeSplitPageCopies(
   buffers: readonly GPUBuffer[],
   pagesPerBuffer: number,
   pageBytes: number,
-  copies: readonly PageCopy[],
+  pairs: Uint32Array,
   scratch: GPUBuffer,
 ): void {
-  if (scratch.size < copies.length * pageBytes) {
-    throw new ShapeError(`copyPages: scratch of ${scratch.size} bytes holds fewer than ${copies.length} pages`);
+  const n = pairs.length / 2;
+  if (scratch.size < n * pageBytes) {
+    throw new ShapeError(`copyPages: scratch of ${scratch.size} bytes holds fewer than ${n} pages`);
   }
   const at = (page: number): [GPUBuffer, number] => {
     const b = buffers[Math.floor(page / pagesPerBuffer)];
     if (!b) throw new ShapeError(`copyPages: page ${page} is past the pool's ${buffers.length} buffers`);
     return [b, (page % pagesPerBuffer) * pageBytes];
   };
-  copies.forEach((c, i) => {
-    const [b, off] = at(c.src);
+  for (let i = 0; i < n; i++) {
+    const [b, off] = at(pairs[2 * i]);
     encoder.copyBufferToBuffer(b, off, scratch, i * pageBytes, pageBytes);
-  });
-  copies.forEach((c, i) => {
-    const [b, off] = at(c.dst);
+  }
+  for (let i = 0; i < n; i++) {
+    const [b, off] = at(pairs[2 * i + 1]);
     encoder.copyBufferToBuffer(scratch, i * pageBytes, b, off, pageBytes);
-  });
+  }
 }

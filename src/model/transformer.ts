@@ -40,7 +40,7 @@ import type { GpuContext } from '../gpu/context';
 import { STORAGE, writeBuffer } from '../gpu/buffers';
 import { ShapeError } from '../gpu/errors';
 import { maxPagesPerLayer, pageBufferBytes, type KvPool, type KvPoolSpec } from '../kernels/kvPool';
-import { encodeSplitPageCopies, type PageCopy } from '../kernels/copyPages';
+import { encodeSplitPageCopies } from '../kernels/copyPages';
 import { KV_SPLIT_MAX_BUFFERS, type PagedKvBuffers } from '../kernels/pagedAttention';
 import type { StepBatch } from '../kernels/stepBatch';
 import { attentionParams, type AttentionSpec } from '../kernels/pagedAttention';
@@ -431,14 +431,11 @@ export class Transformer {
   private encodeSplitCopies(encoder: GPUCommandEncoder, copies: Uint32Array, localCopies?: Uint32Array): void {
     const scratch = this.copyScratch;
     if (scratch === null || (copies.length === 0 && !localCopies?.length)) return; // one buffer, or no pair
-    const pairs = (flat: Uint32Array): PageCopy[] =>
-      Array.from({ length: flat.length / 2 }, (_, i) => ({ src: flat[2 * i], dst: flat[2 * i + 1] }));
-    const [global, local] = [pairs(copies), pairs(localCopies ?? new Uint32Array())];
     const kBytes = pageBufferBytes(this.attention, this.attention.headDimQK);
     const vBytes = pageBufferBytes(this.attention, this.attention.headDimV);
     for (const L of this.layers) {
-      const list = L.local ? local : global;
-      if (!L.split || list.length === 0) continue;
+      const list = L.local ? localCopies : copies;
+      if (!L.split || !list?.length) continue;
       const { k, v, pagesPerBuffer } = L.split;
       encodeSplitPageCopies(encoder, k, pagesPerBuffer, kBytes, list, scratch);
       if (v) encodeSplitPageCopies(encoder, v, pagesPerBuffer, vBytes, list, scratch);

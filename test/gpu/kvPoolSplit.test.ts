@@ -14,7 +14,8 @@ import { ShapeError } from '../../src/gpu/errors';
 import { attention, resolveVariant, type AttentionArgs } from '../../src/api/attention';
 import { kvQuantized, referenceAttention, relL2 } from '../../src/reference/attention';
 import { KvAppend } from '../../src/kernels/kvAppend';
-import { CopyPages, encodeSplitPageCopies, type PageCopy } from '../../src/kernels/copyPages';
+import { CopyPages, encodeSplitPageCopies } from '../../src/kernels/copyPages';
+import type { PageCopy } from '../../src/kv/kvCacheManager';
 import { KvPool, kvPoolLayout, pageBufferBytes, type KvPoolSpec } from '../../src/kernels/kvPool';
 import type { AttentionSpec, PagedKvBuffers } from '../../src/kernels/pagedAttention';
 import { expectedShaderF16, gpu, randomArray, rng } from './harness';
@@ -190,7 +191,8 @@ describe.skipIf(!canSplit).each(DTYPES)('KV pool split across buffers [%s]', (kv
       { src: 6, dst: 2 }, // buffer 1 -> buffer 0
       { src: 4, dst: 7 }, // within buffer 1
     ];
-    const pairs = await upload('pairs', Uint32Array.from(copies.flatMap((c) => [c.src, c.dst])));
+    const flatPairs = Uint32Array.from(copies.flatMap((c) => [c.src, c.dst]));
+    const pairs = await upload('pairs', flatPairs);
     const copyParams = await upload('copyParams', new Uint32Array([copies.length, 0, 0, 0]), UNIFORM);
     const kBytes = pageBufferBytes(spec, D);
     const vBytes = pageBufferBytes(spec, Dv);
@@ -238,8 +240,8 @@ describe.skipIf(!canSplit).each(DTYPES)('KV pool split across buffers [%s]', (kv
       copyV.encode(pass, copyV.bind({ pairs, pages: onePool.layers[0].vPages, params: copyParams }), copies.length);
       pass.end();
       const ppb = splitPool.spec.pagesPerBuffer!;
-      encodeSplitPageCopies(enc, layerBuffers(splitPool.layers[0], false), ppb, kBytes, copies, scratch);
-      encodeSplitPageCopies(enc, layerBuffers(splitPool.layers[0], true), ppb, vBytes, copies, scratch);
+      encodeSplitPageCopies(enc, layerBuffers(splitPool.layers[0], false), ppb, kBytes, flatPairs, scratch);
+      encodeSplitPageCopies(enc, layerBuffers(splitPool.layers[0], true), ppb, vBytes, flatPairs, scratch);
       ctx.device.queue.submit([enc.finish()]);
     });
     const copied = await contents();
