@@ -1,16 +1,17 @@
 // embeddingQuant: out[t] = table[ids[t]] * SCALE for a table of GGUF blocks (q8 = Q8_0, q4, ...),
-// stored byte for byte as in the file, row after row (DIM / BLOCK_VALUES blocks per row);
-// composed with quantWords.wgsl and one format snippet (qUnit dequantizes 16 values).
+// repacked by row into 16-byte-aligned planes (src/kernels/quantLayout.ts; DIM / BLOCK_VALUES blocks
+// per row); composed with quantWords.wgsl and one format snippet (qUnit dequantizes 16 values).
 // An id >= VOCAB writes a row of NaN, as embedding.wgsl does.
-// e.g. q8, DIM 128 (4 blocks, 136 bytes a row): token 2 with id 5, unit 3 -> block 1 of row 5
-//   (byte 5 * 136 + 34), values 16..31 of the block -> out[2 * 128 + 48 .. + 63].
+// e.g. q8, DIM 128 (4 blocks, 9 vec4s a row): token 2 with id 5, unit 3 -> codes vec4 5 * 9 + 3
+//   (block 1, values 16..31), d in word 4 * (45 + 8) -> out[2 * 128 + 48 .. + 63].
 //
 // Workgroup: 64 lanes, one per (token, 16-value unit). Grid: (x, y) with x * y * 64 >=
 //   numTokens * DIM / 16, x <= maxComputeWorkgroupsPerDimension; lane = (wid.y * x + wid.x) * 64 + lid.
 //
 // Bindings:
 //   0 ids     read        u32 [numTokens]
-//   1 w       read        u32 [VOCAB * DIM / BLOCK_VALUES * BLOCK_BYTES / 4 + 1] (GGUF blocks + a pad word)
+//   1 w4      read        vec4<u32> [VOCAB][qRowVec4s(DIM / BLOCK_VALUES)] (the packed rows)
+//   5 w       read        u32, the same buffer as w4 (scales are read one word at a time)
 //   2 out     read_write  vec4<f32> [numTokens][DIM / 4]
 //   3 params  uniform     { numTokens }
 //   4 shard   uniform     { firstRow, rows }: w holds rows firstRow .. firstRow + rows - 1 (as embedding.wgsl)
@@ -27,7 +28,8 @@ struct Params { numTokens: u32 }
 struct Shard { firstRow: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read> w4: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> params: Params;
 @group(0) @binding(4) var<uniform> shard: Shard;
@@ -36,6 +38,8 @@ struct Shard { firstRow: u32, rows: u32 }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let idx = (wid.y * nwg.x + wid.x) * 64u + lid;
+  _ = &w4; // both views stay in the layout whichever the format reads (q4_K: only w4)
+  _ = &w;
   let units = DIM / 16u;
   if (idx >= params.numTokens * units) { return; }
   let t = idx / units;
@@ -51,9 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let row = id - shard.firstRow; // wraps past rows when id < firstRow
   if (row >= shard.rows) { return; } // another shard's id
-  let unitsPerBlock = BLOCK_VALUES / 16u;
-  let rowBytes = DIM / BLOCK_VALUES * BLOCK_BYTES;
-  let q = qUnit(row * rowBytes + (unit / unitsPerBlock) * BLOCK_BYTES, unit % unitsPerBlock);
+  let blocks = DIM / BLOCK_VALUES;
+  let q = qUnit(row * qRowVec4s(blocks), blocks, unit);
   out[o] = q[0] * SCALE;
   out[o + 1u] = q[1] * SCALE;
   out[o + 2u] = q[2] * SCALE;

@@ -1,6 +1,7 @@
 // matmulQuant: prefill GEMM over a block-quantized weight, Y [M, N] = X [M, K] · Wᵀ (+ bias [N]).
-// W [N, K] holds GGUF blocks byte for byte, row after row (as matvecQuant.wgsl); composed with
-// quantWords.wgsl and one format snippet (qUnit dequantizes 16 values). Accumulates in f32.
+// W [N, K] holds GGUF blocks repacked by row into 16-byte-aligned planes (src/kernels/quantLayout.ts,
+// as matvecQuant.wgsl); composed with quantWords.wgsl and one format snippet (qUnit dequantizes 16
+// values). Accumulates in f32.
 //
 // Same tiling as matmul.wgsl: LANES_X x LANES_Y lanes, one TILE_M x TILE_N output tile, each lane
 // 4 x 4 outputs (rows ly + i * LANES_Y, columns lx + j * LANES_X); K walked in TILE_K4 vec4s per
@@ -14,12 +15,16 @@
 //
 // Bindings:
 //   0 x       read        vec4<f32> [M][K / 4]
-//   1 w       read        u32 [N * K / BLOCK_VALUES * BLOCK_BYTES / 4 + 1] (GGUF blocks, + a pad word)
+//   1 w4      read        vec4<u32> [N][qRowVec4s(K / BLOCK_VALUES)] (the packed rows)
+//   6 w       read        u32, the same buffer as w4 (scales are read one word at a time)
 //   2 bias    read        u32 [ceil(N / 2)] (f16 pairs; read only when hasBias)
 //   3 y       read_write  f32 [M][N]
 //   4 params  uniform     { M, N, K, hasBias } (N: the whole weight's rows, y's row stride)
 //   5 shard   uniform     { firstRow, rows }: w holds W rows firstRow .. firstRow + rows - 1 (as matmul.wgsl)
 // Overrides: LANES_X, LANES_Y, TILE_K4.
+// Measured (lavapipe, M 64, N = K = 1024, one process, interleaved with the f16 matmul.wgsl, load
+// average ~40 from other jobs: medians of 7): f16 552 ms; q8 648 (GGUF bytes) -> 507 (packed rows),
+// q4 575 -> 533, q4_K 626 -> 591, q6_K 636 -> 583: every format within the noise of f16.
 
 override LANES_X: u32 = 8u;
 override LANES_Y: u32 = 8u;
@@ -37,7 +42,8 @@ struct Params { M: u32, N: u32, K: u32, hasBias: u32 }
 struct Shard { firstRow: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(1) var<storage, read> w4: array<vec4<u32>>;
+@group(0) @binding(6) var<storage, read> w: array<u32>;
 @group(0) @binding(2) var<storage, read> bias: array<u32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
@@ -50,11 +56,13 @@ var<workgroup> ws: array<vec4<f32>, TILE_N * STRIDE>; // [column][k4] of the W t
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let M = params.M;
+  _ = &w4; // both views stay in the layout whichever the format reads (q4_K: only w4)
+  _ = &w;
   let N = shard.rows; // rows of this w; y's row stride is params.N
   let K4 = params.K / 4u;
   let units = params.K / 16u;
-  let unitsPerBlock = BLOCK_VALUES / 16u;
-  let rowBytes = params.K / BLOCK_VALUES * BLOCK_BYTES;
+  let blocks = params.K / BLOCK_VALUES;
+  let rowVec4s = qRowVec4s(blocks);
   let lanes = LANES_X * LANES_Y;
   let m0 = wid.y * TILE_M;
   let n0 = wid.x * TILE_N;
@@ -75,7 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
       let unit = kt / 4u + cu;
       var q = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
       if (n0 + r < N && unit < units) {
-        q = qUnit((n0 + r) * rowBytes + (unit / unitsPerBlock) * BLOCK_BYTES, unit % unitsPerBlock);
+        q = qUnit((n0 + r) * rowVec4s, blocks, unit);
       }
       let s = r * STRIDE + 4u * cu;
       ws[s] = q[0];

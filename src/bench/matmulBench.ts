@@ -24,6 +24,7 @@ import { median, PassTimer, type TimingSource } from '../gpu/timer';
 import { storageBytes, type MatrixDtype, type QuantDtype } from '../gpu/dtype';
 import { CopyKernel } from '../kernels/copy';
 import { createMatmul, createMatvec, quantMatmulParams, quantWeightBytes } from '../kernels/matmulQuant';
+import { packQuantRows } from '../kernels/quantLayout';
 import { quantizeBlocks } from '../model/quantize';
 import { relL2 } from '../reference/attention';
 import { dequantizeBlocks, GGUF_BLOCKS } from '../reference/quant';
@@ -203,22 +204,25 @@ async function benchShape(
   const x = randomF32(M * K, 11);
   const wValues = randomF32(N * K, 12);
   const wBits = weightDtype === 'f16' ? f32ArrayToF16(wValues) : undefined;
-  // Block formats: GGUF blocks as uploadWeights makes them (+ the pad word the kernel reads past the end).
+  // Block formats: GGUF blocks, uploaded in packed rows as uploadWeights does (quantLayout.ts).
   const quant: QuantDtype | undefined = weightDtype === 'f16' || weightDtype === 'f32' ? undefined : weightDtype;
   const weightBytes = quant ? quantWeightBytes(quant, N, K) : storageBytes(weightDtype, N * K);
   let wBlocks: Uint8Array | undefined;
   if (quant === 'q8' || quant === 'q4') {
-    wBlocks = new Uint8Array(weightBytes + 4);
+    wBlocks = new Uint8Array(weightBytes);
     quantizeBlocks(quant, wValues, wBlocks);
   } else if (quant === 'q4_K' || quant === 'q6_K') {
-    wBlocks = new Uint8Array(weightBytes + 4);
-    wBlocks.set(randomKQuantBlocks(quant, N * K, 13));
+    wBlocks = randomKQuantBlocks(quant, N * K, 13);
   } else if (quant) {
     throw new Error(`matmul bench: no block generator for ${quant}`);
   }
   const wSeen = quant ? dequantizeBlocks(quant, wBlocks!, N * K) : undefined;
   const xBuf = await uploadBuffer(ctx, 'bench.matmul.x', x);
-  const wBuf = await uploadBuffer(ctx, 'bench.matmul.w', wBlocks ?? wBits ?? wValues);
+  const wBuf = await uploadBuffer(
+    ctx,
+    'bench.matmul.w',
+    quant ? packQuantRows(quant, wBlocks!, N, K) : (wBits ?? wValues),
+  );
   const yBuf = await ctx.createBuffer('bench.matmul.y', M * N * 4, STORAGE);
   const params = await uploadBuffer(ctx, 'bench.matmul.params', quantMatmulParams(spec, M), UNIFORM);
   try {

@@ -23,7 +23,8 @@ export const DTYPES = {
   f16: { blockValues: 1, blockBytes: 2 },
   /** Checkpoint tensors only: converted to f32 / f16 on load, never stored on the GPU. */
   bf16: { blockValues: 1, blockBytes: 2 },
-  // GGUF blocks, stored on the GPU byte for byte as in the file (src/reference/quant.ts has the layouts).
+  // GGUF blocks (src/reference/quant.ts has the layouts), on the GPU repacked per row into aligned planes
+  // (src/kernels/quantLayout.ts) that unpack to the file's blocks byte for byte.
   /** GGUF Q8_0: an f16 scale d + 32 int8, x = q * d. */
   q8: { blockValues: 32, blockBytes: 34 },
   /** GGUF Q4_0: d + 32 nibbles, x = (q - 8) * d. */

@@ -4,7 +4,8 @@
  * Same bind arguments as Embedding (embedding.ts), so createEmbedding picks either by table dtype.
  * Never submits.
  *   ids     u32 [numTokens]
- *   table   GGUF blocks of [vocab][dim], quantBufferBytes(dtype, vocab, dim) (weights.ts uploads them):
+ *   table   GGUF blocks of [vocab][dim] in packed rows (quantLayout.ts), quantBufferBytes(dtype, vocab, dim)
+ *           (weights.ts uploads them), bound twice (as vec4<u32> and as u32 words):
  *           one buffer, or its row shards (rowShards.ts; one dispatch per shard, as Embedding)
  *   out     f32 [numTokens][dim]
  *   params  uniform { numTokens u32 } (embeddingParams)
@@ -36,7 +37,8 @@ export class QuantEmbedding extends RowShardedKernel<EmbeddingArgs> {
     /** The range of an unsplit table: rows 0..vocab - 1. */
     private readonly wholeRange: GPUBuffer,
   ) {
-    const init = { ctx, name: 'embeddingQuant', pipeline, bindings: EMBEDDING_BINDINGS, unit: 'tokens' };
+    const bindings = { ...EMBEDDING_BINDINGS, tableWords: 5 }; // the table again, as u32 words
+    const init = { ctx, name: 'embeddingQuant', pipeline, bindings, unit: 'tokens' };
     super({ ...init, owned: [wholeRange] });
   }
 
@@ -70,11 +72,11 @@ export class QuantEmbedding extends RowShardedKernel<EmbeddingArgs> {
       b.table,
       this.wholeRange,
       (rows) => quantBufferBytes(tableDtype, rows, dim),
-      (rows) => `${rows} x ${dim} ${tableDtype} (+ a pad word)`,
+      (rows) => `${rows} x ${dim} ${tableDtype} in packed rows`,
     );
     this.need('params', b.params, 4, '{ numTokens u32 }');
     const tokens = Math.min(Math.floor(b.ids.size / 4), Math.floor(b.out.size / (dim * 4)));
-    return this.bindShards(shards, (s) => ({ ...b, table: s.buffer, shard: s.range }), tokens);
+    return this.bindShards(shards, (s) => ({ ...b, table: s.buffer, tableWords: s.buffer, shard: s.range }), tokens);
   }
 
   /** Every shard runs every token (and skips the ids it does not hold). */

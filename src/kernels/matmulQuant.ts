@@ -1,9 +1,11 @@
 /**
  * GEMV (decode) and GEMM (prefill) over block-quantized weights: Y [M, N] = X [M, K] · Wᵀ (+ bias),
- * W [N, K] in GGUF blocks (q8 = Q8_0, q4 = Q4_0, q5_0, q4_K, q6_K) stored on the GPU byte for byte
- * as in a GGUF file, row after row. One kernel file each (shaders/model/matvecQuant.wgsl,
- * matmulQuant.wgsl) composed with shaders/model/quant/quantWords.wgsl and one format snippet
- * (quant/<dtype>.wgsl: qUnit dequantizes 16 values in registers). Arithmetic is f32 throughout:
+ * W [N, K] in GGUF blocks (q8 = Q8_0, q4 = Q4_0, q5_0, q4_K, q6_K), repacked on upload row by row into
+ * 16-byte-aligned planes with every byte kept (quantLayout.ts: packQuantRows; unpackQuantRows gives
+ * the file's blocks back). One kernel file each (shaders/model/matvecQuant.wgsl, matmulQuant.wgsl)
+ * composed with shaders/model/quant/quantWords.wgsl and one format snippet (quant/<dtype>.wgsl: qUnit
+ * / qVec4 dequantize 16 / 4 values in registers; the GEMV adds quant/<dtype>Dot.wgsl, its batch-1
+ * step). The weight buffer is bound twice, as vec4<u32> (codes) and u32 (scales). Arithmetic is f32 throughout:
  * scales are unpacked from u32 words with unpack2x16float, so every format runs without
  * `shader-f16`, and f16 arithmetic is not used even where the adapter has it (a Q8_0 code times
  * its f16 scale needs 19 significant bits; f16 holds 11).
@@ -21,16 +23,24 @@ import { chooseMatmulTiles, createMatmulOwned, MatMul, type MatmulOwned, type Ma
 import { RowShardedKernel, type MatrixBuffers, type RowShard } from './rowShards';
 import { MatVec, matvecLaneConstants, matvecLanes, type MatvecOptions } from './matvec';
 import { laneParts } from './sources';
+import { packedRowBytes } from './quantLayout';
 import quantWords from '../../shaders/model/quant/quantWords.wgsl?raw';
 import q8 from '../../shaders/model/quant/q8.wgsl?raw';
 import q4 from '../../shaders/model/quant/q4.wgsl?raw';
 import q5_0 from '../../shaders/model/quant/q5_0.wgsl?raw';
 import q4_K from '../../shaders/model/quant/q4_K.wgsl?raw';
 import q6_K from '../../shaders/model/quant/q6_K.wgsl?raw';
+import q8Dot from '../../shaders/model/quant/q8Dot.wgsl?raw';
+import q4Dot from '../../shaders/model/quant/q4Dot.wgsl?raw';
+import q5_0Dot from '../../shaders/model/quant/q5_0Dot.wgsl?raw';
+import q4_KDot from '../../shaders/model/quant/q4_KDot.wgsl?raw';
+import q6_KDot from '../../shaders/model/quant/q6_KDot.wgsl?raw';
 import matvecQuantWgsl from '../../shaders/model/matvecQuant.wgsl?raw';
 import matmulQuantWgsl from '../../shaders/model/matmulQuant.wgsl?raw';
 
 const FORMAT_SNIPPETS: Record<QuantDtype, string> = { q8, q4, q5_0, q4_K, q6_K };
+/** The batch-1 GEMV step of each format (qDot4), composed into matvecQuant only. */
+const DOT_SNIPPETS: Record<QuantDtype, string> = { q8: q8Dot, q4: q4Dot, q5_0: q5_0Dot, q4_K: q4_KDot, q6_K: q6_KDot };
 
 export interface QuantMatmulSpec {
   /** Output features (rows of W). */
@@ -47,18 +57,18 @@ export function quantMatmulParams(spec: { N: number; K: number; bias: boolean },
   return new Uint32Array([M, spec.N, spec.K, spec.bias ? 1 : 0]);
 }
 
-/** Bytes of W [N, K] in GGUF blocks: e.g. q4 [7, 96] -> 7 * 3 * 18 = 378. */
+/** Bytes of W [N, K] in GGUF blocks (as in a file): e.g. q4 [7, 96] -> 7 * 3 * 18 = 378. */
 export function quantWeightBytes(dtype: QuantDtype, N: number, K: number): number {
   const { blockValues, blockBytes } = DTYPES[dtype];
   return N * Math.ceil(K / blockValues) * blockBytes;
 }
 
 /**
- * Bytes of the GPU buffer holding W: the blocks rounded up to a word, plus one pad word, which
- * quantWords' qWord reads past a 4-byte group that ends the buffer. e.g. q4 [7, 96] -> 380 + 4 = 384.
+ * Bytes of the GPU buffer holding W: N packed rows (quantLayout.ts), each its planes padded to 16
+ * bytes. e.g. q4 [7, 96] -> 7 * (48 + 16) = 448; q8 [2048, 8192] -> 2048 * 8704, GGUF's bytes exactly.
  */
 export function quantBufferBytes(dtype: QuantDtype, N: number, K: number): number {
-  return Math.ceil(quantWeightBytes(dtype, N, K) / 4) * 4 + 4;
+  return N * packedRowBytes(dtype, K);
 }
 
 /** Checks a spec: the format, K a whole number of blocks (W past one binding is bound as row shards). */
@@ -75,7 +85,8 @@ export function checkQuantSpec(spec: QuantMatmulSpec, kernel: string): void {
 
 /**
  * quantWords + the format snippet + the kernel, cached per format; `lanes` (matvecQuant) puts a lane
- * snippet first (sources.ts laneParts: subgroups or plain) and names it in the variant.
+ * snippet first (sources.ts laneParts: subgroups or plain), adds the format's GEMV step
+ * (quant/<dtype>Dot.wgsl) and names the lanes in the variant.
  */
 export function quantKernelSource(
   name: string,
@@ -88,6 +99,7 @@ export function quantKernelSource(
     ...(lanes ? laneParts(lanes.subgroups) : []),
     { file: 'shaders/model/quant/quantWords.wgsl', code: quantWords },
     { file: `shaders/model/quant/${dtype}.wgsl`, code: FORMAT_SNIPPETS[dtype] },
+    ...(lanes ? [{ file: `shaders/model/quant/${dtype}Dot.wgsl`, code: DOT_SNIPPETS[dtype] }] : []),
     { file, code },
   ];
   return { name, variant: lanes?.subgroups ? `${dtype}+subgroups` : dtype, parts };
@@ -96,7 +108,7 @@ export function quantKernelSource(
 export interface QuantMatmulBuffers {
   /** f32 [M][K] */
   x: GPUBuffer;
-  /** GGUF blocks of W [N, K], quantBufferBytes long: one buffer, or its row shards (rowShards.ts) */
+  /** W [N, K] in packed rows (quantLayout.ts), quantBufferBytes long: one buffer, or its row shards (rowShards.ts) */
   w: MatrixBuffers;
   /** f16 [N], two per u32 (only with spec.bias) */
   bias?: GPUBuffer;
@@ -106,8 +118,11 @@ export interface QuantMatmulBuffers {
   params: GPUBuffer;
 }
 
-/** Binding 5 (shard): the bound W shard's uniform { firstRow, rows } (rowShards.ts). */
-const BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4, shard: 5 };
+/**
+ * Binding 5 (shard): the bound W shard's uniform { firstRow, rows } (rowShards.ts); 6 (wWords): the
+ * W shard's buffer again, read as u32 words (1 is its vec4<u32> view).
+ */
+const BINDINGS = { x: 0, w: 1, bias: 2, y: 3, params: 4, shard: 5, wWords: 6 };
 
 /**
  * What QuantMatVec and QuantMatMul share: the spec, the bias placeholder and whole-W range, the
@@ -137,14 +152,14 @@ abstract class QuantMatmulKernel extends RowShardedKernel<QuantMatmulBuffers> {
       b.w,
       this.own.wholeRange,
       (rows) => quantBufferBytes(weightDtype, rows, K),
-      (rows) => `[${rows}, ${K}] ${weightDtype} (+ a pad word)`,
+      (rows) => `[${rows}, ${K}] ${weightDtype} in packed rows`,
     );
   }
 
   /** One bind group per W shard over the other buffers of `b`, each holding `tokens`. */
   protected bindOver(shards: readonly RowShard[], b: QuantMatmulBuffers, tokens: number): GPUBindGroup {
     const bias = b.bias ?? this.own.noBias!;
-    return this.bindShards(shards, (s) => ({ ...b, w: s.buffer, bias, shard: s.range }), tokens);
+    return this.bindShards(shards, (s) => ({ ...b, w: s.buffer, wWords: s.buffer, bias, shard: s.range }), tokens);
   }
 }
 
@@ -292,7 +307,7 @@ export function createMatvec(
     : MatVec.create(ctx, { ...spec, weightDtype }, opts);
 }
 
-/** Bytes the GPU buffer of W [N, K] takes in any matrix dtype (GGUF blocks + a pad word; plain: N * K values). */
+/** Bytes the GPU buffer of W [N, K] takes in any matrix dtype (packed GGUF rows; plain: N * K values). */
 export function matrixBufferBytes(dtype: MatrixDtype, N: number, K: number): number {
   return isQuantDtype(dtype) ? quantBufferBytes(dtype, N, K) : storageBytes(dtype, N * K);
 }

@@ -22,7 +22,8 @@
  * values) and shown to the loader as F32 tensors, so an explicit weight dtype (f32 / f16 / q8 / q4)
  * converts every tensor to it. With none (Transformer.load without weightDtype), each matrix the
  * GEMM / GEMV / embedding gather read keeps its own format: the block types the GPU runs (Q8_0,
- * Q4_0, Q5_0, Q4_K, Q6_K: GGUF_GPU_FORMATS) upload their blocks byte for byte, F16 matrices as f16
+ * Q4_0, Q5_0, Q4_K, Q6_K: GGUF_GPU_FORMATS) upload their blocks unchanged (repacked per row into
+ * planes, src/kernels/quantLayout.ts), F16 matrices as f16
  * (ggufNativeTensors); the rest (1-D norms and biases, Q5_K, BF16, F32 matrices, MLA's kv_b_proj,
  * which headMatmul reads as f16) go at ggufDefaultWeightDtype. A Q4_K_M file so runs its Q4_K,
  * Q6_K, Q5_0 and Q8_0 tensors natively, one kernel per (role, format) (modelKernels.ts).
@@ -177,7 +178,7 @@ const NATIVE_MATRIX = new RegExp(
     'q_a_proj|q_b_proj|kv_a_proj_with_mqa))\\.weight$',
 );
 
-/** GGUF block types that are webattn GPU formats (src/gpu/dtype.ts), stored byte for byte as in the file. */
+/** GGUF block types that are webattn GPU formats (src/gpu/dtype.ts): blocks upload unchanged (repacked into planes). */
 export const GGUF_GPU_FORMATS: Partial<Record<GgmlType, QuantDtype>> = {
   Q8_0: 'q8',
   Q4_0: 'q4',

@@ -11,9 +11,10 @@
  *                               already quantized): their bytes, the largest, the count per type
  *
  * Worked example (kjv-gqa: 4 layers, hidden 128, 4 heads of 32, 2 KV heads, intermediate 352,
- * vocab 2048, tied): 1,016,960 parameters; f32 3.88 MiB, f16 1.94 MiB, q8 1.03 MiB, q4 0.67 MiB;
- * the largest tensor is the embedding [2048, 128]: 512 KiB in f16, 272 KiB + a pad word in q8
- * (under q4 too: storedDtype keeps the embedding q8).
+ * vocab 2048, tied): 1,016,960 parameters; f32 3.88 MiB, f16 1.94 MiB, q8 1.08 MiB, q4 0.72 MiB
+ * (rows repacked into 16-byte planes); the largest tensor is the embedding [2048, 128]: 512 KiB in
+ * f16, 288 KiB in q8 (144 bytes a row: 128 codes, 4 scales padded to 16; under q4 too: storedDtype
+ * keeps the embedding q8).
  */
 import type { GgufHeader } from '../sources/gguf';
 import type { ModelSpec } from './config';

@@ -32,7 +32,8 @@ import type { ModelFiles } from '../sources/modelSource';
 import { readTensorF32, type SafetensorsFile, type TensorInfo } from '../sources/safetensors';
 import { bf16ArrayToF32, f16ArrayToF32, f32ArrayToF16 } from '../sources/halfFloat';
 import { DTYPES, isQuantDtype, type MatrixDtype, type WeightDtype } from '../gpu/dtype';
-import { matrixBufferBytes, quantWeightBytes } from '../kernels/matmulQuant';
+import { matrixBufferBytes } from '../kernels/matmulQuant';
+import { packedRowBytes, packQuantRows } from '../kernels/quantLayout';
 import {
   createShardRange,
   maxShardBytes,
@@ -58,7 +59,8 @@ export interface GpuWeight {
   dtype: MatrixDtype;
   /**
    * f16: [elements] as u16 pairs in u32 words (an odd count is padded); f32: [elements] f32;
-   * q8 / q4 / GGUF blocks: [rows][cols], row after row, plus a pad word (quantBufferBytes).
+   * q8 / q4 / GGUF blocks: [rows][cols] in packed rows (src/kernels/quantLayout.ts: each row's
+   * blocks repacked into 16-byte-aligned planes, every byte kept; quantBufferBytes).
    * A matrix split by rows (`shards`): its first shard's buffer; bind weightMatrix(w) instead.
    */
   buffer: GPUBuffer;
@@ -97,7 +99,10 @@ export function storedDtype(name: string, shape: readonly number[], load: LoadDt
   return 'f16';
 }
 
-/** A tensor already in a GPU format (a GGUF file's own blocks, rows in HF order): uploaded byte for byte. */
+/**
+ * A tensor already in a GPU format (a GGUF file's own blocks, rows in HF order): uploaded byte for
+ * byte (blocks in packed rows: the same bytes, moved into planes; quantLayout.ts).
+ */
 export interface NativeTensor {
   dtype: MatrixDtype;
   /** f32 / f16 values, or GGUF blocks of [rows][cols] row after row (no pad word). */
@@ -182,9 +187,9 @@ function rowsF32(file: SafetensorsFile, info: TensorInfo, first: number, count: 
 /** Values converted per chunk when quantizing on load (f32 scratch: 4 MiB). */
 const QUANT_CHUNK_VALUES = 1 << 20;
 
-/** Bytes of one row of `cols` values in `dtype` (no padding): e.g. q8, 96 -> 102; f16, 5 -> 10. */
+/** Bytes of one row of `cols` values in `dtype`'s GPU buffer: e.g. q8, 96 -> 112 (packed rows); f16, 5 -> 10. */
 function rowBytes(dtype: MatrixDtype, cols: number): number {
-  return isQuantDtype(dtype) ? quantWeightBytes(dtype, 1, cols) : cols * DTYPES[dtype].blockBytes;
+  return isQuantDtype(dtype) ? packedRowBytes(dtype, cols) : cols * DTYPES[dtype].blockBytes;
 }
 
 /**
@@ -270,22 +275,21 @@ function bytesOf(a: ArrayBufferView): Uint8Array {
 }
 
 /**
- * Quantizes W [rows, cols] into the weight's GGUF-block buffers, an even number of rows at a time
- * (so every chunk but the last is a whole number of u32 words: q8 rows of 32-blocks are 34 bytes
- * per block, 2 rows always a multiple of 4; shards start at even rows too).
+ * Quantizes W [rows, cols] into GGUF blocks a chunk of rows at a time and writes them, repacked
+ * into packed rows (quantLayout.ts; each a multiple of 16 bytes), into the weight's buffers.
  */
 function uploadQuantized(ctx: GpuContext, w: GpuWeight, file: SafetensorsFile, dtype: OnLoadQuant, scale = 1): void {
   const info = file.tensors.get(w.name)!;
   const [rows, cols] = w.shape;
-  const length = (cols / 32) * QUANT_BLOCK_BYTES[dtype];
-  const chunkRows = Math.max(2, 2 * Math.floor(QUANT_CHUNK_VALUES / cols / 2));
-  const out = new Uint8Array(Math.ceil((chunkRows * length) / 4) * 4);
+  const chunkRows = Math.max(1, Math.floor(QUANT_CHUNK_VALUES / cols));
+  const blocks = new Uint8Array(chunkRows * (cols / 32) * QUANT_BLOCK_BYTES[dtype]);
+  const packed = new Uint8Array(chunkRows * packedRowBytes(dtype, cols));
   for (let r = 0; r < rows; r += chunkRows) {
     const n = Math.min(chunkRows, rows - r);
     const rowsOf = rowsF32(file, info, r, n, cols);
     if (scale !== 1) for (let i = 0; i < rowsOf.length; i++) rowsOf[i] *= scale;
-    quantizeBlocks(dtype, rowsOf, out);
-    writeRows(ctx, w, r, n, out, length);
+    quantizeBlocks(dtype, rowsOf, blocks);
+    writeRows(ctx, w, r, n, packQuantRows(dtype, blocks, n, cols, packed), packedRowBytes(dtype, cols));
   }
 }
 
@@ -342,7 +346,8 @@ export async function uploadWeights(
       const rows = shape.length === 2 ? shape[0] : 1;
       const cols = shape[shape.length - 1];
       if (native) {
-        writeRows(ctx, w, 0, rows, native.bytes, rowBytes(stored, cols));
+        const bytes = isQuantDtype(stored) ? packQuantRows(stored, native.bytes, rows, cols) : native.bytes;
+        writeRows(ctx, w, 0, rows, bytes, rowBytes(stored, cols));
       } else if (stored === 'q8' || stored === 'q4') {
         uploadQuantized(ctx, w, file, stored, opts.scales?.get(name));
       } else {

@@ -148,7 +148,7 @@ describe('demo in Chromium', () => {
             'true',
           ]),
         );
-      expect(await page.locator('#weight-dtype option[value="q4"]').textContent()).toBe('q4 · 688 KiB');
+      expect(await page.locator('#weight-dtype option[value="q4"]').textContent()).toBe('q4 · 742 KiB');
       expect(await page.locator('#precision-note').textContent()).toContain(
         "past this GPU's 256 KiB binding, model.embed_tokens.weight (512 KiB) is split by rows into 2 buffers.",
       );

@@ -29,18 +29,19 @@ describe('webattn info: weight bytes per format', () => {
   it('prints the GPU bytes of f32, f16, q8 and q4 weights, and --json carries them', async () => {
     const spec = parseConfig(JSON.parse(readFileSync(path.join(KJV_GQA, 'config.json'), 'utf8')));
     const bytes = (dtype: 'f32' | 'f16' | 'q8' | 'q4') => weightBytesAt(runtimeTensors(spec), dtype);
-    // kjv-gqa: 1,016,960 parameters; q4 keeps the embedding (a third of them) at q8.
-    expect([bytes('f32'), bytes('f16'), bytes('q8'), bytes('q4')]).toEqual([4067840, 2033920, 1081716, 704884]);
+    // kjv-gqa: 1,016,960 parameters; q4 keeps the embedding (a third of them) at q8. Block formats in
+    // packed rows (src/kernels/quantLayout.ts): rows of 128 values pad their f16 scales to 16 bytes.
+    expect([bytes('f32'), bytes('f16'), bytes('q8'), bytes('q4')]).toEqual([4067840, 2033920, 1136896, 760064]);
     const text = await run(['info', '--model', KJV_GQA]);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toContain('weights on the GPU: 3.9 MiB in f32, 1.9 MiB in f16, 1.0 MiB in q8, 0.7 MiB in q4');
+    expect(text.stdout).toContain('weights on the GPU: 3.9 MiB in f32, 1.9 MiB in f16, 1.1 MiB in q8, 0.7 MiB in q4');
     expect(text.stdout).not.toContain('GGUF');
     vi.restoreAllMocks();
     const json = await run(['info', '--model', KJV_GQA, '--json', '--context', '100']);
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout);
-    expect(report.weightBytes).toEqual({ f32: 4067840, f16: 2033920, q8: 1081716, q4: 704884 });
-    expect(report.largestWeight.q4).toEqual({ name: 'model.embed_tokens.weight', bytes: 278532 });
+    expect(report.weightBytes).toEqual({ f32: 4067840, f16: 2033920, q8: 1136896, q4: 760064 });
+    expect(report.largestWeight.q4).toEqual({ name: 'model.embed_tokens.weight', bytes: 294912 });
     expect(report).toMatchObject({ family: 'llama', layers: 4, attention: 'gqa', parameters: 1016960, context: 100 });
     expect(report.kvBytesPerToken.f16).toBe(512); // 4 layers x 2 KV heads x (16 + 16) x 2 bytes
     // Every KV dtype: q8 rows of 16 codes + an f16 scale, q4 8 bytes of nibbles + one scale per 32 values.

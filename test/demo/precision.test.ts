@@ -51,10 +51,10 @@ describe('precision menu: weight formats', () => {
       });
     }
     const bytes = weightChoices(plan).map((c) => weightCost(plan, c, big).bytes);
-    expect(bytes).toEqual([704884, 1081716, 2033920, 4067840]);
-    expect(weightOptionLabel(weightCost(plan, 'q4', big))).toBe('q4 · 688 KiB');
+    expect(bytes).toEqual([760064, 1136896, 2033920, 4067840]);
+    expect(weightOptionLabel(weightCost(plan, 'q4', big))).toBe('q4 · 742 KiB');
     expect(weightNote(plan, weightCost(plan, 'q4', big))).toBe(
-      '1.02M parameters: 688 KiB on the GPU in q4 (4-bit blocks, embedding q8)',
+      '1.02M parameters: 742 KiB on the GPU in q4 (4-bit blocks, embedding q8)',
     );
     expect(plan.parameters).toBe(1016960);
   });
@@ -79,10 +79,11 @@ describe('precision menu: weight formats', () => {
       "1.02M parameters: 1.94 MiB on the GPU in f16 (half precision); past this GPU's 256 KiB binding, " +
         'model.embed_tokens.weight (512 KiB) is split by rows into 2 buffers',
     );
-    // q4 keeps the embedding at q8: 64 blocks of 34 bytes per row, 2048 rows, + a pad word: 2 shards too.
+    // q4 keeps the embedding at q8: 2048 packed rows of 144 bytes (4 blocks: 128 codes, their scales
+    // padded to 16): 2 shards too.
     expect(weightCost(plan, 'q4', small).split?.largest).toEqual({
       name: 'model.embed_tokens.weight',
-      bytes: 278532,
+      bytes: 294912,
       buffers: 2,
     });
     expect(fittingChoices(plan, small).map((c) => c.choice)).toEqual(['q4', 'q8', 'f16', 'f32']);
@@ -176,6 +177,11 @@ describe('precision menu: weight formats', () => {
       [...choices.map((c) => c.bytesPerToken!)].sort((a, b) => a - b),
     );
     expect(kvChoices(null).map((c) => c.dtype)).toEqual([...KV_DTYPES]);
+    expect(choices.every((c) => c.problem === null)).toBe(true); // d 16: q4 too
+    // q4 on d 8 heads (stories260K) is refused with the runtime's own reason (kvDtypeProblem).
+    const d8 = kvChoices({ ...spec, headDim: 8, headDimV: 8 });
+    expect(d8.find((c) => c.dtype === 'q4')!.problem).toMatch(/head dim 8 leaves a last group of 8/);
+    expect(d8.filter((c) => c.problem !== null).map((c) => c.dtype)).toEqual(['q4']);
   });
 });
 
@@ -215,7 +221,7 @@ describe.skipIf(!existsSync(GGUF_DIR))('precision menu: a GGUF file, from its he
     expect(weightNote(plan, cost)).toMatch(
       /^kjv-gqa-Q4_0\.gguf: its weights are already quantized \(GGUF Q4_0 28, F32 9, Q8_0 1\) and load as .* \d+ KiB/,
     );
-    // On a 256 KiB binding the Q8_0 embedding (272 KiB + a pad word) loads in 2 row shards: not refused.
+    // On a 256 KiB binding the Q8_0 embedding (288 KiB in packed rows) loads in 2 row shards: not refused.
     const small = { maxStorageBufferBindingSize: 262144, maxBufferSize: 2 ** 30 };
     const stored = weightCost(plan, 'stored', small);
     expect(stored.problem).toBeNull();
@@ -223,12 +229,12 @@ describe.skipIf(!existsSync(GGUF_DIR))('precision menu: a GGUF file, from its he
       limit: 262144,
       tensors: 1,
       buffers: 2,
-      largest: { name: 'token_embd.weight', bytes: 278532, buffers: 2 },
+      largest: { name: 'token_embd.weight', bytes: 294912, buffers: 2 },
     });
     expect(weightNote(plan, stored)).toMatch(
       /\d+ KiB on the GPU; past this GPU's 256 KiB binding, token_embd\.weight /,
     );
-    expect(weightNote(plan, stored)).toMatch(/ token_embd\.weight \(272 KiB\) is split by rows into 2 buffers$/);
+    expect(weightNote(plan, stored)).toMatch(/ token_embd\.weight \(288 KiB\) is split by rows into 2 buffers$/);
     const info = await describeModel(choice, 'f16', plan);
     expect(info).toMatchObject({ attention: 'gqa', numLayers: 4, kvBytesPerToken: 512, parameters: 1016960 });
     expect(info.hasChatTemplate).toBe(parseGguf(whole).metadata.has('tokenizer.chat_template'));
@@ -321,8 +327,8 @@ describe('KV-bill page: weight columns and the sliding-window saving', () => {
     expect(weightColumns(d).map((c) => [c.dtype, c.bytes, c.approx])).toEqual([
       ['f32', 4067840, false],
       ['f16', 2033920, false],
-      ['q8', 1081716, false],
-      ['q4', 704884, false],
+      ['q8', 1136896, false],
+      ['q4', 760064, false],
     ]);
     const preset = weightColumns({ ...d, spec: undefined, parameters: 1e9 });
     expect(preset.map((c) => [c.dtype, c.bytes, c.approx])).toEqual([

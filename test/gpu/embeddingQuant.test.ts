@@ -8,6 +8,7 @@ import { readFloat32, UNIFORM, uploadBuffer } from '../../src/gpu/buffers';
 import { embeddingParams } from '../../src/kernels/embedding';
 import { createEmbedding } from '../../src/kernels/embeddingQuant';
 import { quantBufferBytes } from '../../src/kernels/matmulQuant';
+import { packQuantRows } from '../../src/kernels/quantLayout';
 import { relL2 } from '../../src/reference/attention';
 import { dequantizeBlocks, GGUF_BLOCKS } from '../../src/reference/quant';
 import { randomBlocks } from './quantBlocks';
@@ -20,8 +21,8 @@ describe.each(['q8', 'q4', 'q5_0', 'q4_K', 'q6_K'] as const)('embeddingQuant, %s
     const dim = GGUF_BLOCKS[dtype].blockValues === 256 ? 512 : 96;
     const scale = 1.5;
     const blocks = randomBlocks(dtype, vocab, dim, rng(99));
-    const padded = new Uint8Array(quantBufferBytes(dtype, vocab, dim));
-    padded.set(blocks);
+    const padded = packQuantRows(dtype, blocks, vocab, dim); // as uploadWeights stores them
+    expect(padded.length).toBe(quantBufferBytes(dtype, vocab, dim));
     const table = await uploadBuffer(ctx, 'test.table', padded);
     const tableValues = dequantizeBlocks(dtype, blocks, vocab * dim);
     const idList = [3, 0, 12, 7, 13, 3]; // 13: past the vocabulary

@@ -33,7 +33,9 @@ import { runtimeTensors } from '../../src/model/expectedTensors';
 import { ggufDefaultWeightDtype, ggufModelFiles, ggufNativeTensors } from '../../src/model/ggufModelFiles';
 import { ggufTensorToHf } from '../../src/model/ggufTensors';
 import { uploadWeights } from '../../src/model/weights';
-import type { MatrixDtype } from '../../src/gpu/dtype';
+import { isQuantDtype, type MatrixDtype } from '../../src/gpu/dtype';
+import { quantBufferBytes } from '../../src/kernels/matmulQuant';
+import { unpackQuantRows } from '../../src/kernels/quantLayout';
 import { readBuffer } from '../../src/gpu/buffers';
 import { referenceForward } from '../../src/reference/transformer';
 import { parseGguf, type GgmlType } from '../../src/sources/gguf';
@@ -290,7 +292,13 @@ describe.skipIf(!haveData)('GGUF models on the GPU', () => {
         };
         for (const [name, ggufName] of Object.entries(blocks)) {
           const want = ggufTensorToHf(files.gguf!, 'llama', ggufName, spec).bytes;
-          const got = new Uint8Array(await readBuffer(ctx, weights.get(name)!.buffer, want.length));
+          // Block formats sit in packed rows (quantLayout.ts): unpacked, the file's blocks exactly.
+          const w = weights.get(name)!;
+          const [rows, cols] = w.shape;
+          const size = isQuantDtype(w.dtype) ? quantBufferBytes(w.dtype, rows, cols) : want.length;
+          const read = new Uint8Array(await readBuffer(ctx, w.buffer, size));
+          const got = isQuantDtype(w.dtype) ? unpackQuantRows(w.dtype, read, rows, cols) : read;
+          expect(got.length, name).toBe(want.length);
           expect(
             got.every((b, i) => b === want[i]),
             name,

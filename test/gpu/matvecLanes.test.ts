@@ -2,7 +2,10 @@
  * The decode GEMVs' reductions (matvec.wgsl, matvecQuant.wgsl; src/kernels/matvec.ts matvecLanes):
  * every lane layout the kernels are compiled for, on the adapter the project selected, against the
  * float64 twin on fresh random inputs with the output poisoned (NaN) first:
- *   - the adapter's own choice (software adapters: one subgroup per workgroup, no barrier);
+ *   - the adapter's own choice (software adapters: f16 in subgroup strips, 64 lanes, a strip of 4
+ *     rows per subgroup; the block formats one subgroup per workgroup; no barrier either way);
+ *   - f16 in workgroup strips (software adapters: one subgroup per workgroup, matvec.wgsl v2), and in
+ *     subgroup strips at 16 lanes (several workgroups, the last with strips past N);
  *   - 64 lanes with subgroups (what GPUs run: subgroupAdd, then a tree over 64 / SG_SIZE entries);
  *   - the plain tree without subgroups, at the adapter's size and at 64 lanes.
  * The layouts with barriers take fewer formats and the 64-lane ones run on lavapipe only (LAYOUTS).
@@ -13,7 +16,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer, writeBuffer } from '../../src/gpu/buffers';
 import type { MatrixDtype } from '../../src/gpu/dtype';
-import { createMatvec, quantBufferBytes, quantMatmulParams } from '../../src/kernels/matmulQuant';
+import { createMatvec, quantMatmulParams } from '../../src/kernels/matmulQuant';
+import { packQuantRows } from '../../src/kernels/quantLayout';
 import { matvecLanes, type MatvecOptions } from '../../src/kernels/matvec';
 import { relL2 } from '../../src/reference/attention';
 import { referenceMatmul } from '../../src/reference/matmul';
@@ -39,6 +43,8 @@ const onLavapipe = expectedShaderF16() !== false;
 const LAYOUTS: [string, MatvecOptions, typeof CASES][] = [
   ['adapter default', {}, CASES],
   ['plain', { subgroups: false }, pick('f16')],
+  ['workgroup strips', { strips: 'workgroup' }, pick('f16')],
+  ['subgroup strips, 16 lanes', { strips: 'subgroup', workgroupSize: 16 }, pick('f16')],
   ...(onLavapipe
     ? ([
         ['64 lanes, subgroups', { workgroupSize: 64 }, pick('f16', 'q4')],
@@ -61,8 +67,7 @@ async function run(weightDtype: MatrixDtype, N: number, K: number, opts: MatvecO
     throw new Error('f32 is covered by matmul.test.ts');
   } else {
     const blocks = randomBlocks(weightDtype, N, K, rand);
-    data = new Uint8Array(quantBufferBytes(weightDtype, N, K));
-    data.set(blocks);
+    data = packQuantRows(weightDtype, blocks, N, K);
     seen = dequantizeBlocks(weightDtype, blocks, N * K);
   }
   // Bias as each kernel stores it: f16 (Word4 for f16 weights, f16 pairs for the block formats).
@@ -102,6 +107,8 @@ describe.each(LAYOUTS)('decode GEMV lanes: %s', (_name, opts, cases) => {
     if (opts.subgroups === false) expect(lanes.sgSize).toBe(1);
     if (opts.workgroupSize) expect(lanes.wg).toBe(opts.workgroupSize);
     expect(lanes.numSg * lanes.sgSize).toBe(lanes.wg);
+    if (opts.strips === 'subgroup' && lanes.sgSize > 1) expect(lanes.stripLanes).toBe(lanes.sgSize);
+    if (opts.strips === 'workgroup') expect(lanes.stripLanes).toBe(lanes.wg);
   });
   for (const [dtype, N, K] of cases) {
     it(`${dtype} N ${N}, K ${K}, bias, M ${MS.join('/')}`, async () => {

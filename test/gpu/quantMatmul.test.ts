@@ -1,6 +1,7 @@
 /**
  * matvecQuant (decode GEMV) and matmulQuant (prefill GEMM) over GGUF blocks, against the float64
- * twin of the same blocks (src/reference/quant.ts dequantizes them, referenceMatmul multiplies), on
+ * twin of the same blocks (src/reference/quant.ts dequantizes them, referenceMatmul multiplies; the
+ * GPU gets them in packed rows, src/kernels/quantLayout.ts), on
  * fresh random inputs with the output poisoned first: rel L2 < 1e-4.
  * Blocks: q8 / q4 / q5_0 from the reference quantizers on random values; q4_K / q6_K random bytes
  * with their f16 scales set to finite values. Ragged shapes: K an odd number of 32-blocks (96, 160,
@@ -20,6 +21,7 @@ import {
   quantWeightBytes,
   type QuantMatmulSpec,
 } from '../../src/kernels/matmulQuant';
+import { packQuantRows } from '../../src/kernels/quantLayout';
 import { referenceMatmul } from '../../src/reference/matmul';
 import { relL2 } from '../../src/reference/attention';
 import { dequantizeBlocks, GGUF_BLOCKS } from '../../src/reference/quant';
@@ -50,8 +52,8 @@ async function run(kernel: 'matmul' | 'matvec', spec: QuantMatmulSpec, Ms: numbe
   const op = kernel === 'matmul' ? await QuantMatMul.create(ctx, spec) : await QuantMatVec.create(ctx, spec);
   const blocks = given ?? randomBlocks(weightDtype, N, K, rand);
   const wSeen = dequantizeBlocks(weightDtype, blocks, N * K);
-  const padded = new Uint8Array(quantBufferBytes(weightDtype, N, K));
-  padded.set(blocks);
+  const padded = packQuantRows(weightDtype, blocks, N, K); // as uploadWeights stores them
+  expect(padded.length).toBe(quantBufferBytes(weightDtype, N, K));
   const biasBits = f32ArrayToF16(randomArray(N, rand));
   const biasSeen = Float64Array.from(biasBits, f16BitsToF32);
   const maxM = Math.max(...Ms);

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readBuffer } from '../../src/gpu/buffers';
-import { quantWeightBytes } from '../../src/kernels/matmulQuant';
+import { quantBufferBytes } from '../../src/kernels/matmulQuant';
+import { packQuantRows, unpackQuantRows } from '../../src/kernels/quantLayout';
 import { storedDtype, uploadWeights, type LoadDtype } from '../../src/model/weights';
 import { dequantizeBlocks, referenceQuantizeQ4_0, referenceQuantizeQ8_0 } from '../../src/reference/quant';
 import type { ModelFiles } from '../../src/sources/modelSource';
@@ -107,7 +108,10 @@ describe.each(['q8', 'q4'] as const)('quantize on load, %s', (load: LoadDtype) =
       const [N, K] = w.shape;
       const x = readTensorF32(f.tensor(name)!.file, name);
       const want = w.dtype === 'q8' ? referenceQuantizeQ8_0(x) : referenceQuantizeQ4_0(x);
-      const got = new Uint8Array(await readBuffer(ctx, w.buffer, quantWeightBytes(w.dtype, N, K)));
+      // The buffer holds packed rows (quantLayout.ts): unpacked, they are the GGUF blocks again.
+      const packed = new Uint8Array(await readBuffer(ctx, w.buffer, quantBufferBytes(w.dtype, N, K)));
+      const got = unpackQuantRows(w.dtype, packed, N, K);
+      expect(Buffer.from(packQuantRows(w.dtype, got, N, K)).equals(Buffer.from(packed)), name).toBe(true);
       expect(Buffer.compare(Buffer.from(got), Buffer.from(want)), name).toBe(0);
       // Equal blocks dequantize to equal values; and those are near the source.
       const y = dequantizeBlocks(w.dtype, got, N * K);

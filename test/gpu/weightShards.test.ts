@@ -1,13 +1,11 @@
 /**
  * Weights split by rows across buffers (src/kernels/rowShards.ts): the GEMM and the embedding
- * gather over a W of 3 shards with a ragged last one (rows 64 + 64 + 37) at f32 / f16 / q8 / q4,
- * the GEMV at f16 / q8, against the float64 twin on fresh random inputs with the output poisoned
- * first; a shipped model whose embedding (its tied LM head too) passes a simulated small binding
- * limit gives the logits of the unsplit model, in prefill and decode; a model that does not fit the
- * device's memory is refused with the numbers.
- * The GEMV's f32 and q4 variants differ from f16 / q8 (the pipelines the model cases reuse) only
- * in the word / block snippet, which sharding does not touch, and take 20-40 s each to compile on
- * a cold lavapipe, so they are left out. Weights take the same packed-f16 path on both adapters
+ * gather and the GEMV over a W of 3 shards with a ragged last one (rows 64 + 64 + 37) at f32 / f16 /
+ * q8 / q4 (block formats in packed rows, src/kernels/quantLayout.ts), against the float64 twin on
+ * fresh random inputs with the output poisoned first; a shipped model whose embedding (its tied LM
+ * head too) passes a simulated small binding limit gives the logits of the unsplit model, in
+ * prefill and decode; a model that does not fit the device's memory is refused with the numbers.
+ * Weights take the same packed-f16 path on both adapters
  * (sources.ts weightWord4Format), so what SwiftShader compiles slowly (each GEMM pipeline ~20 s,
  * a model's 30-50 s) runs on lavapipe only.
  */
@@ -18,6 +16,7 @@ import { OutOfMemoryError, ShapeError } from '../../src/gpu/errors';
 import { embeddingParams } from '../../src/kernels/embedding';
 import { createEmbedding } from '../../src/kernels/embeddingQuant';
 import { createMatmul, createMatvec, matrixBufferBytes, quantMatmulParams } from '../../src/kernels/matmulQuant';
+import { packedRowBytes, packQuantRows, unpackQuantRows } from '../../src/kernels/quantLayout';
 import { createShardRange, type RowShard } from '../../src/kernels/rowShards';
 import { StepRunner } from '../../src/engine/stepRunner';
 import { parseConfig } from '../../src/model/config';
@@ -34,7 +33,6 @@ import { dispatch, expectedShaderF16, gpu, poisoned, randomArray, rng } from './
 const swiftshader = expectedShaderF16() === false;
 
 type Dtype = 'f32' | 'f16' | 'q8' | 'q4';
-const GEMV_DTYPES: readonly Dtype[] = ['f16', 'q8']; // see the header
 
 /** ctx with some limits lowered (a phone's 128 MiB binding, shrunk to a tiny model's size). */
 function withLimits(ctx: GpuContext, lower: Partial<Record<keyof GPUSupportedLimits, number>>): GpuContext {
@@ -45,15 +43,16 @@ function withLimits(ctx: GpuContext, lower: Partial<Record<keyof GPUSupportedLim
   return Object.create(ctx, { limits: { get: () => limits } }) as GpuContext;
 }
 
-/** W [N, K] as stored on the GPU (row after row, no padding) and the values the kernels see. */
+/** W [N, K] as stored on the GPU (row after row; block formats in packed rows) and the values the kernels see. */
 function storedMatrix(dtype: Dtype, values: Float32Array, N: number, K: number) {
   if (dtype === 'f32') return { bytes: new Uint8Array(values.buffer.slice(0)), seen: values, rowLength: 4 * K };
   if (dtype === 'f16') {
     const bits = f32ArrayToF16(values);
     return { bytes: new Uint8Array(bits.buffer), seen: Float32Array.from(bits, f16BitsToF32), rowLength: 2 * K };
   }
-  const bytes = dtype === 'q8' ? referenceQuantizeQ8_0(values) : referenceQuantizeQ4_0(values);
-  return { bytes, seen: dequantizeBlocks(dtype, bytes, N * K), rowLength: bytes.length / N };
+  const blocks = dtype === 'q8' ? referenceQuantizeQ8_0(values) : referenceQuantizeQ4_0(values);
+  const bytes = packQuantRows(dtype, blocks, N, K);
+  return { bytes, seen: dequantizeBlocks(dtype, blocks, N * K), rowLength: packedRowBytes(dtype, K) };
 }
 
 const SHARD_ROWS = [64, 64, 37]; // ragged last shard
@@ -79,7 +78,7 @@ const destroyShards = (shards: RowShard[]) => shards.forEach((s) => [s.buffer, s
 describe.each(['f32', 'f16', 'q8', 'q4'] as const)('kernels over a %s W in 3 row shards', (dtype) => {
   for (const kernel of ['matmul', 'matvec'] as const) {
     const Ms = kernel === 'matmul' ? [1, 17, 33] : [1, 3, 8];
-    const skip = kernel === 'matmul' ? swiftshader : !GEMV_DTYPES.includes(dtype);
+    const skip = kernel === 'matmul' && swiftshader;
     it.skipIf(skip)(`${kernel}, bias, N ${N} = ${SHARD_ROWS.join(' + ')}, K ${K}, M ${Ms.join('/')}`, async () => {
       const ctx = await gpu();
       const seed = (Math.random() * 2 ** 32) >>> 0;
@@ -198,7 +197,7 @@ describe('a model whose embedding passes one binding', () => {
     const [whole, split] = [wholeModel.get(name)!, splitModel.get(name)!];
     expect(split.shards!.length).toBeGreaterThanOrEqual(3);
     expect(whole.shards).toBeUndefined();
-    const rowLength = matrixBufferBytes(split.dtype, 1, spec.hiddenSize) - (dtype === 'q8' ? 4 : 0);
+    const rowLength = matrixBufferBytes(split.dtype, 1, spec.hiddenSize);
     const wholeBytes = new Uint8Array(await readBuffer(ctx, whole.buffer, spec.vocabSize * rowLength));
     for (const s of split.shards!) {
       expect(s.buffer.size).toBeLessThanOrEqual(limit);
@@ -215,9 +214,10 @@ describe('a model whose embedding passes one binding', () => {
     const spec = parseConfig(files.config);
     const name = 'model.embed_tokens.weight';
     const rowLength = (spec.hiddenSize / 32) * 22; // 4 Q5_0 blocks of 22 bytes
+    const packedLength = packedRowBytes('q5_0', spec.hiddenSize); // 64 + 16 + 16
     const blocks = new Uint8Array(spec.vocabSize * rowLength).map(() => Math.floor(Math.random() * 256));
     const native = (n: string) => (n === name ? { dtype: 'q5_0' as const, bytes: blocks } : null);
-    const limit = 64 * 1024; // 176 KiB of blocks -> 3 shards
+    const limit = 72 * 1024; // 176 KiB of blocks, 192 KiB in packed rows (96 bytes a row) -> 3 shards
     const small = withLimits(ctx, { maxStorageBufferBindingSize: limit });
     const model = await uploadWeights(small, files, runtimeTensors(spec), { dtype: 'q8', native });
     const w = model.get(name)!;
@@ -225,7 +225,8 @@ describe('a model whose embedding passes one binding', () => {
     expect(w.shards!.length).toBe(3);
     for (const s of w.shards!) {
       expect(s.buffer.size).toBeLessThanOrEqual(limit);
-      const bytes = new Uint8Array(await readBuffer(ctx, s.buffer, s.rows * rowLength));
+      const packed = new Uint8Array(await readBuffer(ctx, s.buffer, s.rows * packedLength));
+      const bytes = unpackQuantRows('q5_0', packed, s.rows, spec.hiddenSize); // the file's blocks again
       const want = blocks.subarray(s.firstRow * rowLength, (s.firstRow + s.rows) * rowLength);
       expect(Buffer.from(bytes).equals(Buffer.from(want)), `rows ${s.firstRow}..`).toBe(true);
     }

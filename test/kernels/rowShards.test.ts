@@ -27,7 +27,7 @@ describe('planRowShards', () => {
     ]);
     const f16 = (r: number) => matrixBufferBytes('f16', r, 896);
     expect(rowsOf(planRowShards(151936, f16, 128 * MiB, 'e'), 151936, f16, 128 * MiB)).toEqual([50688, 50688, 50560]);
-    const q8 = (r: number) => matrixBufferBytes('q8', r, 896); // 952 bytes a row + a pad word
+    const q8 = (r: number) => matrixBufferBytes('q8', r, 896); // 960 bytes a row: 896 codes, 28 scales padded to 64
     expect(rowsOf(planRowShards(151936, q8, 128 * MiB, 'e'), 151936, q8, 128 * MiB)).toEqual([75968, 75968]);
   });
 
@@ -40,9 +40,9 @@ describe('planRowShards', () => {
     ]);
   });
 
-  it("counts the quantized buffer's pad word: 128 rows that fit only without it make 64-row shards", () => {
-    const q4 = (r: number) => matrixBufferBytes('q4', r, 32); // 18 bytes a row
-    const max = q4(128) - 1; // 128 rows of blocks fit, not their pad word
+  it("cuts at 64-row steps: a limit one byte short of 128 packed q4 rows makes 64-row shards", () => {
+    const q4 = (r: number) => matrixBufferBytes('q4', r, 32); // 32 bytes a row: 16 code bytes, a scale padded to 16
+    const max = q4(128) - 1; // one byte short of 128 rows
     expect(rowsOf(planRowShards(300, q4, max, 'w'), 300, q4, max)).toEqual([64, 64, 64, 64, 44]);
   });
 
