@@ -91,10 +91,20 @@ export function renderPrecisionMenu(form: HTMLFormElement, plan: ModelPlan | nul
   weights.disabled = choices.length === 1;
   kv.replaceChildren(
     ...kvChoices(plan?.spec ?? null).map((c) =>
-      h('option', { value: c.dtype, 'data-bytes-per-token': c.bytesPerToken ?? '' }, kvOptionLabel(c)),
+      h(
+        'option',
+        {
+          value: c.dtype,
+          'data-bytes-per-token': c.bytesPerToken ?? '',
+          disabled: c.problem !== null, // e.g. q4 on d 8 heads (kvDtypeProblem)
+          title: c.problem ?? undefined,
+        },
+        kvOptionLabel(c),
+      ),
     ),
   );
-  kv.value = (KV_DTYPES as readonly string[]).includes(keepKv) ? keepKv : 'f16';
+  const refused = kvChoices(plan?.spec ?? null).find((c) => c.dtype === keepKv)?.problem;
+  kv.value = (KV_DTYPES as readonly string[]).includes(keepKv) && !refused ? keepKv : 'f16';
   renderPrecisionNote(form, plan, limits);
 }
 

@@ -18,7 +18,7 @@
 import { KV_DTYPES, type KvDtype, type MatrixDtype } from '../src/gpu/dtype';
 import { matrixBufferBytes } from '../src/kernels/matmulQuant';
 import { maxShardBytes, planRowShards } from '../src/kernels/rowShards';
-import { kvBytesPerToken } from '../src/kv/accounting';
+import { kvBytesPerToken, kvDtypeProblem } from '../src/kv/accounting';
 import type { ModelSpec } from '../src/model/config';
 import { runtimeTensors } from '../src/model/expectedTensors';
 import { GGUF_GPU_FORMATS } from '../src/model/ggufModelFiles';
@@ -250,12 +250,15 @@ export interface KvChoice {
   dtype: KvDtype;
   /** KV bytes of one token over all layers; null when the accounting cannot price this dtype. */
   bytesPerToken: number | null;
+  /** Why this model cannot store its KV so (q4 on heads too small for it: kvDtypeProblem); null when it can. */
+  problem: string | null;
 }
 
 /** Every KV dtype with its bytes per token for `spec`, smallest first (no spec: no bytes, KV_DTYPES' order). */
 export function kvChoices(spec: ModelSpec | null): KvChoice[] {
   const priced = KV_DTYPES.map((dtype) => {
     let bytesPerToken: number | null = null;
+    const problem = spec ? kvDtypeProblem(kvSpecOf(spec, dtype)) : null; // what Transformer.load refuses
     if (spec) {
       try {
         bytesPerToken = kvBytesPerToken(kvSpecOf(spec, dtype));
@@ -263,7 +266,7 @@ export function kvChoices(spec: ModelSpec | null): KvChoice[] {
         bytesPerToken = null; // a dtype the accounting does not price yet: offered without bytes
       }
     }
-    return { dtype, bytesPerToken };
+    return { dtype, bytesPerToken, problem };
   });
   if (priced.some((c) => c.bytesPerToken === null)) return priced; // the list's own order
   return priced.sort((a, b) => a.bytesPerToken! - b.bytesPerToken!);

@@ -10,7 +10,8 @@
  * stories260K (../shared/realworld/gguf/stories260K-F32.gguf, GQA 8/4, d 8; 512 tokens: its own
  * greedy continuation of BOS, so the text is in-distribution). For each: relative L2 of all logits
  * against f32 KV, the share of positions whose top-1 token agrees, and perplexity (kjv-gqa: of the
- * held-out text; stories260K: of its f32-KV greedy text, a consistency check).
+ * held-out text; stories260K: of its f32-KV greedy text, a consistency check). A KV dtype the model
+ * refuses (q4 on stories260K's d 8 heads: src/kv/accounting.ts kvDtypeProblem) prints the reason.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -20,6 +21,9 @@ import { logitsForIds, StepRunner } from '../src/engine/stepRunner';
 import { Transformer } from '../src/model/transformer';
 import { ggufModelFiles } from '../src/model/ggufModelFiles';
 import { relL2 } from '../src/reference/attention';
+import { kvDtypeProblem } from '../src/kv/accounting';
+import { parseConfig } from '../src/model/config';
+import { kvSpecOf } from '../src/model/kvBill';
 import { folderSource, loadModelFiles, type ModelFiles } from '../src/sources/modelSource';
 
 const KV: KvDtype[] = ['f32', 'f16', 'q8', 'q4'];
@@ -70,11 +74,21 @@ function argmax(row: Float32Array): number {
 
 async function report(name: string, files: ModelFiles, windows: number[][], V: number) {
   const byKv = new Map<KvDtype, Float32Array[]>();
-  for (const kv of KV) byKv.set(kv, await logitsAt(files, kv, windows));
+  const refused = new Map<KvDtype, string>();
+  for (const kv of KV) {
+    const problem = kvDtypeProblem(kvSpecOf(parseConfig(ggufModelFiles(files).config), kv));
+    if (problem)
+      refused.set(kv, problem); // Transformer.load refuses it with this text
+    else byKv.set(kv, await logitsAt(files, kv, windows));
+  }
   const base = byKv.get('f32')!;
   const rows: Record<string, number | string>[] = [];
   for (const kv of KV) {
-    const got = byKv.get(kv)!;
+    const got = byKv.get(kv);
+    if (!got) {
+      rows.push({ model: name, kv, refused: refused.get(kv)! });
+      continue;
+    }
     let agree = 0;
     let total = 0;
     let num = 0;
@@ -100,7 +114,7 @@ async function report(name: string, files: ModelFiles, windows: number[][], V: n
     });
   }
   const f16 = rows.find((r) => r.kv === 'f16')!.perplexity as number;
-  for (const r of rows) r.pplVsF16 = Number(((r.perplexity as number) / f16 - 1).toFixed(5));
+  for (const r of rows) if (!r.refused) r.pplVsF16 = Number(((r.perplexity as number) / f16 - 1).toFixed(5));
   console.table(rows);
   console.log(JSON.stringify(rows));
 }

@@ -1,9 +1,11 @@
 // kvPagesQ4: KV pages of 4-bit codes with one f16 scale per group of 32 values of a (token, KV head)
 // row, dequantised in registers: value = (nibble - 8) * scale. Written by kvAppendQuant.wgsl (as GGUF
 // Q4_0: scale = f16(m / -8), m the group's value of largest |x|, code = clamp(round(x / scale), -8, 7)).
-// Composed with the f32 word4 snippet, like kvPagesQ8.wgsl (no `shader-f16` needed).
+// Composed with the f32 word4 snippet, like kvPagesQ8.wgsl (no `shader-f16` needed), and with a page
+// layout snippet (kvPagesOneBuffer.wgsl, or kvPagesSplit.wgsl for a pool split across buffers); the
+// layout below is each buffer's, page p being the page's index in its buffer.
 //
-// Page layout (one buffer, K or V; u32 words; ROWS = NUM_KV_HEADS * PAGE_SIZE; a row of n values,
+// Page layout (each buffer, K or V; u32 words; ROWS = NUM_KV_HEADS * PAGE_SIZE; a row of n values,
 // n a multiple of 8, has W = n / 8 code words and G = ceil(n / 32) scales):
 //   page p starts at word p * PAGE_WORDS, PAGE_WORDS = ROWS * W + ceil(ROWS * G / 2)
 //   codes   u32 [NUM_KV_HEADS][PAGE_SIZE][W]  value 8c + i of a row in bits 4i .. 4i + 3 of word c
@@ -14,11 +16,11 @@
 // 5: code word 5 * 2304 + 19 * 16 + 5 = 11829, high 16 bits; scale number 19 * 4 + 1 = 77, in word
 // 5 * 2304 + 2048 + 38 = 13606, high half.
 // V rows are V_ROW4 Word4s wide (MLA: V is the first DV4 words of the latent K row, same scales).
-// requires: Word4, packWord4, SeqView, kvPage, NUM_KV_HEADS, PAGE_SIZE, D4, V_ROW4
-// provides: kPages, vPages, KvRow, kRow, vRow, kWord, vWord, kVec, vVec
+// requires: Word4, packWord4, SeqView, kvPage, KvPageAt, kvPageAt, kLoad, vLoad, NUM_KV_HEADS,
+//   PAGE_SIZE, D4, V_ROW4
+// provides: KvWord, KvRow, kRow, vRow, kWord, vWord, kVec, vVec
 
-@group(0) @binding(1) var<storage, read> kPages: array<u32>;
-@group(0) @binding(2) var<storage, read> vPages: array<u32>;
+alias KvWord = u32;
 
 override KV_ROWS: u32 = NUM_KV_HEADS * PAGE_SIZE;   // derived
 override K_W: u32 = D4 / 2u;                        // derived: code words per K row
@@ -29,8 +31,9 @@ override K_PAGE_WORDS: u32 = KV_ROWS * K_W + (KV_ROWS * K_G + 1u) / 2u;
 override V_PAGE_WORDS: u32 = KV_ROWS * V_W + (KV_ROWS * V_G + 1u) / 2u;
 
 struct KvRow {
-  word: u32,  // the row's first code word
-  scale: u32, // number of its first scale, counted in f16 halves from the buffer's start
+  buf: u32,   // which buffer holds the row (kvPageAt)
+  word: u32,  // the row's first code word in that buffer
+  scale: u32, // number of its first scale, counted in f16 halves from that buffer's start
 }
 
 fn q4Half(w: u32, n: u32) -> f32 {
@@ -45,22 +48,24 @@ fn q4Codes(w: u32, c: u32) -> vec4<f32> {
 }
 
 fn kRow(s: SeqView, key: u32, h: u32) -> KvRow {
-  let base = kvPage(s, key) * K_PAGE_WORDS;
+  let at = kvPageAt(kvPage(s, key));
+  let base = at.page * K_PAGE_WORDS;
   let r = h * PAGE_SIZE + key % PAGE_SIZE;
-  return KvRow(base + r * K_W, 2u * (base + KV_ROWS * K_W) + r * K_G);
+  return KvRow(at.buf, base + r * K_W, 2u * (base + KV_ROWS * K_W) + r * K_G);
 }
 fn vRow(s: SeqView, key: u32, h: u32) -> KvRow {
-  let base = kvPage(s, key) * V_PAGE_WORDS;
+  let at = kvPageAt(kvPage(s, key));
+  let base = at.page * V_PAGE_WORDS;
   let r = h * PAGE_SIZE + key % PAGE_SIZE;
-  return KvRow(base + r * V_W, 2u * (base + KV_ROWS * V_W) + r * V_G);
+  return KvRow(at.buf, base + r * V_W, 2u * (base + KV_ROWS * V_W) + r * V_G);
 }
 fn kVec(r: KvRow, c: u32) -> vec4<f32> {
   let n = r.scale + c / 8u;
-  return q4Codes(kPages[r.word + c / 2u], c) * q4Half(kPages[n / 2u], n);
+  return q4Codes(kLoad(r.buf, r.word + c / 2u), c) * q4Half(kLoad(r.buf, n / 2u), n);
 }
 fn vVec(r: KvRow, c: u32) -> vec4<f32> {
   let n = r.scale + c / 8u;
-  return q4Codes(vPages[r.word + c / 2u], c) * q4Half(vPages[n / 2u], n);
+  return q4Codes(vLoad(r.buf, r.word + c / 2u), c) * q4Half(vLoad(r.buf, n / 2u), n);
 }
 fn kWord(r: KvRow, c: u32) -> Word4 { return packWord4(kVec(r, c)); }
 fn vWord(r: KvRow, c: u32) -> Word4 { return packWord4(vVec(r, c)); }

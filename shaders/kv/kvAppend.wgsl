@@ -13,13 +13,15 @@
 //   0 newK        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_QK]  (as vec4)
 //   1 newV        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_V]   (as vec4)
 //   2 slotMapping read        i32 [numTokens]
-//   3 kPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][D4]    (declared by kvPagesWrite.wgsl,
-//   4 vPages      read_write  Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4]    or 4 + 4 buffers by
-//                                                                             kvPagesWriteSplit.wgsl)
+//   3 kPages      read_write  Word4 [pages][NUM_KV_HEADS][PAGE_SIZE][D4]    (declared by kvPagesWrite.wgsl)
+//   4 vPages      read_write  Word4 [pages][NUM_KV_HEADS][PAGE_SIZE][DV4]
 //   5 params      uniform     { numTokens }
+//   6 pageRange   uniform     { firstPage, numPages }: the pages kPages / vPages hold (kvPagesWriteRange.wgsl)
+// A pool split across buffers is written one buffer per dispatch: page, in the index above, is the
+// slot's page in the bound buffer (bufferPage); slots of pages another buffer holds are skipped.
 // Overrides: NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V (multiples of 4), PAGE_SIZE, APPEND_V (false
 //   for MLA: the latent row in kPages is both K and V; newV and vPages are then placeholders).
-// requires: Word4, packWord4 (shaders/common/word4*.wgsl), storeK, storeV
+// requires: Word4, packWord4 (shaders/common/word4*.wgsl), storeK, storeV, bufferPage, NOT_HERE
 
 override NUM_KV_HEADS: u32 = 1u;
 override HEAD_DIM_QK: u32 = 128u;
@@ -47,7 +49,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = i / (cols * NUM_KV_HEADS);
   let slot = slotMapping[t];
   if (slot < 0) { return; }
-  let page = u32(slot) / PAGE_SIZE;
+  let page = bufferPage(u32(slot) / PAGE_SIZE);
+  if (page == NOT_HERE) { return; } // another dispatch's buffer holds it
   let off = u32(slot) % PAGE_SIZE;
   let row = (page * NUM_KV_HEADS + h) * PAGE_SIZE + off;
   if (c < D4) { storeK(row * D4 + c, packWord4(newK[(t * NUM_KV_HEADS + h) * D4 + c])); }

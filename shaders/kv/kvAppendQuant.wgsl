@@ -6,9 +6,12 @@
 //                   scale = f16(m / -8), m the group's value of largest |x| (the first on ties), as
 //                   GGUF Q4_0; code = clamp(round(x / scale), -8, 7) + 8, 8 nibbles per u32.
 //   A scale of 0 (an all-zero group) gives codes 0. round() is half to even (WGSL), as the float64
-//   twin (src/reference/attention.ts quantizeKvRows) does. A code cannot hold NaN / Inf: a non-finite
-//   input is left out of its group's scale and its code is whatever clamp(round(NaN)) gives (the
-//   f32 / f16 KV dtypes keep NaN in, NaN out).
+//   twin (src/reference/attention.ts quantizeKvRows) does.
+//   Non-finite input: a code cannot hold NaN or Inf, so a group holding one (found from the bits:
+//   exponent all ones, which no compiler's finite-math assumption can fold away) stores the f16 NaN
+//   scale 0x7e00 and codes 0: every value of that group reads back NaN, so attention over the key
+//   gives NaN rows as f32 / f16 pages do (NaN in, NaN out; an Inf becomes NaN here, not Inf), and the
+//   engine's non-finite-logits check reports it instead of the model silently reading garbage.
 // slot = page * PAGE_SIZE + off; slot < 0 skips.
 //
 // Workgroup: 64 threads, one per (token, kvHead, scale group): it finds the group's scale, writes its
@@ -23,13 +26,14 @@
 //   0 newK        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_QK]  (as vec4)
 //   1 newV        read        f32 [numTokens][NUM_KV_HEADS][HEAD_DIM_V]   (as vec4)
 //   2 slotMapping read        i32 [numTokens]
-//   3 kPages      read_write  u32 [numPages][K_PAGE_WORDS] (codes, then scales; declared by
-//   4 vPages      read_write  u32 [numPages][V_PAGE_WORDS]  kvPagesWriteQuant.wgsl, or 4 + 4 buffers by
-//                                                           kvPagesWriteQuantSplit.wgsl)
+//   3 kPages      read_write  u32 [pages][K_PAGE_WORDS] (codes, then scales; declared by
+//   4 vPages      read_write  u32 [pages][V_PAGE_WORDS]  kvPagesWriteQuant.wgsl)
 //   5 params      uniform     { numTokens }
+//   6 pageRange   uniform     { firstPage, numPages }: the pages kPages / vPages hold (kvPagesWriteRange.wgsl;
+//                             a split pool is written one buffer per dispatch, as kvAppend.wgsl)
 // Overrides: NUM_KV_HEADS, HEAD_DIM_QK, HEAD_DIM_V (multiples of 8 for q4, of 4 for q8), PAGE_SIZE,
 //   KV_BITS (8 or 4), APPEND_V (false for MLA: the latent row in kPages is both K and V).
-// requires: storeWord, storeHalf
+// requires: storeWord, storeHalf, bufferPage, NOT_HERE
 
 override NUM_KV_HEADS: u32 = 1u;
 override HEAD_DIM_QK: u32 = 128u;
@@ -62,7 +66,8 @@ fn loadNew(isV: bool, i: u32) -> vec4<f32> {
 
 // The f16 value of `h` (an f16 bit pattern), decoded with integer ops: lavapipe folded
 // unpack2x16float(pack2x16float(x)) back to x, so codes were rounded against the unrounded scale
-// (off by one code in ~5% of q8 values). Inf / NaN patterns never occur here (|x| < 65504 * 127).
+// (off by one code in ~5% of q8 values). Inf / NaN patterns are never decoded (non-finite groups
+// take scale 0 for their codes).
 fn halfBitsToF32(h: u32) -> f32 {
   let e = (h >> 10u) & 31u;
   let m = h & 1023u;
@@ -81,14 +86,17 @@ fn appendGroup(isV: bool, t: u32, h: u32, g: u32, page: u32, row: u32) {
   let src = (t * NUM_KV_HEADS + h) * width4;
   var amax = 0.0;
   var m = 0.0; // the value of largest |x|, the first on ties
+  var finite = true;
   for (var c = c0; c < c1; c++) {
     let x = loadNew(isV, src + c);
+    finite = finite && all((bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u));
     for (var i = 0u; i < 4u; i++) {
       if (abs(x[i]) > amax) { amax = abs(x[i]); m = x[i]; }
     }
   }
-  let scaleBits = pack2x16float(vec2<f32>(select(m / -8.0, amax / 127.0, Q8), 0.0)) & 0xffffu;
-  let scale = halfBitsToF32(scaleBits);
+  let fitBits = pack2x16float(vec2<f32>(select(m / -8.0, amax / 127.0, Q8), 0.0)) & 0xffffu;
+  let scaleBits = select(0x7e00u, fitBits, finite); // f16 NaN: the group reads back NaN
+  let scale = select(0.0, halfBitsToF32(scaleBits), finite); // 0: codes 0
   let lo = select(-8.0, -127.0, Q8);
   let hi = select(7.0, 127.0, Q8);
   let base = page * pageWords;
@@ -126,7 +134,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = i / (cols * NUM_KV_HEADS);
   let slot = slotMapping[t];
   if (slot < 0) { return; }
-  let page = u32(slot) / PAGE_SIZE;
+  let page = bufferPage(u32(slot) / PAGE_SIZE);
+  if (page == NOT_HERE) { return; } // another dispatch's buffer holds it
   let row = h * PAGE_SIZE + u32(slot) % PAGE_SIZE;
   if (g < K_G) { appendGroup(false, t, h, g, page, row); }
   if (APPEND_V && g < V_G) { appendGroup(true, t, h, g, page, row); }

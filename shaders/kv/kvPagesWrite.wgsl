@@ -1,8 +1,9 @@
-// kvPagesWrite: the page buffers kvAppend.wgsl writes, for a pool of one buffer per K and V (the
-// layout is in kvAppend.wgsl). kvPagesWriteSplit.wgsl gives the same functions over a split pool.
-// Bindings: 3 kPages read_write Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][D4],
-//           4 vPages read_write Word4 [numPages][NUM_KV_HEADS][PAGE_SIZE][DV4].
-// storeK / storeV(i, w): writes Word4 number i of the pool (counted over all its pages).
+// kvPagesWrite: the page buffers kvAppend.wgsl writes f32 / f16 rows into (the layout is in
+// kvAppend.wgsl): one buffer per K and V, the one being written of a split pool
+// (kvPagesWriteRange.wgsl says which pages it holds).
+// Bindings: 3 kPages read_write Word4 [pages][NUM_KV_HEADS][PAGE_SIZE][D4],
+//           4 vPages read_write Word4 [pages][NUM_KV_HEADS][PAGE_SIZE][DV4].
+// storeK / storeV(i, w): writes Word4 number i of the bound buffer.
 // requires: Word4
 // provides: kPages, vPages, storeK, storeV
 

@@ -1,9 +1,9 @@
-// kvPagesWriteQuant: the page buffers kvAppendQuant.wgsl writes, for a pool of one buffer per K and V
-// (the layouts are in shaders/attention/kvPagesQ8.wgsl, kvPagesQ4.wgsl). kvPagesWriteQuantSplit.wgsl
-// gives the same functions over a split pool.
-// Bindings: 3 kPages read_write u32 [numPages][K_PAGE_WORDS], 4 vPages read_write u32 [numPages][V_PAGE_WORDS]
+// kvPagesWriteQuant: the page buffers kvAppendQuant.wgsl writes q8 / q4 rows into (the layouts are
+// in shaders/attention/kvPagesQ8.wgsl, kvPagesQ4.wgsl): one buffer per K and V, the one being written
+// of a split pool (kvPagesWriteRange.wgsl says which pages it holds).
+// Bindings: 3 kPages read_write u32 [pages][K_PAGE_WORDS], 4 vPages read_write u32 [pages][V_PAGE_WORDS]
 //   (atomic: two threads write the two f16 scale halves of one word).
-// storeWord(isV, i, w): writes u32 word i of the K (isV false) or V pool (counted over all its pages);
+// storeWord(isV, i, w): writes u32 word i of the bound K (isV false) or V buffer;
 // storeHalf(isV, i, n, h): writes f16 bits h into half n % 2 of word i, leaving the other half as it is.
 // requires: (nothing)
 // provides: kPages, vPages, storeWord, storeHalf

@@ -37,24 +37,31 @@ async function info(argv: string[]): Promise<number> {
     '../model/weightFormats'
   );
   const { KV_DTYPES } = await import('../gpu/dtype');
-  const { kvBytesPerToken } = await import('../kv/accounting');
+  const { kvBytesPerToken, kvDtypeProblem } = await import('../kv/accounting');
   const { kvBill } = await import('../model/kvBill');
   const { config, gguf } = await configOf(source);
   const spec = parseConfig(config, `${source.name}: config.json`);
   const context = numberOption('context', opts.context, true) ?? spec.maxPositionEmbeddings;
   const params = parameterCount(spec);
   const kvDtypes = kvDtypesShown(KV_DTYPES);
-  const kv = (dtype: (typeof KV_DTYPES)[number]) =>
-    kvBytesPerToken({
-      variant: spec.attention,
-      numLayers: spec.numLayers,
-      numKvHeads: spec.numKvHeads,
-      headDimQK: spec.headDim,
-      headDimV: spec.headDimV,
-      latentDim: spec.mla?.kvLoraRank,
-      ropeDim: spec.mla?.qkRopeHeadDim,
-      dtype,
-    });
+  const kvSpec = (dtype: (typeof KV_DTYPES)[number]) => ({
+    variant: spec.attention,
+    numLayers: spec.numLayers,
+    numKvHeads: spec.numKvHeads,
+    headDimQK: spec.headDim,
+    headDimV: spec.headDimV,
+    latentDim: spec.mla?.kvLoraRank,
+    ropeDim: spec.mla?.qkRopeHeadDim,
+    dtype,
+  });
+  const kv = (dtype: (typeof KV_DTYPES)[number]) => kvBytesPerToken(kvSpec(dtype));
+  // KV dtypes this model cannot use (q4 on heads too small for it), with the reason Transformer.load gives.
+  const kvRefused = Object.fromEntries(
+    kvDtypes.flatMap((d) => {
+      const problem = kvDtypeProblem(kvSpec(d));
+      return problem ? [[d, problem]] : [];
+    }),
+  );
   const perToken = Object.fromEntries(kvDtypes.map((d) => [d, kv(d)]));
   const formats = weightBytesByFormat(spec);
   const stored = gguf ? ggufStoredWeights(gguf) : null;
@@ -77,6 +84,7 @@ async function info(argv: string[]): Promise<number> {
       context,
       kvBytesPerToken: perToken,
       kvBytes: Object.fromEntries(kvDtypes.map((d) => [d, perToken[d] * context])),
+      ...(Object.keys(kvRefused).length ? { kvRefused } : {}),
       ...(windowed
         ? {
             slidingWindow: {
@@ -113,6 +121,7 @@ async function info(argv: string[]): Promise<number> {
   console.log(`parameters: ${(params / 1e6).toFixed(1)} M`);
   console.log(`KV per token: ${inEach((d) => String(perToken[d]))}`);
   console.log(`KV for ${context} tokens: ${kvDtypes.map((d) => `${mib(perToken[d] * context)} in ${d}`).join(', ')}`);
+  for (const [d, why] of Object.entries(kvRefused)) console.log(`KV in ${d}: refused for this model (${why})`);
   if (windowed) {
     // The scheduler's sliding-window page group (pages of 16): what one sequence holds once it has
     // decoded its context-th token, next to every page and the window's bound (ceil(w / 16) + 1).

@@ -5,6 +5,7 @@
  * by hand through `cache`; generation goes through the Engine, which plans its steps on the same
  * Scheduler.
  */
+import { ShapeError } from '../gpu/errors';
 import { KvPool } from '../kernels/kvPool';
 import type { KvCacheManager } from '../kv/kvCacheManager';
 import type { Transformer } from '../model/transformer';
@@ -17,8 +18,7 @@ import { Scheduler, type StepSequence } from './scheduler';
  * pool (destroy it).
  */
 export async function bindKvPool(model: Transformer, numPages?: number): Promise<KvPool> {
-  const { maxSeqs, maxContext, pageSize } = model.opts;
-  const pages = Math.min(numPages ?? maxSeqs * Math.ceil(maxContext / pageSize), model.maxKvPages);
+  const pages = kvPoolPages(model, numPages);
   const pool = await KvPool.create(model.ctx, model.kvPoolSpec(pages));
   try {
     await model.prepareKv(pool.spec); // a split pool's kernels (compiled once per layout)
@@ -28,6 +28,24 @@ export async function bindKvPool(model: Transformer, numPages?: number): Promise
     throw e;
   }
   return pool;
+}
+
+/**
+ * Pages per layer of the model's pool: numPages, or by default what maxSeqs sequences of maxContext
+ * tokens need, capped at model.maxKvPages. An explicit numPages past model.maxKvPages is an error
+ * with the numbers (capping it would hand the caller a smaller pool than asked for).
+ */
+function kvPoolPages(model: Transformer, numPages?: number): number {
+  if (numPages !== undefined && numPages > model.maxKvPages) {
+    throw new ShapeError(
+      `KV pool: numPages ${numPages} passes the ${model.maxKvPages} pages one layer's pool can hold on this ` +
+        `device (a layer's K pages span at most 4 storage bindings of ` +
+        `${model.ctx.limits.maxStorageBufferBindingSize} bytes, 1 where the device binds fewer than 16 storage ` +
+        'buffers per stage)',
+    );
+  }
+  const { maxSeqs, maxContext, pageSize } = model.opts;
+  return Math.min(numPages ?? maxSeqs * Math.ceil(maxContext / pageSize), model.maxKvPages);
 }
 
 /** Unbinds the pool (if the model still reads it) and destroys it. */
@@ -77,8 +95,7 @@ export async function bindKvPools(model: Transformer, numPages?: number, { split
     const destroy = () => unbindKvPool(model, pool);
     return { pool, local: null, window: 0, bytesPerPage: perPage(pool), localBytesPerPage: 0, destroy };
   }
-  const { maxSeqs, maxContext, pageSize } = model.opts;
-  const pages = Math.min(numPages ?? maxSeqs * Math.ceil(maxContext / pageSize), model.maxKvPages);
+  const pages = kvPoolPages(model, numPages);
   const localPages = Math.min(localPagesFor(model, pages), model.maxKvPages);
   const pool = await KvPool.create(model.ctx, model.kvPoolSpec(pages, 'global'));
   let local: KvPool | null = null;

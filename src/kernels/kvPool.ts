@@ -12,8 +12,9 @@
  * split across ceil(numPages / maxPagesPerLayer) <= 4 buffers of pagesPerBuffer pages each (the last
  * may be short): page p is local page p % pagesPerBuffer of buffer p / pagesPerBuffer, the page table
  * stays the CSR form, and the kernels made from `pool.spec` (which then carries pagesPerBuffer) pick
- * the buffer by page index (shaders/attention/kvPages*Split.wgsl). A pool that fits one binding is
- * one buffer and `pool.spec` is the spec given, so its kernels are today's.
+ * the buffer by page index (shaders/attention/kvPagesSplit.wgsl); kvAppend writes it one buffer per
+ * dispatch. A pool that fits one binding is one buffer and `pool.spec` is the spec given, so its
+ * kernels are today's.
  * e.g. binding limit 128 MiB, 8192 pages of 32 KiB (256 MiB): 2 buffers of 4096 pages.
  */
 import type { GpuContext } from '../gpu/context';
@@ -70,10 +71,6 @@ export function kvPoolLayout<S extends AttentionSpec & { numPages: number }>(ctx
         `storage buffers; this device allows ${ctx.limits.maxStorageBuffersPerShaderStage}. ` +
         `At most ${max} pages per layer`,
     );
-  }
-  // kvAppend's split store counts u32 words over the whole pool (shaders/kv/kvPagesWrite*Split.wgsl).
-  if ((spec.numPages * pageBytes) / 4 >= 2 ** 32) {
-    throw new ShapeError(`${what}: a split pool holds fewer than 2^32 u32 words per layer`);
   }
   return { ...plain, pagesPerBuffer: Math.ceil(spec.numPages / buffers) };
 }

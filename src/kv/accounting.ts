@@ -107,6 +107,52 @@ export function pageBytes(spec: KvSpec, pageSize: number): number {
   return rowsPerTokenPerLayer(spec).reduce((sum, [n, d]) => sum + kvPageBytes(spec.dtype, n * pageSize, d), 0);
 }
 
+/**
+ * Fewest values a q4 KV scale group may hold. q4 keeps one f16 scale per 32 values of a row (GGUF
+ * Q4_0's block), the last group holding the rest (d mod 32). Measured (scripts/kvQuality.ts, README),
+ * groups of 16 stay within 1.4% perplexity of f16 KV (the shipped kjv models, d 16; kjv-mla's latent
+ * row of 48 = 32 + 16), groups of 8 do not: stories260K (d 8) +84% perplexity, top-1 71% against f32
+ * KV. The keys are what suffers (K q8 + V q4 gave -0.04% there), and no 4-bit scheme tried on the
+ * float64 twin held d 8 within 5% (Q4_1 scale + min +41%, IQ4_NL +50%, Hadamard-rotated Q4_0 +46%).
+ * llama.cpp is stricter: its q4_0 / q8_0 caches need head dims that are multiples of 32 ("K cache
+ * type q4_0 with block size 32 does not divide n_embd_head_k=8"); webattn's q8 has one scale per
+ * row, so it takes any head dim.
+ */
+export const KV_Q4_MIN_GROUP = 16;
+
+/**
+ * Why a model's KV cannot be stored as spec.dtype, or null when it can. q4 needs every stored row (the
+ * K and V head dims; MLA: the latent row d_c + d_rope) to be whole u32 words of codes (a multiple of
+ * 8 values) whose scale groups hold at least KV_Q4_MIN_GROUP values: d 8 and d 40 (32 + 8) are refused,
+ * d 16, 24, 48 (32 + 16), 64, 128, 576 are not. Transformer.load (so the engine and the CLI) and the
+ * demo's KV menu refuse with this text.
+ */
+export function kvDtypeProblem(spec: KvSpec): string | null {
+  checkDtype(spec.dtype);
+  if (spec.dtype !== 'q4') return null;
+  const latent = (spec.latentDim ?? 0) + (spec.ropeDim ?? 0);
+  const rows: [number, string][] =
+    spec.variant === 'mla'
+      ? [[latent, `latent row of ${latent} (${spec.latentDim} + ${spec.ropeDim})`]]
+      : [
+          [spec.headDimQK, `head dim ${spec.headDimQK}`],
+          [spec.headDimV, `V head dim ${spec.headDimV}`],
+        ];
+  for (const [d, what] of rows) {
+    if (d % 8)
+      return `q4 KV needs head dims that are multiples of 8 (8 codes per u32 word); this model's ${what} is not`;
+    const last = d % 32;
+    if (last !== 0 && last < KV_Q4_MIN_GROUP) {
+      return (
+        `q4 KV keeps one f16 scale per 32 values of a row, and a last group of fewer than ${KV_Q4_MIN_GROUP} ` +
+        `values loses too much (d 8: +84% perplexity); this model's ${what} leaves a last group of ${last}. ` +
+        'Use q8 or f16 KV'
+      );
+    }
+  }
+  return null;
+}
+
 /** Pool memory in bytes; a page index covers that page in every layer. */
 export interface KvMemory {
   /** One page over all layers: pageBytes * numLayers. Llama-2-7B f16, pageSize 16: 8 MiB. */

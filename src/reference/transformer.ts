@@ -35,6 +35,13 @@ import { ropeAttentionFactor, ropeInvFrequencies, ropeLongFrom, type RopeSpec } 
 
 export type WeightFn = (name: string) => Float32Array;
 
+/**
+ * What the KV cache hands attention back for rows it stored: `rows` [n, rowValues] of K ('k'), V ('v')
+ * or the MLA latent row [c_kv | k_pe] ('latent'), as read back (e.g. kvStored for a KV dtype:
+ * f16-rounded or quantised and dequantised). Absent: the rows as computed (f32 KV, in float64).
+ */
+export type KvRowStore = (rows: Float64Array, rowValues: number, kind: 'k' | 'v' | 'latent') => Float64Array;
+
 // ---------------------------------------------------------------------------------------------
 // Maths helpers
 
@@ -166,14 +173,21 @@ export function layerAttention(
 }
 
 /** Self-attention of layer l for the non-MLA families. xn [T, hidden] → [T, hidden]. */
-export function selfAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float64Array, T: number): Float64Array {
+export function selfAttention(
+  spec: ModelSpec,
+  w: WeightFn,
+  l: number,
+  xn: Float64Array,
+  T: number,
+  kvStore?: KvRowStore,
+): Float64Array {
   const p = `model.layers.${l}.self_attn.`;
   const { hiddenSize: Hd, numHeads: H, numKvHeads: Hkv, headDim: D } = spec;
   const bias = (name: string) => (spec.attentionBias ? w(`${p}${name}.bias`) : undefined);
   const W = (name: string) => projWeight(spec, w, `${p}${name}.weight`);
   let q = linear(xn, T, W('q_proj'), H * D, Hd, bias('q_proj')); // [T, H, D]
   let k = linear(xn, T, W('k_proj'), Hkv * D, Hd, bias('k_proj')); // [T, Hkv, D]
-  const v = linear(xn, T, W('v_proj'), Hkv * D, Hd, bias('v_proj')); // [T, Hkv, D]
+  let v = linear(xn, T, W('v_proj'), Hkv * D, Hd, bias('v_proj')); // [T, Hkv, D]
   if (spec.qkNorm) {
     // qwen3: w; gemma3: (1 + w), as every gemma norm.
     q = rmsNorm(q, T * H, D, w(`${p}q_norm.weight`), spec.rmsNormEps, spec.normWeightPlusOne); // [T, H, D]
@@ -184,6 +198,11 @@ export function selfAttention(spec: ModelSpec, w: WeightFn, l: number, xn: Float
     // Partial rotary (phi3): only the first rope.rotaryDim values of each head turn.
     applyRope({ rope }, q, T, H, D);
     applyRope({ rope }, k, T, Hkv, D);
+  }
+  if (kvStore) {
+    // What the KV pages hold: K after its norm and RoPE, V as projected (one row per token and KV head).
+    k = kvStore(k, D, 'k');
+    v = kvStore(v, D, 'v');
   }
   const { out } = referenceAttention({
     q,
@@ -210,7 +229,14 @@ export interface MlaProjections {
 }
 
 /** DeepSeek MLA projections: queries (through q_a/q_b or q_proj) and the latent row. xn [T, hidden]. */
-export function mlaProjections(spec: ModelSpec, w: WeightFn, l: number, xn: Float64Array, T: number): MlaProjections {
+export function mlaProjections(
+  spec: ModelSpec,
+  w: WeightFn,
+  l: number,
+  xn: Float64Array,
+  T: number,
+  kvStore?: KvRowStore,
+): MlaProjections {
   const p = `model.layers.${l}.self_attn.`;
   const { hiddenSize: Hd, numHeads: H } = spec;
   const { qLoraRank, kvLoraRank: C, qkNopeHeadDim: N, qkRopeHeadDim: R } = spec.mla!;
@@ -245,6 +271,18 @@ export function mlaProjections(spec: ModelSpec, w: WeightFn, l: number, xn: Floa
   applyRope(spec, qPe, T, H, R);
   applyRope(spec, kPe, T, 1, R);
   const cKv = rmsNorm(cKvRaw, T, C, w(`${p}kv_a_layernorm.weight`), spec.rmsNormEps); // [T, C]
+  if (!kvStore) return { qNope, qPe, cKv, kPe };
+  // The KV pages hold one latent row per token, [c_kv | k_pe] (C + R values), stored as a whole.
+  const row = new Float64Array(T * (C + R)); // [T, C + R]
+  for (let t = 0; t < T; t++) {
+    row.set(cKv.subarray(t * C, (t + 1) * C), t * (C + R));
+    row.set(kPe.subarray(t * R, (t + 1) * R), t * (C + R) + C);
+  }
+  const stored = kvStore(row, C + R, 'latent');
+  for (let t = 0; t < T; t++) {
+    cKv.set(stored.subarray(t * (C + R), t * (C + R) + C), t * C);
+    kPe.set(stored.subarray(t * (C + R) + C, (t + 1) * (C + R)), t * R);
+  }
   return { qNope, qPe, cKv, kPe };
 }
 
@@ -259,12 +297,13 @@ export function mlaAttention(
   l: number,
   xn: Float64Array,
   T: number,
+  kvStore?: KvRowStore,
 ): { out: Float64Array; heads: Float64Array } {
   const p = `model.layers.${l}.self_attn.`;
   const { hiddenSize: Hd, numHeads: H } = spec;
   const { kvLoraRank: C, qkNopeHeadDim: N, qkRopeHeadDim: R, vHeadDim: V } = spec.mla!;
   const Dq = N + R;
-  const { qNope, qPe, cKv, kPe } = mlaProjections(spec, w, l, xn, T);
+  const { qNope, qPe, cKv, kPe } = mlaProjections(spec, w, l, xn, T, kvStore);
   const kv = linear(cKv, T, w(`${p}kv_b_proj.weight`), H * (N + V), C); // [T, H, N + V] = [k_nope | v]
   const q = new Float64Array(T * H * Dq); // [T, H, N + R]
   const k = new Float64Array(T * H * Dq); // [T, H, N + R]
@@ -325,8 +364,15 @@ export function softcapInPlace(x: Float64Array | Float32Array, cap: number | nul
  *     sandwich (gemma2/3): x += post_attn_norm(attn(input_norm(x)));
  *                          x += post_ff_norm(mlp(pre_ff_norm(x)))
  *   logits = softcap(norm(x) · logitScale · lm_head^T) (lm_head = embed_tokens when tied)
+ * kvStore: what the KV cache gives back for the rows it stores (e.g. kvStored('q4'): the twin of a
+ * q4 KV cache); absent: f32 KV (exact, float64).
  */
-export function referenceForward(spec: ModelSpec, weights: WeightFn, tokenIds: number[]): Float64Array {
+export function referenceForward(
+  spec: ModelSpec,
+  weights: WeightFn,
+  tokenIds: number[],
+  kvStore?: KvRowStore,
+): Float64Array {
   const T = tokenIds.length;
   const { hiddenSize: Hd, vocabSize: Vocab, rmsNormEps: eps, normWeightPlusOne: plusOne } = spec;
   if (T === 0) throw new RangeError('referenceForward: no tokens');
@@ -346,7 +392,9 @@ export function referenceForward(spec: ModelSpec, weights: WeightFn, tokenIds: n
     const p = `model.layers.${l}.`;
     // Attention sub-block. xn, a [T, hidden]
     const xn = norm(x, `${p}input_layernorm.weight`);
-    let a = spec.mla ? mlaAttention(spec, weights, l, xn, T).out : selfAttention(spec, weights, l, xn, T);
+    let a = spec.mla
+      ? mlaAttention(spec, weights, l, xn, T, kvStore).out
+      : selfAttention(spec, weights, l, xn, T, kvStore);
     if (spec.sandwichNorms) a = norm(a, `${p}post_attention_layernorm.weight`);
     for (let i = 0; i < x.length; i++) x[i] += rs * a[i];
     // MLP sub-block. xn2, m [T, hidden]

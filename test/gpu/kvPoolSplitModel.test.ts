@@ -5,7 +5,7 @@
  * (7 pages, crossing from buffer 0 into buffer 1) by prefill chunks and by decode steps, and a
  * fork whose copy-on-write page lands in another buffer than its source, each equal to the same
  * run over the pool in one buffer. A device of fewer than 16 storage buffers (SwiftShader: 12)
- * keeps one binding's pages, and a pool past it is refused with the numbers.
+ * keeps one binding's pages, and a pool past it is refused with the numbers (KvPool, Engine, StepRunner).
  */
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context';
@@ -104,6 +104,8 @@ describe.skipIf(!canSplit)('a model over a KV pool split across buffers', () => 
       expect(buffer(parent[1])).not.toBe(buffer(forked[1]));
       // Past 4 buffers: refused with the numbers.
       await expect(KvPool.create(model.ctx, model.kvPoolSpec(17))).rejects.toThrow(/17 pages .* need 5 buffers/);
+      // StepRunner refuses an explicit numPages past model.maxKvPages, rather than capping it.
+      await expect(StepRunner.create(model, { numPages: 17 })).rejects.toThrow(/numPages 17 passes the 16 pages/);
     } finally {
       model.destroy();
     }
@@ -164,6 +166,7 @@ describe.skipIf(canSplit)('a model on a device that cannot split its KV pool', (
       await expect(Engine.forModel(model, tokenizer, { numPages: NUM_PAGES })).rejects.toThrow(
         /numPages must be in 1\.\.4 .* got 12/,
       );
+      await expect(StepRunner.create(model, { numPages: NUM_PAGES })).rejects.toThrow(/numPages 12 passes the 4 pages/);
     } finally {
       model.destroy();
     }

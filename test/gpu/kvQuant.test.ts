@@ -2,7 +2,8 @@
  * q8 / q4 KV pages (issue 17): kvAppend quantises each row where the page layout of
  * shaders/attention/kvPagesQ8.wgsl / kvPagesQ4.wgsl says (codes, then the page's f16 scales), the same
  * way as the float64 twin (quantizeKvRows), leaves other slots untouched; copyPages (copy-on-write)
- * and fork move quantised pages whole, scales included. Pages are read back and decoded on the host.
+ * and fork move quantised pages whole, scales included; a NaN / Inf input makes its scale group NaN.
+ * Pages are read back and decoded on the host.
  */
 import { describe, expect, it } from 'vitest';
 import { kvScalesPerRow, type KvQuantDtype } from '../../src/gpu/dtype';
@@ -125,6 +126,33 @@ describe.each(['q8', 'q4'] as const)('paged KV pool on quantised pages [%s]', (k
       ).toBe(true);
       expect(new Set(kRow(row).codes).size, `row ${row} codes untouched`).toBe(1);
     }
+    pool.destroy();
+  });
+
+  it('a NaN or Inf input makes its scale group the f16 NaN (0x7e00) with codes 0, as the twin', async () => {
+    const rand = rng((Math.random() * 2 ** 32) >>> 0);
+    const slots = Int32Array.from([3, 11, 17]);
+    const { numKvHeads: H, headDimQK: D, headDimV: Dv, pageSize: P } = spec;
+    const k = randomArray(slots.length * H * D, rand, 3);
+    const v = randomArray(slots.length * H * Dv, rand);
+    k[(0 * H + 0) * D + 35] = Number.NaN; // token 0, head 0: q8 the whole row, q4 its group 1
+    k[(1 * H + 1) * D + 3] = Number.POSITIVE_INFINITY; // token 1, head 1: q4 its group 0
+    v[(2 * H + 0) * Dv + 5] = Number.NEGATIVE_INFINITY;
+    const pool = await poisonedPool();
+    await append(pool, k, v, slots);
+    const kRow = await readRows(pool.layers[0].kPages, D);
+    const vRow = await readRows(pool.layers[0].vPages, Dv);
+    slots.forEach((slot, t) => {
+      for (let h = 0; h < H; h++) {
+        const row = Math.floor(slot / P) * rows + h * P + (slot % P);
+        expectRow(kRow(row), twinRow(k, D, t, h), `K slot ${slot} head ${h}`);
+        expectRow(vRow(row), twinRow(v, Dv, t, h), `V slot ${slot} head ${h}`);
+      }
+    });
+    const kBits = (t: number, h: number) => kRow(Math.floor(slots[t] / P) * rows + h * P + (slots[t] % P)).scaleBits;
+    expect(kBits(0, 0)).toEqual(kvDtype === 'q8' ? [0x7e00] : [kBits(0, 0)[0], 0x7e00]);
+    expect(kBits(1, 1)[0]).toBe(0x7e00);
+    if (kvDtype === 'q4') expect(kBits(1, 1)[1]).not.toBe(0x7e00);
     pool.destroy();
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   describeMemory,
   kvBytesPerToken,
+  kvDtypeProblem,
   kvValuesPerTokenPerLayer,
   pageBytes,
   type KvSpec,
@@ -97,5 +98,28 @@ describe('kv accounting of q8 / q4 pages (scales included)', () => {
     expect(pageBytes({ ...deepseekV3, dtype: 'q8' }, 7)).toBe(7 * 576 + 16);
     expect(pageBytes({ ...deepseekV3, dtype: 'q4' }, 1)).toBe(288 + 36);
     expect(() => kvBytesPerToken({ ...llama2_7b, dtype: 'q5' as never })).toThrow(/unknown dtype/);
+  });
+
+  it('q4 is refused for rows whose last scale group would hold fewer than 16 values, naming the head dim', () => {
+    const gqa = (d: number, dtype: KvSpec['dtype'] = 'q4'): KvSpec => ({
+      variant: 'gqa',
+      numLayers: 5,
+      numKvHeads: 4,
+      headDimQK: d,
+      headDimV: d,
+      dtype,
+    });
+    for (const d of [16, 24, 48, 64, 80, 128, 256]) expect(kvDtypeProblem(gqa(d)), `d ${d}`).toBeNull();
+    expect(kvDtypeProblem(gqa(8))).toMatch(
+      /q4 KV keeps one f16 scale per 32 values .* head dim 8 leaves a last group of 8/,
+    );
+    expect(kvDtypeProblem(gqa(40))).toMatch(/head dim 40 leaves a last group of 8\. Use q8 or f16 KV/);
+    expect(kvDtypeProblem(gqa(12))).toMatch(/multiples of 8 .* head dim 12 is not/);
+    expect(kvDtypeProblem({ ...gqa(64), headDimV: 72 })).toMatch(/V head dim 72 leaves a last group of 8/);
+    for (const dtype of ['f32', 'f16', 'q8'] as const) expect(kvDtypeProblem(gqa(8, dtype))).toBeNull();
+    expect(kvDtypeProblem({ ...deepseekV3, dtype: 'q4' })).toBeNull(); // 576 = 18 x 32
+    const mla = { ...deepseekV3, latentDim: 32, ropeDim: 8, dtype: 'q4' as const };
+    expect(kvDtypeProblem(mla)).toMatch(/latent row of 40 \(32 \+ 8\) leaves a last group of 8/);
+    expect(kvDtypeProblem({ ...mla, ropeDim: 16 })).toBeNull(); // kjv-mla: 48 = 32 + 16
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The float64 twin of q8 / q4 KV quantise-on-write (src/reference/attention.ts quantizeKvRows), on
- * hand-worked rows: the scale rule, half-to-even rounding, clamping, short q4 groups, zero rows.
+ * hand-worked rows: the scale rule, half-to-even rounding, clamping, short q4 groups, zero rows,
+ * non-finite input.
  */
 import { describe, expect, it } from 'vitest';
 import { dequantizeKvRows, kvQuantized, quantizeKvRows } from '../../src/reference/attention';
@@ -44,5 +45,17 @@ describe('q8 / q4 KV twin', () => {
     expect(Array.from(q.codes)).toEqual([127, 2, 4, -2]);
     expect(kvQuantized([0, 0, 0, 0], 4, 'q4').every((v) => v === 0)).toBe(true); // scale -0, codes 0
     expect(() => quantizeKvRows([1, 2, 3], 2, 'q8')).toThrow(/whole rows/);
+  });
+
+  it('a group holding NaN or Inf reads back all NaN (scale NaN), the other groups as usual', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const q8 = kvQuantized([1, bad, 0.5, 2, 1, -1, 0.5, 2], 4, 'q8'); // rows of 4: one scale each
+      expect(Array.from(q8.subarray(0, 4)).every(Number.isNaN)).toBe(true);
+      expect(Array.from(q8.subarray(4)).every(Number.isFinite)).toBe(true);
+      const x = Array.from({ length: 40 }, (_, j) => (j === 33 ? bad : 0.1 * (j - 20))); // q4 groups 32 + 8
+      const q4 = kvQuantized(x, 40, 'q4');
+      expect(Array.from(q4.subarray(0, 32)).every(Number.isFinite)).toBe(true);
+      expect(Array.from(q4.subarray(32)).every(Number.isNaN)).toBe(true);
+    }
   });
 });
