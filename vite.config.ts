@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig, type Plugin, type UserConfig } from 'vite';
 import library from './vite.lib.config.ts';
+import { e2ePeersForDemo } from './bench/e2e/demoPlugin.ts';
 
 const repoRoot = fileURLToPath(new URL('.', import.meta.url));
 const demoRoot = fileURLToPath(new URL('./demo/', import.meta.url));
@@ -122,7 +123,7 @@ const demo: UserConfig = {
   publicDir: 'public',
   // Several pages, no SPA fallback: a missing file is a 404 (a model's optional files are probed).
   appType: 'mpa',
-  plugins: [shippedModels(), ortForBench()],
+  plugins: [shippedModels(), ortForBench(), e2ePeersForDemo()],
   // The engine's worker imports modules: an ES-module worker, bundled like the pages.
   worker: { format: 'es', rolldownOptions: { external } },
   server: {

@@ -5,6 +5,7 @@
  */
 import { formatBenchTable, runAttentionBench, type BenchReport, type BenchRow, type GpuContext } from '../src/index';
 import { drawChart, resizeCharts, type Series } from './charts';
+import { copyE2eMarkdown, lastE2eReport, runE2ePanel } from './e2ePanel';
 import { drawEngineChart, lastEngineReport, runEnginePanel } from './engineBenchPanel';
 import { lastPeerReport, runPeerPanel, stopPeerPanel } from './peerPanel';
 import { $, formatTokens, h, openGpu, renderAdapterSummary, withClock } from './shell';
@@ -47,7 +48,7 @@ function rowElement(r: BenchRow): HTMLTableRowElement {
 }
 
 function drawPlots(rows: BenchRow[]): void {
-  const attention = rows.filter((r) => r.phase !== 'copy');
+  const attention = rows.filter((r) => r.phase !== 'copy' && r.phase !== 'matmul');
   const colors = new Map<string, string>();
   for (const r of attention) if (!colors.has(lineKey(r))) colors.set(lineKey(r), PALETTE[colors.size % PALETTE.length]);
   const group = (pick: (r: BenchRow) => boolean, y: (r: BenchRow) => number | null, withKernel: boolean): Series[] => {
@@ -110,6 +111,7 @@ function reportOf(ctx: GpuContext, run: Run): BenchReport & { partial?: boolean;
   const extra = {
     ...(lastEngineReport ? { engine: lastEngineReport } : {}),
     ...(lastPeerReport ? { peer: lastPeerReport } : {}),
+    ...(lastE2eReport ? { e2e: lastE2eReport } : {}),
   };
   if (run.report) return { ...run.report, mode: run.mode, ...extra };
   return {
@@ -230,6 +232,10 @@ async function start(): Promise<void> {
   const peerStop = $<HTMLButtonElement>('#peer-stop');
   peerButton.addEventListener('click', () => void runPeerPanel(peerButton, peerStop));
   peerStop.addEventListener('click', () => stopPeerPanel());
+  const e2eButton = $<HTMLButtonElement>('#e2e-run');
+  e2eButton.addEventListener('click', () => void runE2ePanel(e2eButton));
+  const e2eCopy = $<HTMLButtonElement>('#e2e-copy');
+  e2eCopy.addEventListener('click', () => void copyE2eMarkdown(e2eCopy));
   $('#bench-full').addEventListener('click', () => void runBench(ctx, 'full'));
   $('#bench-stop').addEventListener('click', () => {
     current?.controller.abort();
@@ -240,7 +246,7 @@ async function start(): Promise<void> {
     // Engine results alone download too (an empty kernel run carries them).
     const run =
       runForExport() ??
-      (lastEngineReport || lastPeerReport
+      (lastEngineReport || lastPeerReport || lastE2eReport
         ? { mode: 'engine' as never, rows: [], partial: true, controller: new AbortController() }
         : undefined);
     if (run) download(ctx, run);

@@ -20,8 +20,18 @@
  * (Chromium, --enable-precise-memory-info), the largest seen after load and after each run; again the
  * page only (wllama's wasm memory is in its worker).
  */
+import { loadModelFiles, type ModelFiles, urlSource } from '../../src/sources/modelSource';
 import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/tokenizer';
-import { LOADERS, type Prompt, type Runtime, type RuntimeName, type WeightFormat } from './runtimes';
+import { makePeerFile, type PeerFile } from './peerFiles';
+import {
+  BENCH_URLS,
+  LOADERS,
+  type Prompt,
+  type Runtime,
+  type RuntimeName,
+  type RuntimeUrls,
+  type WeightFormat,
+} from './runtimes';
 
 export interface E2eOptions {
   models: string[];
@@ -34,6 +44,13 @@ export interface E2eOptions {
   decodeTokens?: number;
   checkTokens?: number;
   reps?: number;
+  /**
+   * Prompt length of the unmeasured warm-up before each measured length (default 0: the measured
+   * length itself). A short warm-up compiles every runtime's kernels at a fraction of the cost of a
+   * second long prefill (the SmolLM2 shape at 1024 tokens on a software adapter); each runtime gets
+   * the same one, so any shape-specific first-run cost it leaves lands on every runtime's row alike.
+   */
+  warmupTokens?: number;
   /** Give ORT's device `subgroups` (default false: see bench/peer/main.ts on SwiftShader). */
   ortSubgroups?: boolean;
   /** transformers.js's device: webgpu (default) or wasm (onnxruntime-web's CPU EP). */
@@ -43,6 +60,14 @@ export interface E2eOptions {
    * (MatMul / Softmax attention). Default both.
    */
   tjsGraphs?: readonly ('gqa' | 'plain')[];
+  /** Where the model folders and the peers' packages are served (default BENCH_URLS, bench/e2e's server). */
+  urls?: RuntimeUrls;
+  /**
+   * Make the peers' ONNX and GGUF files in the page from each model folder's checkpoint (peerFiles.ts,
+   * the exporters models.ts runs in Node) instead of fetching them: the demo's folders hold the
+   * checkpoint only. Default false.
+   */
+  exportInPage?: boolean;
   onProgress?: (msg: string) => void;
 }
 
@@ -132,6 +157,23 @@ export function installGpuHooks(): void {
   };
 }
 
+/**
+ * Loads `load` with `subgroups` taken out of every device request made meanwhile (as the bench gives
+ * ORT its device: see ortSubgroups); the backend note says so when it happened.
+ */
+export async function withoutSubgroups<T extends { backend: string }>(load: () => Promise<T>): Promise<T> {
+  dropSubgroups = true;
+  subgroupsDropped = false;
+  try {
+    const rt = await load();
+    if (subgroupsDropped) rt.backend += ', device without subgroups';
+    return rt;
+  } finally {
+    dropSubgroups = false;
+    subgroupsDropped = false;
+  }
+}
+
 type Heap = { usedJSHeapSize: number };
 const heapNow = () => (performance as Performance & { memory?: Heap }).memory?.usedJSHeapSize ?? null;
 
@@ -184,15 +226,15 @@ const median = (a: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-interface ModelInfo {
+export interface ModelInfo {
   vocab: number;
   maxContext: number;
   tok: Tokenizer;
   words: string[];
 }
 
-async function modelInfo(name: string): Promise<ModelInfo> {
-  const json = async (f: string) => (await fetch(`/models/${name}/${f}`)).json();
+export async function modelInfo(urls: RuntimeUrls, name: string): Promise<ModelInfo> {
+  const json = async (f: string) => (await fetch(new URL(`${urls.models}${name}/${f}`, location.href))).json();
   const cfg = (await json('config.json')) as Record<string, number>;
   const tokJson = (await json('tokenizer.json')) as { added_tokens?: { id: number }[] };
   const tok = loadTokenizer(tokJson, (await json('tokenizer_config.json')) as object);
@@ -263,9 +305,12 @@ export async function runE2e(adapter: string, features: string[], opts: E2eOptio
     decodeTokens: opts.decodeTokens ?? 16,
     checkTokens: opts.checkTokens ?? 16,
     reps: opts.reps ?? 2,
+    warmupTokens: opts.warmupTokens ?? 0,
     ortSubgroups: opts.ortSubgroups ?? false,
     tjsDevice: opts.tjsDevice ?? 'webgpu',
     tjsGraphs: opts.tjsGraphs ?? ['gqa', 'plain'],
+    urls: opts.urls ?? BENCH_URLS,
+    exportInPage: opts.exportInPage ?? false,
   };
   const log = opts.onProgress ?? (() => {});
   const report: E2eReport = {
@@ -279,7 +324,26 @@ export async function runE2e(adapter: string, features: string[], opts: E2eOptio
   };
   const N = o.decodeTokens;
   for (const model of o.models) {
-    const info = await modelInfo(model);
+    const info = await modelInfo(o.urls, model);
+    let madeFile: ((file: PeerFile) => Promise<Uint8Array>) | undefined;
+    if (o.exportInPage) {
+      let checkpoint: Promise<ModelFiles> | undefined;
+      const made = new Map<PeerFile, Uint8Array>();
+      madeFile = async (file) => {
+        const source = urlSource(new URL(`${o.urls.models}${model}/`, location.href).href, { cache: null });
+        checkpoint ??= loadModelFiles(source, { needTokenizer: true });
+        let bytes = made.get(file);
+        if (!bytes) {
+          const t0 = performance.now();
+          made.set(file, (bytes = makePeerFile(await checkpoint, model, file)));
+          log(
+            `${model}: made ${file} in the page (${(bytes.length / 2 ** 20).toFixed(1)} MiB, ` +
+              `${(performance.now() - t0).toFixed(0)} ms)`,
+          );
+        }
+        return bytes;
+      };
+    }
     // Every run holds L prompt + N new tokens; lengths that do not fit the model's context are skipped.
     // Every run holds L prompt + N new tokens. A prompt longer than the model's context is clipped to
     // what fits (kjv: 1024 → 240); a decode context that does not fit is skipped.
@@ -330,21 +394,22 @@ export async function runE2e(adapter: string, features: string[], opts: E2eOptio
           if (h !== null) heap = Math.max(heap ?? 0, h);
         };
         let rt: Runtime | null = null;
-        dropSubgroups = name === 'transformers.js' && !o.ortSubgroups;
         try {
           log(`${model} ${format} ${name}: loading`);
-          rt = await LOADERS[name]({
-            name: model,
-            maxContext,
-            format,
-            tjsDevice: o.tjsDevice,
-            tjsGraph: graph,
-            log,
-          });
+          const load = () =>
+            LOADERS[name]({
+              name: model,
+              urls: o.urls,
+              madeFile,
+              maxContext,
+              format,
+              tjsDevice: o.tjsDevice,
+              tjsGraph: graph,
+              log,
+            });
+          rt = name === 'transformers.js' && !o.ortSubgroups ? await withoutSubgroups(load) : await load();
           Object.assign(r, { backend: rt.backend, version: rt.version, loadMs: rt.loadMs });
           if (rt.notes) r.notes = rt.notes;
-          if (subgroupsDropped) r.backend += ', device without subgroups';
-          subgroupsDropped = false;
           seeHeap();
           const chk = await rt.generate(checkPrompt, o.checkTokens);
           if (name === 'webattn') {
@@ -366,7 +431,7 @@ export async function runE2e(adapter: string, features: string[], opts: E2eOptio
           if (r.check.startsWith('disagrees') || r.check.startsWith('no webattn')) continue;
           let seed = 1000;
           for (const L of lengths) {
-            await rt.generate(prompt(seed++, L), Math.min(N, 4)); // warm-up
+            await rt.generate(prompt(seed++, o.warmupTokens || L), Math.min(N, 4)); // warm-up
             const ttft: number[] = [];
             const perTok: number[] = [];
             for (let i = 0; i < o.reps; i++) {
@@ -388,7 +453,6 @@ export async function runE2e(adapter: string, features: string[], opts: E2eOptio
         } finally {
           r.peakGpuBytes = name === 'wllama' ? null : peakBytes - base;
           r.jsHeapBytes = heap;
-          dropSubgroups = false;
           await rt?.dispose().catch(() => {});
         }
       }

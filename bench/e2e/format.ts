@@ -11,7 +11,8 @@ export function formatE2eTables(r: E2eReport): string {
     ...r.plans.map(
       (p) =>
         `- ${p.models.join(', ')} (${p.formats.join(', ')}): wall-clock medians of ${p.reps} run(s) after a ` +
-        `warm-up, ${p.decodeTokens} new tokens per run.`,
+        `warm-up${p.warmupTokens ? ` (a ${p.warmupTokens}-token prompt)` : ''}, ${p.decodeTokens} new tokens per run` +
+        `${p.checkTokens !== 16 ? `, ${p.checkTokens}-token agreement check` : ''}.`,
     ),
     '',
     'Greedy, EOS ignored; every run a fresh prompt (words of the vocabulary, the same ids for every ' +

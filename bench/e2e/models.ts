@@ -4,10 +4,8 @@
  *
  *   config.json, generation_config.json, tokenizer.json, tokenizer_config.json
  *   model.safetensors      webattn (the checkpoint itself)
- *   onnx/model.onnx        transformers.js (onnxExport.ts: f32, GroupQueryAttention)
- *   onnx/model_plain.onnx  the same with attention in plain ONNX ops (MatMul / Softmax)
- *   model-F32.gguf         wllama (src/model/ggufWriter.ts, what convert_hf_to_gguf.py writes)
- *   model-Q8_0.gguf        wllama's q8 row (Q8_0 blocks, the format webattn's q8 weights also use)
+ *   onnx/model.onnx, onnx/model_plain.onnx, model-F32.gguf, model-Q8_0.gguf
+ *                          the peers' files (peerFiles.ts: transformers.js's two ONNX graphs, wllama's GGUF)
  *
  * Models: the shipped kjv-gqa and kjv-mha (copied from models/), and smollm2-135m-random: the real
  * SmolLM2-135M-Instruct config and tokenizer (../shared/realworld) with seeded random weights, so the
@@ -15,11 +13,10 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { writeModelGguf } from '../../src/model/ggufWriter';
 import { folderSource, loadModelFiles } from '../../src/sources/modelSource';
 import { type TensorToWrite, writeSafetensors } from '../../src/sources/safetensors';
 import { repoRoot } from '../chromium';
-import { exportDecoderOnnx } from './onnxExport';
+import { makePeerFile, PEER_FILES } from './peerFiles';
 
 export const E2E_MODELS = ['kjv-gqa', 'kjv-mha', 'smollm2-135m-random'] as const;
 export type E2eModel = (typeof E2E_MODELS)[number];
@@ -108,10 +105,7 @@ export async function prepareModel(name: E2eModel, log: (msg: string) => void = 
     for (const f of [...TEXT_FILES, 'model.safetensors']) copyFileSync(path.join(src, f), path.join(dir, f));
   }
   const files = await loadModelFiles(folderSource(dir), { needTokenizer: true });
-  writeFileSync(path.join(dir, 'onnx/model.onnx'), exportDecoderOnnx(files, { attention: 'gqa' }));
-  writeFileSync(path.join(dir, 'onnx/model_plain.onnx'), exportDecoderOnnx(files, { attention: 'plain' }));
-  for (const type of ['F32', 'Q8_0'] as const)
-    writeFileSync(path.join(dir, `model-${type}.gguf`), writeModelGguf(files, { type, name }));
+  for (const file of PEER_FILES) writeFileSync(path.join(dir, file), makePeerFile(files, name, file));
   writeFileSync(stamp, `${LAYOUT_VERSION}\n`);
   log(`prepared ${path.relative(repoRoot, dir)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return dir;

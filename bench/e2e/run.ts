@@ -1,8 +1,9 @@
 /**
  * `npm run bench:e2e [-- --quick] [--models a,b] [--runtimes webattn,transformers.js,wllama]
  *                    [--formats f32,q8] [--prompts 128,1024] [--contexts 128,1024,4096]
- *                    [--decode-tokens N] [--reps N] [--ort-subgroups] [--tjs-device webgpu|wasm]
- *                    [--tjs-graph gqa,plain] [--out base]`
+ *                    [--decode-tokens N] [--reps N] [--check-tokens N] [--warmup-tokens N]
+ *                    [--ort-subgroups] [--tjs-device webgpu|wasm]
+ *                    [--tjs-graph gqa,plain] [--out base] [--profile model:tokens]`
  *
  * Prepares the model folders (bench/e2e/models.ts: safetensors, onnx/model.onnx, GGUF), serves
  * bench/e2e/ with the shared bench server (bench/chromium.ts) plus, byte for byte:
@@ -13,15 +14,20 @@
  * and runs e2eBench.ts in headless Chromium. Nothing is fetched from the network. Writes
  * <base>.json and <base>.md (a `## Notes` section already in the .md is kept); default base for a
  * full run: bench/results/e2e-<adapter>; a quick run writes nothing unless --out is given.
+ * --profile kjv-mha:240 instead times every kernel of one prefill of that many tokens in webattn and
+ * transformers.js (profile.ts; the graph of --tjs-graph, default gqa) and writes
+ * bench/results/e2e-<adapter>-profile.{json,md}.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
 import { adapterSlug, repoRoot, runInChromium } from '../chromium';
 import type { E2eReport } from './e2eBench';
 import { formatE2eTables } from './format';
 import type { PageOptions } from './main';
 import { E2E_MODELS, type E2eModel, modelsDir, prepareModel } from './models';
+import { formatProfiles } from './profile';
 import { RUNTIMES, type RuntimeName, type WeightFormat } from './runtimes';
 
 const e2eDir = fileURLToPath(new URL('.', import.meta.url));
@@ -63,7 +69,12 @@ const FULL: PageOptions[] = [
 ];
 
 export async function runE2eInChromium(opts: PageOptions, log = (m: string) => console.log(m)): Promise<E2eReport> {
-  for (const m of opts.models) await prepareModel(m as E2eModel, log);
+  return inE2ePage(opts.models, log, (page) => page.evaluate((o) => window.runE2e(o), opts));
+}
+
+/** The page for `models` (prepared first) in headless Chromium, running `run` there. */
+async function inE2ePage<T>(models: string[], log: (m: string) => void, run: (page: Page) => Promise<T>): Promise<T> {
+  for (const m of models) await prepareModel(m as E2eModel, log);
   const tjsOrt = path.join(tjsDir, 'node_modules/onnxruntime-web/dist');
   for (const dir of [tjsDir, tjsOrt, path.join(repoRoot, 'node_modules/@wllama/wllama/esm')])
     if (!existsSync(dir)) throw new Error(`${dir} is missing: run npm ci`);
@@ -77,9 +88,11 @@ export async function runE2eInChromium(opts: PageOptions, log = (m: string) => c
         '/wllama/': path.join(repoRoot, 'node_modules/@wllama/wllama/esm'),
       },
       cacheDir: path.join(repoRoot, 'node_modules/.vite-e2e'),
+      // onnx-proto (CommonJS, for the in-page export: peerFiles.ts) must be pre-bundled to load as a module.
+      include: ['onnx-proto'],
     },
     'the e2e bench',
-    { tag: 'e2e', log, run: (page) => page.evaluate((o) => window.runE2e(o), opts) },
+    { tag: 'e2e', log, run },
   );
 }
 
@@ -106,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
   const over: Partial<PageOptions> = {};
   let out: string | undefined;
   let quick = false;
+  let profile: { model: string; tokens: number } | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -130,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
     else if (a === '--contexts') over.contexts = ints(a, value());
     else if (a === '--decode-tokens') [over.decodeTokens] = ints(a, value());
     else if (a === '--reps') [over.reps] = ints(a, value());
+    else if (a === '--check-tokens') [over.checkTokens] = ints(a, value());
+    else if (a === '--warmup-tokens') [over.warmupTokens] = ints(a, value());
     else if (a === '--ort-subgroups') over.ortSubgroups = true;
     else if (a === '--tjs-graph') {
       const graphs = list(value());
@@ -141,12 +157,44 @@ export async function main(argv: string[]): Promise<number> {
       if (d !== 'webgpu' && d !== 'wasm') throw new Error(`--tjs-device: ${d} is not webgpu or wasm`);
       over.tjsDevice = d;
     } else if (a === '--out') out = value();
-    else
+    else if (a === '--profile') {
+      const [model, tokens] = value().split(':');
+      if (!E2E_MODELS.includes(model as E2eModel) || !(Number(tokens) > 0))
+        throw new Error(`--profile: want model:tokens (a model of ${E2E_MODELS.join(', ')}), got ${model}:${tokens}`);
+      profile = { model, tokens: Number(tokens) };
+    } else
       throw new Error(
         `unknown option ${a} (--quick, --models a,b, --runtimes a,b, --formats f32,q8, --prompts 128,1024, ` +
-          '--contexts 128,1024,4096, --decode-tokens N, --reps N, --ort-subgroups, --tjs-device webgpu|wasm, ' +
-          '--tjs-graph gqa,plain, --out base)',
+          '--contexts 128,1024,4096, --decode-tokens N, --reps N, --check-tokens N, --warmup-tokens N, ' +
+          '--ort-subgroups, --tjs-device webgpu|wasm, ' +
+          '--tjs-graph gqa,plain, --out base, --profile model:tokens)',
       );
+  }
+  if (profile) {
+    const p = profile;
+    const graph = over.tjsGraphs?.[0] ?? 'gqa';
+    const runtimes = (over.runtimes ?? ['webattn', 'transformers.js']).filter((r) => r !== 'wllama');
+    const { adapter, profiles } = await inE2ePage(
+      [p.model],
+      (m) => console.log(m),
+      (page) => page.evaluate((o) => window.profileE2e(o), { ...p, tjsGraph: graph, runtimes, reps: over.reps ?? 3 }),
+    );
+    const md = formatProfiles(adapter, profiles);
+    console.log(`\n${md}`);
+    const base = out ? path.resolve(out) : path.join(repoRoot, 'bench/results', `e2e-${adapterSlug(adapter)}-profile`);
+    mkdirSync(path.dirname(base), { recursive: true });
+    writeFileSync(
+      `${base}.json`,
+      `${JSON.stringify({ adapter, date: new Date().toISOString(), profiles }, null, 2)}\n`,
+    );
+    const old = existsSync(`${base}.md`) ? readFileSync(`${base}.md`, 'utf8') : '';
+    const notes = old.includes('\n## Notes') ? old.slice(old.indexOf('\n## Notes')) : '';
+    writeFileSync(
+      `${base}.md`,
+      `# webattn prefill kernel profile (\`npm run bench:e2e -- --profile\`)\n\n${md}\n${notes}`,
+    );
+    console.log(`wrote ${path.relative(process.cwd(), base)}.json and .md`);
+    return 0;
   }
   const plans = (quick ? [QUICK] : FULL).map((p) => ({ ...p, ...over }));
   const t0 = performance.now();

@@ -22,6 +22,7 @@ import { Transformer } from '../../src/model/transformer';
 import { tokenizerFromModelFiles } from '../../src/tokenizer/tokenizer';
 import { loadModelFiles, urlSource } from '../../src/sources/modelSource';
 import type { LoadDtype } from '../../src/model/weights';
+import type { PeerFile } from './peerFiles';
 
 export type RuntimeName = 'webattn' | 'transformers.js' | 'wllama';
 export const RUNTIMES: readonly RuntimeName[] = ['webattn', 'transformers.js', 'wllama'];
@@ -60,9 +61,47 @@ export interface Runtime {
   dispose(): Promise<void>;
 }
 
+/**
+ * Where the page finds the model folders and the peers' packages (each resolved against the page's
+ * URL). BENCH_URLS: bench/e2e's server (run.ts); the demo serves the same packages under its own base.
+ */
+export interface RuntimeUrls {
+  /** The folder holding <name>/ model folders. */
+  models: string;
+  /** transformers.js's self-contained bundle (@huggingface/transformers/dist/transformers.js). */
+  tjs: string;
+  /** The onnxruntime-web dist that bundle was built with (its .mjs / .wasm). */
+  tjsOrt: string;
+  /** @wllama/wllama/esm (index.js, wasm/wllama.wasm). */
+  wllama: string;
+}
+
+export const BENCH_URLS: RuntimeUrls = {
+  models: '/models/',
+  tjs: '/tjs/transformers.js',
+  tjsOrt: '/tjs-ort/',
+  wllama: '/wllama/',
+};
+
+/** The demo bench page's (demo/e2ePanel.ts): relative to the page, served by demoPlugin.ts. */
+export const DEMO_URLS: RuntimeUrls = {
+  models: './models/',
+  tjs: './e2e/tjs/transformers.js',
+  tjsOrt: './e2e/tjs-ort/',
+  wllama: './e2e/wllama/',
+};
+
+const resolve = (url: string) => new URL(url, location.href).href;
+
 export interface ModelRef {
-  /** Folder name under /models/ (bench/e2e/models/<name>). */
+  /** Folder name under urls.models (bench/e2e/models/<name>). */
   name: string;
+  urls: RuntimeUrls;
+  /**
+   * A peer file (peerFiles.ts) made in the page, in place of fetching it from the model folder (the
+   * demo's folders hold the checkpoint only); absent, or null for a file: fetched.
+   */
+  madeFile?: (file: PeerFile) => Promise<Uint8Array | null>;
   maxContext: number;
   format: WeightFormat;
   /** transformers.js's device (default webgpu; wasm is onnxruntime-web's CPU EP). */
@@ -81,7 +120,7 @@ const LOGIT_ROWS = 64;
 export async function loadWebattn(m: ModelRef): Promise<Runtime> {
   const t0 = performance.now();
   const ctx: GpuContext = await createContext();
-  const files = await loadModelFiles(urlSource(`${location.origin}/models/${m.name}/`, { cache: null }), {
+  const files = await loadModelFiles(urlSource(resolve(`${m.urls.models}${m.name}/`), { cache: null }), {
     needTokenizer: true,
   });
   const tokenizer = tokenizerFromModelFiles(files);
@@ -147,6 +186,8 @@ interface TjsModule {
     allowLocalModels: boolean;
     localModelPath: string;
     useBrowserCache: boolean;
+    useCustomCache: boolean;
+    customCache: { match(key: string): Promise<Response | undefined>; put(): Promise<void> } | null;
     version: string;
     backends: { onnx: { wasm: { wasmPaths?: string; numThreads?: number }; logLevel?: string } };
   };
@@ -157,16 +198,27 @@ interface TjsModule {
 export async function loadTransformersJs(m: ModelRef): Promise<Runtime> {
   if (m.format !== 'f32') throw new Error('transformers.js runs the f32 export only here');
   // A URL in a variable: Vite leaves the import alone and the browser fetches the package's own bundle.
-  const url = '/tjs/transformers.js';
-  const tjs = (await import(/* @vite-ignore */ url)) as TjsModule;
+  const tjs = (await import(/* @vite-ignore */ resolve(m.urls.tjs))) as TjsModule;
   tjs.env.allowRemoteModels = false;
   tjs.env.allowLocalModels = true;
-  tjs.env.localModelPath = '/models/';
+  tjs.env.localModelPath = new URL(m.urls.models, location.href).pathname;
   tjs.env.useBrowserCache = false;
-  tjs.env.backends.onnx.wasm.wasmPaths = '/tjs-ort/';
-  const t0 = performance.now();
+  tjs.env.backends.onnx.wasm.wasmPaths = resolve(m.urls.tjsOrt);
   const device = m.tjsDevice ?? 'webgpu';
   const graph = m.tjsGraph ?? 'gqa';
+  const onnxFile: PeerFile = graph === 'plain' ? 'onnx/model_plain.onnx' : 'onnx/model.onnx';
+  // A graph made in the page reaches from_pretrained through transformers.js's custom-cache hook
+  // (looked up by the path it would fetch); every other file is fetched as usual.
+  const made = await m.madeFile?.(onnxFile);
+  tjs.env.useCustomCache = made != null;
+  tjs.env.customCache = made
+    ? {
+        match: async (key) =>
+          key.endsWith(`/${m.name}/${onnxFile}`) ? new Response(made as Uint8Array<ArrayBuffer>) : undefined,
+        put: async () => {},
+      }
+    : null;
+  const t0 = performance.now();
   const model = await tjs.AutoModelForCausalLM.from_pretrained(m.name, {
     device,
     dtype: 'fp32',
@@ -233,15 +285,20 @@ interface WllamaModule {
 }
 
 export async function loadWllama(m: ModelRef): Promise<Runtime> {
-  const url = '/wllama/index.js';
-  const mod = (await import(/* @vite-ignore */ url)) as WllamaModule;
+  const mod = (await import(/* @vite-ignore */ resolve(`${m.urls.wllama}index.js`))) as WllamaModule;
   const lines: string[] = [];
   const keep = (...a: unknown[]) => lines.push(a.map(String).join(' '));
   const logger = { debug: keep, log: keep, warn: keep, error: keep };
-  const wllama = new mod.Wllama({ default: '/wllama/wasm/wllama.wasm' }, { logger, allowOffline: true });
-  const file = m.format === 'q8' ? 'model-Q8_0.gguf' : 'model-F32.gguf';
+  const wllama = new mod.Wllama(
+    { default: resolve(`${m.urls.wllama}wasm/wllama.wasm`) },
+    { logger, allowOffline: true },
+  );
+  const file: PeerFile = m.format === 'q8' ? 'model-Q8_0.gguf' : 'model-F32.gguf';
+  const made = await m.madeFile?.(file);
   const t0 = performance.now();
-  const blob = await (await fetch(`/models/${m.name}/${file}`)).blob();
+  const blob = made
+    ? new Blob([made as Uint8Array<ArrayBuffer>])
+    : await (await fetch(resolve(`${m.urls.models}${m.name}/${file}`))).blob();
   try {
     await wllama.loadModel([new File([blob], file)], {
       n_ctx: m.maxContext,
