@@ -1,5 +1,5 @@
 // attentionTileV1: the previous FlashAttention-2 inner loop of flashPrefill (K / V tile unpacked to
-// f32), kept as the bench's baseline ('flash v1' prefill rows); flashPrefill uses attentionTile.wgsl
+// f32), kept as the bench's baseline ('flash v1' prefill rows); flashPrefill v2 used attentionTileV2.wgsl
 // (v2). Measured (npm run bench, lavapipe on a loaded 2-core machine, GQA 32/8 d 128 f16, causal
 // prefill of 512 tokens, median of 5 rounds interleaved): v1 3091 ms, v2 2543 ms (1.22x), naive
 // 6983 ms (v2 2.75x naive, v1 2.26x). v2 over native vec4<f16> words was 0.92x v1 on lavapipe.

@@ -1,7 +1,10 @@
-// mergePartials: combines splitKvDecode's partials of each (sequence, head) into the output row.
+// mergePartials: combines a split-KV decode's partials of each (query token, head) into its output row.
 //   M = max_s m_s;  w_s = exp(m_s - M);  L = sum_s w_s l_s
 //   out = sum_s w_s o_s / L;  lse = M + log(L)
 // Worked example: two chunks with (m, l) = (2, 3) and (1, 5): M = 2, L = 3 + 5e^-1 = 4.84.
+// Slots of sequence i (slotIndptr[i] .. slotIndptr[i+1]) are [chunk][token] for its qLen_i query
+// tokens (qLen 1: one slot per chunk): token t's slots are slotIndptr[i] + c * qLen_i + t.
+// e.g. qLen 2, 3 chunks, slotIndptr[i] = 10: token 0 merges slots 10, 12, 14, token 1 slots 11, 13, 15.
 // NaN propagates: a chunk with a NaN m or l makes L (and so out and lse) NaN; only L == 0 (no key
 // seen at all) gives out 0.
 //
@@ -11,7 +14,7 @@
 //   0 partialO    read        f32 [numSlots][NUM_HEADS][HEAD_DIM_V] (as vec4)
 //   1 partialML   read        vec2<f32> [numSlots][NUM_HEADS]
 //   2 slotIndptr  read        u32 [numSeqs + 1]  slots of sequence i: slotIndptr[i] .. slotIndptr[i+1]
-//   3 qoIndptr    read        u32 [numSeqs + 1]  output row of sequence i is qoIndptr[i]
+//   3 qoIndptr    read        u32 [numSeqs + 1]  sequence i's output rows: qoIndptr[i] .. qoIndptr[i+1]
 //   4 out         read_write  f32 [numQ][NUM_HEADS][HEAD_DIM_V] (as vec4)
 //   5 lse         read_write  f32 [numQ][NUM_HEADS]
 // Overrides: NUM_HEADS, HEAD_DIM_V.
@@ -31,22 +34,26 @@ override DV4: u32 = HEAD_DIM_V / 4u; // derived
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let seq = wid.x;
   let head = wid.y;
-  let s0 = slotIndptr[seq];
-  let s1 = slotIndptr[seq + 1u];
-  var mMax = -1.0e30;
-  for (var s = s0; s < s1; s++) { mMax = max(mMax, partialML[s * NUM_HEADS + head].x); }
-  var total = 0.0;
-  for (var s = s0; s < s1; s++) {
-    let ml = partialML[s * NUM_HEADS + head];
-    total += exp(ml.x - mMax) * ml.y;
-  }
-  let token = qoIndptr[seq];
-  for (var c = lid; c < DV4; c += 64u) {
-    var o = vec4<f32>(0.0);
-    for (var s = s0; s < s1; s++) {
-      o += exp(partialML[s * NUM_HEADS + head].x - mMax) * partialO[(s * NUM_HEADS + head) * DV4 + c];
+  let first = slotIndptr[seq];
+  let qStart = qoIndptr[seq];
+  let qLen = qoIndptr[seq + 1u] - qStart;
+  let end = slotIndptr[seq + 1u];
+  for (var t = 0u; t < qLen; t++) {
+    var mMax = -1.0e30;
+    for (var s = first + t; s < end; s += qLen) { mMax = max(mMax, partialML[s * NUM_HEADS + head].x); }
+    var total = 0.0;
+    for (var s = first + t; s < end; s += qLen) {
+      let ml = partialML[s * NUM_HEADS + head];
+      total += exp(ml.x - mMax) * ml.y;
     }
-    out[(token * NUM_HEADS + head) * DV4 + c] = select(o / total, vec4<f32>(0.0), total == 0.0);
+    let token = qStart + t;
+    for (var c = lid; c < DV4; c += 64u) {
+      var o = vec4<f32>(0.0);
+      for (var s = first + t; s < end; s += qLen) {
+        o += exp(partialML[s * NUM_HEADS + head].x - mMax) * partialO[(s * NUM_HEADS + head) * DV4 + c];
+      }
+      out[(token * NUM_HEADS + head) * DV4 + c] = select(o / total, vec4<f32>(0.0), total == 0.0);
+    }
+    if (lid == 0u) { lse[token * NUM_HEADS + head] = mMax + log(total); }
   }
-  if (lid == 0u) { lse[token * NUM_HEADS + head] = mMax + log(total); }
 }

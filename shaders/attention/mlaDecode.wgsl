@@ -1,4 +1,4 @@
-// mlaDecode: split-KV decode for absorbed MLA (DeepSeek-V2/V3 latent attention). One query token
+// mlaDecode (v2): split-KV decode for absorbed MLA (DeepSeek-V2/V3 latent attention). One query token
 // per sequence with H heads, all against ONE latent row per key: K = the row [c_kv | k_pe]
 // (HEAD_DIM_QK = d_c + d_rope wide), V = its first HEAD_DIM_V = d_c values, read in place
 // (vPages is bound to the K buffer, V_ROW4 = D4). Like splitKvDecode, each workgroup writes an
@@ -14,13 +14,19 @@
 // the cache is read H / BLOCK_M times per step, and all the arithmetic is register blocked over
 // the head block. (32 heads halves the re-reads but doubles the accumulators; on lavapipe that
 // spilled and ran 1.5x slower per flop, and at H = 128 the step is compute-bound anyway.)
-//   - scores: one key per lane (BLOCK_N = workgroup size). A lane reads its key's latent row once
-//     (the row is contiguous: 1152 bytes at DeepSeek dims) and dots it with the q rows of all
-//     BLOCK_M heads, BLOCK_M accumulators in registers. q is read straight from the storage buffer
-//     at addresses that are the same for every lane (a broadcast; no workgroup copy of q, which at
-//     16 heads x 576 f32 would not fit 16 KiB): with subgroups, lane i of each subgroup reads head
-//     b + i's word and the subgroup shuffles it around (SG_SIZE > 1, see mlaDecodeSubgroups.wgsl).
-//     The softmax scale is applied to the finished score.
+//   - scores: a register tile of 2 keys x BLOCK_M / 2 heads per lane (SPLIT = 2; 1 key x BLOCK_M
+//     heads, v1's tile, when BLOCK_M is 1 or a subgroup is wider than half the workgroup). Lanes
+//     0 .. KEY_LANES - 1 (KEY_LANES = BLOCK_N / SPLIT) score the first half of the block's heads
+//     against keys kl and kl + KEY_LANES of the tile, the next KEY_LANES lanes the second half
+//     against the same keys: each latent row is read by SPLIT lanes (contiguous: 1152 bytes at
+//     DeepSeek dims, a cache hit for the second), and each q word a lane fetches serves 2 keys,
+//     which halves the q traffic per FMA against v1 (one key per lane, so one q fetch per
+//     key-row word and head). q is read straight from the storage buffer at addresses that are the
+//     same across a subgroup (no workgroup copy of q, which at 16 heads x 576 f32 would not fit
+//     16 KiB): with subgroups, lane i of each subgroup reads head h0 + b + i's word and the subgroup
+//     shuffles it around (SG_SIZE > 1, see mlaDecodeSubgroups.wgsl; a subgroup is a run of
+//     consecutive lanes, so it lies inside one half when SG_SIZE <= KEY_LANES). The softmax scale is
+//     applied to the finished score.
 //   - P V: lane `lid` owns output vec4 column lid % DV4 of rows lid / DV4, lid / DV4 + WG / DV4, ...
 //     (all BLOCK_M rows when DV4 = WG, DeepSeek's 128 columns). For each key it reads one V word
 //     of its column (consecutive lanes, consecutive words: coalesced; the row was just read by the
@@ -34,7 +40,23 @@
 // slot): heads rowStart .. rowStart + BLOCK_M - 1 (rows past GROUP_SIZE are computed on a clamped
 // q row and never written) over keys [kvStart, kvEnd) of sequence seq; slot numbers the
 // (sequence, chunk) pair. Worked example: H 128, BLOCK_M 16, one sequence of 4096 keys in chunks of
-// 256 -> 16 slots x 8 head blocks = 128 work items.
+// 128 (one tile; v1: 256) -> 32 slots x 8 head blocks = 256 work items; H 16 at 4096: 32.
+//
+// Ladder (mlaDecode.ts `version`; the bench times both on the same shapes, DeepSeek dims, f16 pages
+// of 16, batch 1, lavapipe on 2 shared cores, so CPU time of lavapipe's threads per call is the
+// steadier number; GFLOP/s = 2 * H * ctx * (576 + 512) / time):
+//   v1 mlaDecodeV1.wgsl: 1 key x 16 heads per lane, chunks >= 256 keys.
+//      H 128 ctx 4096: 4.4-5.2 GFLOP per CPU-second (220-260 ms of CPU per call), ctx 16384 4.75;
+//      the compute ceiling (matmul 512x2048x2048 f16) in the same runs 2.5-2.6. Bench (wall, load
+//      46): 0.91 GFLOP/s, 2.10x the matmul's.
+//   v2 this file: 2 keys x 8 heads per lane in the score pass, P V as v1, chunks >= 128 keys.
+//      H 128 ctx 4096: 5.2-5.7 GFLOP per CPU-second (200-220 ms per call; v1 4.4-5.2 in the same
+//      runs), ctx 16384 5.4 (v1 4.75): 2.0-2.1x the matmul's. Bench (wall, load 46): 1.05 GFLOP/s,
+//      2.44x the matmul's, 1.16x v1. H 16: as v1 (4.75 GFLOP per CPU-second at 4K and 16K).
+//      Tried and dropped: P V with 16 accumulators in flight (PV_GROUP 16) spilled, 2.1 GFLOP/cpu-s;
+//      probabilities stored [key][head] and read as vec4 broadcasts from workgroup memory instead of
+//      subgroup shuffles, 4.2 (no better than v1 on lavapipe; on a GPU one LDS.128 broadcast per 4
+//      heads would beat 4 shuffles, but that is untested here).
 //
 // Extra bindings (7 work: workItem.wgsl):
 //   9  partialO   read_write  f32 [numSlots][GROUP_SIZE][HEAD_DIM_V] (as vec4), unnormalised
@@ -42,7 +64,7 @@
 // Overrides beyond pagedKv's (NUM_KV_HEADS must be 1, GROUP_SIZE = H):
 //   BLOCK_M heads per workgroup (<= ROWS_MAX), BLOCK_N keys per tile = workgroup size,
 //   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE = the adapter's fixed
-//   subgroup size with the subgroup snippet, 1 with the plain one.
+//   subgroup size with the subgroup snippet, 1 with the plain one, SPLIT 1 or 2 (BLOCK_M even).
 // requires: q, kRow, vRow, kVec, vVec, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, seqView,
 //   capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, fromLane
 
@@ -50,6 +72,11 @@ override BLOCK_M: u32 = 16u;
 override BLOCK_N: u32 = 128u;
 override ACC_PER_THREAD: u32 = 16u;
 override SG_SIZE: u32 = 1u;
+// Score pass: the workgroup's lanes in SPLIT groups of BLOCK_N / SPLIT; group g scores heads
+// g * HEADS_PER_LANE .. + HEADS_PER_LANE - 1 against SPLIT keys per lane (1 or 2).
+override SPLIT: u32 = 2u;
+override HEADS_PER_LANE: u32 = BLOCK_M / SPLIT; // derived
+override KEY_LANES: u32 = BLOCK_N / SPLIT;      // derived
 const ACC_MAX = 32u;
 const PV_GROUP = 8u;
 const ROWS_MAX = 32u;
@@ -72,6 +99,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
   // into range (its row is never written) so a partial last block reads nothing out of bounds.
   let qBase = s.qStart * GROUP_SIZE;
   let lastHead = GROUP_SIZE - 1u;
+  // Score pass: this lane's heads h0 .. h0 + HEADS_PER_LANE - 1 and keys kl, kl + KEY_LANES of each tile.
+  let h0 = (lid / KEY_LANES) * HEADS_PER_LANE;
+  let kl = lid % KEY_LANES;
   for (var r = lid; r < BLOCK_M; r += BLOCK_N) { rowM[r] = NEG; rowL[r] = 0.0; }
   var acc: array<vec4<f32>, ACC_MAX>;
   for (var k = 0u; k < ACC_PER_THREAD; k++) { acc[k] = vec4<f32>(0.0); }
@@ -85,27 +115,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
     // Scores of key k0 + lid against every head of the block.
     // Lanes past the chunk's end score the last key (masked below) instead of branching: the loop
     // stays in uniform control flow, where lavapipe reads q as one broadcast load per word.
-    let key = k0 + lid;
-    var d: array<f32, ROWS_MAX>;
+    let keyA = k0 + kl;
+    let keyB = keyA + KEY_LANES; // SPLIT 2 only
+    var d: array<f32, ROWS_MAX>; // [key of the lane][head of the group]
     for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: lavapipe does not re-zero per iteration
-    let base = kRow(s, min(key, hi - 1u), 0u);
+    let baseA = kRow(s, min(keyA, hi - 1u), 0u);
+    let baseB = kRow(s, min(keyB, hi - 1u), 0u);
     for (var c = 0u; c < D4; c++) {
-      let kv = kVec(base, c);
-      for (var b = 0u; b < BLOCK_M; b += SG_SIZE) {
-        // This lane's word: head b + sub's (clamped); head b + i's comes from lane i.
-        let own = q[(qBase + min(item.rowStart + b + sub, lastHead)) * D4 + c];
+      let ka = kVec(baseA, c);
+      var kb = ka;
+      if (SPLIT == 2u) { kb = kVec(baseB, c); }
+      for (var b = 0u; b < HEADS_PER_LANE; b += SG_SIZE) {
+        // This lane's word: head h0 + b + sub's (clamped); head h0 + b + i's comes from lane i.
+        let own = q[(qBase + min(item.rowStart + h0 + b + sub, lastHead)) * D4 + c];
         for (var i = 0u; i < SG_SIZE; i++) {
-          if (b + i < BLOCK_M) {
+          if (b + i < HEADS_PER_LANE) {
             // An FMA chain rather than dot(): 4 fused ops instead of 4 multiplies and 4 adds on lavapipe.
             let qw = fromLane4(own, i);
-            d[b + i] = fma(qw.x, kv.x, fma(qw.y, kv.y, fma(qw.z, kv.z, fma(qw.w, kv.w, d[b + i]))));
+            let r = b + i;
+            d[r] = fma(qw.x, ka.x, fma(qw.y, ka.y, fma(qw.z, ka.z, fma(qw.w, ka.w, d[r]))));
+            if (SPLIT == 2u) {
+              let rb = HEADS_PER_LANE + r;
+              d[rb] = fma(qw.x, kb.x, fma(qw.y, kb.y, fma(qw.z, kb.z, fma(qw.w, kb.w, d[rb]))));
+            }
           }
         }
       }
     }
     workgroupBarrier(); // the previous tile's P V is done with sTile
-    for (var r = 0u; r < BLOCK_M; r++) {
-      sTile[r * BLOCK_N + lid] = select(NEG, capScore(d[r] * params.scale), key < hi);
+    for (var r = 0u; r < HEADS_PER_LANE; r++) {
+      sTile[(h0 + r) * BLOCK_N + kl] = select(NEG, capScore(d[r] * params.scale), keyA < hi);
+      if (SPLIT == 2u) {
+        sTile[(h0 + r) * BLOCK_N + kl + KEY_LANES] =
+          select(NEG, capScore(d[HEADS_PER_LANE + r] * params.scale), keyB < hi);
+      }
     }
     workgroupBarrier();
     onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl: sTile -> probabilities, rowAlpha

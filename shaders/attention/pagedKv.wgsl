@@ -1,7 +1,8 @@
 // pagedKv: overrides, uniform params, bindings and index helpers shared by every attention kernel
 // that reads the paged KV cache (flashPrefill, splitKvDecode, the naive three-pass baseline).
-// Not a kernel on its own: kernels are composed as word4 snippet + a KV page snippet (kvPagesFloat /
-// kvPagesQ8 / kvPagesQ4.wgsl: bindings 1 and 2 and the row readers kRow, kVec, ...) + this + their file.
+// Not a kernel on its own: kernels are composed as word4 snippet + a KV row reader (kvPagesFloat /
+// kvPagesQ8 / kvPagesQ4.wgsl: kRow, kVec, ...) + a KV page layout (kvPagesOneBuffer / kvPagesSplit.wgsl:
+// bindings 1 and 2, and 16..21 for a split pool) + this + their file.
 //
 // Page table (FlashInfer's CSR layout, built once per step by src/kernels/pageTable.ts):
 //   sequence i owns pages kvPageIndices[kvIndptr[i] .. kvIndptr[i+1]], in logical order;
@@ -19,7 +20,7 @@
 //   5 kvPageIndices read     u32 [total pages]
 //   6 kvLastPageLen read     u32 [numSeqs]
 //   8 params        uniform  Params
-//   16..21          read     K / V buffers 1..3 of a pool split across buffers (kvPages*Split.wgsl only)
+//   16..21          read     K / V buffers 1..3 of a pool split across buffers (kvPagesSplit.wgsl only)
 // Overrides: NUM_KV_HEADS, GROUP_SIZE (query heads per KV head), HEAD_DIM_QK, HEAD_DIM_V
 //   (multiples of 4), PAGE_SIZE, V_ROW4 (MLA only), SOFTCAP (score soft-capping, 0 = off).
 // NaN and Inf propagate (NaN in gives NaN out, as the float64 twin): a masked score is exactly NEG

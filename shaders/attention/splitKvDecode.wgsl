@@ -1,192 +1,213 @@
-// splitKvDecode (v2): Flash-Decoding. One query token per sequence; the KV range of each
-// (sequence, KV head) is split into chunks handled by separate workgroups, each writing an
-// unnormalised partial (o, m, l) that mergePartials combines by log-sum-exp weights.
-// Composed as: lane snippet (mlaDecodeSubgroups.wgsl or mlaDecodeLanes.wgsl) + word4 snippet +
-// kvPages*.wgsl (1, 2, row readers) + pagedKv.wgsl (0, 3-6, 8) + workItem.wgsl (binding 7) + onlineSoftmax.wgsl + this.
+// splitKvDecode (v3): Flash-Decoding for MHA / GQA / MQA, and the small-qLen prefill chunks that go
+// through it (2-16 query tokens per sequence: speculative verification, chunked-prefill tails). The
+// KV range of each (sequence, KV head) is split into chunks handled by separate workgroups, each
+// writing an unnormalised partial (o, m, l) per row that mergePartials combines by log-sum-exp weights.
+// Composed as: lane snippet (mlaDecodeSubgroups.wgsl; needs one fixed subgroup size) + word4 snippet +
+// kvPages*.wgsl (row readers, page layout: bindings 1, 2, 16..21) + pagedKv.wgsl (0, 3-6, 8) +
+// workItem.wgsl (binding 7) + this.
 //
-// Decode reads every K/V row once and does little arithmetic per byte, so unlike flashPrefill it
-// does not stage K/V tiles in workgroup memory: each lane reads its key's K row straight from the
-// page (scores for all BLOCK_M query heads at once), and in P V each lane owns output columns and
-// reads V rows of consecutive columns (coalesced).
-// What changed from v1 (splitKvDecodeV1.wgsl, kept as the bench baseline):
-//   - q through subgroups (as mlaDecode): for each run of SG_SIZE q words, lane i of a subgroup reads
-//     word c0 + i of every row from workgroup memory and subgroupShuffle hands it around, so a lane
-//     does BLOCK_M loads per SG_SIZE words instead of per word (on lavapipe a workgroup load inside
-//     the key loop is a per-lane gather; on a GPU a shuffle is a register move). SG_SIZE is the
-//     adapter's fixed subgroup size, 1 with the plain lane snippet (then this is v1's loop).
-//   - with subgroups, the tile's softmax statistics come from subgroupMax / subgroupAdd over the
-//     scores still in registers (lane = key), and every lane keeps the rows' m, l and rescale factor
-//     in registers; v1 handed them to one lane per row (BLOCK_M of 64 lanes busy, looping over 64
-//     keys twice). Relies on subgroups being runs of consecutive local_invocation_index (subgroup
-//     g = lanes g * SG_SIZE ..), as every Vulkan, Metal and D3D12 driver lays out a 1-D workgroup;
-//   - no branch around the K row read: a lane past the chunk's end reads the last key (masked), so
-//     the loop stays in uniform control flow (loads are not predicated per lane);
-//   - chunks down to one tile (64 keys, v1 128), so batch-1 decode at 1K context with 8 KV heads
-//     launches 128 workgroups (v1: 64), enough for a GPU with 80+ compute units.
+// Ladder (bin/webattn.js bench --only 'decode b1 ctx16384' --reps 3, lavapipe on 2 cores shared with
+// other jobs, load average 17; GQA 32/8 d 128 f16, batch 1, 16K context; each rep alternates v3, v2,
+// v1, naive and a copy kernel; "of copy" = this row's GB/s / that copy's):
+//   v1 (splitKvDecodeV1.wgsl)  1968 ms  0.09 of copy   q from workgroup memory, 128-key chunks
+//   v2 (splitKvDecodeV2.wgsl)  1129 ms  0.15 of copy   q shuffled through subgroups, 64-key chunks
+//   v3 (this file)              245 ms  0.71 of copy   q and p in registers through shuffles, a softmax
+//                                                      state per subgroup, no barrier in the key loop
+//   naive three-pass           3824 ms  0.05 of copy
+// CPU time of lavapipe's worker threads (less load-dependent), same shape, 256-key chunks, against the
+// copy kernel's: v1 0.14, v2 0.15, v3 0.60; v3 with 8 subgroups per workgroup (the GPU layout) 0.49.
+// Where v2's time went on lavapipe (CPU time of its worker threads, same run as a copy kernel): P V 65%,
+// q k 12%, the rest (softmax through workgroup memory, barriers) 23%. llvmpipe turns EVERY load inside a
+// loop into 8 masked per-lane loads (uniform addresses included), so what counts is the number of loads
+// a lane issues: v2 re-read q and the probabilities from workgroup memory for every key.
 //
-// Workgroup: BLOCK_N threads (one key per lane per tile). Rows = the GROUP_SIZE query heads of one
-// KV head, tiled by BLOCK_M when GROUP_SIZE > BLOCK_M, so a KV page is read once per step for all
-// the heads in a tile. Grid: (numWorkItems, NUM_KV_HEADS). Work item = (seq, rowStart, kvStart,
-// kvEnd, slot): chunk [kvStart, kvEnd) of sequence seq; slot numbers the (sequence, chunk) pair.
-// Worked example: two sequences of 1000 and 300 keys in 256-key chunks -> slots 0..3 for seq 0,
-// slot 4 for seq 1.
-// Workgroup memory: 16 * BLOCK_M * D4 (q) + 4 * BLOCK_M * (BLOCK_N + 3) + 8 * BLOCK_M * NUM_SG bytes.
+// The design (a GPU's first: K/V read once per KV head, V reads coalesced, no barrier in the key loop):
+//   - The workgroup is NUM_SG subgroups of SG_SIZE lanes (BLOCK_N = NUM_SG * SG_SIZE); each subgroup
+//     owns keys t0 + g * SG_SIZE .. + SG_SIZE - 1 of every BLOCK_N-key tile and keeps its OWN online
+//     softmax state, so subgroups never wait for each other until the end of the chunk (FlashInfer's
+//     per-warp states). Relies on subgroups being runs of consecutive local_invocation_index (subgroup
+//     g = lanes g * SG_SIZE ..), as every Vulkan, Metal and D3D12 driver lays out a 1-D workgroup.
+//   - q k: one key per lane; the lane reads its key's K row word by word (8 bytes per f16 word) and
+//     dots it with the BLOCK_M q rows. q lives in registers, spread over the subgroup: lane i holds
+//     words i, i + SG_SIZE, .. of every row (QW per row), read once per workgroup, and word c comes from
+//     lane c % SG_SIZE by subgroupShuffle (a register permute; no load in the loop).
+//   - softmax: the subgroup's SG_SIZE scores per row are still one per lane: subgroupMax / subgroupAdd.
+//   - P V: lane i owns output words i, i + SG_SIZE, .. (AW per row) of every row; for each of the
+//     subgroup's keys, the lanes read consecutive V words of that key's row (coalesced) and the key's
+//     probability comes from the lane that scored it by subgroupShuffle.
+//   - end of chunk: the NUM_SG states merge through workgroup memory (M = max m_g, weights exp(m_g - M)),
+//     one row at a time, 2 barriers per row. CPU drivers take NUM_SG = 1 (SplitKvDecode.create, gated on
+//     the adapter): a CPU runs subgroups one after another, so only the merge would be left of them.
+// Per lane in registers: BLOCK_M * QW q words and BLOCK_M * AW accumulators (vec4), at most REG_MAX
+// each: GPU SG 32 at d 128: 1 + 1 per row; lavapipe (SG 8): 4 + 4; SwiftShader (SG 4): 8 + 8.
+//
+// Rows: the GROUP_SIZE query heads of one KV head for each of the sequence's qLen query tokens, row
+// r = token r / GROUP_SIZE, head r % GROUP_SIZE, tiled by BLOCK_M; a row at position p sees keys
+// <= p (causal) and > p - window. Grid: (numWorkItems, NUM_KV_HEADS). Work item = (seq, rowStart,
+// kvStart, kvEnd, slot): keys [kvStart, kvEnd) of sequence seq for rows rowStart .. rowStart +
+// BLOCK_M - 1; partial row of (token t, head hq) is slot + t, head hq (the plan numbers a sequence's
+// slots [chunk][token]). Worked example: GQA G 4, one sequence with qLen 2 and 300 keys in 256-key
+// chunks, BLOCK_M 4 -> items (rows 0-3, chunk 0, slot 0), (rows 4-7, chunk 0, slot 0), (rows 0-3,
+// chunk 1, slot 2), (rows 4-7, chunk 1, slot 2); token 1 of chunk 1 writes slot 3.
+// Workgroup memory: 8 * BLOCK_M * NUM_SG (m, l) + 16 * NUM_SG * DV4 (one row of every subgroup's
+// accumulator) bytes; e.g. lavapipe d 128, BLOCK_M 4: 256 + 4096.
 //
 // Extra bindings (7 work: workItem.wgsl):
 //   9  partialO   read_write  f32 [numSlots][NUM_KV_HEADS * GROUP_SIZE][HEAD_DIM_V] (as vec4), unnormalised
 //   10 partialML  read_write  vec2<f32> [numSlots][NUM_KV_HEADS * GROUP_SIZE]  (running max m, sum l)
-// Overrides beyond pagedKv's: BLOCK_M (<= ROWS_MAX), BLOCK_N (= workgroup size),
-//   ACC_PER_THREAD = ceil(BLOCK_M * DV4 / BLOCK_N) <= ACC_MAX, SG_SIZE (1: plain lane snippet),
-//   NUM_SG = BLOCK_N / SG_SIZE subgroups per workgroup (1 with the plain snippet: arrays unused).
-// requires: q, kRow, vRow, kVec, vVec, params, NEG, D4, DV4, V_ROW4, GROUP_SIZE, NUM_KV_HEADS, seqView,
-//   capScore, onlineSoftmaxRows, WorkItem, work, LaneIds, subgroupLane, fromLane4, lanesMax, lanesAdd
+// Overrides beyond pagedKv's: BLOCK_M (<= ROWS_MAX), SG_SIZE (the adapter's fixed subgroup size), NUM_SG,
+//   BLOCK_N = NUM_SG * SG_SIZE (the workgroup size), QW = ceil(D4 / SG_SIZE), AW = ceil(DV4 / SG_SIZE),
+//   BLOCK_M * QW and BLOCK_M * AW <= REG_MAX.
+// requires: q, kRow, vRow, kVec, vVec, params, NEG, D4, DV4, GROUP_SIZE, NUM_KV_HEADS, seqView, rowPos,
+//   capScore, WorkItem, work, LaneIds, subgroupLane, fromLane4, fromLane, lanesMax, lanesAdd
 
 override BLOCK_M: u32 = 4u;
-override BLOCK_N: u32 = 64u;
-override ACC_PER_THREAD: u32 = 2u;
-override SG_SIZE: u32 = 1u;
-override NUM_SG: u32 = 1u;
-const ACC_MAX = 8u;
+override SG_SIZE: u32 = 8u;
+override NUM_SG: u32 = 8u;
+override BLOCK_N: u32 = NUM_SG * SG_SIZE;
+override QW: u32 = (D4 + SG_SIZE - 1u) / SG_SIZE;
+override AW: u32 = (DV4 + SG_SIZE - 1u) / SG_SIZE;
+const REG_MAX = 32u;
 const ROWS_MAX = 32u;
 
 @group(0) @binding(9) var<storage, read_write> partialO: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> partialML: array<vec2<f32>>;
 
-var<workgroup> qTile: array<vec4<f32>, BLOCK_M * D4>; // scaled q of the tile's heads
-var<workgroup> sTile: array<f32, BLOCK_M * BLOCK_N>;  // scores, then probabilities [row][key]
-var<workgroup> rowM: array<f32, BLOCK_M>;
-var<workgroup> rowL: array<f32, BLOCK_M>;
-var<workgroup> rowAlpha: array<f32, BLOCK_M>;
-var<workgroup> sgMax: array<f32, BLOCK_M * NUM_SG>; // [row][subgroup] tile max (subgroup path)
-var<workgroup> sgSum: array<f32, BLOCK_M * NUM_SG>; // [row][subgroup] tile sum of p (subgroup path)
+var<workgroup> sgM: array<f32, BLOCK_M * NUM_SG>;       // [row][subgroup] the subgroup's running max
+var<workgroup> sgL: array<f32, BLOCK_M * NUM_SG>;       // [row][subgroup] its running sum
+var<workgroup> accTile: array<vec4<f32>, NUM_SG * DV4>; // [subgroup][word] one row of every accumulator
 
 @compute @workgroup_size(BLOCK_N)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, ids: LaneIds) {
   let lid = ids.lid;
-  let sub = subgroupLane(ids); // 0 without subgroups
+  let sub = subgroupLane(ids);
+  let g = lid / SG_SIZE;
   let item = work[wid.x];
   let h = wid.y;
   let s = seqView(item.seq);
   let numHeads = NUM_KV_HEADS * GROUP_SIZE;
-  // q row of head h * G + rowStart + r of the sequence's single query token
-  for (var e = lid; e < BLOCK_M * D4; e += BLOCK_N) {
-    let row = item.rowStart + e / D4;
-    var v = vec4<f32>(0.0);
-    if (row < s.rows) { v = q[(s.qStart * numHeads + h * GROUP_SIZE + row) * D4 + e % D4] * params.scale; }
-    qTile[e] = v;
+  // Partial / q row of tile row r: token (rowStart + r) / G, query head h * G + (rowStart + r) % G.
+  // Rows past the sequence's are computed on its last row (never written).
+  var qReg: array<vec4<f32>, REG_MAX>; // [row][t]: word sub + t * SG_SIZE, scaled; 0 past the row
+  for (var r = 0u; r < BLOCK_M; r++) {
+    let row = min(item.rowStart + r, s.rows - 1u);
+    let qBase = ((s.qStart + row / GROUP_SIZE) * numHeads + h * GROUP_SIZE + row % GROUP_SIZE) * D4;
+    for (var t = 0u; t < QW; t++) {
+      let w = sub + t * SG_SIZE;
+      qReg[r * QW + t] = select(vec4<f32>(0.0), q[qBase + min(w, D4 - 1u)] * params.scale, w < D4);
+    }
   }
-  for (var r = lid; r < BLOCK_M; r += BLOCK_N) { rowM[r] = NEG; rowL[r] = 0.0; }
-  var acc: array<vec4<f32>, ACC_MAX>;
-  // Per-row softmax state held by every lane (subgroup path), and the rescale factor P V applies.
-  var mRow: array<f32, ROWS_MAX>;
+  var acc: array<vec4<f32>, REG_MAX>; // [row][t]: output word sub + t * SG_SIZE
+  for (var e = 0u; e < BLOCK_M * AW; e++) { acc[e] = vec4<f32>(0.0); }
+  var mRow: array<f32, ROWS_MAX>; // this subgroup's running max and sum per row (the same in every lane)
   var lRow: array<f32, ROWS_MAX>;
-  var alpha: array<f32, ROWS_MAX>;
-  for (var r = 0u; r < BLOCK_M; r++) { mRow[r] = NEG; lRow[r] = 0.0; alpha[r] = 1.0; }
-  // The query sits at position kvLen - 1: causal masking is moot, a window cuts the start.
-  let pos = s.kvLen - 1u;
+  for (var r = 0u; r < BLOCK_M; r++) { mRow[r] = NEG; lRow[r] = 0.0; }
+  // Keys any row of the tile can see: from the first row's window start to the last row's position.
+  let lastRow = min(item.rowStart + BLOCK_M, s.rows) - 1u;
+  let posFirst = rowPos(s, item.rowStart);
   var lo = item.kvStart;
-  if (params.window > 0u && pos + 1u > params.window) { lo = max(lo, pos + 1u - params.window); }
-  let hi = item.kvEnd;
+  if (params.window > 0u && posFirst + 1u > params.window) { lo = max(lo, posFirst + 1u - params.window); }
+  var hi = item.kvEnd;
+  if (params.causal != 0u) { hi = min(hi, rowPos(s, lastRow) + 1u); }
 
-  for (var k0 = lo; k0 < hi; k0 += BLOCK_N) {
-    workgroupBarrier(); // qTile ready / previous tile's P V done with sTile
-    let key = k0 + lid;
+  // The loop bounds are the same for every lane, so the shuffles below stay in uniform control flow;
+  // a subgroup whose keys start past hi runs its last tile fully masked.
+  for (var t0 = lo; t0 < hi; t0 += BLOCK_N) {
+    let k0 = t0 + g * SG_SIZE; // this subgroup's first key
+    let key = k0 + sub;
     var d: array<f32, ROWS_MAX>;
-    for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: relying on zero-init here miscompiled
+    for (var r = 0u; r < BLOCK_M; r++) { d[r] = 0.0; } // explicit: lavapipe does not re-zero per iteration
     let base = kRow(s, min(key, hi - 1u), h); // past the end: the last key, masked below
-    for (var c0 = 0u; c0 < D4; c0 += SG_SIZE) {
-      // This lane's q word of every row: word c0 + sub (clamped); word c0 + i comes from lane i.
-      var own: array<vec4<f32>, ROWS_MAX>;
-      for (var r = 0u; r < BLOCK_M; r++) { own[r] = qTile[r * D4 + min(c0 + sub, D4 - 1u)]; }
-      for (var i = 0u; i < SG_SIZE; i++) {
-        if (c0 + i < D4) {
-          let kv = kVec(base, c0 + i);
-          for (var r = 0u; r < BLOCK_M; r++) {
-            let qw = fromLane4(own[r], i);
-            d[r] = fma(qw.x, kv.x, fma(qw.y, kv.y, fma(qw.z, kv.z, fma(qw.w, kv.w, d[r]))));
-          }
+    // Word c = t * SG_SIZE + i of the K row against word c of every q row (from lane i). The i loop is
+    // outermost so that the register indices (r, t) are constants once the inner loops unroll: a
+    // private array indexed by a loop variable became per-lane inserts and extracts on lavapipe.
+    for (var i = 0u; i < SG_SIZE; i++) {
+      for (var t = 0u; t < QW; t++) {
+        let c = t * SG_SIZE + i;
+        // select, not a branch: no control flow around the shuffles; past the row: 0, never 0 * K
+        // (folded away when SG_SIZE divides D4).
+        let kv = select(vec4<f32>(0.0), kVec(base, min(c, D4 - 1u)), D4 % SG_SIZE == 0u || c < D4);
+        for (var r = 0u; r < BLOCK_M; r++) {
+          let qw = fromLane4(qReg[r * QW + t], i);
+          d[r] = fma(qw.x, kv.x, fma(qw.y, kv.y, fma(qw.z, kv.z, fma(qw.w, kv.w, d[r]))));
         }
       }
     }
-    if (SG_SIZE > 1u) {
-      // Tile max per row: subgroupMax over the lanes' scores, then over the NUM_SG subgroups.
-      let g = lid / SG_SIZE;
-      for (var r = 0u; r < BLOCK_M; r++) {
-        d[r] = select(NEG, capScore(d[r]), key < hi && item.rowStart + r < s.rows);
-        let m = lanesMax(d[r]);
-        if (sub == 0u) { sgMax[r * NUM_SG + g] = m; }
-      }
-      workgroupBarrier();
-      for (var r = 0u; r < BLOCK_M; r++) {
-        var mNew = mRow[r];
-        for (var i = 0u; i < NUM_SG; i++) { mNew = max(mNew, sgMax[r * NUM_SG + i]); }
-        // Masked: the bits of NEG (see onlineSoftmax.wgsl: a NaN score must not get p = 0).
-        let p = select(0.0, exp(d[r] - mNew), bitcast<u32>(d[r]) != bitcast<u32>(NEG));
-        sTile[r * BLOCK_N + lid] = p;
-        let sum = lanesAdd(p);
-        if (sub == 0u) { sgSum[r * NUM_SG + g] = sum; }
-        alpha[r] = exp(mRow[r] - mNew); // 1 while the row has seen nothing (both NEG)
-        mRow[r] = mNew;
-      }
-      workgroupBarrier();
-      for (var r = 0u; r < BLOCK_M; r++) {
-        var sum = 0.0;
-        for (var i = 0u; i < NUM_SG; i++) { sum += sgSum[r * NUM_SG + i]; }
-        lRow[r] = lRow[r] * alpha[r] + sum;
-      }
-    } else {
-      for (var r = 0u; r < BLOCK_M; r++) {
-        sTile[r * BLOCK_N + lid] = select(NEG, capScore(d[r]), key < hi && item.rowStart + r < s.rows);
-      }
-      workgroupBarrier();
-      onlineSoftmaxRows(lid, BLOCK_N); // onlineSoftmax.wgsl
-      workgroupBarrier();
-      for (var r = 0u; r < BLOCK_M; r++) { alpha[r] = rowAlpha[r]; }
+    // Online softmax over this subgroup's keys, per row; the probabilities stay one per lane.
+    var p: array<f32, ROWS_MAX>;
+    for (var r = 0u; r < BLOCK_M; r++) {
+      let row = item.rowStart + r;
+      let pos = rowPos(s, row);
+      var visible = key < hi && row < s.rows;
+      if (params.causal != 0u) { visible = visible && key <= pos; }
+      if (params.window > 0u) { visible = visible && key + params.window > pos; }
+      let sc = select(NEG, capScore(d[r]), visible);
+      let mNew = max(mRow[r], lanesMax(sc));
+      // Masked: the bits of NEG (see onlineSoftmax.wgsl: a NaN score must not get p = 0).
+      p[r] = select(0.0, exp(sc - mNew), bitcast<u32>(sc) != bitcast<u32>(NEG));
+      let alpha = exp(mRow[r] - mNew); // 1 while the row has seen nothing (both NEG)
+      lRow[r] = lRow[r] * alpha + lanesAdd(p[r]);
+      mRow[r] = mNew;
+      for (var t = 0u; t < AW; t++) { acc[r * AW + t] *= alpha; }
     }
-    // acc += P V: element e = lid + k * BLOCK_N of the BLOCK_M x DV4 tile is (row e / DV4, col
-    // e % DV4). When DV4 divides BLOCK_N all k of a lane share one column, so each V word read
-    // from the page serves ACC_PER_THREAD rows.
-    let n = min(BLOCK_N, hi - k0);
-    if (BLOCK_N % DV4 == 0u) {
-      let c = lid % DV4;
-      for (var k = 0u; k < ACC_PER_THREAD; k++) {
-        acc[k] *= alpha[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u)];
-      }
-      for (var j = 0u; j < n; j++) {
-        let vw = vVec(vRow(s, k0 + j, h), c);
-        for (var k = 0u; k < ACC_PER_THREAD; k++) {
-          acc[k] += sTile[min((lid + k * BLOCK_N) / DV4, BLOCK_M - 1u) * BLOCK_N + j] * vw;
-        }
-      }
-    } else {
-      for (var k = 0u; k < ACC_PER_THREAD; k++) {
-        let e = lid + k * BLOCK_N;
-        if (e < BLOCK_M * DV4) {
-          let r = e / DV4;
-          let c = e % DV4;
-          var a = acc[k] * alpha[r];
-          for (var j = 0u; j < n; j++) {
-            a += sTile[r * BLOCK_N + j] * vVec(vRow(s, k0 + j, h), c);
-          }
-          acc[k] = a;
+    // acc += P V over the subgroup's keys: key k0 + i's probabilities come from lane i.
+    for (var i = 0u; i < SG_SIZE; i++) {
+      var pi: array<f32, ROWS_MAX>;
+      for (var r = 0u; r < BLOCK_M; r++) { pi[r] = fromLane(p[r], i); }
+      // A key past the chunk is skipped, not multiplied by p = 0: its V row may hold a NaN or an Inf.
+      if (k0 + i < hi) {
+        let vr = vRow(s, k0 + i, h);
+        for (var t = 0u; t < AW; t++) {
+          let vw = vVec(vr, min(sub + t * SG_SIZE, DV4 - 1u)); // past the row: never written
+          for (var r = 0u; r < BLOCK_M; r++) { acc[r * AW + t] = fma(vec4<f32>(pi[r]), vw, acc[r * AW + t]); }
         }
       }
     }
   }
-  if (SG_SIZE > 1u) {
-    for (var r = lid; r < BLOCK_M; r += BLOCK_N) { rowM[r] = mRow[r]; rowL[r] = lRow[r]; }
-  }
-  workgroupBarrier(); // rowM / rowL final
 
-  for (var k = 0u; k < ACC_PER_THREAD; k++) {
-    let e = lid + k * BLOCK_N;
-    let row = item.rowStart + e / DV4;
-    if (e < BLOCK_M * DV4 && row < s.rows) {
-      partialO[(item.slot * numHeads + h * GROUP_SIZE + row) * DV4 + e % DV4] = acc[k];
+  if (NUM_SG == 1u) {
+    // One subgroup (CPU drivers): its state is the partial.
+    for (var r = 0u; r < BLOCK_M; r++) {
+      let row = item.rowStart + r;
+      let dst = (item.slot + row / GROUP_SIZE) * numHeads + h * GROUP_SIZE + row % GROUP_SIZE;
+      if (row < s.rows) {
+        for (var t = 0u; t < AW; t++) {
+          let w = sub + t * SG_SIZE;
+          if (w < DV4) { partialO[dst * DV4 + w] = acc[r * AW + t]; }
+        }
+        if (sub == 0u) { partialML[dst] = vec2<f32>(mRow[r], lRow[r]); }
+      }
     }
+    return;
   }
-  for (var r = lid; r < BLOCK_M; r += BLOCK_N) {
+  // Merge the NUM_SG subgroup states of each row: M = max_g m_g, o = sum_g exp(m_g - M) o_g, same for l.
+  if (sub == 0u) {
+    for (var r = 0u; r < BLOCK_M; r++) { sgM[r * NUM_SG + g] = mRow[r]; sgL[r * NUM_SG + g] = lRow[r]; }
+  }
+  workgroupBarrier();
+  for (var r = 0u; r < BLOCK_M; r++) {
+    var mAll = NEG;
+    for (var j = 0u; j < NUM_SG; j++) { mAll = max(mAll, sgM[r * NUM_SG + j]); }
+    let weight = exp(mRow[r] - mAll); // 1 when both are NEG (nothing seen): o_g is 0 then
+    for (var t = 0u; t < AW; t++) {
+      let w = sub + t * SG_SIZE;
+      if (w < DV4) { accTile[g * DV4 + w] = acc[r * AW + t] * weight; }
+    }
+    workgroupBarrier();
     let row = item.rowStart + r;
-    if (row < s.rows) { partialML[item.slot * numHeads + h * GROUP_SIZE + row] = vec2<f32>(rowM[r], rowL[r]); }
+    let dst = (item.slot + row / GROUP_SIZE) * numHeads + h * GROUP_SIZE + row % GROUP_SIZE;
+    if (row < s.rows) {
+      for (var w = lid; w < DV4; w += BLOCK_N) {
+        var o = vec4<f32>(0.0);
+        for (var j = 0u; j < NUM_SG; j++) { o += accTile[j * DV4 + w]; }
+        partialO[dst * DV4 + w] = o;
+      }
+      if (lid == 0u) {
+        var l = 0.0;
+        for (var j = 0u; j < NUM_SG; j++) { l += sgL[r * NUM_SG + j] * exp(sgM[r * NUM_SG + j] - mAll); }
+        partialML[dst] = vec2<f32>(mAll, l);
+      }
+    }
+    workgroupBarrier(); // accTile free for the next row
   }
 }

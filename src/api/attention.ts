@@ -12,13 +12,19 @@ import { ShapeError } from '../gpu/errors';
 import { KvCacheManager } from '../kv/kvCacheManager';
 import { KvPool } from '../kernels/kvPool';
 import { buildPageTable } from '../kernels/pageTable';
-import { FlashPrefill } from '../kernels/flashPrefill';
+import { FlashPrefill, type FlashPrefillOptions } from '../kernels/flashPrefill';
 import { SplitKvDecode } from '../kernels/splitKvDecode';
 import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { NaiveAttention } from '../kernels/naiveAttention';
 import { KvAppend } from '../kernels/kvAppend';
-import { attentionParams, type AttentionSpec, type StepBuffers } from '../kernels/pagedAttention';
+import {
+  attentionParams,
+  DECODE_MAX_QUERY_TOKENS,
+  decodeTakes,
+  type AttentionSpec,
+  type StepBuffers,
+} from '../kernels/pagedAttention';
 import { isKvDtype, type KvDtype } from '../gpu/dtype';
 
 export interface AttentionArgs {
@@ -51,8 +57,10 @@ export interface AttentionArgs {
   softcap?: number; // default 0 = off: tanh(s / softcap) * softcap of every scaled score (Gemma-2)
   pageSize?: number; // default 16
   kvDtype?: KvDtype; // default 'f32'
-  /** Which kernel: 'auto' (decode when every seqLensQ is 1, else prefill), or force one. */
+  /** Which kernel: 'auto' (decode when every seqLensQ is 1..16, MLA 1, else prefill: decodeTakes), or force one. */
   kernel?: 'auto' | 'prefill' | 'decode' | 'naive';
+  /** flashPrefill's version and tiles (tests: e.g. the GPUs' subgroup path on a CPU driver); default its own. */
+  prefill?: FlashPrefillOptions;
 }
 
 export interface AttentionResult {
@@ -155,7 +163,9 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
   const tq = args.seqLensQ.reduce((x, y) => x + y, 0);
   const tk = args.seqLensKV.reduce((x, y) => x + y, 0);
   let kernel = args.kernel ?? 'auto';
-  if (kernel === 'auto') kernel = args.seqLensQ.every((n) => n === 1) ? 'decode' : 'prefill';
+  // The routing of the model's forward (decodeTakes): MLA's decode kernel takes one token per sequence.
+  const maxDecodeTokens = args.mla ? 1 : DECODE_MAX_QUERY_TOKENS;
+  if (kernel === 'auto') kernel = decodeTakes(args.seqLensQ, maxDecodeTokens) ? 'decode' : 'prefill';
 
   // Pages and slots from the same bookkeeping the engine uses.
   const numPages = args.seqLensKV.reduce((s, n) => s + Math.ceil(n / spec.pageSize), 0);
@@ -215,13 +225,19 @@ export async function attention(ctx: GpuContext, input: AttentionArgs): Promise<
       params: await upload('appendParams', new Uint32Array([tk, 0, 0, 0]), UNIFORM),
     });
 
+    // Where the decode kernel takes one token per sequence (splitKvDecode v2 on an adapter without one
+    // fixed subgroup size), 'auto' sends a few-token step to flashPrefill, as the model's forward does.
+    const auto = (args.kernel ?? 'auto') === 'auto';
+    if (auto && kernel === 'decode' && !args.mla && !(await SplitKvDecode.create(ctx, kernelSpec)).takes(meta)) {
+      kernel = 'prefill';
+    }
     await ctx.validated(`attention (${kernel})`, async () => {
       const encoder = ctx.device.createCommandEncoder({ label: 'attention' });
       let pass = encoder.beginComputePass({ label: 'attention.kvAppend' });
       append.encode(pass, appendBind, tk);
       pass.end();
       if (kernel === 'prefill') {
-        const prefill = await FlashPrefill.create(ctx, kernelSpec);
+        const prefill = await FlashPrefill.create(ctx, kernelSpec, args.prefill);
         const plan = prefill.plan(meta);
         const bind = prefill.bind({ q, pages: kv, step, work: await upload('work', plan.work), out, lse });
         pass = encoder.beginComputePass({ label: 'attention.flashPrefill' });

@@ -15,16 +15,25 @@
  * against the float64 reference in the test suite; here the shapes are too big for it).
  * Ratios are measured in the same run: vsNaive = naive time / flash time;
  * vsCopyBandwidth = this row's GB/s / the copy kernel's GB/s.
+ * MLA decode rows (compute-bound) also alternate each rep with the compute ceiling, the prefill GEMM
+ * (computeCeiling.ts; its own 'matmul' row): vsMatmulGflops = this row's GFLOP/s / that GEMM's.
  *
  * A ladder, as llm.c's attention_forward.cu keeps one: every kernel version stays and is timed on
  * the same shapes, each with the numbers it measured in its own header.
  *   - naive: three passes, scores materialised (naiveScores / naiveSoftmax / naiveOutput);
  *   - decode 'flash v1': splitKvDecodeV1.wgsl, q from workgroup memory, 128-key chunks;
- *   - decode 'flash': splitKvDecode.wgsl (v2), q shuffled through subgroups, 64-key chunks;
+ *   - decode 'flash v2': splitKvDecodeV2.wgsl, q shuffled through subgroups, 64-key chunks;
+ *   - decode 'flash': splitKvDecode.wgsl (v3), q and p in registers through shuffles, a softmax state per
+ *     subgroup (no barrier in the key loop); v2 where the adapter has no fixed subgroup size;
+ *   - MLA decode 'flash v1': mlaDecodeV1.wgsl, one key per lane; 'flash': mlaDecode.wgsl (v2), two keys per lane;
  *   - prefill 'flash v1': flashPrefill over attentionTileV1.wgsl (K / V tile unpacked to f32);
- *   - prefill 'flash': flashPrefill over attentionTile.wgsl (v2, tile as stored: 2x keys per tile in f16).
- * Every row says the bytes the kernel must read (bytesRead: K/V once per KV head, q, out) and the
- * workgroups it launched, so GB/s is against the floor and K/V re-reads would show.
+ *   - prefill 'flash v2': flashPrefill over attentionTileV2.wgsl (tile as stored: 2x keys per tile in f16);
+ *   - prefill 'flash': flashPrefill over attentionTile.wgsl (v3: S and P in registers, double-buffered K / V).
+ * Every row says the bytes the kernel must read (bytesRead = bytesKv + bytesQ + bytesOut: K/V once per
+ * KV head, q, out) and the workgroups it launched, so GB/s is against the floor; decode rows also say
+ * kvPasses, how many times the kernel reads each K/V row in the step (1: once per KV head, all its
+ * query heads at once; MLA: once per head block). GQA decode rows alternate each rep with a copy-kernel
+ * run too, so vsCopyBandwidth is against a copy measured under the same load.
  */
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
@@ -40,15 +49,16 @@ import { MlaDecode } from '../kernels/mlaDecode';
 import { MergePartials } from '../kernels/mergePartials';
 import { NaiveAttention } from '../kernels/naiveAttention';
 import { CopyKernel } from '../kernels/copy';
+import { CEILING_SHAPE, type ComputeCeiling, createComputeCeiling, QUICK_CEILING_SHAPE } from './computeCeiling';
 import { relL2 } from '../reference/attention';
 import { f32ArrayToF16 } from '../sources/halfFloat';
 
 export interface BenchRow {
   name: string;
   variant: string;
-  phase: 'prefill' | 'decode' | 'copy';
+  phase: 'prefill' | 'decode' | 'copy' | 'matmul';
   /** 'flash': the current kernel; 'flash v1': the previous one (the ladder); 'naive': three passes. */
-  kernel: 'flash' | 'flash v1' | 'naive' | 'copy';
+  kernel: 'flash' | 'flash v1' | 'flash v2' | 'naive' | 'copy' | 'matmul';
   batch: number;
   contextLength: number;
   /** KV bytes one token costs in one layer for this row's variant and dtype. */
@@ -60,10 +70,23 @@ export interface BenchRow {
   vsCopyBandwidth: number | null;
   /** The copy kernel's GB/s that vsCopyBandwidth divides by, when timed alternately with this row. */
   copyGbPerSecond?: number;
+  /** MLA rows: the compute ceiling's GFLOP/s (computeCeiling.ts) timed alternately with this row. */
+  matmulGflopPerSecond?: number;
+  /** gflopPerSecond / matmulGflopPerSecond (MLA rows: compute-bound, so this is their ceiling). */
+  vsMatmulGflops?: number;
   /** rel L2 between flash and naive outputs on this shape (null for copy). */
   checkRelL2: number | null;
   /** Bytes the kernel must read or write at least: the sequences' K/V once, q and out (copy: src + dst). */
   bytesRead?: number;
+  /** The parts of bytesRead: K/V of every sequence once per KV head (scales included), q (f32), out (f32). */
+  bytesKv?: number;
+  bytesQ?: number;
+  bytesOut?: number;
+  /**
+   * Decode rows: how many times the kernel reads each K/V row in the step, the row tiles of a KV head
+   * (ceil(query heads per KV head / heads per workgroup)); 1 = K/V read once per KV head per step.
+   */
+  kvPasses?: number;
   /** Workgroups the row's dispatches launch (decode: the split-KV kernel plus the merge). */
   workgroups?: number;
   adapter: string;
@@ -180,6 +203,27 @@ export function kvBytesPerToken(spec: AttentionSpec): number {
   return spec.numKvHeads * (kvRowBytes(spec.kvDtype, spec.headDimQK) + kvRowBytes(spec.kvDtype, spec.headDimV));
 }
 
+/**
+ * The bytes an attention step must move at least (a row's bytesKv / bytesQ / bytesOut): every
+ * sequence's K/V once per KV head (kvBytesPerToken: all KV heads, scales included), its q rows in and
+ * its output rows out, f32. e.g. GQA 32/8 d 128 f16, one sequence decoding at 16384 keys:
+ * K/V 16384 * 4096 = 67108864, q 32 * 128 * 4 = 16384, out 16384.
+ */
+export function bytesMustRead(
+  spec: AttentionSpec,
+  numHeads: number,
+  qLens: readonly number[],
+  kvLens: readonly number[],
+): { bytesKv: number; bytesQ: number; bytesOut: number } {
+  const tq = qLens.reduce((a, b) => a + b, 0);
+  const totalKv = kvLens.reduce((a, b) => a + b, 0);
+  return {
+    bytesKv: totalKv * kvBytesPerToken(spec),
+    bytesQ: tq * numHeads * spec.headDimQK * 4,
+    bytesOut: tq * numHeads * spec.headDimV * 4,
+  };
+}
+
 export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}): Promise<BenchReport> {
   const suite = opts.quick ? QUICK : fullSuite(opts.long === true);
   const reps = opts.reps ?? (opts.quick ? 3 : 5);
@@ -208,6 +252,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
   };
 
   let copy: CopyRun | undefined;
+  let ceiling: ComputeCeiling | undefined;
   try {
     progress('copy kernel');
     copy = await createCopy(ctx, suite.copyMiB);
@@ -230,6 +275,34 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
       bytesRead: 2 * suite.copyMiB * 2 ** 20,
       workgroups: copy.workgroups,
     });
+    // The compute ceiling (computeCeiling.ts), made and emitted before the first MLA shape: MLA decode rows
+    // alternate their timed runs with it, so vsMatmulGflops is measured under the row's own load.
+    const matmulCeiling = async (): Promise<ComputeCeiling> => {
+      if (ceiling) return ceiling;
+      const shape = opts.quick ? QUICK_CEILING_SHAPE : CEILING_SHAPE;
+      progress(`compute ceiling (matmul ${shape.M}x${shape.N}x${shape.K})`);
+      ceiling = await createComputeCeiling(ctx, shape, (encode) => timer.time('bench.matmul', encode));
+      const ms = await timeReps('bench.matmul', ceiling.encode);
+      emit({
+        name: ceiling.name,
+        variant: 'matmul',
+        phase: 'matmul',
+        kernel: 'matmul',
+        batch: 1,
+        contextLength: 0,
+        kvBytesPerToken: 0,
+        medianMs: ms,
+        gbPerSecond: ceiling.bytes / (ms * 1e6),
+        gflopPerSecond: ceiling.flop / (ms * 1e6),
+        vsNaive: null,
+        vsCopyBandwidth: null,
+        vsMatmulGflops: 1,
+        checkRelL2: ceiling.check,
+        bytesRead: ceiling.bytes,
+        workgroups: ceiling.workgroups,
+      });
+      return ceiling;
+    };
     // Every shape: check flash against naive, time both, emit a flash row and a naive row.
     const run = async (m: Model, phase: 'decode' | 'prefill', batch: number, len: number) => {
       const name = `${m.variant} ${phase} b${batch} ${phase === 'decode' ? 'ctx' : 'len'}${len}`;
@@ -237,8 +310,9 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
       progress(name);
       const qLen = phase === 'decode' ? 1 : len;
       const [qLens, kvLens] = [Array(batch).fill(qLen), Array(batch).fill(len)];
-      const alternate = m.flashOnly ? copy : undefined;
-      const r = await benchShape(ctx, m, qLens, kvLens, timeReps, reps, opts.mlaHeadsPerWorkgroup, alternate);
+      const alternate = m.flashOnly || (phase === 'decode' && !m.spec.vAliasesK) ? copy : undefined;
+      const mm = m.spec.vAliasesK ? await matmulCeiling() : undefined;
+      const r = await benchShape(ctx, m, qLens, kvLens, timeReps, reps, opts.mlaHeadsPerWorkgroup, alternate, mm);
       if (typeof r === 'string') {
         report.skipped.push(`${name}: ${r}`);
         return;
@@ -254,8 +328,10 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
       const naiveMs = r.timed.find((t) => t.kernel === 'naive')?.ms;
       const copyMsHere = r.timed.find((t) => t.kernel === 'copy')?.ms;
       const rowCopyGbps = copyMsHere === undefined ? copyGbps : copy!.bytes / (copyMsHere * 1e6);
-      for (const { kernel, ms, workgroups } of r.timed) {
-        if (kernel === 'copy') continue;
+      const matmulMs = r.timed.find((t) => t.kernel === 'matmul')?.ms;
+      const rowMatmulGflops = matmulMs === undefined ? undefined : mm!.flop / (matmulMs * 1e6);
+      for (const { kernel, ms, workgroups, kvPasses } of r.timed) {
+        if (kernel === 'copy' || kernel === 'matmul') continue;
         const gbps = r.bytes / (ms * 1e6);
         emit({
           ...common,
@@ -267,8 +343,15 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
           vsNaive: naiveMs === undefined ? null : naiveMs / ms,
           vsCopyBandwidth: gbps / rowCopyGbps,
           ...(copyMsHere === undefined ? {} : { copyGbPerSecond: rowCopyGbps }),
+          ...(rowMatmulGflops === undefined
+            ? {}
+            : { matmulGflopPerSecond: rowMatmulGflops, vsMatmulGflops: r.flop / (ms * 1e6) / rowMatmulGflops }),
           bytesRead: r.bytes,
+          bytesKv: r.bytesKv,
+          bytesQ: r.bytesQ,
+          bytesOut: r.bytesOut,
           workgroups,
+          ...(kvPasses === undefined ? {} : { kvPasses }),
         });
       }
     };
@@ -282,6 +365,7 @@ export async function runAttentionBench(ctx: GpuContext, opts: BenchOptions = {}
     }
   } finally {
     copy?.destroy();
+    ceiling?.destroy();
     timer.destroy();
   }
   return report;
@@ -323,10 +407,16 @@ interface Timed {
   kernel: BenchRow['kernel'];
   ms: number;
   workgroups: number;
+  /** Decode kernels: reads of each K/V row per step (BenchRow.kvPasses). */
+  kvPasses?: number;
 }
 interface ShapeResult {
   timed: Timed[];
+  /** bytesKv + bytesQ + bytesOut. */
   bytes: number;
+  bytesKv: number;
+  bytesQ: number;
+  bytesOut: number;
   flop: number;
   check: number;
 }
@@ -345,6 +435,8 @@ async function benchShape(
   mlaHeadsPerWorkgroup?: number,
   /** Timed alternately with the flash kernel (a 'copy' entry in the result). */
   alternateCopy?: CopyRun,
+  /** Timed alternately with the flash kernel (a 'matmul' entry): the compute ceiling of MLA rows. */
+  alternateMatmul?: ComputeCeiling,
 ): Promise<ShapeResult | string> {
   const H = model.numHeads;
   const pagesPer = kvLens.map((n) => Math.ceil(n / model.spec.pageSize));
@@ -398,8 +490,8 @@ async function benchShape(
     const lse = await up('lse', new Float32Array(tq * H));
 
     type Encode = (pass: GPUComputePassEncoder) => void;
-    /** The flash kernels of this shape, newest first: [kernel, encode, workgroups]. */
-    const flashes: [BenchRow['kernel'], Encode, number][] = [];
+    /** The flash kernels of this shape, newest first: [kernel, encode, workgroups, kvPasses]. */
+    const flashes: [BenchRow['kernel'], Encode, number, number?][] = [];
     const decode = qLens.every((n) => n === 1);
     if (decode) {
       const merge = await MergePartials.create(ctx, H, spec.headDimV);
@@ -423,18 +515,27 @@ async function benchShape(
           k.encode(pass, bind, plan.numWorkItems);
           merge.encode(pass, mergeBind, meta.numSeqs);
         };
-        flashes.push([kernel, encode, groups(k.grid(plan.numWorkItems)) + groups(merge.grid(meta.numSeqs))]);
+        const kvPasses = Math.max(...qLens.map((n) => Math.ceil((n * spec.groupSize) / k.tiles.blockM)));
+        const workgroups = groups(k.grid(plan.numWorkItems)) + groups(merge.grid(meta.numSeqs));
+        flashes.push([kernel, encode, workgroups, kvPasses]);
       };
       // MLA: the head-blocked kernel; same plan / bind / encode as the generic one.
       if (spec.vAliasesK) {
-        await split('flash', await MlaDecode.create(ctx, spec, { maxHeadsPerWorkgroup: mlaHeadsPerWorkgroup }));
+        const mlaOpts = { maxHeadsPerWorkgroup: mlaHeadsPerWorkgroup };
+        await split('flash', await MlaDecode.create(ctx, spec, mlaOpts));
+        if (!model.flashOnly) await split('flash v1', await MlaDecode.create(ctx, spec, { ...mlaOpts, version: 1 }));
       } else {
-        await split('flash', await SplitKvDecode.create(ctx, spec));
-        if (!model.flashOnly) await split('flash v1', await SplitKvDecode.create(ctx, spec, { version: 1 }));
+        const current = await SplitKvDecode.create(ctx, spec);
+        await split('flash', current);
+        if (!model.flashOnly) {
+          if (current.version === 3) await split('flash v2', await SplitKvDecode.create(ctx, spec, { version: 2 }));
+          await split('flash v1', await SplitKvDecode.create(ctx, spec, { version: 1 }));
+        }
       }
     } else {
       for (const [kernel, version] of [
-        ['flash', 2],
+        ['flash', 3],
+        ['flash v2', 2],
         ['flash v1', 1],
       ] as const) {
         const k = await FlashPrefill.create(ctx, spec, { version });
@@ -475,20 +576,25 @@ async function benchShape(
     }
     // Interleaved, one run of each kernel per round, so a load that changes during the shape (a
     // shared machine) weighs on every kernel alike and the ratios stay meaningful.
-    const kernels: [BenchRow['kernel'], Encode, number][] = model.flashOnly
+    const kernels: [BenchRow['kernel'], Encode, number, number?][] = model.flashOnly
       ? [...flashes]
       : [...flashes, ['naive', naive, naiveGroups]];
     if (alternateCopy) kernels.push(['copy', alternateCopy.encode, alternateCopy.workgroups]);
+    if (alternateMatmul) kernels.push(['matmul', alternateMatmul.encode, alternateMatmul.workgroups]);
     const times: number[][] = kernels.map(() => []);
     for (let i = 0; i < reps; i++) {
       for (const [j, [kernel, encode]] of kernels.entries()) {
         times[j].push(await timeReps(`bench.${kernel}`, encode, 1));
       }
     }
-    const timed: Timed[] = kernels.map(([kernel, , workgroups], j) => ({ kernel, ms: median(times[j]), workgroups }));
+    const timed: Timed[] = kernels.map(([kernel, , workgroups, kvPasses], j) => ({
+      kernel,
+      ms: median(times[j]),
+      workgroups,
+      ...(kvPasses === undefined ? {} : { kvPasses }),
+    }));
 
-    const totalKv = kvLens.reduce((a, b) => a + b, 0);
-    const bytes = totalKv * kvBytesPerToken(spec) + tq * H * (spec.headDimQK + spec.headDimV) * 4;
+    const { bytesKv, bytesQ, bytesOut } = bytesMustRead(spec, H, qLens, kvLens);
     // Visible (query, key) pairs: all keys for decode, the causal triangle for prefill.
     let pairs = 0;
     for (let i = 0; i < qLens.length; i++) {
@@ -496,7 +602,7 @@ async function benchShape(
       for (let j = 0; j < qLens[i]; j++) pairs += off + j + 1;
     }
     const flop = 2 * pairs * H * (spec.headDimQK + spec.headDimV);
-    return { timed, bytes, flop, check };
+    return { timed, bytes: bytesKv + bytesQ + bytesOut, bytesKv, bytesQ, bytesOut, flop, check };
   } finally {
     for (const b of owned) b.destroy();
   }
@@ -581,21 +687,23 @@ export function formatBenchTable(report: BenchReport): string {
   const lines = [
     `Adapter: ${report.adapter} (timing: ${report.timing})`,
     '',
-    '| row | KV B/token/layer | MB read | workgroups | median ms | GB/s | GFLOP/s | vs naive | vs copy BW |' +
-      ' check rel L2 |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| row | KV B/token/layer | MB read | KV passes | workgroups | median ms | GB/s | GFLOP/s | vs naive |' +
+      ' vs copy BW | vs matmul GFLOP/s | check rel L2 |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...report.rows.map(
       (r) =>
         `| ${[
           r.name,
           r.kvBytesPerToken || '',
           r.bytesRead === undefined ? '' : f(r.bytesRead / 1e6, 1),
+          r.kvPasses ?? '',
           r.workgroups ?? '',
           f(r.medianMs, 3),
           f(r.gbPerSecond),
           f(r.gflopPerSecond),
           f(r.vsNaive),
           f(r.vsCopyBandwidth),
+          f(r.vsMatmulGflops ?? null),
           r.checkRelL2 === null ? '' : r.checkRelL2.toExponential(1),
         ].join(' | ')} |`,
     ),

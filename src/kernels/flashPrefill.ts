@@ -25,17 +25,35 @@ import {
   type WorkPlan,
 } from './pagedAttention';
 import { kernelSource, kvPagesFormat, kvWord4Format } from './sources';
-import { chooseTiles, type TileConfig } from './tiling';
+import { isSoftwareAdapter } from './matvec';
+import { fixedSubgroupSize } from './splitKvDecode';
+import { choosePrefillTiles, chooseTiles, type PrefillTileOptions } from './tiling';
 
 /**
- * Which inner loop: 2 (current: the K / V tile as stored, so f16 KV fits twice the keys per tile) or
- * 1 (the previous one, tile unpacked to f32), kept as the bench's baseline.
+ * Which inner loop: 3 (current, attentionTile.wgsl: S, P and the softmax statistics in registers,
+ * double-buffered K / V tiles, one barrier per tile), or the previous ones kept as the bench's
+ * baselines (the ladder): 2 (attentionTileV2.wgsl: Q, S and P in workgroup memory, the K / V tile
+ * as stored) and 1 (attentionTileV1.wgsl: the tile unpacked to f32).
  */
-export type FlashPrefillVersion = 1 | 2;
+export type FlashPrefillVersion = 1 | 2 | 3;
 
 export interface FlashPrefillOptions {
-  /** Default 2. */
+  /** Default 3. */
   version?: FlashPrefillVersion;
+  /** v3 tile overrides (tests and tuning: e.g. lanesPerRow 4 runs the subgroup path on a CPU driver). */
+  tiles?: Pick<PrefillTileOptions, 'lanesPerRow' | 'blockM' | 'maxBlockN' | 'kvBuffers' | 'kvDirect'>;
+}
+
+/** The tiles a FlashPrefill was made with: BLOCK_M rows per work item, and the rest for reports. */
+export interface FlashPrefillTiles {
+  blockM: number;
+  blockN: number;
+  workgroupSize: number;
+  workgroupBytes: number;
+  /** v3 only (1 for v1 / v2). */
+  lanesPerRow: number;
+  /** v3 only (1 for v1 / v2, whose K and V share one tile). */
+  kvBuffers: number;
 }
 
 export interface FlashPrefillArgs extends WorkListArgs {
@@ -47,14 +65,47 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
   private constructor(
     init: KernelInit,
     readonly spec: AttentionSpec,
-    readonly tiles: TileConfig,
+    readonly tiles: FlashPrefillTiles,
   ) {
     super(init);
   }
 
   static async create(ctx: GpuContext, spec: AttentionSpec, opts: FlashPrefillOptions = {}): Promise<FlashPrefill> {
     checkSpec(spec);
-    const version = opts.version ?? 2;
+    const version = opts.version ?? 3;
+    // f16 pages are read through the packed snippet even where `shader-f16` exists (as mlaDecode):
+    // the bytes are the same, unpack2x16float is one cheap op on GPUs, and lavapipe's native
+    // vec4<f16> conversions in v2's inner loops made it 0.92x v1 (packed: 1.22x v1; bench, same run).
+    const native = kvWord4Format(ctx, spec.kvDtype);
+    const word = version >= 2 && native === 'f16' ? 'f16packed' : native;
+    const kv = kvPagesFormat(spec.kvDtype);
+    const split = isSplit(spec);
+    if (version === 3) {
+      const t = choosePrefillTiles(
+        spec.headDimQK,
+        spec.headDimV,
+        ctx.limits.maxComputeWorkgroupStorageSize,
+        ctx.limits.maxComputeInvocationsPerWorkgroup,
+        word === 'f32' ? 16 : 8,
+        { subgroupSize: fixedSubgroupSize(ctx), software: isSoftwareAdapter(ctx), vInK: spec.vAliasesK, ...opts.tiles },
+      );
+      const pipeline = await Kernel.compile(
+        ctx,
+        'flashPrefill',
+        kernelSource('flashPrefill', { word, kv, split, subgroups: t.lanesPerRow > 1 }),
+        {
+          ...pagedConstants(spec),
+          BLOCK_M: t.blockM,
+          BLOCK_N: t.blockN,
+          LANES_PER_ROW: t.lanesPerRow,
+          KV_BUFFERS: t.kvBuffers,
+          V_IN_K: spec.vAliasesK ? 1 : 0,
+          KV_DIRECT: t.kvDirect ? 1 : 0,
+        },
+        { invocations: t.workgroupSize, workgroupBytes: t.workgroupBytes },
+      );
+      return FlashPrefill.make(ctx, spec, pipeline, t);
+    }
     const tiles = chooseTiles(
       spec.headDimQK,
       spec.headDimV,
@@ -63,20 +114,10 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
       32,
       version === 2 && spec.kvDtype === 'f16' ? 8 : 16,
     );
-    // v2 reads f16 pages through the packed snippet even where `shader-f16` exists (as mlaDecode):
-    // the bytes are the same, unpack2x16float is one cheap op on GPUs, and lavapipe's native
-    // vec4<f16> conversions in v2's inner loops made it 0.92x v1 (packed: 1.22x v1; bench, same run).
-    const native = kvWord4Format(ctx, spec.kvDtype);
-    const word = version === 2 && native === 'f16' ? 'f16packed' : native;
-    const source = kernelSource(version === 2 ? 'flashPrefill' : 'flashPrefillV1', {
-      word,
-      kv: kvPagesFormat(spec.kvDtype),
-      split: isSplit(spec),
-    });
     const pipeline = await Kernel.compile(
       ctx,
       'flashPrefill',
-      source,
+      kernelSource(version === 2 ? 'flashPrefillV2' : 'flashPrefillV1', { word, kv, split }),
       {
         ...pagedConstants(spec),
         BLOCK_M: tiles.blockM,
@@ -86,6 +127,23 @@ export class FlashPrefill extends Kernel<FlashPrefillArgs> {
       },
       { invocations: tiles.workgroupSize, workgroupBytes: tiles.workgroupBytes },
     );
+    return FlashPrefill.make(ctx, spec, pipeline, { ...tiles, lanesPerRow: 1, kvBuffers: 1 });
+  }
+
+  private static make(
+    ctx: GpuContext,
+    spec: AttentionSpec,
+    pipeline: GPUComputePipeline,
+    t: FlashPrefillTiles,
+  ): FlashPrefill {
+    const tiles: FlashPrefillTiles = {
+      blockM: t.blockM,
+      blockN: t.blockN,
+      workgroupSize: t.workgroupSize,
+      workgroupBytes: t.workgroupBytes,
+      lanesPerRow: t.lanesPerRow,
+      kvBuffers: t.kvBuffers,
+    };
     const bindings = { ...workListBindings(spec), out: 9, lse: 10 };
     return new FlashPrefill({ ctx, name: 'flashPrefill', pipeline, bindings, unit: 'work items' }, spec, tiles);
   }

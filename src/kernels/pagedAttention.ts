@@ -53,10 +53,11 @@ export interface PagedKvBuffers {
   vMore?: readonly GPUBuffer[];
 }
 
-/** The extra bindings of the split page snippets (shaders/attention/kvPages*Split.wgsl). */
+/**
+ * The extra bindings of the split page layout (shaders/attention/kvPagesSplit.wgsl). kvAppend writes
+ * a split pool one buffer per dispatch, so it has none.
+ */
 export const SPLIT_READ_BINDINGS = { kPages1: 16, kPages2: 17, kPages3: 18, vPages1: 19, vPages2: 20, vPages3: 21 };
-/** The extra bindings of the split store snippets (shaders/kv/kvPagesWrite*Split.wgsl). */
-export const SPLIT_WRITE_BINDINGS = { kPages1: 22, kPages2: 23, kPages3: 24, vPages1: 25, vPages2: 26, vPages3: 27 };
 
 export type SplitBufferName = keyof typeof SPLIT_READ_BINDINGS;
 
@@ -66,8 +67,8 @@ export function isSplit(s: AttentionSpec): boolean {
 }
 
 /** The split bindings of a kernel over spec's pool: none for a pool of one buffer. */
-export function splitBindings(s: AttentionSpec, writes = false): Partial<Record<SplitBufferName, number>> {
-  return isSplit(s) ? (writes ? SPLIT_WRITE_BINDINGS : SPLIT_READ_BINDINGS) : {};
+export function splitBindings(s: AttentionSpec): Partial<Record<SplitBufferName, number>> {
+  return isSplit(s) ? SPLIT_READ_BINDINGS : {};
 }
 
 /**
@@ -156,6 +157,26 @@ export function pagedConstants(s: AttentionSpec): Record<string, number> {
     ...(s.softcap ? { SOFTCAP: s.softcap } : {}),
     ...(isSplit(s) ? { PAGES_PER_BUFFER: s.pagesPerBuffer! } : {}),
   };
+}
+
+/**
+ * Most query tokens per sequence a step may have and still go to the split-KV decode kernel instead
+ * of flashPrefill: speculative verification (2-8 drafted tokens) and the tails of chunked prefill.
+ * Up to here a step is short in queries and long in keys, which is the decode kernel's shape: it
+ * splits the keys across workgroups (enough of them for a large GPU), where flashPrefill gives
+ * each query tile one workgroup and so launches only a few. Its rows are tokens x heads of one KV head,
+ * so each K/V page is still read once per row tile (tokens x G rows, BLOCK_M at a time).
+ */
+export const DECODE_MAX_QUERY_TOKENS = 16;
+
+/**
+ * Which kernel a step's attention goes to: true = the split-KV decode kernel (+ mergePartials), when
+ * every sequence has 1..maxQueryTokens query tokens (DECODE_MAX_QUERY_TOKENS for splitKvDecode, 1 for
+ * mlaDecode); false = flashPrefill. A caller with fixed buffers also asks the kernel (takes()) whether
+ * the plan fits them. e.g. qLens [1, 1, 3] -> decode; [1, 17] -> prefill; [] -> prefill.
+ */
+export function decodeTakes(qLens: readonly number[], maxQueryTokens: number): boolean {
+  return qLens.length > 0 && qLens.every((n) => n >= 1 && n <= maxQueryTokens);
 }
 
 /** Words per work item: seq, rowStart, kvStart, kvEnd, slot (shaders/common/workItem.wgsl WorkItem). */

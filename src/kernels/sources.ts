@@ -23,22 +23,24 @@ import kvAppendQuant from '../../shaders/kv/kvAppendQuant.wgsl?raw';
 import kvPagesFloat from '../../shaders/attention/kvPagesFloat.wgsl?raw';
 import kvPagesQ8 from '../../shaders/attention/kvPagesQ8.wgsl?raw';
 import kvPagesQ4 from '../../shaders/attention/kvPagesQ4.wgsl?raw';
-import kvPagesFloatSplit from '../../shaders/attention/kvPagesFloatSplit.wgsl?raw';
-import kvPagesQ8Split from '../../shaders/attention/kvPagesQ8Split.wgsl?raw';
-import kvPagesQ4Split from '../../shaders/attention/kvPagesQ4Split.wgsl?raw';
+import kvPagesOneBuffer from '../../shaders/attention/kvPagesOneBuffer.wgsl?raw';
+import kvPagesSplit from '../../shaders/attention/kvPagesSplit.wgsl?raw';
 import kvPagesWrite from '../../shaders/kv/kvPagesWrite.wgsl?raw';
-import kvPagesWriteSplit from '../../shaders/kv/kvPagesWriteSplit.wgsl?raw';
 import kvPagesWriteQuant from '../../shaders/kv/kvPagesWriteQuant.wgsl?raw';
-import kvPagesWriteQuantSplit from '../../shaders/kv/kvPagesWriteQuantSplit.wgsl?raw';
+import kvPagesWriteRange from '../../shaders/kv/kvPagesWriteRange.wgsl?raw';
 import copyPages from '../../shaders/kv/copyPages.wgsl?raw';
 import pagedKv from '../../shaders/attention/pagedKv.wgsl?raw';
 import onlineSoftmax from '../../shaders/attention/onlineSoftmax.wgsl?raw';
 import attentionTile from '../../shaders/attention/attentionTile.wgsl?raw';
 import attentionTileV1 from '../../shaders/attention/attentionTileV1.wgsl?raw';
+import attentionTileV2 from '../../shaders/attention/attentionTileV2.wgsl?raw';
 import flashPrefill from '../../shaders/attention/flashPrefill.wgsl?raw';
+import flashPrefillV2 from '../../shaders/attention/flashPrefillV2.wgsl?raw';
 import splitKvDecode from '../../shaders/attention/splitKvDecode.wgsl?raw';
 import splitKvDecodeV1 from '../../shaders/attention/splitKvDecodeV1.wgsl?raw';
+import splitKvDecodeV2 from '../../shaders/attention/splitKvDecodeV2.wgsl?raw';
 import mlaDecode from '../../shaders/attention/mlaDecode.wgsl?raw';
+import mlaDecodeV1 from '../../shaders/attention/mlaDecodeV1.wgsl?raw';
 import mlaDecodeSubgroups from '../../shaders/attention/mlaDecodeSubgroups.wgsl?raw';
 import mlaDecodeLanes from '../../shaders/attention/mlaDecodeLanes.wgsl?raw';
 import mergePartials from '../../shaders/attention/mergePartials.wgsl?raw';
@@ -79,31 +81,38 @@ export function kvWord4Format(ctx: GpuContext, dtype: KvDtype): Word4Format {
 /** How a kernel's KV pages are stored: Word4 values (f32 / f16), or int8 / int4 codes with f16 scales. */
 export type KvPagesFormat = 'float' | 'q8' | 'q4';
 
-const KV_PAGES: Record<KvPagesFormat, ShaderPart> = {
+/**
+ * A kernel that reads KV pages takes two snippets: the row reader of its page format (how a row is
+ * decoded: kRow, kVec, ...), then the layout of its pool (which buffer holds page p: the bindings,
+ * kvPageAt, kLoad / vLoad). Every format reads through every layout.
+ */
+const KV_ROW_READERS: Record<KvPagesFormat, ShaderPart> = {
   float: part('attention/kvPagesFloat.wgsl', kvPagesFloat),
   q8: part('attention/kvPagesQ8.wgsl', kvPagesQ8),
   q4: part('attention/kvPagesQ4.wgsl', kvPagesQ4),
 };
 
 /**
- * The KV page snippets of a pool split across up to 4 buffers per K and V (KvPool.create, when one
- * layer's pool passes one binding): the same row readers, picking the buffer by page index. Only a
- * split pool's kernels are composed with them, so a pool of one buffer keeps its pipelines.
+ * The page layouts: one buffer per K and V, or a pool split across up to 4 buffers each
+ * (KvPool.create, when one layer's pool passes one binding), picking the buffer by page index. Only
+ * a split pool's kernels take the split layout, so a pool of one buffer keeps its pipelines.
  */
-const KV_PAGES_SPLIT: Record<KvPagesFormat, ShaderPart> = {
-  float: part('attention/kvPagesFloatSplit.wgsl', kvPagesFloatSplit),
-  q8: part('attention/kvPagesQ8Split.wgsl', kvPagesQ8Split),
-  q4: part('attention/kvPagesQ4Split.wgsl', kvPagesQ4Split),
+const KV_LAYOUTS = {
+  one: part('attention/kvPagesOneBuffer.wgsl', kvPagesOneBuffer),
+  split: part('attention/kvPagesSplit.wgsl', kvPagesSplit),
 };
 
-/** The page buffers a KV-writing kernel (kvAppend) stores into: [one buffer, split]. */
-const KV_WRITES = {
-  float: [part('kv/kvPagesWrite.wgsl', kvPagesWrite), part('kv/kvPagesWriteSplit.wgsl', kvPagesWriteSplit)],
-  quant: [
-    part('kv/kvPagesWriteQuant.wgsl', kvPagesWriteQuant),
-    part('kv/kvPagesWriteQuantSplit.wgsl', kvPagesWriteQuantSplit),
-  ],
+/**
+ * A KV-writing kernel (kvAppend) takes the store snippet of its page format (how a word is stored:
+ * plainly, or atomically for the q8 / q4 scale halves), then the write layout: which pages the bound
+ * buffers hold. A split pool is written one buffer per dispatch (KvAppend.encode), so one kernel
+ * serves a pool of one buffer and a split one.
+ */
+const KV_STORES = {
+  float: part('kv/kvPagesWrite.wgsl', kvPagesWrite),
+  quant: part('kv/kvPagesWriteQuant.wgsl', kvPagesWriteQuant),
 } as const;
+const KV_WRITE_RANGE = part('kv/kvPagesWriteRange.wgsl', kvPagesWriteRange);
 
 /** The KV page snippet of a KV dtype (f32 and f16 are both Word4 pages). */
 export function kvPagesFormat(dtype: KvDtype): KvPagesFormat {
@@ -125,6 +134,7 @@ const SNIPPETS = {
   onlineSoftmax: part('attention/onlineSoftmax.wgsl', onlineSoftmax),
   attentionTile: part('attention/attentionTile.wgsl', attentionTile),
   attentionTileV1: part('attention/attentionTileV1.wgsl', attentionTileV1),
+  attentionTileV2: part('attention/attentionTileV2.wgsl', attentionTileV2),
   naive: part('attention/naive.wgsl', naive),
 };
 type SnippetName = keyof typeof SNIPPETS;
@@ -157,8 +167,8 @@ interface KernelDecl {
   subgroups?: boolean;
   /** Reads KV pages: composed with a KV page snippet (KernelVariant.kv) after the word4 / lane snippets. */
   pages?: boolean;
-  /** Writes KV pages: composed with the store snippet of its page kind (one buffer or split) before `snippets`. */
-  writes?: keyof typeof KV_WRITES;
+  /** Writes KV pages: composed with the store snippet of its page kind and the write range before `snippets`. */
+  writes?: keyof typeof KV_STORES;
   /**
    * Per-format snippets (e.g. a quantised weight format's dequantiser), composed after the word4 /
    * lane snippets and before `snippets`; the variant then names the format: kernelSource(name, { format }).
@@ -175,21 +185,39 @@ const KERNELS = {
   /** kvAppend for q8 / q4 pages: quantises on write (writes u32 codes and scales, no Word4). */
   kvAppendQuant: { file: part('kv/kvAppendQuant.wgsl', kvAppendQuant), snippets: [], writes: 'quant' },
   copyPages: { file: part('kv/copyPages.wgsl', copyPages), snippets: [] },
+  /** v3: S and P in registers; the lane snippet's shuffles add a row's partial scores (LANES_PER_ROW > 1). */
   flashPrefill: {
     file: part('attention/flashPrefill.wgsl', flashPrefill),
-    snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTile'],
+    snippets: ['pagedKv', 'workItem', 'attentionTile'],
+    pages: true,
+    words: ALL_WORDS,
+    subgroups: true,
+  },
+  /** The previous flashPrefill versions, kept as the bench's baselines (the ladder): v2, tile as stored. */
+  flashPrefillV2: {
+    file: part('attention/flashPrefillV2.wgsl', flashPrefillV2),
+    snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTileV2'],
     pages: true,
     words: ALL_WORDS,
   },
-  /** flashPrefill over the previous inner loop, kept as the bench's baseline (the ladder). */
+  /** v1: the K / V tile unpacked to f32. */
   flashPrefillV1: {
-    file: part('attention/flashPrefill.wgsl', flashPrefill),
+    file: part('attention/flashPrefillV2.wgsl', flashPrefillV2),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax', 'attentionTileV1'],
     pages: true,
     words: ALL_WORDS,
   },
+  /** v3: needs one fixed subgroup size (q and p through shuffles); no workgroup barrier in the key loop. */
   splitKvDecode: {
     file: part('attention/splitKvDecode.wgsl', splitKvDecode),
+    snippets: ['pagedKv', 'workItem'],
+    pages: true,
+    words: ALL_WORDS,
+    subgroups: true,
+  },
+  /** v2, kept as the bench's baseline and for adapters without one fixed subgroup size. */
+  splitKvDecodeV2: {
+    file: part('attention/splitKvDecodeV2.wgsl', splitKvDecodeV2),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
     pages: true,
     words: ALL_WORDS,
@@ -204,6 +232,14 @@ const KERNELS = {
   },
   mlaDecode: {
     file: part('attention/mlaDecode.wgsl', mlaDecode),
+    snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
+    pages: true,
+    words: PACKED_WORDS,
+    subgroups: true,
+  },
+  /** The previous mlaDecode, kept as the bench's baseline (the ladder in mlaDecode.wgsl's header). */
+  mlaDecodeV1: {
+    file: part('attention/mlaDecodeV1.wgsl', mlaDecodeV1),
     snippets: ['pagedKv', 'workItem', 'onlineSoftmax'],
     pages: true,
     words: PACKED_WORDS,
@@ -245,8 +281,8 @@ export interface KernelVariant {
   /** A kernel that reads KV pages: how they are stored (default float; q8 / q4 need the f32 word). */
   kv?: KvPagesFormat;
   /**
-   * A kernel that reads or writes KV pages, for a pool split across up to 4 buffers per K and V
-   * (AttentionSpec.pagesPerBuffer): the split page / store snippet, with 6 more bindings.
+   * A kernel that reads KV pages, for a pool split across up to 4 buffers per K and V
+   * (AttentionSpec.pagesPerBuffer): the split page layout, with 6 more bindings.
    */
   split?: boolean;
 }
@@ -255,8 +291,10 @@ export interface KernelVariant {
 export function kernelSource(name: KernelName, variant: KernelVariant = {}): KernelSource {
   const decl: KernelDecl = KERNELS[name];
   const { word, subgroups = false, format, split = false } = variant;
-  if (split && !decl.pages && !decl.writes)
-    throw new Error(`kernel ${name}: touches no KV pages, so has no split variant`);
+  if (split && !decl.pages) {
+    const why = decl.writes ? 'writes a split pool one buffer per dispatch' : 'touches no KV pages';
+    throw new Error(`kernel ${name}: ${why}, so has no split variant`);
+  }
   const kv = variant.kv ?? (decl.pages ? 'float' : undefined);
   if (kv && !decl.pages) throw new Error(`kernel ${name}: reads no KV pages, so takes no kv format (got ${kv})`);
   if (kv && kv !== 'float' && word !== 'f32') {
@@ -279,8 +317,8 @@ export function kernelSource(name: KernelName, variant: KernelVariant = {}): Ker
     ...(subgroups ? [ENABLE_SUBGROUPS] : []),
     ...(word ? [WORD4[word]] : []),
     ...(decl.subgroups ? [subgroups ? LANES.subgroups : LANES.plain] : []),
-    ...(kv ? [(split ? KV_PAGES_SPLIT : KV_PAGES)[kv]] : []),
-    ...(decl.writes ? [KV_WRITES[decl.writes][split ? 1 : 0]] : []),
+    ...(kv ? [KV_ROW_READERS[kv], KV_LAYOUTS[split ? 'split' : 'one']] : []),
+    ...(decl.writes ? [KV_STORES[decl.writes], KV_WRITE_RANGE] : []),
     ...(format ? decl.formats![format] : []),
     ...decl.snippets.map((s) => SNIPPETS[s]),
     decl.file,
@@ -307,7 +345,7 @@ export function allKernelSources(): KernelSource[] {
               ? ['float', 'q8', 'q4']
               : ['float'];
           for (const kv of kvs) {
-            for (const split of decl.pages || decl.writes ? [false, true] : [false]) {
+            for (const split of decl.pages ? [false, true] : [false]) {
               out.push(kernelSource(name, { word, subgroups, format, kv, split }));
             }
           }

@@ -29,12 +29,13 @@
  *     (MLA: q and the latent row [rmsNorm(c_kv) | k_pe]; RoPE on their rope parts; the absorbed
  *      query [W_UK^T q_nope | q_pe]; the latent row is appended, read as K and as V)
  *   kvAppend(k, v) into the layer's pages;  a = attention(q, pages): flashPrefill, or split-KV
- *     decode (MLA: head-blocked mlaDecode) + mergePartials when every sequence has one new token
+ *     decode (MLA: head-blocked mlaDecode) + mergePartials when every sequence has few new tokens
  *   o = a Wo (MLA: a = W_UV o_lat per head first);  h += o;  xn = post_attention_norm(h)
  *     (gemma2/3 sandwich: o = post_attention_norm(o) in place; h += o; xn = pre_feedforward_norm(h))
  *   down = (act(xn Wgate) * xn Wup) Wdown;  h += down;  xn = next layer's input norm (or final norm)
  *     (gemma2/3: down = post_feedforward_norm(down) in place first)
- * then the batch's logit rows are gathered and multiplied by the LM head.
+ * then the batch's logit rows are gathered and multiplied by the LM head (a step whose logit rows are
+ * all its tokens in order, e.g. batch decode, multiplies xn itself: no gather).
  */
 import type { GpuContext } from '../gpu/context';
 import { STORAGE, writeBuffer } from '../gpu/buffers';
@@ -43,7 +44,7 @@ import { maxPagesPerLayer, pageBufferBytes, type KvPool, type KvPoolSpec } from 
 import { encodeSplitPageCopies } from '../kernels/copyPages';
 import { KV_SPLIT_MAX_BUFFERS, type PagedKvBuffers } from '../kernels/pagedAttention';
 import type { StepBatch } from '../kernels/stepBatch';
-import { attentionParams, type AttentionSpec } from '../kernels/pagedAttention';
+import { attentionParams, type AttentionSpec, workItemsHeld } from '../kernels/pagedAttention';
 import { MATVEC_MAX_TOKENS } from '../kernels/matvec';
 import { rmsNormParams } from '../kernels/rmsNorm';
 import { embeddingParams } from '../kernels/embedding';
@@ -68,6 +69,8 @@ import { createBuffers, type Buffers } from './stepBuffers';
 
 export type { TransformerOptions } from './transformerOptions';
 import { mlaAttentionSpec, type MlaLayer } from './mlaAttention';
+import { kvSpecOf } from './kvBill';
+import { kvDtypeProblem } from '../kv/accounting';
 
 /** A projection: the kernels of its weight's stored dtype (GEMM for prefill, GEMV for decode) and their bind groups. */
 interface Linear {
@@ -87,6 +90,8 @@ export class Transformer {
   private readonly splitKernels = new Map<number, AttentionKernels>();
   /** Copy-on-write's staging pages over a split pool (encodeSplitPageCopies), allocated at bindKv. */
   private copyScratch: GPUBuffer | null = null;
+  /** The (T, R, numSeqs) whose count uniforms forward() last uploaded (only forward writes them). */
+  private uploadedCounts = '';
 
   private constructor(
     readonly ctx: GpuContext,
@@ -114,6 +119,8 @@ export class Transformer {
       maxContext,
     };
     checkTransformerSizes(options, opts, spec, ctx.limits); // names a bad option before anything is allocated
+    const kvProblem = kvDtypeProblem(kvSpecOf(spec, opts.kvDtype)); // q4 on heads too small for it
+    if (kvProblem) throw new ShapeError(`${files.source}: kvDtype ${opts.kvDtype}: ${kvProblem}`);
     // MLA: one latent row [c_kv | k_pe] per token, the absorbed query [q_lat | q_pe] per head.
     const attn: AttentionSpec = {
       ...(spec.mla
@@ -291,9 +298,11 @@ export class Transformer {
     const T = ids.length;
     const R = lastRows.length;
     const numCopies = copies.length / 2;
-    // Decode (every sequence one new token): split-KV + merge; otherwise flashPrefill.
-    const decode = meta.qLens.every((n) => n === 1);
-    const plan = decode ? k.decode.plan(meta) : undefined;
+    // Split-KV + merge when every sequence has 1..maxQueryTokens new tokens (decodeTakes in
+    // pagedAttention.ts) and the plan fits the step buffers; otherwise flashPrefill.
+    const capacity = { slots: b.maxSlots, workItems: workItemsHeld(b.work) };
+    const decode = k.decode.takes(meta, capacity);
+    const plan = decode ? k.decode.plan(meta, capacity) : undefined;
     const { work, numWorkItems } = plan ?? k.prefill.plan(meta);
     if (plan && plan.numSlots > b.maxSlots)
       throw new ShapeError(
@@ -325,19 +334,25 @@ export class Transformer {
         q(g.copyCount, new Uint32Array([numLocalCopies, 0, 0, 0]));
       }
     }
-    // Full layers and sliding layers differ only in the window (their own params uniform).
-    const full = { scale: spec.softmaxScale, causal: true, window: 0 };
-    q(b.step.params, new Uint8Array(attentionParams(meta.numSeqs, full)));
-    if (b.stepSliding) {
-      const sliding = { ...full, window: spec.slidingWindow ?? 0 };
-      q(b.stepSliding.params, new Uint8Array(attentionParams(meta.numSeqs, sliding)));
-    }
-    q(b.tokens, rmsNormParams(T));
-    q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
-    q(b.kHeadRows, rmsNormParams(T * spec.numKvHeads));
-    q(b.lastTokens, embeddingParams(R));
-    for (const [role, s] of Object.entries(b.projSpecs)) {
-      q(b.projParams[role as Proj]!, quantMatmulParams(s, role === 'lmHead' ? R : T));
+    // The uniforms that follow from the step's counts alone, uploaded when these change: a run of
+    // decode steps (T = R = numSeqs = 1, ...) writes them once.
+    const counts = `${T},${R},${meta.numSeqs}`;
+    if (counts !== this.uploadedCounts) {
+      // Full layers and sliding layers differ only in the window (their own params uniform).
+      const full = { scale: spec.softmaxScale, causal: true, window: 0 };
+      q(b.step.params, new Uint8Array(attentionParams(meta.numSeqs, full)));
+      if (b.stepSliding) {
+        const sliding = { ...full, window: spec.slidingWindow ?? 0 };
+        q(b.stepSliding.params, new Uint8Array(attentionParams(meta.numSeqs, sliding)));
+      }
+      q(b.tokens, rmsNormParams(T));
+      q(b.qHeadRows, rmsNormParams(T * spec.numHeads));
+      q(b.kHeadRows, rmsNormParams(T * spec.numKvHeads));
+      q(b.lastTokens, embeddingParams(R));
+      for (const [role, s] of Object.entries(b.projSpecs)) {
+        q(b.projParams[role as Proj]!, quantMatmulParams(s, role === 'lmHead' ? R : T));
+      }
+      this.uploadedCounts = counts;
     }
 
     await this.ctx.validated('forward', () => {
@@ -352,6 +367,7 @@ export class Transformer {
         numSeqs: meta.numSeqs,
         numCopies,
         numLocalCopies,
+        logitRowsInOrder: rowsInOrder(lastRows, T),
       };
       this.encode(pass, shape);
       pass.end();
@@ -494,8 +510,12 @@ export class Transformer {
       if (L.postFeedforwardSandwich) k.normInPlace!.encode(pass, L.postFeedforwardSandwich, T); // gemma2/3
       k.normFused.encode(pass, L.nextNorm, T);
     });
-    k.gatherLast.encode(pass, this.head.gatherLast, logitRows);
-    linear(this.head.lmHead, logitRows);
+    if (step.logitRowsInOrder) {
+      linear(this.head.lmHeadOnXn, logitRows); // the rows are xn's own, in order: no gather
+    } else {
+      k.gatherLast.encode(pass, this.head.gatherLast, logitRows);
+      linear(this.head.lmHead, logitRows);
+    }
   }
 
   /** Frees the model's GPU objects; a bound pool is its owner's to destroy. */
@@ -515,6 +535,14 @@ interface StepShape {
   numSeqs: number;
   numCopies: number; // copy-on-write page pairs
   numLocalCopies: number; // copy-on-write page pairs of the sliding layers' pool (batch.local)
+  logitRowsInOrder: boolean; // logit rows = 0..T-1: the LM head reads xn, no gatherLast
+}
+
+/** Whether the logit rows are exactly the step's T tokens in order (batch decode, allRows). */
+function rowsInOrder(rows: Uint32Array, T: number): boolean {
+  if (rows.length !== T) return false;
+  for (let i = 0; i < T; i++) if (rows[i] !== i) return false;
+  return true;
 }
 
 interface LayerBinds {
@@ -660,7 +688,9 @@ interface HeadBinds {
   gatherLast: GPUBindGroup;
   /** Split-KV partials -> attention output; the same buffers in every layer. */
   merge: GPUBindGroup;
+  /** The LM head over the gathered rows (last), and over xn itself for a step whose rows are all its tokens. */
   lmHead: Linear;
+  lmHeadOnXn: Linear;
 }
 
 function bindHead(
@@ -670,6 +700,11 @@ function bindHead(
   m: (n: string) => MatrixBuffers, // a matrix: its buffer or row shards (weightMatrix)
 ): HeadBinds {
   const lm = spec.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  const lmHead = (x: GPUBuffer): Linear => {
+    const kernels = k.proj('lmHead', lm);
+    const args = { x, w: m(lm), y: b.logits, params: b.projParams.lmHead! };
+    return { kernels, gemm: kernels.gemm.bind(args), gemv: kernels.gemv.bind(args) };
+  };
   return {
     embed: k.embedding.bind({ ids: b.ids, table: m('model.embed_tokens.weight'), out: b.h, params: b.tokens }),
     rope: b.mla
@@ -692,10 +727,7 @@ function bindHead(
       out: b.attn,
       lse: b.lse,
     }),
-    lmHead: {
-      kernels: k.proj('lmHead', lm),
-      gemm: k.proj('lmHead', lm).gemm.bind({ x: b.last, w: m(lm), y: b.logits, params: b.projParams.lmHead! }),
-      gemv: k.proj('lmHead', lm).gemv.bind({ x: b.last, w: m(lm), y: b.logits, params: b.projParams.lmHead! }),
-    },
+    lmHead: lmHead(b.last),
+    lmHeadOnXn: lmHead(b.xn),
   };
 }

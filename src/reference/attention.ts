@@ -13,7 +13,7 @@
  * (causal, window) are left out; a visible key counts even when its probability underflows to 0
  * (0 * NaN is NaN), which is what the kernels do.
  */
-import { KV_Q4_GROUP, type KvQuantDtype } from '../gpu/dtype';
+import { KV_Q4_GROUP, type KvDtype, type KvQuantDtype } from '../gpu/dtype';
 import { f16BitsToF32, f32ToF16Bits } from '../sources/halfFloat';
 
 export interface ReferenceAttentionArgs {
@@ -140,7 +140,8 @@ export function relL2Finite(x: ArrayLike<number>, ref: ArrayLike<number>): numbe
  *   q4: scale = f16(m / -8) with m the value of largest |x| (the first on ties; GGUF Q4_0's rule),
  *       code = clamp(round(x / scale), -8, 7)
  * round is half to even (WGSL round); a zero scale gives codes 0. x = code * scale is then exact in
- * float64 (an 8-bit code times an 11-bit significand).
+ * float64 (an 8-bit code times an 11-bit significand). A group holding a NaN or Inf gets a NaN scale
+ * and codes 0, so all of it reads back NaN (kvAppendQuant.wgsl stores the f16 NaN 0x7e00).
  */
 export interface QuantizedKvRows {
   /** One code per value, in the values' order. */
@@ -175,12 +176,18 @@ export function quantizeKvRows(x: ArrayLike<number>, rowValues: number, dtype: K
       const n = Math.min(groupValues, rowValues - g * groupValues);
       let amax = 0;
       let m = 0;
+      let finite = true;
       for (let j = 0; j < n; j++) {
         const v = fr(x[o + j]);
+        finite &&= Number.isFinite(v);
         if (Math.abs(v) > amax) {
           amax = Math.abs(v);
           m = v;
         }
+      }
+      if (!finite) {
+        scales[r * groups + g] = Number.NaN; // the f16 NaN scale: the whole group reads back NaN
+        continue; // codes 0
       }
       const scale = f16BitsToF32(f32ToF16Bits(dtype === 'q8' ? fr(amax / 127) : fr(m / -8)));
       scales[r * groups + g] = scale;
@@ -206,4 +213,15 @@ export function dequantizeKvRows(q: QuantizedKvRows): Float64Array {
 /** What the kernels read back from q8 / q4 pages written with rows of x: dequantize(quantize(x)). */
 export function kvQuantized(x: ArrayLike<number>, rowValues: number, dtype: KvQuantDtype): Float64Array {
   return dequantizeKvRows(quantizeKvRows(x, rowValues, dtype));
+}
+
+/**
+ * What KV pages of `dtype` give back for rows written with x [rows, rowValues]: f32 and f16 rounding
+ * (the kernels compute K / V in f32 and store them so), or dequantize(quantize(x)) for q8 / q4. The
+ * KV store of the reference forward pass (referenceForward's kvStore).
+ */
+export function kvStored(dtype: KvDtype): (x: ArrayLike<number>, rowValues: number) => Float64Array {
+  if (dtype === 'q8' || dtype === 'q4') return (x, rowValues) => kvQuantized(x, rowValues, dtype);
+  const round = dtype === 'f16' ? (v: number) => f16BitsToF32(f32ToF16Bits(fr(v))) : fr;
+  return (x) => Float64Array.from(x, round);
 }

@@ -3,12 +3,14 @@
  * and one query token per sequence) vs the float64 reference with V = the first d_c values of each
  * latent row. attention() poisons out, lse and the partials with NaN, so an unwritten head, slot
  * or column fails the check. Head counts cover one block (1, 4, 16), a block with clamped rows
- * (12 of 16), several blocks (128 = 8 x 16) and a partial last block (40 = 16 + 16 + 8).
+ * (12 of 16), several blocks (128 = 8 x 16) and a partial last block (40 = 16 + 16 + 8): v2, whose
+ * score pass splits the block's heads in two halves of 2 keys per lane (SPLIT 2; H 1: one key per lane),
+ * and v1 (the bench's baseline) driven directly.
  */
 import { describe, expect, it } from 'vitest';
 import type { KvDtype } from '../../src/gpu/dtype';
 import { attention, type AttentionArgs } from '../../src/api/attention';
-import { MlaDecode } from '../../src/kernels/mlaDecode';
+import { MlaDecode, type MlaDecodeVersion } from '../../src/kernels/mlaDecode';
 import { MergePartials } from '../../src/kernels/mergePartials';
 import { KvAppend } from '../../src/kernels/kvAppend';
 import { attentionParams } from '../../src/kernels/pagedAttention';
@@ -133,6 +135,7 @@ async function runDirect(
   seqLensKV: number[],
   subgroups: boolean,
   rand: () => number,
+  version: MlaDecodeVersion = 2,
 ) {
   const ctx = await gpu();
   const D = dc + dr;
@@ -174,7 +177,7 @@ async function runDirect(
     const pool = await KvPool.create(ctx, { ...spec, numLayers: 1, numPages: page });
     owned.push(pool);
     const append = await KvAppend.create(ctx, spec);
-    const decode = await MlaDecode.create(ctx, spec, { subgroups });
+    const decode = await MlaDecode.create(ctx, spec, { subgroups, version });
     const merge = await MergePartials.create(ctx, H, dc);
     const plan = decode.plan(meta);
     const bytes = decode.partialBytes(plan.numSlots);
@@ -233,6 +236,13 @@ describe('mlaDecode driven directly', () => {
     const rand = rng(seed);
     expect(await runDirect(16, 512, 64, [130, 1, 300], subgroups, rand), `seed ${seed}`).toBeLessThan(1e-4);
     expect(await runDirect(12, 32, 16, [600, 17], subgroups, rand), `seed ${seed}`).toBeLessThan(1e-4);
+  });
+
+  // v1, the bench's baseline (one key per lane; the bench checks it against naive before timing it too):
+  // one small shape, on lavapipe only (one more pipeline to JIT; SwiftShader runs v2's paths).
+  it.skipIf(swiftshader)('v1: H12 d_c 32, ragged', async () => {
+    const seed = (Math.random() * 2 ** 32) >>> 0;
+    expect(await runDirect(12, 32, 16, [600, 17, 1], true, rng(seed), 1), `seed ${seed}`).toBeLessThan(1e-4);
   });
 });
 

@@ -1,6 +1,16 @@
 /** Tile choices fit every adapter limit the kernels rely on, including 16 KiB of workgroup storage. */
 import { describe, expect, it } from 'vitest';
-import { ACC_MAX, chooseDecodeTiles, chooseTiles, workgroupBytes } from '../../src/kernels/tiling';
+import {
+  ACC_MAX,
+  chooseDecodeTiles,
+  choosePrefillTiles,
+  chooseTiles,
+  PREFILL_A_MAX,
+  PREFILL_Q_MAX,
+  PREFILL_S_MAX,
+  prefillWorkgroupBytes,
+  workgroupBytes,
+} from '../../src/kernels/tiling';
 
 const dims: [number, number][] = [
   [32, 32],
@@ -39,6 +49,66 @@ describe('flashPrefill tiles', () => {
     const small = chooseTiles(128, 128, 16384, 256);
     const large = chooseTiles(128, 128, 32768, 256);
     expect(large.blockM * large.blockN).toBeGreaterThan(small.blockM * small.blockN);
+  });
+});
+
+describe('flashPrefill v3 tiles', () => {
+  const gpus = [0, 4, 8, 32, 64].map((sg) => ({ sg, software: false }));
+  const adapters = [...gpus, { sg: 8, software: true }, { sg: 0, software: true }];
+  for (const limit of [16384, 32768]) {
+    for (const [d, dv] of dims) {
+      for (const word of [16, 8]) {
+        for (const { sg, software } of adapters) {
+          for (const vInK of dv <= d ? [false, true] : [false]) {
+            const name = `Dqk ${d}, Dv ${dv} in ${limit} bytes, ${word}-byte words, subgroup ${sg}${
+              software ? ' (CPU driver)' : ''
+            }${vInK ? ', V in K' : ''}`;
+            it(name, () => {
+              const t = choosePrefillTiles(d, dv, limit, 256, word, { subgroupSize: sg, software, vInK });
+              expect(t.workgroupBytes).toBeLessThanOrEqual(limit);
+              if (!t.kvDirect) {
+                expect(t.workgroupBytes).toBe(prefillWorkgroupBytes(t.blockN, d / 4, dv / 4, word, t.kvBuffers, vInK));
+              }
+              expect(t.workgroupSize).toBe(t.blockM * t.lanesPerRow);
+              expect(t.workgroupSize).toBeLessThanOrEqual(256);
+              expect(t.blockN % 8).toBe(0); // tileScores takes 8 keys at a time
+              expect(t.blockN).toBeLessThanOrEqual(PREFILL_S_MAX);
+              expect((d / 4) % t.lanesPerRow).toBe(0);
+              expect((dv / 4) % t.lanesPerRow).toBe(0);
+              expect(d / 4 / t.lanesPerRow).toBeLessThanOrEqual(PREFILL_Q_MAX);
+              expect(dv / 4 / t.lanesPerRow).toBeLessThanOrEqual(PREFILL_A_MAX);
+              if (t.lanesPerRow > 1) expect(sg % t.lanesPerRow).toBe(0); // a row's lanes share a subgroup
+              if (sg === 0 || software) expect(t.lanesPerRow).toBe(1);
+            });
+          }
+        }
+      }
+    }
+  }
+  it('GPUs with subgroups: more lanes per row as the head dim grows, 16 or fewer q + output words per lane', () => {
+    const lanes = [64, 128, 256].map((d) => choosePrefillTiles(d, d, 32768, 256, 8, { subgroupSize: 32 }));
+    expect(lanes.map((t) => t.lanesPerRow)).toEqual([2, 4, 8]);
+    expect(lanes.map((t) => t.blockM)).toEqual([64, 64, 32]);
+    for (const t of lanes) expect(t.kvDirect).toBe(false);
+  });
+  it('d 128 f16 on a GPU: 32 keys double-buffered in 32 KiB, 16 in 16 KiB', () => {
+    expect(choosePrefillTiles(128, 128, 32768, 256, 8, { subgroupSize: 32 })).toMatchObject({
+      blockN: 32,
+      kvBuffers: 2,
+      workgroupBytes: 32768,
+    });
+    expect(choosePrefillTiles(128, 128, 16384, 256, 8, { subgroupSize: 32 })).toMatchObject({
+      blockN: 16,
+      kvBuffers: 2,
+    });
+  });
+  it('CPU drivers: one lane per row, K / V straight from the pages', () => {
+    const t = choosePrefillTiles(128, 128, 32768, 1024, 8, { subgroupSize: 8, software: true });
+    expect(t).toMatchObject({ lanesPerRow: 1, blockM: 64, blockN: 64, kvDirect: true });
+  });
+  it('refuses a lane count that does not divide the subgroup or the head dims', () => {
+    expect(() => choosePrefillTiles(128, 128, 32768, 256, 8, { subgroupSize: 4, lanesPerRow: 8 })).toThrow();
+    expect(() => choosePrefillTiles(80, 80, 32768, 256, 8, { subgroupSize: 32, lanesPerRow: 8 })).toThrow();
   });
 });
 
