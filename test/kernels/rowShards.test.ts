@@ -40,7 +40,7 @@ describe('planRowShards', () => {
     ]);
   });
 
-  it("cuts at 64-row steps: a limit one byte short of 128 packed q4 rows makes 64-row shards", () => {
+  it('cuts at 64-row steps: a limit one byte short of 128 packed q4 rows makes 64-row shards', () => {
     const q4 = (r: number) => matrixBufferBytes('q4', r, 32); // 32 bytes a row: 16 code bytes, a scale padded to 16
     const max = q4(128) - 1; // one byte short of 128 rows
     expect(rowsOf(planRowShards(300, q4, max, 'w'), 300, q4, max)).toEqual([64, 64, 64, 64, 44]);
