@@ -277,7 +277,7 @@ describe('demo in Chromium', () => {
         const ggufNote = await page.locator('#precision-note').textContent();
         expect(ggufNote).toContain('already quantized (GGUF Q4_0 28, F32 9, Q8_0 1)');
         expect(ggufNote).toContain(
-          "past this GPU's 256 KiB binding, token_embd.weight (272 KiB) is split by rows into 2",
+          "past this GPU's 256 KiB binding, token_embd.weight (288 KiB) is split by rows into 2",
         );
         t0 = performance.now();
         await page.getByRole('button', { name: 'Load model' }).click();
