@@ -56,7 +56,7 @@ override V_IN_K: bool = false;
 // Read K / V straight from the pages at addresses shared by every lane of the workgroup (no tile,
 // no barrier) instead of through workgroup tiles.
 override KV_DIRECT: bool = false;
-override V_TILE4: u32 = select(DV4, 1u, V_IN_K || KV_DIRECT); // derived: a one-word stub when unused
+override V_TILE4: u32 = select(DV4, 1u, V_IN_K || KV_DIRECT); // derived; 1 when unused (WGSL has no zero-length arrays)
 override K_TILE4: u32 = select(D4, 1u, KV_DIRECT);            // derived
 // Register budgets (private arrays need constant sizes): MLA's 576 / 512 head dims on one lane.
 const Q_MAX = 144u;

@@ -51,6 +51,7 @@ import { NaiveAttention } from '../kernels/naiveAttention';
 import { CopyKernel } from '../kernels/copy';
 import { CEILING_SHAPE, type ComputeCeiling, createComputeCeiling, QUICK_CEILING_SHAPE } from './computeCeiling';
 import { relL2 } from '../reference/attention';
+import { seededArray } from '../reference/random';
 import { f32ArrayToF16 } from '../sources/halfFloat';
 
 export interface BenchRow {
@@ -390,7 +391,7 @@ async function createCopy(ctx: GpuContext, mib: number): Promise<CopyRun> {
     for (const b of owned) b.destroy();
   };
   try {
-    owned.push(await uploadBuffer(ctx, 'bench.copy.src', randomF32(4 * n, 7)));
+    owned.push(await uploadBuffer(ctx, 'bench.copy.src', seededArray(4 * n, 7)));
     owned.push(await ctx.createBuffer('bench.copy.dst', 16 * n, STORAGE));
     owned.push(await uploadBuffer(ctx, 'bench.copy.params', new Uint32Array([n, 0, 0, 0]), UNIFORM));
     const [src, dst, params] = owned;
@@ -484,7 +485,7 @@ async function benchShape(
         UNIFORM,
       ),
     };
-    const q = await up('q', randomF32(tq * H * spec.headDimQK, 3));
+    const q = await up('q', seededArray(tq * H * spec.headDimQK, 3));
     const outFlash = await up('outFlash', new Float32Array(tq * H * spec.headDimV).fill(NaN));
     const outNaive = await up('outNaive', new Float32Array(tq * H * spec.headDimV).fill(NaN));
     const lse = await up('lse', new Float32Array(tq * H));
@@ -625,7 +626,7 @@ async function fillRandom(
   const blockBytes = Math.min(buffer.size, Math.max(1, Math.floor((4 << 20) / pageBytes)) * pageBytes);
   let block: Uint8Array;
   if (spec.kvDtype === 'f16') {
-    block = new Uint8Array(f32ArrayToF16(randomF32(blockBytes / 2, seed)).buffer);
+    block = new Uint8Array(f32ArrayToF16(seededArray(blockBytes / 2, seed)).buffer);
   } else if (spec.kvDtype === 'q8' || spec.kvDtype === 'q4') {
     block = randomQuantPages(spec, headDim, blockBytes / pageBytes, seed);
   } else {
@@ -646,8 +647,8 @@ function randomQuantPages(spec: AttentionSpec, headDim: number, pages: number, s
   const codeBytes = rows * (dtype === 'q8' ? headDim : headDim / 2);
   const scales = rows * kvScalesPerRow(dtype, headDim);
   const out = new Uint8Array(pages * pageBytes);
-  const codes = randomF32(pages * codeBytes, seed);
-  const unit = randomF32(pages * scales, seed + 1000);
+  const codes = seededArray(pages * codeBytes, seed);
+  const unit = seededArray(pages * scales, seed + 1000);
   const codeRange = dtype === 'q8' ? 127 : 8;
   for (let p = 0; p < pages; p++) {
     const base = p * pageBytes;
@@ -657,16 +658,6 @@ function randomQuantPages(spec: AttentionSpec, headDim: number, pages: number, s
     out.set(new Uint8Array(f32ArrayToF16(s).buffer), base + codeBytes);
   }
   return out;
-}
-
-function randomF32(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
 }
 
 /** 0..n-1 in a seeded random order (pages handed out out of order, as a busy pool would). */

@@ -13,6 +13,7 @@ import type { GpuContext } from '../gpu/context';
 import { readFloat32, STORAGE, UNIFORM, uploadBuffer } from '../gpu/buffers';
 import { MatMul, matmulParams, type MatmulSpec } from '../kernels/matmul';
 import { relL2 } from '../reference/attention';
+import { seededArray } from '../reference/random';
 import { f16BitsToF32, f32ArrayToF16 } from '../sources/halfFloat';
 
 export interface CeilingShape {
@@ -61,8 +62,8 @@ export async function createComputeCeiling(
     for (const b of owned) b.destroy();
   };
   try {
-    const x = randomF32(M * K, 21);
-    const wBits = f32ArrayToF16(randomF32(N * K, 22));
+    const x = seededArray(M * K, 21);
+    const wBits = f32ArrayToF16(seededArray(N * K, 22));
     const kernel = await MatMul.create(ctx, spec);
     owned.push(kernel);
     const up = async (label: string, data: ArrayBufferView, usage = STORAGE) => {
@@ -108,14 +109,4 @@ export async function createComputeCeiling(
     destroy();
     throw e;
   }
-}
-
-function randomF32(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
 }

@@ -27,6 +27,7 @@ import { createMatmul, createMatvec, quantMatmulParams, quantWeightBytes } from 
 import { packQuantRows } from '../kernels/quantLayout';
 import { quantizeBlocks } from '../model/quantize';
 import { relL2 } from '../reference/attention';
+import { seededArray } from '../reference/random';
 import { dequantizeBlocks, GGUF_BLOCKS } from '../reference/quant';
 import { f16BitsToF32, f32ArrayToF16, f32ToF16Bits } from '../sources/halfFloat';
 
@@ -150,7 +151,7 @@ interface CopyRun {
 
 async function createCopy(ctx: GpuContext): Promise<CopyRun> {
   const n = (COPY_MIB * 2 ** 20) / 16; // vec4s
-  const src = await uploadBuffer(ctx, 'bench.gemvCopy.src', randomF32(4 * n, 7));
+  const src = await uploadBuffer(ctx, 'bench.gemvCopy.src', seededArray(4 * n, 7));
   const dst = await ctx.createBuffer('bench.gemvCopy.dst', 16 * n, STORAGE);
   const params = await uploadBuffer(ctx, 'bench.gemvCopy.params', new Uint32Array([n, 0, 0, 0]), UNIFORM);
   const kernel = await CopyKernel.create(ctx);
@@ -168,7 +169,7 @@ async function createCopy(ctx: GpuContext): Promise<CopyRun> {
 function randomKQuantBlocks(dtype: 'q4_K' | 'q6_K', count: number, seed: number): Uint8Array {
   const { blockBytes } = GGUF_BLOCKS[dtype];
   const bytes = new Uint8Array((count / 256) * blockBytes);
-  const r = randomF32(bytes.length, seed);
+  const r = seededArray(bytes.length, seed);
   for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor((r[i] + 1) * 128) & 0xff;
   const putF16 = (o: number, v: number) => {
     const h = f32ToF16Bits(v);
@@ -201,8 +202,8 @@ async function benchShape(
     s.kernel === 'matmul'
       ? await createMatmul(ctx, spec)
       : await createMatvec(ctx, spec, { subgroups: s.lanes !== 'plain' });
-  const x = randomF32(M * K, 11);
-  const wValues = randomF32(N * K, 12);
+  const x = seededArray(M * K, 11);
+  const wValues = seededArray(N * K, 12);
   const wBits = weightDtype === 'f16' ? f32ArrayToF16(wValues) : undefined;
   // Block formats: GGUF blocks, uploaded in packed rows as uploadWeights does (quantLayout.ts).
   const quant: QuantDtype | undefined = weightDtype === 'f16' || weightDtype === 'f32' ? undefined : weightDtype;
@@ -311,15 +312,3 @@ function shapeName(s: Shape): string {
 }
 
 /** Deterministic values in [-1, 1) (Mulberry32), so runs compare. */
-function randomF32(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}

@@ -21,3 +21,8 @@ export function randomArray(n: number, rand: () => number, amp = 1): Float32Arra
   for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * amp;
   return a;
 }
+
+/** randomArray(n, rng(seed)): a fresh seeded array in [-1, 1) in one call (the benchmarks' inputs). */
+export function seededArray(n: number, seed: number): Float32Array {
+  return randomArray(n, rng(seed));
+}
